@@ -1,0 +1,19 @@
+"""The sweeper: expired task attempts, overdue timers and outbox items left behind, on a rate schedule."""
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from stratoflow.observability import logger, metrics, tracer
+from stratoflow.services import runtime
+from stratoflow.sweeper import sweep
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    swept = sweep(runtime())
+    if swept:
+        logger.info("swept", extra={"swept": swept})
+    metrics.add_metric(name="SweptItems", unit=MetricUnit.Count, value=sum(swept.values()))
+    return {"swept": swept}

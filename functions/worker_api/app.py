@@ -1,0 +1,20 @@
+"""The worker API: workflow and task polls, task heartbeats, completion and failure."""
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from stratoflow.observability import logger, metrics, tracer
+from stratoflow_api.worker_routes import register_worker_routes
+from stratoflow_api.errors import register_error_handlers
+
+app = APIGatewayRestResolver(enable_validation=True)
+register_error_handlers(app)
+register_worker_routes(app)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

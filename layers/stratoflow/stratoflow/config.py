@@ -1,0 +1,37 @@
+"""Configuration, built once per cold start from the environment the template gives each function."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, Field
+
+
+class Settings(BaseModel):
+    table_name: str
+    timer_schedule_group: str = "default"
+    fire_timer_function_arn: str = ""
+    scheduler_role_arn: str = ""
+    timer_dlq_arn: str = ""
+    outbox_redrive_after_seconds: int = Field(default=60, ge=0)
+    timer_sweep_grace_seconds: int = Field(default=90, ge=0)
+    aws_region: str | None = None
+    aws_default_region: str | None = None
+    aws_endpoint_url: str | None = None
+
+    @classmethod
+    def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, str] = {}
+        for name in cls.model_fields:
+            raw = env.get(name.upper())
+            if raw is not None and raw != "":
+                values[name] = raw
+        return cls.model_validate(values)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings; read on first use, never at import."""
+    return Settings.from_environ()

@@ -1,0 +1,1 @@
+"""Data access: the single table's items (PynamoDB models), key helpers and transactions."""

@@ -1,0 +1,232 @@
+"""PynamoDB models, one per item type of the single table (the key scheme is documented in template.yaml).
+
+The models are bound to a table at run time (`bind`), never at import, so configuration stays out of import time.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+    VersionAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
+from pynamodb.models import Model
+
+
+class _TableMeta:
+    table_name: str = "unbound"
+    region: str | None = None
+    host: str | None = None
+    max_retry_attempts = 3
+
+
+class BaseItem(Model):
+    class Meta(_TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class DispatchIndex(GlobalSecondaryIndex["ExecutionItem"]):
+    class Meta:
+        index_name = "DispatchIndex"
+        projection = IncludeProjection(["status", "kind"])
+
+    dispatch_pk = UnicodeAttribute(hash_key=True, attr_name="dispatchPk")
+    dispatch_at = NumberAttribute(range_key=True, attr_name="dispatchAt")
+
+
+class TaskDispatchIndex(GlobalSecondaryIndex["TaskItem"]):
+    class Meta:
+        index_name = "DispatchIndex"
+        projection = IncludeProjection(["status", "kind"])
+
+    dispatch_pk = UnicodeAttribute(hash_key=True, attr_name="dispatchPk")
+    dispatch_at = NumberAttribute(range_key=True, attr_name="dispatchAt")
+
+
+class ListIndex(GlobalSecondaryIndex["ExecutionItem"]):
+    class Meta:
+        index_name = "ListIndex"
+        projection = AllProjection()
+
+    list_pk = UnicodeAttribute(hash_key=True, attr_name="listPk")
+    list_sk = UnicodeAttribute(range_key=True, attr_name="listSk")
+
+
+class SweepIndex(GlobalSecondaryIndex["SweepableItem"]):
+    class Meta:
+        index_name = "SweepIndex"
+        projection = KeysOnlyProjection()
+
+    sweep_pk = UnicodeAttribute(hash_key=True, attr_name="sweepPk")
+    sweep_at = NumberAttribute(range_key=True, attr_name="sweepAt")
+
+
+class ExecutionItem(BaseItem):
+    tenant = UnicodeAttribute()
+    workflow_id = UnicodeAttribute(attr_name="workflowExecutionId")
+    kind = UnicodeAttribute()
+    queue = UnicodeAttribute()
+    status = UnicodeAttribute()
+    input = UnicodeAttribute(null=True)
+    output = UnicodeAttribute(null=True)
+    error = UnicodeAttribute(null=True)
+    cancel_reason = UnicodeAttribute(null=True, attr_name="cancelReason")
+    parent_id = UnicodeAttribute(null=True, attr_name="parentWorkflowExecutionId")
+    child_execution_name = UnicodeAttribute(null=True, attr_name="childExecutionName")
+    parent_close_policy = UnicodeAttribute(null=True, attr_name="parentClosePolicy")
+    created_at = UnicodeAttribute(attr_name="createdAt")
+    updated_at = UnicodeAttribute(attr_name="updatedAt")
+    last_seq = NumberAttribute(attr_name="lastSeq", default=0)
+    seen_seq = NumberAttribute(attr_name="seenSeq", default=0)
+    lease_id = UnicodeAttribute(null=True, attr_name="leaseId")
+    lease_expires_at = NumberAttribute(null=True, attr_name="leaseExpiresAt")
+    dispatch_pk = UnicodeAttribute(null=True, attr_name="dispatchPk")
+    dispatch_at = NumberAttribute(null=True, attr_name="dispatchAt")
+    list_pk = UnicodeAttribute(null=True, attr_name="listPk")
+    list_sk = UnicodeAttribute(null=True, attr_name="listSk")
+    # Set once the execution scheduled a task, timer or child: only then has its end anything to clean up.
+    spawned = BooleanAttribute(default=False)
+    ver = VersionAttribute()
+
+    dispatch_index: ClassVar[DispatchIndex] = DispatchIndex()
+    list_index: ClassVar[ListIndex] = ListIndex()
+
+
+class EventItem(BaseItem):
+    seq = NumberAttribute()
+    type = UnicodeAttribute()
+    data = UnicodeAttribute()
+    created_at = UnicodeAttribute(attr_name="createdAt")
+
+
+class SweepableItem(BaseItem):
+    """Any item in the sweep index (tasks, timers, outbox items): only keys are projected there."""
+
+    sweep_pk = UnicodeAttribute(null=True, attr_name="sweepPk")
+    sweep_at = NumberAttribute(null=True, attr_name="sweepAt")
+
+    sweep_index: ClassVar[SweepIndex] = SweepIndex()
+
+
+class TaskItem(BaseItem):
+    tenant = UnicodeAttribute()
+    task_id = UnicodeAttribute(attr_name="taskExecutionId")
+    workflow_id = UnicodeAttribute(null=True, attr_name="workflowExecutionId")
+    kind = UnicodeAttribute()
+    queue = UnicodeAttribute()
+    status = UnicodeAttribute()
+    input = UnicodeAttribute(null=True)
+    output = UnicodeAttribute(null=True)
+    error = UnicodeAttribute(null=True)
+    attempt = NumberAttribute(default=0)
+    max_retries = NumberAttribute(default=0, attr_name="maxRetries")
+    timeout_ms = NumberAttribute(null=True, attr_name="timeoutMs")
+    cancel_reason = UnicodeAttribute(null=True, attr_name="cancelReason")
+    created_at = UnicodeAttribute(attr_name="createdAt")
+    updated_at = UnicodeAttribute(attr_name="updatedAt")
+    lease_id = UnicodeAttribute(null=True, attr_name="leaseId")
+    lease_ms = NumberAttribute(null=True, attr_name="leaseMs")
+    lease_expires_at = NumberAttribute(null=True, attr_name="leaseExpiresAt")
+    attempt_deadline = NumberAttribute(null=True, attr_name="attemptDeadline")
+    dispatch_pk = UnicodeAttribute(null=True, attr_name="dispatchPk")
+    dispatch_at = NumberAttribute(null=True, attr_name="dispatchAt")
+    sweep_pk = UnicodeAttribute(null=True, attr_name="sweepPk")
+    sweep_at = NumberAttribute(null=True, attr_name="sweepAt")
+    ver = VersionAttribute()
+
+    dispatch_index: ClassVar[TaskDispatchIndex] = TaskDispatchIndex()
+
+
+class TimerItem(BaseItem):
+    tenant = UnicodeAttribute()
+    workflow_id = UnicodeAttribute(attr_name="workflowExecutionId")
+    timer_id = UnicodeAttribute(attr_name="timerId")
+    status = UnicodeAttribute()
+    duration_ms = NumberAttribute(attr_name="durationMs")
+    fire_at = UnicodeAttribute(attr_name="fireAt")
+    fire_at_ms = NumberAttribute(attr_name="fireAtMs")
+    sweep_pk = UnicodeAttribute(null=True, attr_name="sweepPk")
+    sweep_at = NumberAttribute(null=True, attr_name="sweepAt")
+    created_at = UnicodeAttribute(attr_name="createdAt")
+    updated_at = UnicodeAttribute(attr_name="updatedAt")
+
+
+class ChildLinkItem(BaseItem):
+    tenant = UnicodeAttribute()
+    parent_id = UnicodeAttribute(attr_name="parentWorkflowExecutionId")
+    child_execution_name = UnicodeAttribute(attr_name="childExecutionName")
+    child_id = UnicodeAttribute(attr_name="childWorkflowExecutionId")
+    child_kind = UnicodeAttribute(attr_name="childWorkflowKind")
+    status = UnicodeAttribute()
+    cancel_state = UnicodeAttribute(attr_name="cancelState", default="NONE")
+    parent_close_policy = UnicodeAttribute(attr_name="parentClosePolicy")
+    created_at = UnicodeAttribute(attr_name="createdAt")
+    updated_at = UnicodeAttribute(attr_name="updatedAt")
+
+
+class TaskRefItem(BaseItem):
+    task_id = UnicodeAttribute(attr_name="taskExecutionId")
+
+
+class OutboxItem(BaseItem):
+    tenant = UnicodeAttribute()
+    workflow_id = UnicodeAttribute(attr_name="workflowExecutionId")
+    kind = UnicodeAttribute()
+    payload = UnicodeAttribute()
+    created_at = UnicodeAttribute(attr_name="createdAt")
+    sweep_pk = UnicodeAttribute(null=True, attr_name="sweepPk")
+    sweep_at = NumberAttribute(null=True, attr_name="sweepAt")
+
+
+class ValueItem(BaseItem):
+    value = UnicodeAttribute()
+
+
+class IdempotencyItem(BaseItem):
+    request_hash = UnicodeAttribute(attr_name="requestHash")
+    response = UnicodeAttribute()
+    expires_at = NumberAttribute(attr_name="expiresAt")
+
+
+class TokenItem(BaseItem):
+    tenant = UnicodeAttribute()
+    scopes = UnicodeSetAttribute()
+    created_at = UnicodeAttribute(attr_name="createdAt")
+    revoked = BooleanAttribute(default=False)
+
+
+ALL_MODELS: tuple[type[BaseItem], ...] = (
+    BaseItem,
+    ExecutionItem,
+    EventItem,
+    SweepableItem,
+    TaskItem,
+    TimerItem,
+    ChildLinkItem,
+    TaskRefItem,
+    OutboxItem,
+    ValueItem,
+    IdempotencyItem,
+    TokenItem,
+)
+
+
+def bind(table_name: str, region: str | None = None, host: str | None = None) -> None:
+    """Point every model at the table (and, for local endpoints, the host); resets cached connections."""
+    _TableMeta.table_name = table_name
+    _TableMeta.region = region
+    _TableMeta.host = host
+    for model in ALL_MODELS:
+        model._connection = None
+
+
+def as_dict(item: Any) -> dict[str, Any]:
+    return dict(item.attribute_values)

@@ -1,0 +1,166 @@
+"""How executions end and how they are asked to cancel; both touch parents and children.
+
+Each function adds to a transaction the caller commits, so the whole change (events, statuses, the parent's
+notification, the outbox items of follow-ups) is one atomic write.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stratoflow.dal import keys
+from stratoflow.dal.items import ChildLinkItem, ExecutionItem, OutboxItem
+from stratoflow.dal.transactions import Transaction
+from stratoflow.clock import iso_ms
+from stratoflow.errors import FailedPrecondition
+from stratoflow.executions import (
+    HistoryWriter,
+    clear_dispatch,
+    clear_lease,
+    get_execution,
+    has_valid_lease,
+    is_live,
+    make_ready,
+    stage_value,
+    wake,
+)
+from stratoflow.runtime import Runtime
+from stratoflow.states import ChildStatus, WorkflowStatus
+from stratoflow.values import dumps
+
+OUTBOX_CHILD_CANCEL = "CHILD_CANCEL"
+OUTBOX_CASCADE = "CASCADE"
+OUTBOX_CLOSE = "CLOSE"
+
+_END_EVENTS = {
+    WorkflowStatus.COMPLETED: "WORKFLOW_COMPLETED",
+    WorkflowStatus.FAILED: "WORKFLOW_FAILED",
+    WorkflowStatus.CANCELLED: "WORKFLOW_CANCELLED",
+}
+
+
+def stage_outbox(
+    rt: Runtime, tx: Transaction, execution: ExecutionItem, kind: str, unique: str, payload: dict[str, Any]
+) -> None:
+    """Record a follow-up in the committing transaction; the stream carries it out, the sweeper re-drives it."""
+    now = rt.now_ms()
+    pk = execution.pk
+    tx.put(
+        OutboxItem(
+            pk,
+            keys.outbox_sk(kind, unique),
+            tenant=execution.tenant,
+            workflow_id=execution.workflow_id,
+            kind=kind,
+            payload=dumps(payload),
+            created_at=iso_ms(now),
+            sweep_pk=keys.sweep_pk(pk),
+            sweep_at=now + rt.settings.outbox_redrive_after_seconds * 1000,
+        ),
+        label="new-outbox",
+    )
+
+
+def end_execution(
+    rt: Runtime,
+    tx: Transaction,
+    history: HistoryWriter,
+    status: WorkflowStatus,
+    *,
+    value: Any = None,
+    value_text: str | None = None,
+) -> None:
+    """Append the terminal event, end the execution, tell a live parent, and schedule the cleanup of open work."""
+    execution = history.execution
+    now = history.now_ms
+    if status == WorkflowStatus.COMPLETED:
+        history.append(_END_EVENTS[status], {"output": value})
+        stage_value(tx, execution, "output", value_text)
+    elif status == WorkflowStatus.FAILED:
+        history.append(_END_EVENTS[status], {"error": value})
+        stage_value(tx, execution, "error", value_text)
+    else:
+        history.append(_END_EVENTS[status], {"reason": value})
+    execution.status = status
+    execution.seen_seq = execution.last_seq
+    clear_lease(execution)
+    clear_dispatch(execution)
+    if execution.spawned:
+        stage_outbox(rt, tx, execution, OUTBOX_CLOSE, "close", {})
+    if execution.parent_id:
+        _report_to_parent(tx, execution, status, value, now)
+
+
+def _report_to_parent(tx: Transaction, child: ExecutionItem, status: WorkflowStatus, value: Any, now: int) -> None:
+    """Flow 5: the parent gets exactly one outcome event, in the child's own transaction (I4)."""
+    assert child.parent_id is not None and child.child_execution_name is not None
+    parent_pk = keys.workflow_pk(child.tenant, child.parent_id)
+    try:
+        link = ChildLinkItem.get(parent_pk, keys.child_sk(child.child_execution_name), consistent_read=True)
+    except ChildLinkItem.DoesNotExist:
+        return
+    if link.child_id != child.workflow_id or link.status != ChildStatus.INITIATED:
+        return
+    tx.update(
+        link,
+        [ChildLinkItem.status.set(ChildStatus(status.value)), ChildLinkItem.updated_at.set(iso_ms(now))],
+        condition=ChildLinkItem.status == ChildStatus.INITIATED,
+        label="link",
+    )
+    parent = get_execution(child.tenant, child.parent_id)
+    if parent is None or not is_live(parent):
+        return  # an ended parent keeps the outcome on the link only: no event after its end
+    parent_history = HistoryWriter(parent, now)
+    names = {"childExecutionName": child.child_execution_name, "childWorkflowExecutionId": child.workflow_id}
+    if status == WorkflowStatus.COMPLETED:
+        parent_history.append("CHILD_WORKFLOW_COMPLETED", {**names, "output": value})
+    elif status == WorkflowStatus.FAILED:
+        parent_history.append("CHILD_WORKFLOW_FAILED", {**names, "error": value, "cancelled": False})
+    else:
+        error = {"code": "CANCELLED", "message": value or "the child workflow was cancelled"}
+        parent_history.append("CHILD_WORKFLOW_FAILED", {**names, "error": error, "cancelled": True})
+    wake(parent, now)
+    parent_history.stage(tx, label="parent")
+
+
+def request_workflow_cancel(
+    rt: Runtime,
+    tx: Transaction,
+    execution: ExecutionItem,
+    *,
+    reason: str | None,
+    requested_by: str,
+    cascade_root: str | None,
+    cascade_request: str | None = None,
+) -> bool:
+    """Make a live execution CANCELLING with CANCELLATION_REQUESTED; idempotent when it already is.
+
+    With `cascade_root`, its children are asked too, through an outbox item carried out after the commit.
+    Returns whether an event was appended.
+    """
+    if not is_live(execution):
+        raise FailedPrecondition(f"workflow execution is {execution.status}", execution.status)
+    now = rt.now_ms()
+    appended = False
+    if execution.status != WorkflowStatus.CANCELLING:
+        history = HistoryWriter(execution, now)
+        history.append("CANCELLATION_REQUESTED", {"reason": reason, "requestedBy": requested_by})
+        execution.status = WorkflowStatus.CANCELLING
+        execution.cancel_reason = reason
+        # A lease holder keeps its lease and sees the request at its next poll; anyone else may take it now.
+        if not has_valid_lease(execution, now):
+            clear_lease(execution)
+            make_ready(execution, now)
+        history.stage(tx)
+        appended = True
+    if cascade_root is not None and execution.spawned:
+        request = cascade_request or rt.ids.new_id()
+        stage_outbox(
+            rt,
+            tx,
+            execution,
+            OUTBOX_CASCADE,
+            request,
+            {"reason": reason, "requestedBy": f"workflow:{cascade_root}", "root": cascade_root, "request": request},
+        )
+    return appended

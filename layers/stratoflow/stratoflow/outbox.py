@@ -1,0 +1,255 @@
+"""Carrying out the follow-ups that transactions recorded as outbox items (flows 4, 6 with cascade, and 7).
+
+Every follow-up is conditioned on its outbox item still existing and deletes it in the same transaction, or
+is idempotent and deletes it last; so a record delivered twice, concurrently or after a crash, changes nothing
+more (I4, I6). The stream delivers the items; the sweeper re-drives any left behind.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stratoflow.clock import iso_ms
+from stratoflow.dal import keys
+from stratoflow.dal.items import ChildLinkItem, ExecutionItem, OutboxItem, TaskRefItem, TimerItem
+from stratoflow.dal.transactions import Transaction, TransactionConflict, run_optimistic
+from stratoflow.executions import HistoryWriter, get_execution, is_live, raise_for_conflict, wake
+from stratoflow.lifecycle import (
+    OUTBOX_CASCADE,
+    OUTBOX_CHILD_CANCEL,
+    OUTBOX_CLOSE,
+    request_workflow_cancel,
+    stage_outbox,
+)
+from stratoflow.runtime import Runtime
+from stratoflow.states import ChildCancelState, ChildStatus, ParentClosePolicy, TimerStatus, WorkflowStatus
+from stratoflow.tasks import cancel_open_task
+from stratoflow.timers import cancel_started_timer
+from stratoflow.values import loads
+
+PARENT_CLOSED = "parent closed"
+
+
+def _get_outbox(pk: str, sk: str) -> OutboxItem | None:
+    try:
+        return OutboxItem.get(pk, sk, consistent_read=True)
+    except OutboxItem.DoesNotExist:
+        return None
+
+
+def process_outbox_item(rt: Runtime, pk: str, sk: str) -> str:
+    """Carry out one outbox item, whatever its kind; returns what happened (for logs and tests)."""
+    kind = sk.removeprefix(keys.OUTBOX_PREFIX).split("#", 1)[0]
+    if kind == OUTBOX_CHILD_CANCEL:
+        return propagate_child_cancel(rt, pk, sk)
+    if kind == OUTBOX_CASCADE:
+        return cascade_cancel(rt, pk, sk)
+    if kind == OUTBOX_CLOSE:
+        return close_parent(rt, pk, sk)
+    return "unknown"
+
+
+def propagate_child_cancel(rt: Runtime, pk: str, sk: str) -> str:
+    """Flow 4: deliver a child-cancel request, or report to the parent why it could not be delivered.
+
+    Returns "delivered", "already-cancelling", "failed" or "done" (nothing left to do).
+    """
+
+    def attempt() -> str:
+        outbox = _get_outbox(pk, sk)
+        if outbox is None:
+            return "done"
+        payload = loads(outbox.payload)
+        name, child_id, reason = payload["childExecutionName"], payload["childWorkflowExecutionId"], payload["reason"]
+        tenant, parent_id = outbox.tenant, outbox.workflow_id
+        now = rt.now_ms()
+        tx = Transaction()
+        tx.delete(outbox, condition=OutboxItem.pk.exists(), label="outbox")
+        try:
+            link: ChildLinkItem | None = ChildLinkItem.get(pk, keys.child_sk(name), consistent_read=True)
+        except ChildLinkItem.DoesNotExist:
+            link = None
+        ours = link is not None and link.child_id == child_id
+        child = get_execution(tenant, child_id) if ours else None
+        if child is not None and child.parent_id != parent_id:
+            child, ours = None, False
+        if child is not None and is_live(child):
+            assert link is not None
+            if child.status == WorkflowStatus.CANCELLING:
+                outcome = "already-cancelling"
+                tx.check(ExecutionItem, child.pk, child.sk, ExecutionItem.ver == child.ver, label="child")
+            else:
+                outcome = "delivered"
+                request_workflow_cancel(
+                    rt, tx, child, reason=reason, requested_by=f"workflow:{parent_id}", cascade_root=None
+                )
+            _set_cancel_state(tx, link, ChildCancelState.DELIVERED, now)
+        else:
+            outcome = "failed"
+            if child is not None:
+                error = {
+                    "code": "FAILED_PRECONDITION",
+                    "message": f"child workflow execution is {child.status}",
+                    "currentStatus": child.status,
+                }
+            else:
+                error = {"code": "NOT_FOUND", "message": f"{child_id} is not a child {name!r} of this execution"}
+            if ours and link is not None:
+                _set_cancel_state(tx, link, ChildCancelState.FAILED, now)
+            parent = get_execution(tenant, parent_id)
+            if parent is not None and is_live(parent):
+                history = HistoryWriter(parent, now)
+                history.append(
+                    "CHILD_WORKFLOW_CANCELLATION_FAILED",
+                    {"childExecutionName": name, "childWorkflowExecutionId": child_id, "error": error},
+                )
+                wake(parent, now)
+                history.stage(tx, label="parent")
+        try:
+            tx.commit()
+        except TransactionConflict as conflict:
+            raise_for_conflict(conflict)
+        return outcome
+
+    return run_optimistic(attempt)
+
+
+def _set_cancel_state(tx: Transaction, link: ChildLinkItem, state: ChildCancelState, now: int) -> None:
+    tx.update(
+        link,
+        [ChildLinkItem.cancel_state.set(state), ChildLinkItem.updated_at.set(iso_ms(now))],
+        condition=ChildLinkItem.child_id == link.child_id,
+        label="link",
+    )
+
+
+def _open_children(pk: str) -> list[ChildLinkItem]:
+    return list(
+        ChildLinkItem.query(
+            pk,
+            ChildLinkItem.sk.startswith(keys.CHILD_PREFIX),
+            filter_condition=ChildLinkItem.status == ChildStatus.INITIATED,
+            consistent_read=True,
+        )
+    )
+
+
+def cascade_cancel(rt: Runtime, pk: str, sk: str) -> str:
+    """Flow 6 with cascade: every live child goes CANCELLING and carries the cascade on to its own children."""
+    outbox = _get_outbox(pk, sk)
+    if outbox is None:
+        return "done"
+    payload: dict[str, Any] = loads(outbox.payload)
+    for link in _open_children(pk):
+        _cascade_to(rt, outbox.tenant, link.child_id, payload)
+    _delete_outbox(outbox)
+    return "cascaded"
+
+
+def _cascade_to(rt: Runtime, tenant: str, child_id: str, payload: dict[str, Any]) -> None:
+    def attempt() -> None:
+        child = get_execution(tenant, child_id)
+        if child is None or not is_live(child):
+            return
+        tx = Transaction()
+        request_workflow_cancel(
+            rt,
+            tx,
+            child,
+            reason=payload["reason"],
+            requested_by=payload["requestedBy"],
+            cascade_root=payload["root"],
+            cascade_request=payload["request"],
+        )
+        try:
+            tx.commit()
+        except TransactionConflict as conflict:
+            raise_for_conflict(conflict)
+
+    run_optimistic(attempt)
+
+
+def close_parent(rt: Runtime, pk: str, sk: str) -> str:
+    """Flow 7: an ended workflow asks its REQUEST_CANCEL children to cancel and cancels its open tasks and timers.
+
+    No event is appended to the ended workflow; each step is idempotent, so a redelivery repeats nothing.
+    """
+    outbox = _get_outbox(pk, sk)
+    if outbox is None:
+        return "done"
+    tenant, workflow_id = outbox.tenant, outbox.workflow_id
+    for link in _open_children(pk):
+        if link.parent_close_policy == ParentClosePolicy.REQUEST_CANCEL:
+            _ask_child_to_cancel_on_close(rt, link)
+    for ref in TaskRefItem.query(pk, TaskRefItem.sk.startswith(keys.TASKREF_PREFIX)):
+        cancel_open_task(rt, tenant, ref.task_id, PARENT_CLOSED)
+    for timer in TimerItem.query(
+        pk,
+        TimerItem.sk.startswith(keys.TIMER_PREFIX),
+        filter_condition=TimerItem.status == TimerStatus.STARTED,
+        consistent_read=True,
+    ):
+        cancel_started_timer(rt, tenant, workflow_id, timer.timer_id)
+    _delete_outbox(outbox)
+    return "closed"
+
+
+def _ask_child_to_cancel_on_close(rt: Runtime, link: ChildLinkItem) -> None:
+    if link.cancel_state in (ChildCancelState.REQUESTED, ChildCancelState.DELIVERED):
+        return  # a request is on its way or was delivered: the child is (or will be) CANCELLING
+    execution = get_execution(link.tenant, link.parent_id)
+    if execution is None:
+        return
+    tx = Transaction()
+    stage_outbox(
+        rt,
+        tx,
+        execution,
+        OUTBOX_CHILD_CANCEL,
+        f"close-{link.child_execution_name}",
+        {
+            "childExecutionName": link.child_execution_name,
+            "childWorkflowExecutionId": link.child_id,
+            "reason": PARENT_CLOSED,
+        },
+    )
+    tx.update(
+        link,
+        [ChildLinkItem.cancel_state.set(ChildCancelState.REQUESTED)],
+        condition=ChildLinkItem.cancel_state == link.cancel_state,
+        label="link",
+    )
+    try:
+        tx.commit()
+    except TransactionConflict:
+        return  # the link changed meanwhile (delivered, or the child ended): nothing left to ask
+
+
+def _delete_outbox(outbox: OutboxItem) -> None:
+    try:
+        outbox.delete(condition=OutboxItem.pk.exists())
+    except Exception as exc:  # a concurrent delivery deleted it first: the work is done either way
+        if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+            raise
+
+
+def handle_timer_change(rt: Runtime, scheduler: Any, old: dict[str, Any] | None, new: dict[str, Any] | None) -> str:
+    """A timer item changed: create its schedule when it starts, delete it when it leaves STARTED."""
+    from stratoflow.timers import on_timer_closed, on_timer_started
+
+    if new is not None and new.get("status") == TimerStatus.STARTED and (old is None or old.get("status") is None):
+        on_timer_started(rt, scheduler, _timer_fields(new))
+        return "scheduled"
+    if old is not None and old.get("status") == TimerStatus.STARTED and (new is None or new.get("status") != TimerStatus.STARTED):
+        on_timer_closed(rt, scheduler, _timer_fields(old))
+        return "unscheduled"
+    return "ignored"
+
+
+def _timer_fields(image: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "tenant": image["tenant"],
+        "workflowExecutionId": image["workflowExecutionId"],
+        "timerId": image["timerId"],
+        "fireAtMs": int(image["fireAtMs"]),
+    }

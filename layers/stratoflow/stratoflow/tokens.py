@@ -1,0 +1,83 @@
+"""API tokens: stored only as SHA-256 hashes, each belonging to one tenant with scopes `client` and/or `worker`."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+
+from stratoflow.clock import SystemClock, iso_ms
+from stratoflow.dal import keys
+from stratoflow.dal.items import TokenItem
+from stratoflow.errors import InvalidArgument
+
+SCOPES = frozenset({"client", "worker"})
+TENANT_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class Principal:
+    tenant: str
+    scopes: frozenset[str]
+
+
+def _ensure_bound() -> None:
+    from stratoflow.services import runtime
+
+    runtime()
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def put_token(tenant: str, token: str, scopes: frozenset[str]) -> None:
+    """Create (or replace) a token for a tenant. Only its hash is stored."""
+    if not TENANT_PATTERN.match(tenant):
+        raise InvalidArgument("a tenant is 1-64 chars of [A-Za-z0-9._:-]")
+    if not scopes or not scopes <= SCOPES:
+        raise InvalidArgument(f"scopes must be a non-empty subset of {sorted(SCOPES)}")
+    if len(token) < 8:
+        raise InvalidArgument("a token has at least 8 characters")
+    _ensure_bound()
+    digest = token_hash(token)
+    TokenItem(
+        keys.token_pk(digest),
+        keys.TOKEN_SK,
+        tenant=tenant,
+        scopes=set(scopes),
+        created_at=iso_ms(SystemClock().now_ms()),
+    ).save()
+
+
+def revoke_token(token: str) -> bool:
+    _ensure_bound()
+    try:
+        item = TokenItem.get(keys.token_pk(token_hash(token)), keys.TOKEN_SK, consistent_read=True)
+    except TokenItem.DoesNotExist:
+        return False
+    item.delete()
+    return True
+
+
+def resolve_token(token: str) -> Principal | None:
+    """The principal of a presented token, or None. The lookup is by hash; the comparison is constant-time."""
+    _ensure_bound()
+    digest = token_hash(token)
+    try:
+        item = TokenItem.get(keys.token_pk(digest), keys.TOKEN_SK, consistent_read=True)
+    except TokenItem.DoesNotExist:
+        return None
+    if item.revoked or not hmac.compare_digest(item.pk, keys.token_pk(digest)):
+        return None
+    return Principal(tenant=item.tenant, scopes=frozenset(item.scopes or ()))
+
+
+def parse_bearer(header: str | None) -> str | None:
+    if not header:
+        return None
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()

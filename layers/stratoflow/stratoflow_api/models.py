@@ -1,0 +1,69 @@
+"""Request bodies of the HTTP API (api.md), validated by the resolver and described in the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from stratoflow.commands import MAX_COMMANDS, Command
+
+Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
+Reason = Annotated[str, StringConstraints(max_length=1024)]
+LeaseId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+WorkerId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class StartWorkflowBody(_Body):
+    kind: Name
+    input: Any = None
+    queue: Name = "default"
+
+
+class CancelWorkflowBody(_Body):
+    reason: Reason | None = None
+    cascade: bool = True
+
+
+class CreateTaskBody(_Body):
+    kind: Name
+    input: Any = None
+    queue: Name = "default"
+    maxRetries: int = Field(default=0, ge=0, le=1000)
+    timeoutMs: int | None = Field(default=None, ge=1, le=365 * 24 * 3600 * 1000)
+
+
+class CancelTaskBody(_Body):
+    reason: Reason | None = None
+
+
+class PollBody(_Body):
+    queue: Name = "default"
+    workerId: WorkerId | None = None
+    kinds: list[Name] | None = Field(default=None, min_length=1, max_length=100)
+    leaseMs: int | None = Field(default=None, ge=1000, le=300_000)
+
+
+class SubmitCommandsBody(_Body):
+    leaseId: LeaseId
+    commands: list[Command] = Field(max_length=MAX_COMMANDS)
+
+
+class HeartbeatBody(_Body):
+    leaseId: LeaseId
+    details: Any = None
+
+
+class CompleteTaskBody(_Body):
+    leaseId: LeaseId
+    output: Any = None
+
+
+class FailTaskBody(_Body):
+    leaseId: LeaseId
+    error: Any = None
+    retryable: bool = True

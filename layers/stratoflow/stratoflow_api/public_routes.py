@@ -1,0 +1,48 @@
+"""Routes without authentication: health and the OpenAPI document generated from every route."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+
+from stratoflow_api.responses import json_response
+
+
+def build_resolver() -> APIGatewayRestResolver:
+    """A resolver with every route of the API, as the functions register them, and the error mapping."""
+    from stratoflow_api.caller_routes import register_caller_routes
+    from stratoflow_api.cancel_task_routes import register_cancel_task_routes
+    from stratoflow_api.errors import register_error_handlers
+    from stratoflow_api.submit_routes import register_submit_routes
+    from stratoflow_api.worker_routes import register_worker_routes
+
+    app = APIGatewayRestResolver(enable_validation=True)
+    register_error_handlers(app)
+    register_public_routes(app)
+    register_caller_routes(app)
+    register_cancel_task_routes(app)
+    register_worker_routes(app)
+    register_submit_routes(app)
+    return app
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> str:
+    schema = build_resolver().get_openapi_json_schema(
+        title="Stratoflow API",
+        version="1.0.0",
+        description="Durable workflows on AWS serverless parts: event histories, leases and exact cancellation.",
+    )
+    return json.dumps(json.loads(schema))
+
+
+def register_public_routes(app: APIGatewayRestResolver) -> None:
+    @app.get("/v1/health", summary="Health check", tags=["public"])
+    def health() -> Response:
+        return json_response(200, {"status": "ok"})
+
+    @app.get("/v1/openapi.json", summary="This API's OpenAPI document", tags=["public"])
+    def openapi() -> Response:
+        return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=openapi_document())
