@@ -20,7 +20,7 @@ def sweep(rt: Runtime) -> dict[str, int]:
     done: Counter[str] = Counter()
     for shard in range(keys.SWEEP_SHARDS):
         due = SweepableItem.sweep_index.query(
-            f"SWEEP#{shard}", SweepableItem.sweep_index.sweep_at <= now, limit=MAX_ITEMS_PER_SHARD
+            f"SWEEP#{shard}", SweepableItem.sweep_at <= now, limit=MAX_ITEMS_PER_SHARD
         )
         for item in due:
             done[sweep_item(rt, item.pk, item.sk)] += 1

@@ -160,7 +160,7 @@ def poll_task(
     condition = TaskItem.kind.is_in(*kinds) if kinds else None
     candidates = TaskItem.dispatch_index.query(
         keys.task_dispatch_pk(tenant, queue),
-        TaskItem.dispatch_index.dispatch_at <= now,
+        TaskItem.dispatch_at <= now,
         filter_condition=condition,
         limit=10,
         page_size=25,
@@ -193,7 +193,6 @@ def _claim_task(rt: Runtime, candidate: TaskItem, lease_ms: int, now: int) -> Ta
         TaskItem.sweep_pk.set(keys.sweep_pk(candidate.pk)),
         TaskItem.sweep_at.set(due),
         TaskItem.updated_at.set(iso_ms(now)),
-        TaskItem.ver.add(1),
     ]
     if deadline is not None:
         actions.append(TaskItem.attempt_deadline.set(deadline))

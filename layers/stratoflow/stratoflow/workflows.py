@@ -198,7 +198,7 @@ def poll_workflow(
     condition = ExecutionItem.kind.is_in(*kinds) if kinds else None
     candidates = ExecutionItem.dispatch_index.query(
         keys.workflow_dispatch_pk(tenant, queue),
-        ExecutionItem.dispatch_index.dispatch_at <= now,
+        ExecutionItem.dispatch_at <= now,
         filter_condition=condition,
         limit=10,
         page_size=25,
@@ -236,7 +236,6 @@ def _claim(rt: Runtime, candidate: ExecutionItem, lease_ms: int, worker_id: str,
                 ExecutionItem.dispatch_at.set(expires),
                 ExecutionItem.seen_seq.set(ExecutionItem.last_seq),
                 ExecutionItem.updated_at.set(iso_ms(now)),
-                ExecutionItem.ver.add(1),
             ],
             condition=(ExecutionItem.dispatch_at <= now) & (ExecutionItem.status == seen_status),
             add_version_condition=False,

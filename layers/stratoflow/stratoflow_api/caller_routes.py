@@ -18,7 +18,7 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_lengt
 
 def register_caller_routes(app: APIGatewayRestResolver) -> None:
     @app.post("/v1/workflows", summary="Start a workflow", tags=["workflows"])
-    def start_workflow(body: Annotated[StartWorkflowBody, Body()], idempotency_key: IdempotencyKey = None) -> Response:
+    def start_workflow(body: Annotated[StartWorkflowBody, Body()], idempotency_key: IdempotencyKey = None):
         tenant = authorize(app, "client")
         view = workflows.start_workflow(
             runtime(), tenant, kind=body.kind, queue=body.queue, input_value=body.input,
@@ -32,7 +32,7 @@ def register_caller_routes(app: APIGatewayRestResolver) -> None:
         kind: Annotated[Name | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=100)] = 50,
         next_token: Annotated[str | None, Query(alias="nextToken", max_length=4096)] = None,
-    ) -> Response:
+    ):
         tenant = authorize(app, "client")
         page = workflows.list_workflows(
             tenant, status=status.value if status else None, kind=kind, limit=limit, next_token=next_token
@@ -40,7 +40,7 @@ def register_caller_routes(app: APIGatewayRestResolver) -> None:
         return json_response(200, page)
 
     @app.get("/v1/workflows/<id>", summary="Read a workflow execution", tags=["workflows"])
-    def get_workflow(id: Annotated[str, Path()]) -> Response:  # noqa: A002 - the API names it id
+    def get_workflow(id: Annotated[str, Path()]):  # noqa: A002 - the API names it id
         tenant = authorize(app, "client")
         return json_response(200, workflows.get_workflow(tenant, id))
 
@@ -49,7 +49,7 @@ def register_caller_routes(app: APIGatewayRestResolver) -> None:
         id: Annotated[str, Path()],  # noqa: A002
         after_sequence: Annotated[int, Query(alias="afterSequence", ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    ) -> Response:
+    ):
         tenant = authorize(app, "client")
         workflows.require_workflow(tenant, id)
         return json_response(200, workflows.read_history(tenant, id, after_sequence=after_sequence, limit=limit))
@@ -58,14 +58,14 @@ def register_caller_routes(app: APIGatewayRestResolver) -> None:
     def cancel_workflow(
         id: Annotated[str, Path()],  # noqa: A002
         body: Annotated[CancelWorkflowBody | None, Body()] = None,
-    ) -> Response:
+    ):
         tenant = authorize(app, "client")
         request = body or CancelWorkflowBody()
         result = workflows.cancel_workflow(runtime(), tenant, id, reason=request.reason, cascade=request.cascade)
         return json_response(202, result)
 
     @app.post("/v1/tasks", summary="Create a standalone task", tags=["tasks"])
-    def create_task(body: Annotated[CreateTaskBody, Body()]) -> Response:
+    def create_task(body: Annotated[CreateTaskBody, Body()]):
         tenant = authorize(app, "client")
         view = tasks.create_task(
             runtime(), tenant, kind=body.kind, queue=body.queue, input_value=body.input,
@@ -74,6 +74,6 @@ def register_caller_routes(app: APIGatewayRestResolver) -> None:
         return json_response(201, view)
 
     @app.get("/v1/tasks/<taskExecutionId>", summary="Read a task", tags=["tasks"])
-    def get_task(taskExecutionId: Annotated[str, Path()]) -> Response:  # noqa: N803 - the API's name
+    def get_task(taskExecutionId: Annotated[str, Path()]):  # noqa: N803 - the API's name
         tenant = authorize(app, "client")
         return json_response(200, tasks.get_task(tenant, taskExecutionId))

@@ -18,7 +18,7 @@ def register_cancel_task_routes(app: APIGatewayRestResolver) -> None:
     def cancel_task(
         taskExecutionId: Annotated[str, Path()],  # noqa: N803 - the API's name
         body: Annotated[CancelTaskBody | None, Body()] = None,
-    ) -> Response:
+    ):
         tenant = authorize(app, "client")
         reason = body.reason if body else None
         return json_response(200, tasks.cancel_task(runtime(), tenant, taskExecutionId, reason))

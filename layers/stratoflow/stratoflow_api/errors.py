@@ -78,6 +78,8 @@ def ensure_body_size(event: Any) -> None:
 
 def _validation_message(errors: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
     details = []
+    if any(error.get("type") == "json_invalid" for error in errors):
+        return "the request body is not valid JSON", [{"field": "body", "problem": "not valid JSON"}]
     for error in errors[:20]:
         location = ".".join(str(part) for part in error.get("loc", ()) if part not in ("body",))
         details.append({"field": location, "problem": str(error.get("msg", "invalid"))})

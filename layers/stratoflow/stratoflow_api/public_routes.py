@@ -40,9 +40,9 @@ def openapi_document() -> str:
 
 def register_public_routes(app: APIGatewayRestResolver) -> None:
     @app.get("/v1/health", summary="Health check", tags=["public"])
-    def health() -> Response:
+    def health():
         return json_response(200, {"status": "ok"})
 
     @app.get("/v1/openapi.json", summary="This API's OpenAPI document", tags=["public"])
-    def openapi() -> Response:
+    def openapi():
         return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=openapi_document())

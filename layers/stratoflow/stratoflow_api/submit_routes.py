@@ -18,6 +18,6 @@ def register_submit_routes(app: APIGatewayRestResolver) -> None:
     def submit(
         id: Annotated[str, Path()],  # noqa: A002 - the API names it id
         body: Annotated[SubmitCommandsBody, Body()],
-    ) -> Response:
+    ):
         tenant = authorize(app, "worker")
         return json_response(200, submit_commands(runtime(), tenant, id, body.leaseId, list(body.commands)))

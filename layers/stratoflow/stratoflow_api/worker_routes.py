@@ -16,7 +16,7 @@ from stratoflow_api.responses import authorize, json_response, no_content
 
 def register_worker_routes(app: APIGatewayRestResolver) -> None:
     @app.post("/v1/worker/workflows/poll", summary="Claim a ready workflow execution", tags=["worker"])
-    def poll_workflow(body: Annotated[PollBody, Body()]) -> Response:
+    def poll_workflow(body: Annotated[PollBody, Body()]):
         tenant = authorize(app, "worker")
         claimed = workflows.poll_workflow(
             runtime(), tenant, queue=body.queue, worker_id=body.workerId or "", kinds=body.kinds, lease_ms=body.leaseMs
@@ -30,7 +30,7 @@ def register_worker_routes(app: APIGatewayRestResolver) -> None:
         return json_response(200, claimed)
 
     @app.post("/v1/worker/tasks/poll", summary="Claim a pending task", tags=["worker"])
-    def poll_task(body: Annotated[PollBody, Body()]) -> Response:
+    def poll_task(body: Annotated[PollBody, Body()]):
         tenant = authorize(app, "worker")
         claimed = tasks.poll_task(runtime(), tenant, queue=body.queue, kinds=body.kinds, lease_ms=body.leaseMs)
         return no_content() if claimed is None else json_response(200, claimed)
@@ -39,7 +39,7 @@ def register_worker_routes(app: APIGatewayRestResolver) -> None:
     def heartbeat(
         taskExecutionId: Annotated[str, Path()],  # noqa: N803 - the API's name
         body: Annotated[HeartbeatBody, Body()],
-    ) -> Response:
+    ):
         tenant = authorize(app, "worker")
         return json_response(
             200, tasks.heartbeat_task(runtime(), tenant, taskExecutionId, body.leaseId, body.details)
@@ -49,7 +49,7 @@ def register_worker_routes(app: APIGatewayRestResolver) -> None:
     def complete(
         taskExecutionId: Annotated[str, Path()],  # noqa: N803
         body: Annotated[CompleteTaskBody, Body()],
-    ) -> Response:
+    ):
         tenant = authorize(app, "worker")
         return json_response(200, tasks.complete_task(runtime(), tenant, taskExecutionId, body.leaseId, body.output))
 
@@ -57,7 +57,7 @@ def register_worker_routes(app: APIGatewayRestResolver) -> None:
     def fail(
         taskExecutionId: Annotated[str, Path()],  # noqa: N803
         body: Annotated[FailTaskBody, Body()],
-    ) -> Response:
+    ):
         tenant = authorize(app, "worker")
         return json_response(
             200, tasks.fail_task(runtime(), tenant, taskExecutionId, body.leaseId, body.error, body.retryable)
