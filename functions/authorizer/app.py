@@ -7,7 +7,6 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
     HttpVerb,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from stratoflow.observability import logger, tracer
 from stratoflow.tokens import parse_bearer, resolve_token
 
@@ -23,7 +22,7 @@ def lambda_handler(event: APIGatewayAuthorizerRequestEvent, context: LambdaConte
     principal = resolve_token(token) if token else None
     if principal is None:
         logger.info("unknown or missing token")
-        raise Exception("Unauthorized")  # noqa: TRY002 - API Gateway's contract for a 401 from an authorizer
+        raise Exception("Unauthorized")
     arn = event.parsed_arn
     policy = APIGatewayAuthorizerResponse(
         principal_id=principal.tenant,
@@ -35,7 +34,7 @@ def lambda_handler(event: APIGatewayAuthorizerRequestEvent, context: LambdaConte
     )
     for scope in sorted(principal.scopes):
         for route in SCOPE_ROUTES.get(scope, ()):
-            policy.allow_route(HttpVerb.ALL, route)
+            policy.allow_route(HttpVerb.ALL.value, route)
     if not principal.scopes:
         policy.deny_all_routes()
     return policy.asdict()

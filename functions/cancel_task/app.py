@@ -3,7 +3,6 @@
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from stratoflow.observability import logger, metrics, tracer
 from stratoflow_api.cancel_task_routes import register_cancel_task_routes
 from stratoflow_api.errors import register_error_handlers

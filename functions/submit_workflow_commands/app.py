@@ -3,10 +3,9 @@
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from stratoflow.observability import logger, metrics, tracer
-from stratoflow_api.submit_routes import register_submit_routes
 from stratoflow_api.errors import register_error_handlers
+from stratoflow_api.submit_routes import register_submit_routes
 
 app = APIGatewayRestResolver(enable_validation=True)
 register_error_handlers(app)

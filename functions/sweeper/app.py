@@ -2,7 +2,6 @@
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from stratoflow.observability import logger, metrics, tracer
 from stratoflow.services import runtime
 from stratoflow.sweeper import sweep

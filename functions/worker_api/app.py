@@ -3,10 +3,9 @@
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from stratoflow.observability import logger, metrics, tracer
-from stratoflow_api.worker_routes import register_worker_routes
 from stratoflow_api.errors import register_error_handlers
+from stratoflow_api.worker_routes import register_worker_routes
 
 app = APIGatewayRestResolver(enable_validation=True)
 register_error_handlers(app)

@@ -34,4 +34,4 @@ def iso_ms(epoch_ms: int) -> str:
 
 def parse_iso_ms(value: str) -> int:
     dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return int(round(dt.timestamp() * 1000))
+    return round(dt.timestamp() * 1000)

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
-from stratoflow.dal.items import ChildLinkItem, EventItem, ExecutionItem, TaskItem, TaskRefItem, TimerItem
+from stratoflow.dal.items import ChildLinkItem, ExecutionItem, TaskItem, TaskRefItem, TimerItem
 from stratoflow.dal.transactions import Transaction, TransactionConflict, run_optimistic
 from stratoflow.errors import Conflict, InvalidArgument
 from stratoflow.executions import (
@@ -21,6 +21,7 @@ from stratoflow.executions import (
     new_execution,
     raise_for_conflict,
     require_execution,
+    stage_value,
 )
 from stratoflow.lifecycle import OUTBOX_CHILD_CANCEL, end_execution, stage_outbox
 from stratoflow.runtime import Runtime
@@ -33,7 +34,7 @@ from stratoflow.states import (
     TimerStatus,
     WorkflowStatus,
 )
-from stratoflow.tasks import new_task, task_cancelled_event
+from stratoflow.tasks import close_task_attempt, new_task, task_cancelled_event
 from stratoflow.timers import new_timer
 from stratoflow.values import encode_value
 
@@ -299,8 +300,6 @@ def _apply(batch: _Batch, index: int, command: Any, encoded: str | None) -> bool
         if task.status in OPEN_TASK:
             task.status = TaskStatus.CANCELLED
             task.cancel_reason = command.reason
-            from stratoflow.tasks import close_task_attempt
-
             close_task_attempt(task, batch.now)
             history.append("TASK_CANCELLED", task_cancelled_event(task, command.reason))
     elif isinstance(command, StartTimer):
@@ -343,8 +342,6 @@ def _apply(batch: _Batch, index: int, command: Any, encoded: str | None) -> bool
 
 
 def _stage_task_input(batch: _Batch, task: TaskItem, encoded: str | None) -> None:
-    from stratoflow.executions import stage_value
-
     stage_value(batch.tx, task, "input", encoded)
 
 
@@ -390,8 +387,6 @@ def _schedule_child(batch: _Batch, command: ScheduleChildWorkflow, encoded: str 
         child_execution_name=command.childExecutionName,
         parent_close_policy=command.parentClosePolicy.value,
     )
-    from stratoflow.executions import stage_value
-
     stage_value(batch.tx, child, "input", encoded)
     child_history = HistoryWriter(child, now)
     child_history.append("WORKFLOW_STARTED", {"input": command.input})
@@ -477,6 +472,3 @@ def _link(batch: _Batch, name: str) -> ChildLinkItem | None:
         except ChildLinkItem.DoesNotExist:
             batch.links[name] = None
     return batch.links[name]
-
-
-_ = EventItem  # re-exported for type checkers of callers

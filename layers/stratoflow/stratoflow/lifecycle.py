@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
 from stratoflow.dal.items import ChildLinkItem, ExecutionItem, OutboxItem
 from stratoflow.dal.transactions import Transaction
-from stratoflow.clock import iso_ms
 from stratoflow.errors import FailedPrecondition
 from stratoflow.executions import (
     HistoryWriter,

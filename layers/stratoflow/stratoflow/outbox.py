@@ -24,7 +24,7 @@ from stratoflow.lifecycle import (
 from stratoflow.runtime import Runtime
 from stratoflow.states import ChildCancelState, ChildStatus, ParentClosePolicy, TimerStatus, WorkflowStatus
 from stratoflow.tasks import cancel_open_task
-from stratoflow.timers import cancel_started_timer
+from stratoflow.timers import cancel_started_timer, on_timer_closed, on_timer_started
 from stratoflow.values import loads
 
 PARENT_CLOSED = "parent closed"
@@ -235,12 +235,14 @@ def _delete_outbox(outbox: OutboxItem) -> None:
 
 def handle_timer_change(rt: Runtime, scheduler: Any, old: dict[str, Any] | None, new: dict[str, Any] | None) -> str:
     """A timer item changed: create its schedule when it starts, delete it when it leaves STARTED."""
-    from stratoflow.timers import on_timer_closed, on_timer_started
-
     if new is not None and new.get("status") == TimerStatus.STARTED and (old is None or old.get("status") is None):
         on_timer_started(rt, scheduler, _timer_fields(new))
         return "scheduled"
-    if old is not None and old.get("status") == TimerStatus.STARTED and (new is None or new.get("status") != TimerStatus.STARTED):
+    if (
+        old is not None
+        and old.get("status") == TimerStatus.STARTED
+        and (new is None or new.get("status") != TimerStatus.STARTED)
+    ):
         on_timer_closed(rt, scheduler, _timer_fields(old))
         return "unscheduled"
     return "ignored"

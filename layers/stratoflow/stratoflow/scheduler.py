@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -27,7 +28,8 @@ class EventBridgeTimerScheduler:
         }
         if self._dlq_arn:
             target["DeadLetterConfig"] = {"Arn": self._dlq_arn}
-        try:
+        # A ConflictException means an earlier delivery of the same record created it already.
+        with contextlib.suppress(self._client.exceptions.ConflictException):
             self._client.create_schedule(
                 Name=schedule.name,
                 GroupName=schedule.group,
@@ -37,11 +39,8 @@ class EventBridgeTimerScheduler:
                 ActionAfterCompletion="DELETE",
                 Target=target,
             )
-        except self._client.exceptions.ConflictException:
-            pass  # created by an earlier delivery of the same record
 
     def delete(self, name: str, group: str) -> None:
-        try:
+        # Not found: already fired (and deleted after completion), or deleted by an earlier delivery.
+        with contextlib.suppress(self._client.exceptions.ResourceNotFoundException):
             self._client.delete_schedule(Name=name, GroupName=group)
-        except self._client.exceptions.ResourceNotFoundException:
-            pass  # already fired (and deleted after completion) or deleted by an earlier delivery

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from pynamodb.exceptions import UpdateError
+from pynamodb.expressions.update import Action
 
 from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
@@ -182,7 +183,7 @@ def _claim_task(rt: Runtime, candidate: TaskItem, lease_ms: int, now: int) -> Ta
     deadline = now + int(timeout_ms) if timeout_ms is not None else None
     due = expires if deadline is None else min(expires, deadline)
     item = TaskItem(candidate.pk, candidate.sk)
-    actions = [
+    actions: list[Action] = [
         TaskItem.status.set(TaskStatus.RUNNING),
         TaskItem.attempt.add(1),
         TaskItem.lease_id.set(rt.ids.new_id()),
@@ -312,7 +313,7 @@ def _fail_attempt(task: TaskItem, error: Any, error_text: str, retryable: bool, 
 
 
 def _live_owner_or_cancel(task: TaskItem, tx: Transaction, now: int) -> ExecutionItem | None:
-    """The task's live workflow, or None. A task whose workflow has ended becomes CANCELLED (semantics: after the end)."""
+    """The task's live workflow, or None; a task whose workflow has ended becomes CANCELLED (see "after the end")."""
     if task.workflow_id is None:
         return None
     workflow = get_execution(task.tenant, task.workflow_id)

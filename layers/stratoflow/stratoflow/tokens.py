@@ -11,6 +11,7 @@ from stratoflow.clock import SystemClock, iso_ms
 from stratoflow.dal import keys
 from stratoflow.dal.items import TokenItem
 from stratoflow.errors import InvalidArgument
+from stratoflow.services import runtime
 
 SCOPES = frozenset({"client", "worker"})
 TENANT_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -23,9 +24,7 @@ class Principal:
 
 
 def _ensure_bound() -> None:
-    from stratoflow.services import runtime
-
-    runtime()
+    runtime()  # binds the table models on first use
 
 
 def token_hash(token: str) -> str:

@@ -175,7 +175,9 @@ def read_history(
     size = 0
     cut_short = False
     for item in results:
-        events.append({"sequence": int(item.seq), "type": item.type, "data": loads(item.data), "createdAt": item.created_at})
+        events.append(
+            {"sequence": int(item.seq), "type": item.type, "data": loads(item.data), "createdAt": item.created_at}
+        )
         size += len(item.data)
         if len(events) >= limit:
             break
@@ -248,10 +250,9 @@ def _claim(rt: Runtime, candidate: ExecutionItem, lease_ms: int, worker_id: str,
     return item
 
 
-def cancel_workflow(
-    rt: Runtime, tenant: str, workflow_id: str, *, reason: str | None, cascade: bool
-) -> dict[str, Any]:
+def cancel_workflow(rt: Runtime, tenant: str, workflow_id: str, *, reason: str | None, cascade: bool) -> dict[str, Any]:
     """Flow 6: make a live execution CANCELLING (idempotent), and ask its descendants too when cascading."""
+
     def attempt() -> dict[str, Any]:
         execution = require_execution(tenant, workflow_id)
         tx = Transaction()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
-
 from stratoflow import tasks, workflows
 from stratoflow.services import runtime
 from stratoflow.states import WorkflowStatus
+
 from stratoflow_api.models import CancelWorkflowBody, CreateTaskBody, Name, StartWorkflowBody
 from stratoflow_api.responses import authorize, json_response
 
@@ -21,7 +21,11 @@ def register_caller_routes(app: APIGatewayRestResolver) -> None:
     def start_workflow(body: Annotated[StartWorkflowBody, Body()], idempotency_key: IdempotencyKey = None):
         tenant = authorize(app, "client")
         view = workflows.start_workflow(
-            runtime(), tenant, kind=body.kind, queue=body.queue, input_value=body.input,
+            runtime(),
+            tenant,
+            kind=body.kind,
+            queue=body.queue,
+            input_value=body.input,
             idempotency_key=idempotency_key,
         )
         return json_response(201, view)
@@ -40,13 +44,13 @@ def register_caller_routes(app: APIGatewayRestResolver) -> None:
         return json_response(200, page)
 
     @app.get("/v1/workflows/<id>", summary="Read a workflow execution", tags=["workflows"])
-    def get_workflow(id: Annotated[str, Path()]):  # noqa: A002 - the API names it id
+    def get_workflow(id: Annotated[str, Path()]):
         tenant = authorize(app, "client")
         return json_response(200, workflows.get_workflow(tenant, id))
 
     @app.get("/v1/workflows/<id>/events", summary="Read one page of history", tags=["workflows"])
     def read_history(
-        id: Annotated[str, Path()],  # noqa: A002
+        id: Annotated[str, Path()],
         after_sequence: Annotated[int, Query(alias="afterSequence", ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ):
@@ -56,7 +60,7 @@ def register_caller_routes(app: APIGatewayRestResolver) -> None:
 
     @app.post("/v1/workflows/<id>/cancel", summary="Cancel a workflow execution", tags=["workflows"])
     def cancel_workflow(
-        id: Annotated[str, Path()],  # noqa: A002
+        id: Annotated[str, Path()],
         body: Annotated[CancelWorkflowBody | None, Body()] = None,
     ):
         tenant = authorize(app, "client")
@@ -68,8 +72,13 @@ def register_caller_routes(app: APIGatewayRestResolver) -> None:
     def create_task(body: Annotated[CreateTaskBody, Body()]):
         tenant = authorize(app, "client")
         view = tasks.create_task(
-            runtime(), tenant, kind=body.kind, queue=body.queue, input_value=body.input,
-            max_retries=body.maxRetries, timeout_ms=body.timeoutMs,
+            runtime(),
+            tenant,
+            kind=body.kind,
+            queue=body.queue,
+            input_value=body.input,
+            max_retries=body.maxRetries,
+            timeout_ms=body.timeoutMs,
         )
         return json_response(201, view)
 

@@ -13,7 +13,6 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-
 from stratoflow.errors import (
     ContentionExhausted,
     NotFound,
@@ -23,6 +22,7 @@ from stratoflow.errors import (
 from stratoflow.executions import get_execution
 from stratoflow.observability import logger
 from stratoflow.tasks import get_task_item
+
 from stratoflow_api.context import principal_of, require_scope
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
@@ -54,7 +54,9 @@ _resource_checks: dict[str, Callable[[str, str], bool]] = {"id": _workflow_exist
 
 def error_response(code: str, message: str, **details: Any) -> Response:
     body = {"error": {"code": code, "message": message, **details}}
-    return Response(status_code=STATUS.get(code, 500), content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
+    return Response(
+        status_code=STATUS.get(code, 500), content_type=content_types.APPLICATION_JSON, body=json.dumps(body)
+    )
 
 
 def scope_of_path(path: str) -> str:

@@ -7,17 +7,16 @@ from functools import lru_cache
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 
+from stratoflow_api.caller_routes import register_caller_routes
+from stratoflow_api.cancel_task_routes import register_cancel_task_routes
+from stratoflow_api.errors import register_error_handlers
 from stratoflow_api.responses import json_response
+from stratoflow_api.submit_routes import register_submit_routes
+from stratoflow_api.worker_routes import register_worker_routes
 
 
 def build_resolver() -> APIGatewayRestResolver:
     """A resolver with every route of the API, as the functions register them, and the error mapping."""
-    from stratoflow_api.caller_routes import register_caller_routes
-    from stratoflow_api.cancel_task_routes import register_cancel_task_routes
-    from stratoflow_api.errors import register_error_handlers
-    from stratoflow_api.submit_routes import register_submit_routes
-    from stratoflow_api.worker_routes import register_worker_routes
-
     app = APIGatewayRestResolver(enable_validation=True)
     register_error_handlers(app)
     register_public_routes(app)

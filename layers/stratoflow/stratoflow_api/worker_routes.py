@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
-
 from stratoflow import tasks, workflows
 from stratoflow.observability import logger
 from stratoflow.services import runtime
+
 from stratoflow_api.models import CompleteTaskBody, FailTaskBody, HeartbeatBody, PollBody
 from stratoflow_api.responses import authorize, json_response, no_content
 
@@ -25,7 +25,10 @@ def register_worker_routes(app: APIGatewayRestResolver) -> None:
             return no_content()
         logger.info(
             "workflow claimed",
-            extra={"workerId": body.workerId, "workflowExecutionId": claimed["workflowExecution"]["workflowExecutionId"]},
+            extra={
+                "workerId": body.workerId,
+                "workflowExecutionId": claimed["workflowExecution"]["workflowExecutionId"],
+            },
         )
         return json_response(200, claimed)
 
@@ -41,9 +44,7 @@ def register_worker_routes(app: APIGatewayRestResolver) -> None:
         body: Annotated[HeartbeatBody, Body()],
     ):
         tenant = authorize(app, "worker")
-        return json_response(
-            200, tasks.heartbeat_task(runtime(), tenant, taskExecutionId, body.leaseId, body.details)
-        )
+        return json_response(200, tasks.heartbeat_task(runtime(), tenant, taskExecutionId, body.leaseId, body.details))
 
     @app.post("/v1/worker/tasks/<taskExecutionId>/complete", summary="Complete a task", tags=["worker"])
     def complete(
