@@ -11,7 +11,7 @@ from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
 from stratoflow.dal.items import ChildLinkItem, ExecutionItem, TaskItem, TaskRefItem, TimerItem
 from stratoflow.dal.transactions import Transaction, TransactionConflict, run_optimistic
-from stratoflow.errors import Conflict, InvalidArgument
+from stratoflow.errors import Conflict, FailedPrecondition, InvalidArgument, LeaseLost
 from stratoflow.executions import (
     HistoryWriter,
     check_lease,
@@ -34,7 +34,7 @@ from stratoflow.states import (
     TimerStatus,
     WorkflowStatus,
 )
-from stratoflow.tasks import close_task_attempt, new_task, task_cancelled_event
+from stratoflow.tasks import close_task_attempt, get_task_item, new_task, task_cancelled_event
 from stratoflow.timers import new_timer
 from stratoflow.values import encode_value
 
@@ -206,6 +206,7 @@ class _Batch:
     new_timers: set[str] = field(default_factory=set)
     new_tasks: set[str] = field(default_factory=set)
     links: dict[str, ChildLinkItem | None] = field(default_factory=dict)
+    new_links: set[str] = field(default_factory=set)
     refusals: dict[str, Exception] = field(default_factory=dict)
 
     @property
@@ -224,7 +225,11 @@ def submit_commands(rt: Runtime, tenant: str, workflow_id: str, lease_id: str, c
     def attempt() -> dict[str, Any]:
         execution = require_execution(tenant, workflow_id)
         now = rt.now_ms()
-        check_lease(execution, lease_id, now)
+        try:
+            check_lease(execution, lease_id, now)
+        except (FailedPrecondition, LeaseLost):
+            _check_references(execution, commands)  # a bad command (400) outranks a lost lease (409)
+            raise
         # Events someone else appended since the poll: the release must leave the execution ready (I5).
         unseen_before = int(execution.last_seq) > int(execution.seen_seq)
         batch = _Batch(rt, Transaction(), HistoryWriter(execution, now))
@@ -243,6 +248,40 @@ def submit_commands(rt: Runtime, tenant: str, workflow_id: str, lease_id: str, c
         return {"status": execution.status, "events": batch.history.appended}
 
     return run_optimistic(attempt)
+
+
+def _check_references(execution: ExecutionItem, commands: list[Any]) -> None:
+    """The command checks that need reads, on their own: only run when the submission is refused anyway."""
+    started: set[str] = set()
+    scheduled: set[str] = set()
+    for index, command in enumerate(commands):
+        if isinstance(command, StartTimer):
+            if _exists(TimerItem, execution.pk, keys.timer_sk(command.timerId)):
+                raise InvalidArgument(f"timer id {command.timerId} was already used in this execution")
+            started.add(command.timerId)
+        elif isinstance(command, CancelTimer) and command.timerId not in started:
+            if not _exists(TimerItem, execution.pk, keys.timer_sk(command.timerId)):
+                raise InvalidArgument(f"timer {command.timerId} was never started in this workflow execution")
+        elif isinstance(command, ScheduleTask):
+            scheduled.add(command.taskExecutionId)
+        elif isinstance(command, RequestCancelTask) and command.taskExecutionId not in scheduled:
+            task = get_task_item(execution.tenant, command.taskExecutionId)
+            if task is None or task.workflow_id != execution.workflow_id:
+                raise InvalidArgument(
+                    f"task {command.taskExecutionId} was not scheduled by this workflow execution", commandIndex=index
+                )
+        elif isinstance(command, ScheduleChildWorkflow) and _exists(
+            ChildLinkItem, execution.pk, keys.child_sk(command.childExecutionName)
+        ):
+            raise InvalidArgument(f"childExecutionName {command.childExecutionName} is already used in this execution")
+
+
+def _exists(model: Any, pk: str, sk: str) -> bool:
+    try:
+        model.get(pk, sk, consistent_read=True, attributes_to_get=["pk"])
+    except model.DoesNotExist:
+        return False
+    return True
 
 
 def _release(execution: ExecutionItem, now: int, unseen_before: bool) -> None:
@@ -410,6 +449,7 @@ def _schedule_child(batch: _Batch, command: ScheduleChildWorkflow, encoded: str 
         updated_at=iso_ms(now),
     )
     batch.links[command.childExecutionName] = link
+    batch.new_links.add(command.childExecutionName)
     link_label = f"new-link:{command.childExecutionName}"
     batch.refusals[link_label] = InvalidArgument(
         f"childExecutionName {command.childExecutionName} is already used in this execution"
@@ -448,7 +488,9 @@ def _request_child_cancel(batch: _Batch, command: RequestCancelChildWorkflow) ->
             "reason": command.reason,
         },
     )
-    link = _link(batch, command.childExecutionName)
+    # Record the request on the link (cancel sub-state NONE → REQUESTED) in the same transaction.
+    name = command.childExecutionName
+    link = _link(batch, name)
     if (
         link is not None
         and link.child_id == command.childWorkflowExecutionId
@@ -457,12 +499,16 @@ def _request_child_cancel(batch: _Batch, command: RequestCancelChildWorkflow) ->
     ):
         link.cancel_state = ChildCancelState.REQUESTED
         link.updated_at = iso_ms(batch.now)
-        if command.childExecutionName not in batch.links or not _is_new_link(batch, command.childExecutionName):
-            batch.tx.put(link, condition=ChildLinkItem.cancel_state == ChildCancelState.NONE, label="link")
-
-
-def _is_new_link(batch: _Batch, name: str) -> bool:
-    return f"new-link:{name}" in batch.refusals
+        if name not in batch.new_links:  # a link created by this submission is written once, as it ends up
+            batch.tx.update(
+                link,
+                [
+                    ChildLinkItem.cancel_state.set(ChildCancelState.REQUESTED),
+                    ChildLinkItem.updated_at.set(link.updated_at),
+                ],
+                condition=ChildLinkItem.cancel_state == ChildCancelState.NONE,
+                label="link",
+            )
 
 
 def _link(batch: _Batch, name: str) -> ChildLinkItem | None:
