@@ -1,0 +1,311 @@
+"""`LocalStack`: the whole application on one machine, wired from template.yaml alone.
+
+    with LocalStack(template_path="template.yaml", port=0, tokens="acme:tok-acme") as stack:
+        requests.get(stack.url + "/v1/health")
+        stack.wait_idle()
+
+Parts: an AWS endpoint (the embedded moto endpoint, or `AWS_ENDPOINT_URL` when set) with the template's table,
+queues and schedule groups; an in-process Lambda runtime; the HTTP front door; the stream poller; the scheduler
+emulator; the periodic ticker (the sweeper, every `sweep_seconds`, default `STRATOFLOW_SWEEP_SECONDS` or 2 s).
+
+The handlers read their configuration from the process environment, so only one `LocalStack` runs per process at a
+time; the environment is restored on `stop()`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import requests
+
+from stratoflow_local.gateway import ApiGateway, HttpFrontDoor
+from stratoflow_local.resources import client, provision
+from stratoflow_local.runtime import DEFAULT_MAX_CONTAINERS, LambdaRuntime
+from stratoflow_local.scheduler import PeriodicTicker, SchedulerEmulator
+from stratoflow_local.streams import StreamPoller
+from stratoflow_local.template import LocalNames, LocalTemplate, load_template
+from stratoflow_local.tokens import DEV_TOKEN, TokenSpec, parse_token, parse_tokens, store_tokens
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SWEEP_SECONDS = 2.0
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+class _ActiveStack:
+    """The one stack that may run in this process."""
+
+    lock = threading.Lock()
+    stack: LocalStack | None = None
+
+
+def sweep_seconds_from_environment(environ: Mapping[str, str] = os.environ) -> float:
+    raw = environ.get("STRATOFLOW_SWEEP_SECONDS")
+    return float(raw) if raw else DEFAULT_SWEEP_SECONDS
+
+
+def tokens_from(tokens: str | Sequence[str | TokenSpec] | None) -> list[TokenSpec]:
+    """None: `STRATOFLOW_TOKENS`, or one dev token when that is unset; a string: `STRATOFLOW_TOKENS` syntax."""
+    if tokens is None:
+        text = os.environ.get("STRATOFLOW_TOKENS", "").strip()
+        return parse_tokens(text) if text else [parse_token(DEV_TOKEN)]
+    if isinstance(tokens, str):
+        return parse_tokens(tokens)
+    return [token if isinstance(token, TokenSpec) else parse_token(token) for token in tokens]
+
+
+def start_endpoint() -> Any:
+    """The embedded endpoint (moto on loopback, linearizable); plain moto's server if that module is missing."""
+    try:
+        from stratoflow_local.embedded_endpoint import EmbeddedAwsEndpoint  # noqa: PLC0415 - optional module
+    except ImportError:
+        from moto.server import ThreadedMotoServer  # noqa: PLC0415
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+        class _PlainMoto:
+            def __init__(self) -> None:
+                self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+                self.url = ""
+
+            def start(self) -> str:
+                self._server.start()
+                host, port = self._server.get_host_and_port()
+                self.url = f"http://{host}:{port}"
+                return self.url
+
+            def stop(self) -> None:
+                self._server.stop()
+
+        endpoint: Any = _PlainMoto()
+    else:
+        endpoint = EmbeddedAwsEndpoint()
+    endpoint.start()
+    # moto's backends are process-global: start every embedded stack from empty.
+    requests.post(f"{endpoint.url}/moto-api/reset", timeout=10).raise_for_status()
+    return endpoint
+
+
+def simulate_cold_start() -> None:
+    """Forget what the shared package cached per process (settings, clients), as a new execution environment would.
+
+    A stack after another one in the same process has a new endpoint; `functools.lru_cache`'d module functions of
+    the `stratoflow` package are its once-per-cold-start state.
+    """
+    for name, module in list(sys.modules.items()):
+        if name != "stratoflow" and not name.startswith("stratoflow."):
+            continue
+        for value in list(vars(module).values()):
+            cache_clear = getattr(value, "cache_clear", None)
+            if callable(cache_clear) and getattr(value, "__module__", None) == name:
+                cache_clear()
+
+
+class _Environment:
+    """Set variables in os.environ and put the previous values back afterwards."""
+
+    def __init__(self) -> None:
+        self._saved: dict[str, str | None] = {}
+
+    def set(self, values: Mapping[str, str], only_if_missing: bool = False) -> None:
+        for key, value in values.items():
+            if only_if_missing and os.environ.get(key):
+                continue
+            self._saved.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+
+    def restore(self) -> None:
+        for key, value in self._saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved.clear()
+
+
+class LocalStack:
+    """The application from `template_path`, served on `http://127.0.0.1:<port>` (`port=0`: any free port)."""
+
+    def __init__(
+        self,
+        template_path: str | Path = "template.yaml",
+        port: int = 0,
+        *,
+        duplicate_deliveries: bool = False,
+        reorder: bool = False,
+        seed: int = 0,
+        duplicate_schedule_invocations: bool = False,
+        sweep_seconds: float | None = None,
+        tokens: str | Sequence[str | TokenSpec] | None = None,
+        endpoint_url: str | None = None,
+        parameters: Mapping[str, str] | None = None,
+        authorizer_cache_seconds: float | None = None,
+        prewarm: bool = True,
+        access_log: bool = False,
+        max_containers: int = DEFAULT_MAX_CONTAINERS,
+    ) -> None:
+        self.template_path = Path(template_path)
+        self.port = port
+        self.duplicate_deliveries = duplicate_deliveries
+        self.reorder = reorder
+        self.seed = seed
+        self.duplicate_schedule_invocations = duplicate_schedule_invocations
+        self.sweep_seconds = sweep_seconds if sweep_seconds is not None else sweep_seconds_from_environment()
+        self.token_specs = tokens_from(tokens)
+        self._endpoint_override = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+        self.parameters = dict(parameters or {})
+        self.authorizer_cache_seconds = authorizer_cache_seconds
+        self.prewarm = prewarm
+        self.access_log = access_log
+        self.max_containers = max_containers
+        self.template: LocalTemplate = load_template(self.template_path, self.parameters, LocalNames())
+        self.endpoint_url = ""
+        self.url = ""
+        self.runtime: LambdaRuntime | None = None
+        self.gateway: ApiGateway | None = None
+        self.streams: StreamPoller | None = None
+        self.scheduler: SchedulerEmulator | None = None
+        self.periodic: PeriodicTicker | None = None
+        self.warm_errors: dict[str, BaseException] = {}
+        self._endpoint: Any = None
+        self._front_door: HttpFrontDoor | None = None
+        self._environment = _Environment()
+        self._started = False
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> LocalStack:
+        with _ActiveStack.lock:
+            if _ActiveStack.stack is not None:
+                raise RuntimeError(
+                    "another LocalStack is running in this process; the handlers share one process environment, "
+                    "so stop it first (or run this one in a subprocess: python -m stratoflow_local serve)"
+                )
+            _ActiveStack.stack = self
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        self._started = True
+        template = self.template
+        if self._endpoint_override:
+            self.endpoint_url = self._endpoint_override
+            self._environment.set(DUMMY_CREDENTIALS, only_if_missing=True)
+        else:
+            self._endpoint = start_endpoint()
+            self.endpoint_url = str(self._endpoint.url)
+            self._environment.set(DUMMY_CREDENTIALS)
+        self._environment.set(
+            {
+                "AWS_ENDPOINT_URL": self.endpoint_url,
+                "AWS_REGION": template.names.region,
+                "AWS_DEFAULT_REGION": template.names.region,
+                "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+                **template.shared_environment(),
+            }
+        )
+        # No X-Ray daemon locally; Powertools' Tracer would otherwise try to emit segments.
+        self._environment.set({"POWERTOOLS_TRACE_DISABLED": "true"}, only_if_missing=True)
+        simulate_cold_start()
+        stream_arns = provision(template, self.endpoint_url)
+        if self.token_specs:
+            store_tokens(self.token_specs)
+        self.runtime = LambdaRuntime(template, self.max_containers)
+        if self.prewarm:
+            self.warm_errors = self.runtime.warm()
+            for logical_id, error in self.warm_errors.items():
+                logger.warning("function failed to import", extra={"function": logical_id, "error": repr(error)})
+        self.streams = StreamPoller(
+            template,
+            self.invoke,
+            self.endpoint_url,
+            stream_arns,
+            duplicate_deliveries=self.duplicate_deliveries,
+            reorder=self.reorder,
+            seed=self.seed,
+        )
+        self.streams.start()
+        self.scheduler = SchedulerEmulator(
+            template, self.invoke, self.endpoint_url, duplicate_invocations=self.duplicate_schedule_invocations
+        )
+        self.scheduler.start()
+        self.periodic = PeriodicTicker(template, self.invoke, self.sweep_seconds if self.sweep_seconds > 0 else None)
+        if self.sweep_seconds > 0:
+            self.periodic.start()
+        self.gateway = ApiGateway(template, self.invoke, self.authorizer_cache_seconds)
+        self._front_door = HttpFrontDoor(self.gateway, self.port, access_log=self.access_log)
+        self._front_door.start()
+        self.url = self._front_door.url
+
+    def stop(self) -> None:
+        try:
+            if self._front_door is not None:
+                self._front_door.stop()
+            if self.periodic is not None:
+                self.periodic.stop()
+            if self.scheduler is not None:
+                self.scheduler.stop()
+            if self.streams is not None:
+                self.streams.stop()
+            if self.runtime is not None:
+                self.runtime.close()
+            if self._endpoint is not None:
+                self._endpoint.stop()
+        finally:
+            self._front_door = None
+            self.periodic = self.scheduler = self.streams = None
+            self._endpoint = None
+            self._environment.restore()
+            with _ActiveStack.lock:
+                if _ActiveStack.stack is self:
+                    _ActiveStack.stack = None
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------ for tests and tools
+
+    def invoke(self, logical_id: str, event: Any) -> Any:
+        """Invoke a function of the template in process (raises `FunctionError` if the handler raises)."""
+        if self.runtime is None:
+            raise RuntimeError("the stack is not running")
+        return self.runtime.invoke(logical_id, event)
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait until every stream record written so far (and what its delivery wrote) is delivered, and every
+        schedule due by now has fired; raise `TimeoutError` after `timeout` seconds."""
+        if self.streams is None or self.scheduler is None:
+            raise RuntimeError("the stack is not running")
+        self.scheduler.wait_cycle(timeout)
+        self.streams.wait_idle(timeout)
+
+    @property
+    def tokens(self) -> list[TokenSpec]:
+        return list(self.token_specs)
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for the stack's endpoint."""
+        return client(service, self.endpoint_url, self.template.names.region)
+
+
+@contextmanager
+def running(template_path: str | Path = "template.yaml", **options: Any) -> Iterator[LocalStack]:
+    with LocalStack(template_path, **options) as stack:
+        yield stack
