@@ -1,0 +1,1 @@
+"""The Docker-free local stack of Stratoflow."""
