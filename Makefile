@@ -1,0 +1,88 @@
+# Stratoflow. Needs only Python 3.11, pip, make and git: `make local`, `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+SYSTEM_PYTHON := $(shell command -v python3.11 || command -v python3)
+PYTHON ?= $(SYSTEM_PYTHON)
+VENV := .venv
+VENV_SAM := .venv-sam
+PY := $(VENV)/bin/python
+SAM := $(VENV_SAM)/bin/sam
+PORT ?= 3000
+FN ?= CallerApiFunction
+EVENT ?= events/caller_api_health.json
+PYTEST_ARGS ?=
+
+export PYTHONPATH := $(CURDIR)/layers/stratoflow:$(CURDIR)/local:$(CURDIR)/sdk/src
+export SAM_CLI_TELEMETRY := 0
+# `sam build` looks for python3.11 on PATH: the virtualenv has one.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help venv local test pytest lint typecheck validate build check-build invoke bench soak deploy clean
+
+help:
+	@echo "make local     run the local stack on http://127.0.0.1:$(PORT) (Ctrl-C stops it)"
+	@echo "make test      everything CI runs: lint, typecheck, pytest, validate, build, check-build"
+	@echo "make invoke FN=<LogicalId> EVENT=events/<file>.json"
+	@echo "make lint | typecheck | validate | build | bench | soak | deploy | clean"
+
+# ---------------------------------------------------------------- virtualenvs (rebuilt when requirements change)
+venv: $(VENV)/.stamp $(VENV_SAM)/.stamp
+
+$(VENV)/.stamp: requirements-dev.txt layers/dependencies/requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+$(VENV_SAM)/.stamp: requirements-sam.txt
+	@test -x $(VENV_SAM)/bin/python || $(PYTHON) -m venv $(VENV_SAM)
+	$(VENV_SAM)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-sam.txt
+	@touch $@
+
+# ---------------------------------------------------------------- run
+local: $(VENV)/.stamp
+	$(PY) -m stratoflow_local serve --port $(PORT)
+
+invoke: $(VENV)/.stamp
+	$(PY) -m stratoflow_local invoke $(FN) $(EVENT)
+
+# ---------------------------------------------------------------- checks
+test: lint typecheck pytest validate check-build
+
+lint: $(VENV)/.stamp
+	$(PY) -m ruff check .
+
+typecheck: $(VENV)/.stamp
+	$(PY) -m mypy local $(wildcard layers/stratoflow/stratoflow) $(wildcard sdk/src/stratoflow_sdk)
+
+# pytest exits 5 when it collected no test, which fails the target like any other failure.
+pytest: $(VENV)/.stamp
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+validate: venv
+	$(VENV)/bin/cfn-lint template.yaml
+	$(SAM) validate --lint
+
+build: venv
+	$(SAM) build
+
+# Import every built handler in a fresh interpreter that sees only its build folder, the built layers and what
+# the Lambda runtime ships (boto3), to prove the packaging.
+check-build: build
+	$(PY) -m stratoflow_local.check_build .aws-sam/build
+
+# ---------------------------------------------------------------- other
+bench: $(VENV)/.stamp
+	$(PY) -m bench
+
+soak: $(VENV)/.stamp
+	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+deploy: venv
+	$(SAM) build
+	$(SAM) deploy
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -not -path "./.venv*" -prune -exec rm -rf {} +
