@@ -1,0 +1,317 @@
+"""Client of the Stratoflow HTTP API: the caller API and the worker API of api.md."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+from ._errors import WorkflowCancelledError, WorkflowFailedError, api_error_from_response
+from ._transport import RequestsTransport, Transport, TransportResponse
+from ._types import (
+    HeartbeatResult,
+    HistoryEvent,
+    HistoryPage,
+    SubmitResult,
+    TaskActivation,
+    TaskExecution,
+    TaskStatus,
+    WorkflowActivation,
+    WorkflowExecution,
+    WorkflowStatus,
+    parse_timestamp,
+)
+
+#: The largest page api.md allows on the history endpoint.
+MAX_HISTORY_PAGE = 1000
+
+
+class Client:
+    """A client for one Stratoflow endpoint and token.
+
+    ``base_url`` is the stack's root, e.g. ``http://127.0.0.1:3000`` for the local stack or the API Gateway stage
+    URL. Every method maps one api.md route; error responses raise the :class:`ApiError` subclass of their code,
+    and a request that gets no response raises :class:`TransportError`. Pass ``transport`` to replace the HTTP
+    layer (tests use an in-memory one).
+    """
+
+    def __init__(
+        self, base_url: str, token: str, *, transport: Transport | None = None, timeout: float = 30.0
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+        self._transport: Transport = transport if transport is not None else RequestsTransport()
+        self._timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"Client({self.base_url!r})"
+
+    # --- plumbing ------------------------------------------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> TransportResponse:
+        all_headers = {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}
+        if body is not None:
+            all_headers["Content-Type"] = "application/json"
+        all_headers.update(headers or {})
+        query = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in (params or {}).items()
+                 if v is not None}
+        response = self._transport.request(
+            method, self.base_url + path, headers=all_headers, params=query or None, json_body=body,
+            timeout=self._timeout,
+        )
+        if response.status >= 400:
+            raise api_error_from_response(response.status, response.body, response.text)
+        return response
+
+    @staticmethod
+    def _object(response: TransportResponse) -> Mapping[str, Any]:
+        if not isinstance(response.body, Mapping):
+            raise api_error_from_response(502, None, f"expected a JSON object, got: {response.text[:200]!r}")
+        return response.body
+
+    @staticmethod
+    def _id(value: str) -> str:
+        # Ids are opaque: escape everything so an odd id can only ever be a 404.
+        return quote(value, safe="")
+
+    # --- caller API (scope `client`) -----------------------------------------------------------------------------
+
+    def start_workflow(
+        self, kind: str, input: Any = None, *, queue: str = "default", idempotency_key: str | None = None
+    ) -> WorkflowExecution:
+        """Start a workflow execution (``POST /v1/workflows``).
+
+        With ``idempotency_key``, repeating the same call within 24 h returns the first execution instead of
+        starting another; the same key with another body raises :class:`ConflictError`.
+        """
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else None
+        response = self._call(
+            "POST", "/v1/workflows", body={"kind": kind, "input": input, "queue": queue}, headers=headers
+        )
+        return WorkflowExecution.from_json(self._object(response))
+
+    def get_workflow(self, workflow_execution_id: str) -> WorkflowExecution:
+        """Read one execution (``GET /v1/workflows/{id}``)."""
+        return WorkflowExecution.from_json(
+            self._object(self._call("GET", f"/v1/workflows/{self._id(workflow_execution_id)}"))
+        )
+
+    def wait_workflow(
+        self, workflow_execution_id: str, *, timeout: float = 60.0, poll_interval: float = 0.2
+    ) -> WorkflowExecution:
+        """Poll the execution until it is terminal and return it; raise :class:`TimeoutError` after ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while True:
+            execution = self.get_workflow(workflow_execution_id)
+            if execution.status.is_terminal:
+                return execution
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(
+                    f"workflow {workflow_execution_id} is still {execution.status} after {timeout} s"
+                )
+            time.sleep(min(poll_interval, remaining))
+
+    def result(self, workflow_execution_id: str, *, timeout: float = 60.0, poll_interval: float = 0.2) -> Any:
+        """Wait until the execution ends and return its output.
+
+        Raises :class:`WorkflowFailedError` (``FAILED``), :class:`WorkflowCancelledError` (``CANCELLED``) or
+        :class:`TimeoutError` when it is still running after ``timeout`` seconds.
+        """
+        execution = self.wait_workflow(workflow_execution_id, timeout=timeout, poll_interval=poll_interval)
+        if execution.status is WorkflowStatus.FAILED:
+            raise WorkflowFailedError(workflow_execution_id, execution.error)
+        if execution.status is WorkflowStatus.CANCELLED:
+            reason = execution.cancel_reason
+            if reason is None and isinstance(execution.error, Mapping):
+                reason = execution.error.get("reason")
+            raise WorkflowCancelledError(workflow_execution_id, reason)
+        return execution.output
+
+    def cancel_workflow(
+        self, workflow_execution_id: str, *, reason: str | None = None, cascade: bool = True
+    ) -> WorkflowStatus:
+        """Ask an execution to cancel (``POST /v1/workflows/{id}/cancel``); returns its status (``CANCELLING``).
+
+        With ``cascade`` (the default) every live descendant is asked too. A terminal execution raises
+        :class:`FailedPreconditionError`.
+        """
+        body: dict[str, Any] = {"cascade": cascade}
+        if reason is not None:
+            body["reason"] = reason
+        response = self._call("POST", f"/v1/workflows/{self._id(workflow_execution_id)}/cancel", body=body)
+        return WorkflowStatus(self._object(response)["status"])
+
+    def cancel_task(self, task_execution_id: str, *, reason: str | None = None) -> TaskStatus:
+        """Cancel a PENDING or RUNNING task (``POST /v1/tasks/{id}/cancel``); returns ``CANCELLED``."""
+        body = {"reason": reason} if reason is not None else {}
+        response = self._call("POST", f"/v1/tasks/{self._id(task_execution_id)}/cancel", body=body)
+        return TaskStatus(self._object(response)["status"])
+
+    def history_page(
+        self, workflow_execution_id: str, *, after_sequence: int = 0, limit: int = 100
+    ) -> HistoryPage:
+        """One page of history (``GET /v1/workflows/{id}/events``)."""
+        response = self._call(
+            "GET",
+            f"/v1/workflows/{self._id(workflow_execution_id)}/events",
+            params={"afterSequence": after_sequence, "limit": limit},
+        )
+        body = self._object(response)
+        return HistoryPage(
+            events=[HistoryEvent.from_json(e) for e in body.get("events") or []],
+            next_after_sequence=body.get("nextAfterSequence"),
+        )
+
+    def iter_history(
+        self, workflow_execution_id: str, *, after_sequence: int = 0, page_size: int = MAX_HISTORY_PAGE
+    ) -> Iterator[HistoryEvent]:
+        """Every event after ``after_sequence``, fetching page after page until ``nextAfterSequence`` is null."""
+        cursor: int | None = after_sequence
+        while cursor is not None:
+            page = self.history_page(workflow_execution_id, after_sequence=cursor, limit=page_size)
+            yield from page.events
+            if page.next_after_sequence is not None and page.next_after_sequence <= cursor:
+                # A server bug that would loop forever; stop rather than spin.
+                raise api_error_from_response(502, None, f"history cursor did not advance past {cursor}")
+            cursor = page.next_after_sequence
+
+    def history(self, workflow_execution_id: str, *, page_size: int = MAX_HISTORY_PAGE) -> list[HistoryEvent]:
+        """The whole history of an execution (all pages)."""
+        return list(self.iter_history(workflow_execution_id, page_size=page_size))
+
+    def list_workflows(
+        self, *, status: WorkflowStatus | str | None = None, kind: str | None = None, page_size: int = 50
+    ) -> Iterator[WorkflowExecution]:
+        """Executions newest first (``GET /v1/workflows``), following ``nextToken`` lazily page after page."""
+        token: str | None = None
+        while True:
+            params = {"status": str(status) if status is not None else None, "kind": kind, "limit": page_size,
+                      "nextToken": token}
+            body = self._object(self._call("GET", "/v1/workflows", params=params))
+            for item in body.get("workflows") or []:
+                yield WorkflowExecution.from_json(item)
+            token = body.get("nextToken")
+            if not token:
+                return
+
+    def create_task(
+        self,
+        kind: str,
+        input: Any = None,
+        *,
+        queue: str = "default",
+        max_retries: int = 0,
+        timeout_ms: int | None = None,
+    ) -> TaskExecution:
+        """Create a standalone task (``POST /v1/tasks``)."""
+        body = {"kind": kind, "input": input, "queue": queue, "maxRetries": max_retries, "timeoutMs": timeout_ms}
+        return TaskExecution.from_json(self._object(self._call("POST", "/v1/tasks", body=body)))
+
+    def get_task(self, task_execution_id: str) -> TaskExecution:
+        """Read one task (``GET /v1/tasks/{id}``)."""
+        return TaskExecution.from_json(self._object(self._call("GET", f"/v1/tasks/{self._id(task_execution_id)}")))
+
+    def health(self) -> bool:
+        """Whether ``GET /v1/health`` answers ``{"status": "ok"}``."""
+        body = self._call("GET", "/v1/health").body
+        return isinstance(body, Mapping) and body.get("status") == "ok"
+
+    # --- worker API (scope `worker`) -----------------------------------------------------------------------------
+
+    def poll_workflow(
+        self, queue: str, worker_id: str, *, kinds: Sequence[str] | None = None, lease_ms: int | None = None
+    ) -> WorkflowActivation | None:
+        """Claim one ready execution (``POST /v1/worker/workflows/poll``); ``None`` when nothing is ready."""
+        body: dict[str, Any] = {"queue": queue, "workerId": worker_id}
+        if kinds is not None:
+            body["kinds"] = list(kinds)
+        if lease_ms is not None:
+            body["leaseMs"] = lease_ms
+        response = self._call("POST", "/v1/worker/workflows/poll", body=body)
+        if response.status == 204 or response.body is None:
+            return None
+        data = self._object(response)
+        return WorkflowActivation(
+            execution=WorkflowExecution.from_json(data["workflowExecution"]),
+            events=[HistoryEvent.from_json(e) for e in data.get("events") or []],
+            next_after_sequence=data.get("nextAfterSequence"),
+            lease_id=str(data["leaseId"]),
+            lease_expires_at=parse_timestamp(data.get("leaseExpiresAt")),
+        )
+
+    def submit_commands(
+        self, workflow_execution_id: str, lease_id: str, commands: Sequence[Mapping[str, Any]]
+    ) -> SubmitResult:
+        """Submit one atomic batch of commands (``POST /v1/worker/workflows/{id}/commands``); releases the lease."""
+        response = self._call(
+            "POST",
+            f"/v1/worker/workflows/{self._id(workflow_execution_id)}/commands",
+            body={"leaseId": lease_id, "commands": [dict(c) for c in commands]},
+        )
+        data = self._object(response)
+        return SubmitResult(
+            status=WorkflowStatus(data["status"]),
+            events=[HistoryEvent.from_json(e) for e in data.get("events") or []],
+        )
+
+    def poll_task(
+        self, queue: str, worker_id: str, *, kinds: Sequence[str] | None = None, lease_ms: int | None = None
+    ) -> TaskActivation | None:
+        """Claim one task (``POST /v1/worker/tasks/poll``); ``None`` when nothing is ready."""
+        body: dict[str, Any] = {"queue": queue, "workerId": worker_id}
+        if kinds is not None:
+            body["kinds"] = list(kinds)
+        if lease_ms is not None:
+            body["leaseMs"] = lease_ms
+        response = self._call("POST", "/v1/worker/tasks/poll", body=body)
+        if response.status == 204 or response.body is None:
+            return None
+        data = self._object(response)
+        return TaskActivation(
+            task=TaskExecution.from_json(data["task"]),
+            lease_id=str(data["leaseId"]),
+            lease_expires_at=parse_timestamp(data.get("leaseExpiresAt")),
+        )
+
+    def heartbeat_task(self, task_execution_id: str, lease_id: str, details: Any = None) -> HeartbeatResult:
+        """Extend a task's lease (``POST /v1/worker/tasks/{id}/heartbeat``) and learn whether it was cancelled."""
+        body: dict[str, Any] = {"leaseId": lease_id}
+        if details is not None:
+            body["details"] = details
+        data = self._object(
+            self._call("POST", f"/v1/worker/tasks/{self._id(task_execution_id)}/heartbeat", body=body)
+        )
+        return HeartbeatResult(
+            cancel_requested=bool(data.get("cancelRequested")),
+            lease_expires_at=parse_timestamp(data.get("leaseExpiresAt")),
+        )
+
+    def complete_task(self, task_execution_id: str, lease_id: str, output: Any) -> TaskStatus:
+        """Report a task's output (``POST /v1/worker/tasks/{id}/complete``)."""
+        data = self._object(
+            self._call(
+                "POST", f"/v1/worker/tasks/{self._id(task_execution_id)}/complete",
+                body={"leaseId": lease_id, "output": output},
+            )
+        )
+        return TaskStatus(data["status"])
+
+    def fail_task(self, task_execution_id: str, lease_id: str, error: Any, *, retryable: bool = True) -> TaskStatus:
+        """Report a failed attempt (``POST /v1/worker/tasks/{id}/fail``); ``PENDING`` when it will be retried."""
+        data = self._object(
+            self._call(
+                "POST", f"/v1/worker/tasks/{self._id(task_execution_id)}/fail",
+                body={"leaseId": lease_id, "error": error, "retryable": retryable},
+            )
+        )
+        return TaskStatus(data["status"])

@@ -1,0 +1,406 @@
+"""The Worker: polls workflow activations and tasks, runs them, and shuts down gracefully."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from types import FrameType
+from typing import Any
+
+from ._client import Client
+from ._definitions import TaskDefinition, WorkflowDefinition, registry, task_definition, workflow_definition
+from ._errors import (
+    ApiError,
+    ApplicationError,
+    FailedPreconditionError,
+    LeaseLostError,
+    NotFoundError,
+    PermissionDeniedError,
+    ReplayError,
+    TaskCancelledError,
+    TransportError,
+    UnauthenticatedError,
+)
+from ._history import merge_pages
+from ._replay import error_value, replay_history
+from ._submission import submit
+from ._task_context import TaskContext
+from ._types import SubmitResult, WorkflowActivation
+from ._values import check_name, json_value
+
+_log = logging.getLogger("stratoflow_sdk.worker")
+
+#: Errors that no amount of retrying fixes: a bad token, a token without the scope, a wrong base URL.
+_FATAL = (UnauthenticatedError, PermissionDeniedError, NotFoundError)
+
+
+def run_workflow_activation(
+    client: Client, activation: WorkflowActivation, workflows: Mapping[str, WorkflowDefinition]
+) -> SubmitResult:
+    """Process one claimed execution: read the rest of its history, replay it, submit the new commands.
+
+    Raises what went wrong; the Worker logs it. When nothing is submitted the lease simply expires and the
+    execution is handed out again, so a fixed deployment resumes it.
+    """
+    execution = activation.execution
+    definition = workflows.get(execution.kind)
+    if definition is None:
+        raise ReplayError(f"no workflow registered for kind {execution.kind!r}")
+    events = activation.events
+    if activation.next_after_sequence is not None:
+        # The poll returns one page; the rest comes from the history endpoint.
+        events = merge_pages(
+            events, client.iter_history(execution.workflow_execution_id,
+                                        after_sequence=activation.next_after_sequence)
+        )
+    result = replay_history(definition, events, execution_id=execution.workflow_execution_id,
+                            queue=execution.queue)
+    return submit(client, execution.workflow_execution_id, activation.lease_id, result.commands,
+                  resume_timers=result.resume_timers)
+
+
+class Worker:
+    """Runs workflows and tasks of one queue against a Stratoflow server.
+
+    ``client`` is a :class:`Client` or a base URL (then ``token`` is required). ``workflows`` and ``tasks`` are
+    functions decorated with ``@workflow`` / ``@task``. Use :meth:`run` in a worker process (blocks; SIGTERM or
+    SIGINT stop it gracefully, a second signal skips the grace period) or :meth:`start` / :meth:`stop` (and the
+    context manager) in tests and embedding programs.
+
+    Shutdown stops polling, lets an activation in progress finish (replay is quick and its submission releases the
+    lease), waits up to ``shutdown_grace`` seconds for running task functions, and then gives up the ones still
+    running: each is reported failed with ``retryable: true`` and error type ``WorkerShutdown`` so the platform
+    hands it to another worker (within its ``maxRetries``), and its code sees ``task_context().cancel_requested``.
+    """
+
+    def __init__(
+        self,
+        client: Client | str,
+        token: str | None = None,
+        queue: str = "default",
+        *,
+        workflows: Iterable[Any] = (),
+        tasks: Iterable[Any] = (),
+        worker_id: str | None = None,
+        max_concurrent_tasks: int = 8,
+        workflow_lease_ms: int = 60_000,
+        task_lease_ms: int = 60_000,
+        heartbeat_interval: float | None = None,
+        poll_interval: float = 0.2,
+        max_backoff: float = 5.0,
+        shutdown_grace: float = 30.0,
+    ) -> None:
+        if isinstance(client, str):
+            if token is None:
+                raise ValueError("a token is required when the worker is given a base URL")
+            client = Client(client, token)
+        if max_concurrent_tasks < 1:
+            raise ValueError("max_concurrent_tasks must be at least 1")
+        for lease in (workflow_lease_ms, task_lease_ms):
+            if not 1000 <= lease <= 300_000:
+                raise ValueError("leases are 1000-300000 ms (api.md)")
+        self.client = client
+        self.queue = check_name(queue, "queue")
+        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._workflows: dict[str, WorkflowDefinition] = registry(workflows, workflow_definition)
+        self._tasks: dict[str, TaskDefinition] = registry(tasks, task_definition)
+        if not self._workflows and not self._tasks:
+            raise ValueError("a worker needs at least one workflow or task")
+        self._max_tasks = max_concurrent_tasks
+        self._workflow_lease_ms = workflow_lease_ms
+        self._task_lease_ms = task_lease_ms
+        self._heartbeat_interval = heartbeat_interval if heartbeat_interval is not None else task_lease_ms / 3000
+        self._poll_interval = poll_interval
+        self._max_backoff = max_backoff
+        self._shutdown_grace = shutdown_grace
+
+        self._stop = threading.Event()
+        self._force = threading.Event()
+        self._heartbeats_stop = threading.Event()
+        self._lifecycle = threading.Lock()
+        self._started = False
+        self._stopped = False
+        self._fatal: BaseException | None = None
+        self._pollers: list[threading.Thread] = []
+        self._heartbeat_thread: threading.Thread | None = None
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._slots = threading.BoundedSemaphore(max_concurrent_tasks)
+        self._running_lock = threading.Lock()
+        self._running: dict[str, tuple[TaskContext, concurrent.futures.Future[None]]] = {}
+
+    # --- lifecycle -----------------------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """Whether the worker was started and has not stopped polling."""
+        return self._started and not self._stop.is_set()
+
+    @property
+    def error(self) -> BaseException | None:
+        """The fatal error that stopped the worker (bad token, missing scope, wrong URL), if any."""
+        return self._fatal
+
+    def start(self) -> None:
+        """Start polling in background threads and return."""
+        with self._lifecycle:
+            if self._started:
+                raise RuntimeError("a worker can be started only once")
+            self._started = True
+            self._executor = concurrent.futures.ThreadPoolExecutor(
+                max_workers=self._max_tasks, thread_name_prefix="stratoflow-task"
+            )
+            if self._workflows:
+                self._pollers.append(self._thread(self._workflow_loop, "stratoflow-workflow-poller"))
+            if self._tasks:
+                self._pollers.append(self._thread(self._task_loop, "stratoflow-task-poller"))
+                self._heartbeat_thread = self._thread(self._heartbeat_loop, "stratoflow-heartbeats")
+        _log.info("worker started", extra={"workerId": self.worker_id, "queue": self.queue,
+                                           "workflows": sorted(self._workflows), "tasks": sorted(self._tasks)})
+
+    def stop(self, grace: float | None = None) -> None:
+        """Stop gracefully (see the class docstring) and wait until done; safe to call more than once."""
+        with self._lifecycle:
+            if self._stopped or not self._started:
+                self._stop.set()
+                return
+            self._stopped = True
+            self._stop.set()
+            for thread in self._pollers:
+                thread.join()
+            self._drain_tasks(self._shutdown_grace if grace is None else grace)
+            self._heartbeats_stop.set()
+            if self._heartbeat_thread is not None:
+                self._heartbeat_thread.join()
+            if self._executor is not None:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+        _log.info("worker stopped", extra={"workerId": self.worker_id})
+
+    def run(self) -> None:
+        """Run until SIGTERM/SIGINT (or :meth:`stop` from another thread), then shut down gracefully.
+
+        Re-raises the fatal error that stopped the worker, if any.
+        """
+        previous: dict[signal.Signals, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                previous[signum] = signal.signal(signum, self._on_signal)
+        try:
+            self.start()
+            while not self._stop.wait(0.2):
+                pass
+        finally:
+            try:
+                self.stop()
+            finally:
+                for signum, handler in previous.items():
+                    signal.signal(signum, handler)
+        if self._fatal is not None:
+            raise self._fatal
+
+    def __enter__(self) -> Worker:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self._stop.is_set():
+            self._force.set()  # a second signal: do not wait for running tasks
+        self._stop.set()
+
+    def _thread(self, target: Callable[[], None], name: str) -> threading.Thread:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        return thread
+
+    def _fatal_error(self, exc: BaseException) -> None:
+        _log.error("worker stopping: %s", exc, extra={"workerId": self.worker_id})
+        if self._fatal is None:
+            self._fatal = exc
+        self._stop.set()
+
+    def _backoff(self, failures: int) -> float:
+        return min(self._max_backoff, self._poll_interval * (2 ** min(failures, 10)))
+
+    # --- workflows -----------------------------------------------------------------------------------------------
+
+    def _workflow_loop(self) -> None:
+        failures = 0
+        kinds = sorted(self._workflows)
+        while not self._stop.is_set():
+            try:
+                activation = self.client.poll_workflow(self.queue, self.worker_id, kinds=kinds,
+                                                       lease_ms=self._workflow_lease_ms)
+            except _FATAL as exc:
+                self._fatal_error(exc)
+                return
+            except (ApiError, TransportError) as exc:
+                failures += 1
+                _log.warning("workflow poll failed: %s", exc)
+                self._stop.wait(self._backoff(failures))
+                continue
+            failures = 0
+            if activation is None:
+                self._stop.wait(self._poll_interval)
+                continue
+            self.process_activation(activation)
+
+    def process_activation(self, activation: WorkflowActivation) -> SubmitResult | None:
+        """Run one claimed workflow activation, logging (not raising) what goes wrong."""
+        execution_id = activation.execution.workflow_execution_id
+        extra = {"workflowExecutionId": execution_id, "kind": activation.execution.kind}
+        try:
+            result = run_workflow_activation(self.client, activation, self._workflows)
+        except ReplayError:
+            _log.exception("workflow activation failed; nothing submitted, the execution is retried when its "
+                           "lease expires", extra=extra)
+        except (LeaseLostError, FailedPreconditionError) as exc:
+            _log.info("workflow lease no longer held: %s", exc, extra=extra)
+        except PermissionDeniedError:
+            _log.exception("permission denied during a workflow activation (reading a history longer than one "
+                           "page uses GET /v1/workflows/{id}/events, which needs the client scope)", extra=extra)
+        except (ApiError, TransportError) as exc:
+            _log.warning("workflow activation failed: %s", exc, extra=extra)
+        except Exception:
+            _log.exception("unexpected error in a workflow activation", extra=extra)
+        else:
+            _log.debug("workflow activation submitted", extra={**extra, "status": str(result.status)})
+            return result
+        return None
+
+    # --- tasks ---------------------------------------------------------------------------------------------------
+
+    def _task_loop(self) -> None:
+        failures = 0
+        kinds = sorted(self._tasks)
+        while not self._stop.is_set():
+            if not self._slots.acquire(timeout=self._poll_interval):
+                continue
+            try:
+                activation = self.client.poll_task(self.queue, self.worker_id, kinds=kinds,
+                                                   lease_ms=self._task_lease_ms)
+            except _FATAL as exc:
+                self._slots.release()
+                self._fatal_error(exc)
+                return
+            except (ApiError, TransportError) as exc:
+                self._slots.release()
+                failures += 1
+                _log.warning("task poll failed: %s", exc)
+                self._stop.wait(self._backoff(failures))
+                continue
+            failures = 0
+            if activation is None:
+                self._slots.release()
+                self._stop.wait(self._poll_interval)
+                continue
+            context = TaskContext(self.client, activation)
+            assert self._executor is not None
+            with self._running_lock:
+                future = self._executor.submit(self._execute_task, context)
+                self._running[context.task_execution_id] = (context, future)
+            future.add_done_callback(functools.partial(self._task_done, context))
+
+    def _task_done(self, context: TaskContext, _future: concurrent.futures.Future[None]) -> None:
+        with self._running_lock:
+            self._running.pop(context.task_execution_id, None)
+        self._slots.release()
+
+    def _execute_task(self, context: TaskContext) -> None:
+        extra = {"taskExecutionId": context.task_execution_id, "kind": context.kind, "attempt": context.attempt}
+        token = context.activate()
+        try:
+            definition = self._tasks.get(context.kind)
+            if definition is None:
+                self._report_failure(context, {"type": "UnknownTaskKind",
+                                               "message": f"no task registered for kind {context.kind!r}"}, False)
+                return
+            try:
+                output = definition.fn(context.input)
+            except TaskCancelledError:
+                _log.info("task stopped after its cancellation", extra=extra)
+                return
+            except ApplicationError as exc:
+                self._report_failure(context, error_value(exc), not exc.non_retryable)
+                return
+            except Exception as exc:
+                _log.info("task attempt failed: %s", exc, extra=extra)
+                self._report_failure(context, error_value(exc), True)
+                return
+            try:
+                value = json_value(output, "task output")
+            except (TypeError, ValueError) as exc:
+                self._report_failure(context, error_value(exc), False)
+                return
+            self._report(context, "complete", lambda: self.client.complete_task(
+                context.task_execution_id, context.lease_id, value))
+        finally:
+            TaskContext.deactivate(token)
+
+    def _report_failure(self, context: TaskContext, error: dict[str, Any], retryable: bool) -> None:
+        self._report(context, "fail", lambda: self.client.fail_task(
+            context.task_execution_id, context.lease_id, error, retryable=retryable))
+
+    def _report(self, context: TaskContext, what: str, call: Callable[[], Any]) -> None:
+        extra = {"taskExecutionId": context.task_execution_id, "kind": context.kind, "report": what}
+        if context.released:
+            return  # given up at shutdown and already reported
+        for attempt in range(4):
+            try:
+                call()
+                return
+            except (FailedPreconditionError, LeaseLostError) as exc:
+                # Cancelled, finished elsewhere, or the lease moved on: the platform refuses it and records nothing.
+                _log.info("task result not recorded: %s", exc, extra=extra)
+                return
+            except TransportError as exc:
+                _log.warning("reporting a task result failed: %s", exc, extra=extra)
+            except ApiError as exc:
+                if exc.status < 500:
+                    _log.error("task result refused: %s", exc, extra=extra)
+                    return
+                _log.warning("reporting a task result failed: %s", exc, extra=extra)
+            time.sleep(min(2.0, 0.1 * 2**attempt))
+        _log.error("giving up reporting a task result; its lease will expire", extra=extra)
+
+    def _heartbeat_loop(self) -> None:
+        tick = max(0.005, min(1.0, self._heartbeat_interval / 5))
+        while not self._heartbeats_stop.wait(tick):
+            with self._running_lock:
+                contexts = [context for context, _ in self._running.values()]
+            for context in contexts:
+                if context.since_last_heartbeat() >= self._heartbeat_interval and not context.released:
+                    context.background_heartbeat()
+
+    def _drain_tasks(self, grace: float) -> None:
+        deadline = time.monotonic() + grace
+        while not self._force.is_set():
+            with self._running_lock:
+                futures = [future for _, future in self._running.values()]
+            remaining = deadline - time.monotonic()
+            if not futures or remaining <= 0:
+                break
+            concurrent.futures.wait(futures, timeout=min(remaining, 0.1))
+        with self._running_lock:
+            leftovers = [context for context, future in self._running.values() if not future.done()]
+        for context in leftovers:
+            context.release("worker shutting down")
+            try:
+                self.client.fail_task(
+                    context.task_execution_id, context.lease_id,
+                    {"type": "WorkerShutdown", "message": f"worker {self.worker_id} shut down during the task"},
+                    retryable=True,
+                )
+                _log.info("released a running task at shutdown", extra={"taskExecutionId": context.task_execution_id})
+            except (ApiError, TransportError) as exc:
+                _log.warning("could not release a task at shutdown: %s", exc,
+                             extra={"taskExecutionId": context.task_execution_id})
