@@ -1,0 +1,1 @@
+"""Shared test support: the invariant checker, the fake clock and ids, the table from the template, fault injection."""

@@ -1,0 +1,291 @@
+"""Driving the domain in process: a fake clock and id factory, and a small facade over the domain's services.
+
+`Engine` calls the domain functions exactly as the handlers do (commands are parsed with the same pydantic models),
+reads histories through the domain's own paging, and dumps the table's items for exact assertions on stored state.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer
+from pydantic import TypeAdapter
+from stratoflow import commands, outbox, sweeper, tasks, timers, workflows
+from stratoflow.config import Settings
+from stratoflow.runtime import Runtime
+
+from tests.support.invariants import check_invariants
+
+START_MS = 1_790_000_000_000  # 2026-09-21T14:13:20.000Z
+COMMANDS = TypeAdapter(list[commands.Command])
+
+
+class FakeClock:
+    """A clock that only moves when told to."""
+
+    def __init__(self, start_ms: int = START_MS) -> None:
+        self._now = start_ms
+        self._lock = threading.Lock()
+
+    def now_ms(self) -> int:
+        with self._lock:
+            return self._now
+
+    def advance(self, ms: int) -> int:
+        with self._lock:
+            self._now += ms
+            return self._now
+
+    def set(self, ms: int) -> None:
+        with self._lock:
+            self._now = ms
+
+
+class SequentialIds:
+    """Ids `id-0001`, `id-0002`, ... (thread-safe), so generated ids are predictable."""
+
+    def __init__(self, prefix: str = "id") -> None:
+        self._prefix = prefix
+        self._counter = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def new_id(self) -> str:
+        with self._lock:
+            return f"{self._prefix}-{next(self._counter):04d}"
+
+
+def plain(value: Any) -> Any:
+    """DynamoDB's Decimals and sets as plain JSON-like Python values."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, set):
+        return sorted(plain(v) for v in value)
+    return value
+
+
+def scan_items(dynamodb: Any, table_name: str) -> list[dict[str, Any]]:
+    """Every item of the table, deserialized, sorted by key."""
+    deserializer = TypeDeserializer()
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"TableName": table_name, "ConsistentRead": True}
+    while True:
+        page = dynamodb.scan(**kwargs)
+        for raw in page["Items"]:
+            items.append(plain({k: deserializer.deserialize(v) for k, v in raw.items()}))
+        if "LastEvaluatedKey" not in page:
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return sorted(items, key=lambda item: (item["pk"], item["sk"]))
+
+
+class Engine:
+    """The domain's services for one tenant by default, with a fake clock and predictable ids."""
+
+    def __init__(self, rt: Runtime, dynamodb: Any, tenant: str = "acme") -> None:
+        self.rt = rt
+        self.dynamodb = dynamodb
+        self.tenant = tenant
+
+    @property
+    def clock(self) -> FakeClock:
+        clock = self.rt.clock
+        assert isinstance(clock, FakeClock)
+        return clock
+
+    @property
+    def settings(self) -> Settings:
+        return self.rt.settings
+
+    def _t(self, tenant: str | None) -> str:
+        return tenant or self.tenant
+
+    # ------------------------------------------------------------------ caller API
+
+    def start(
+        self,
+        kind: str = "order-saga",
+        input_value: Any = None,
+        queue: str = "default",
+        *,
+        tenant: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        return workflows.start_workflow(
+            self.rt, self._t(tenant), kind=kind, queue=queue, input_value=input_value, idempotency_key=idempotency_key
+        )
+
+    def get(self, workflow_id: str, *, tenant: str | None = None) -> dict[str, Any]:
+        return workflows.get_workflow(self._t(tenant), workflow_id)
+
+    def status(self, workflow_id: str, *, tenant: str | None = None) -> str:
+        return str(self.get(workflow_id, tenant=tenant)["status"])
+
+    def cancel(
+        self, workflow_id: str, reason: str | None = None, *, cascade: bool = True, tenant: str | None = None
+    ) -> dict[str, Any]:
+        return workflows.cancel_workflow(self.rt, self._t(tenant), workflow_id, reason=reason, cascade=cascade)
+
+    def history(self, workflow_id: str, *, tenant: str | None = None) -> list[dict[str, Any]]:
+        """The whole history, read page by page as a client would."""
+        events: list[dict[str, Any]] = []
+        after = 0
+        while True:
+            page = workflows.read_history(self._t(tenant), workflow_id, after_sequence=after, limit=1000)
+            events.extend(page["events"])
+            if page["nextAfterSequence"] is None:
+                return events
+            after = page["nextAfterSequence"]
+
+    def types(self, workflow_id: str, *, tenant: str | None = None) -> list[str]:
+        return [event["type"] for event in self.history(workflow_id, tenant=tenant)]
+
+    def create_task(
+        self,
+        kind: str = "charge",
+        input_value: Any = None,
+        queue: str = "default",
+        *,
+        max_retries: int = 0,
+        timeout_ms: int | None = None,
+        tenant: str | None = None,
+    ) -> dict[str, Any]:
+        return tasks.create_task(
+            self.rt,
+            self._t(tenant),
+            kind=kind,
+            queue=queue,
+            input_value=input_value,
+            max_retries=max_retries,
+            timeout_ms=timeout_ms,
+        )
+
+    def task(self, task_id: str, *, tenant: str | None = None) -> dict[str, Any]:
+        return tasks.get_task(self._t(tenant), task_id)
+
+    def cancel_task(self, task_id: str, reason: str | None = None, *, tenant: str | None = None) -> dict[str, Any]:
+        return tasks.cancel_task(self.rt, self._t(tenant), task_id, reason)
+
+    # ------------------------------------------------------------------ worker API
+
+    def poll(
+        self,
+        queue: str = "default",
+        *,
+        kinds: list[str] | None = None,
+        lease_ms: int | None = None,
+        tenant: str | None = None,
+    ) -> dict[str, Any] | None:
+        return workflows.poll_workflow(
+            self.rt, self._t(tenant), queue=queue, worker_id="w-1", kinds=kinds, lease_ms=lease_ms
+        )
+
+    def claim(self, workflow_id: str, queue: str = "default", *, tenant: str | None = None) -> str:
+        """Poll until `workflow_id` is claimed (it must be ready); returns the lease id."""
+        claimed = self.poll(queue, tenant=tenant)
+        assert claimed is not None, f"nothing ready on {queue!r}, expected {workflow_id}"
+        assert claimed["workflowExecution"]["workflowExecutionId"] == workflow_id, claimed["workflowExecution"]
+        return str(claimed["leaseId"])
+
+    def submit(
+        self, workflow_id: str, lease_id: str, batch: list[dict[str, Any]], *, tenant: str | None = None
+    ) -> dict[str, Any]:
+        parsed = COMMANDS.validate_python(batch)
+        return commands.submit_commands(self.rt, self._t(tenant), workflow_id, lease_id, parsed)
+
+    def run(self, workflow_id: str, batch: list[dict[str, Any]], *, tenant: str | None = None) -> dict[str, Any]:
+        """Claim the (ready) execution and submit one batch of commands."""
+        lease = self.claim(workflow_id, self.get(workflow_id, tenant=tenant)["queue"], tenant=tenant)
+        return self.submit(workflow_id, lease, batch, tenant=tenant)
+
+    def poll_task(
+        self,
+        queue: str = "default",
+        *,
+        kinds: list[str] | None = None,
+        lease_ms: int | None = None,
+        tenant: str | None = None,
+    ) -> dict[str, Any] | None:
+        return tasks.poll_task(self.rt, self._t(tenant), queue=queue, kinds=kinds, lease_ms=lease_ms)
+
+    def claim_task(self, task_id: str, queue: str = "default", *, tenant: str | None = None) -> str:
+        claimed = self.poll_task(queue, tenant=tenant)
+        assert claimed is not None, f"no task ready on {queue!r}, expected {task_id}"
+        assert claimed["task"]["taskExecutionId"] == task_id, claimed["task"]
+        return str(claimed["leaseId"])
+
+    def heartbeat(self, task_id: str, lease_id: str, details: Any = None, *, tenant: str | None = None) -> Any:
+        return tasks.heartbeat_task(self.rt, self._t(tenant), task_id, lease_id, details)
+
+    def complete_task(self, task_id: str, lease_id: str, output: Any = None, *, tenant: str | None = None) -> Any:
+        return tasks.complete_task(self.rt, self._t(tenant), task_id, lease_id, output)
+
+    def fail_task(
+        self, task_id: str, lease_id: str, error: Any = None, retryable: bool = True, *, tenant: str | None = None
+    ) -> Any:
+        return tasks.fail_task(self.rt, self._t(tenant), task_id, lease_id, error, retryable)
+
+    # ------------------------------------------------------------------ platform
+
+    def fire(self, workflow_id: str, timer_id: str, *, tenant: str | None = None) -> str:
+        return timers.fire_timer(self.rt, self._t(tenant), workflow_id, timer_id)
+
+    def sweep(self) -> dict[str, int]:
+        return sweeper.sweep(self.rt)
+
+    def outbox_keys(self) -> list[tuple[str, str]]:
+        return [(item["pk"], item["sk"]) for item in self.items() if item["sk"].startswith("OUTBOX#")]
+
+    def drain_outbox(self, deliveries: int = 2, max_rounds: int = 20) -> list[str]:
+        """Carry out every pending outbox item, each delivered `deliveries` times, until none is left."""
+        outcomes: list[str] = []
+        for _ in range(max_rounds):
+            pending = self.outbox_keys()
+            if not pending:
+                return outcomes
+            for pk, sk in pending:
+                for _ in range(deliveries):
+                    outcomes.append(outbox.process_outbox_item(self.rt, pk, sk))
+        raise AssertionError(f"the outbox did not drain in {max_rounds} rounds: {self.outbox_keys()}")
+
+    # ------------------------------------------------------------------ stored state
+
+    def items(self) -> list[dict[str, Any]]:
+        return scan_items(self.dynamodb, self.settings.table_name)
+
+    def item(self, pk: str, sk: str) -> dict[str, Any] | None:
+        for item in self.items():
+            if item["pk"] == pk and item["sk"] == sk:
+                return item
+        return None
+
+    def execution_item(self, workflow_id: str, *, tenant: str | None = None) -> dict[str, Any]:
+        item = self.item(f"T#{self._t(tenant)}#WF#{workflow_id}", "WF")
+        assert item is not None, f"no execution {workflow_id}"
+        return item
+
+    def task_item(self, task_id: str, *, tenant: str | None = None) -> dict[str, Any]:
+        item = self.item(f"T#{self._t(tenant)}#TASK#{task_id}", "TASK")
+        assert item is not None, f"no task {task_id}"
+        return item
+
+    def workflow_ids(self, *, tenant: str | None = None) -> list[str]:
+        prefix = f"T#{self._t(tenant)}#WF#"
+        return [
+            item["workflowExecutionId"] for item in self.items() if item["sk"] == "WF" and item["pk"].startswith(prefix)
+        ]
+
+    def histories(self, *, tenant: str | None = None) -> dict[str, list[dict[str, Any]]]:
+        return {wid: self.history(wid, tenant=tenant) for wid in self.workflow_ids(tenant=tenant)}
+
+    def check(self, *, settled: bool = True, tenant: str | None = None) -> None:
+        """I1-I4 over every history of the tenant and the stored items."""
+        check_invariants(
+            self.histories(tenant=tenant), stored_items=self.items(), tenant=self._t(tenant), settled=settled
+        )
