@@ -296,7 +296,8 @@ class PeriodicTicker:
     def stop(self, timeout: float = 10.0) -> None:
         self._stopping.set()
         for thread in self._threads:
-            thread.join(timeout)
+            if thread.is_alive():
+                thread.join(timeout)
 
     def _run(self, schedule: PeriodicSchedule) -> None:
         period = self.period if self.period is not None else schedule.rate_seconds
