@@ -1,0 +1,219 @@
+"""The local stack's embedded AWS endpoint: moto on loopback, one request at a time.
+
+`EmbeddedAwsEndpoint` serves moto's WSGI application (every service: DynamoDB, DynamoDB Streams, EventBridge
+Scheduler, EventBridge, SQS, ...) on a threaded werkzeug server bound to 127.0.0.1, and makes two changes to plain
+moto that the local stack's correctness depends on:
+
+- every request is handled under one lock, so requests are linearizable: a `TransactWriteItems` is atomic with
+  respect to every other request, and moto's unsynchronised data structures are never changed while another
+  request walks them;
+- moto's `TransactWriteItems` is replaced, for as long as an endpoint runs, by a journaled copy that undoes exactly
+  what a failed transaction wrote (`stratoflow_local.moto_transactions`), in time independent of table size.
+
+`start()` first checks that moto is the pinned version with the internals the adapter uses
+(`stratoflow_local.moto_pin.check_moto`) and raises `MotoPinError` otherwise.
+
+Usage::
+
+    with EmbeddedAwsEndpoint() as endpoint:
+        dynamodb = boto3.client("dynamodb", **endpoint.client_kwargs())
+        ...
+
+Thread safety:
+
+- Request bodies are read before the lock is taken and responses are buffered under it, so a slow client never
+  holds the lock; the lock covers exactly moto's processing of one request.
+- `lock` is that same lock (re-entrant). Code of the local stack that reads or changes moto's backends in process
+  (instead of over HTTP) must hold it, or use `run_locked`, to be linearizable with requests. Never make a request
+  to the endpoint while holding it: the request would wait for the lock forever.
+- moto's backends are process-global: every moto server or mock in the same process sees the same data, and while
+  an endpoint runs, every DynamoDB backend in the process uses the journaled transaction. Requests that do not go
+  through this endpoint are not serialized by its lock.
+- `start()` and `stop()` are meant to be called from one thread.
+
+Clients: pass `client_kwargs()` to boto3 (explicit `endpoint_url`, region, dummy credentials), or export
+`environment()` to a process that builds its own clients. It sets `AWS_ACCOUNT_ID_ENDPOINT_MODE=disabled`, without
+which botocore resolves DynamoDB (and Streams) to account-id endpoints instead of `AWS_ENDPOINT_URL`.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Any, ParamSpec, TypeVar
+
+from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wsgi import get_input_stream
+
+from stratoflow_local.moto_pin import check_moto
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+DEFAULT_REGION = "us-east-1"
+# moto accepts any credentials; these map to its default account 123456789012.
+DUMMY_ACCESS_KEY_ID = "testing"
+DUMMY_SECRET_ACCESS_KEY = "testing"
+
+StartResponse = Callable[..., Any]
+
+
+class _SerializedApplication:
+    """WSGI middleware that runs the wrapped application under `lock`, one request at a time.
+
+    Once closed (under the lock) it answers 503 instead, so no request reaches moto after `stop()` returns, even one
+    accepted just before the server shut down.
+    """
+
+    def __init__(self, application: Callable[[dict[str, Any], StartResponse], Iterable[bytes]], lock: Any) -> None:
+        self._application = application
+        self._lock = lock
+        self.closed = False
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        # Read the body before taking the lock: a slow client must not hold up everyone else.
+        body = get_input_stream(environ).read()
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        started: list[tuple[str, list[tuple[str, str]], Any]] = []
+        chunks: list[bytes] = []
+
+        def buffer_start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            started[:] = [(status, headers, exc_info)]
+            return chunks.append
+
+        with self._lock:
+            if self.closed:
+                start_response("503 Service Unavailable", [("Content-Type", "text/plain"), ("Content-Length", "7")])
+                return [b"stopped"]
+            # The whole response is produced under the lock; only writing it to the socket happens outside.
+            result = self._application(environ, buffer_start_response)
+            try:
+                chunks.extend(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+        status, headers, exc_info = started[0]
+        start_response(status, headers, exc_info)
+        return chunks
+
+
+class EmbeddedAwsEndpoint:
+    """moto's AWS services on `http://127.0.0.1:<port>`, linearizable and with journaled DynamoDB transactions.
+
+    `port=0` picks a free port. `start()` returns the URL; `stop()` shuts the server down and, once no endpoint is
+    left running, gives moto its own `TransactWriteItems` back. Data lives in moto's process-global backends and
+    survives `stop()`.
+    """
+
+    def __init__(self, port: int = 0, region: str = DEFAULT_REGION) -> None:
+        self._port = port
+        self._region = region
+        self._lock = threading.RLock()
+        self._server: BaseWSGIServer | None = None
+        self._application: _SerializedApplication | None = None
+        self._thread: threading.Thread | None = None
+        self._url: str | None = None
+        self._uninstall: Callable[[], None] | None = None
+
+    @property
+    def lock(self) -> threading.RLock:
+        """The lock every request runs under; hold it to touch moto's backends in process."""
+        return self._lock
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            raise RuntimeError("the embedded endpoint is not running; call start() first")
+        return self._url
+
+    @property
+    def region(self) -> str:
+        return self._region
+
+    def start(self) -> str:
+        if self._server is not None:
+            raise RuntimeError("the embedded endpoint is already running")
+        check_moto()
+        # Imported only once the pin check passed, so a changed moto fails with MotoPinError, not an ImportError.
+        from moto.moto_server.werkzeug_app import (  # noqa: PLC0415
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+
+        from stratoflow_local import moto_transactions  # noqa: PLC0415
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        moto_transactions.install()
+        try:
+            application = _SerializedApplication(DomainDispatcherApplication(create_backend_app), self._lock)
+            server = make_server(
+                "127.0.0.1", self._port, application, threaded=True, request_handler=MotoRequestHandler
+            )
+        except BaseException:
+            moto_transactions.uninstall()
+            raise
+        self._server, self._application, self._uninstall = server, application, moto_transactions.uninstall
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="embedded-aws-endpoint", daemon=True
+        )
+        self._thread.start()
+        self._url = f"http://127.0.0.1:{server.server_port}"
+        return self._url
+
+    def stop(self) -> None:
+        server, thread, application, uninstall = self._server, self._thread, self._application, self._uninstall
+        if server is None:
+            return
+        self._server, self._thread, self._application, self._url, self._uninstall = None, None, None, None, None
+        try:
+            server.shutdown()
+            server.server_close()
+            if thread is not None:
+                thread.join()
+        finally:
+            # Under the lock: waits for the request in progress, and turns away any accepted but not yet served.
+            with self._lock:
+                if application is not None:
+                    application.closed = True
+                if uninstall is not None:
+                    uninstall()
+
+    def run_locked(self, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run `function` linearizably with every request (it must not call the endpoint over HTTP)."""
+        with self._lock:
+            return function(*args, **kwargs)
+
+    def client_kwargs(self) -> dict[str, str]:
+        """Keyword arguments for `boto3.client(service, **kwargs)` against this endpoint."""
+        return {
+            "endpoint_url": self.url,
+            "region_name": self._region,
+            "aws_access_key_id": DUMMY_ACCESS_KEY_ID,
+            "aws_secret_access_key": DUMMY_SECRET_ACCESS_KEY,
+        }
+
+    def environment(self) -> dict[str, str]:
+        """Environment variables that point botocore (and PynamoDB) in another process at this endpoint."""
+        return {
+            "AWS_ENDPOINT_URL": self.url,
+            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+            "AWS_DEFAULT_REGION": self._region,
+            "AWS_REGION": self._region,
+            "AWS_ACCESS_KEY_ID": DUMMY_ACCESS_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": DUMMY_SECRET_ACCESS_KEY,
+        }
+
+    def __enter__(self) -> EmbeddedAwsEndpoint:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()

@@ -1,0 +1,199 @@
+"""Start-up check that the installed moto is the one the embedded endpoint was written against.
+
+The embedded endpoint serves moto's WSGI application and replaces one method of moto's DynamoDB backend with a
+journaled copy of it (`stratoflow_local.moto_transactions`). Both rely on moto internals that carry no stability
+promise, so before anything is patched or served `check_moto()` verifies:
+
+- `moto.__version__` is `PINNED_MOTO_VERSION`;
+- every module, class, function, parameter and attribute the adapter touches exists with the expected shape;
+- the source of `DynamoDBBackend.transact_write_items` is byte-for-byte the one the journaled copy mirrors.
+
+Any mismatch raises `MotoPinError` listing every difference found, so an upgrade fails at start-up with a clear
+message instead of corrupting data at the first transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from werkzeug.serving import WSGIRequestHandler
+
+PINNED_MOTO_VERSION = "5.2.5"
+
+# SHA-256 of `inspect.getsource(DynamoDBBackend.transact_write_items)` in the pinned moto. The journaled copy in
+# `moto_transactions` repeats its logic, so any upstream change to it has to be reviewed and carried over.
+TRANSACT_WRITE_ITEMS_SHA256 = "81db2cb7d94e39c90b3a2077e1f4bb41a449c558ef9b1b1e2910fdaa39978ad4"
+
+# (module, name) → parameter names the adapter passes or relies on.
+_REQUIRED_CALLABLES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("moto.moto_server.werkzeug_app", "DomainDispatcherApplication"): ("create_app",),
+    ("moto.moto_server.werkzeug_app", "create_backend_app"): ("service",),
+    ("moto.dynamodb.comparisons", "get_filter_expression"): ("expr", "names", "values"),
+    ("moto.dynamodb.exceptions", "ConditionalCheckFailed"): ("msg", "item"),
+    ("moto.dynamodb.exceptions", "TransactionCanceledException"): ("errors",),
+    ("moto.dynamodb.exceptions", "MultipleTransactionsException"): (),
+    ("moto.dynamodb.exceptions", "TooManyTransactionsException"): (),
+    ("moto.dynamodb.exceptions", "TransactWriteSingleOpException"): (),
+    ("moto.dynamodb.exceptions", "MockValidationException"): ("message",),
+}
+
+# DynamoDBBackend method → parameter names (after self) the journaled transaction passes.
+_BACKEND_METHODS: dict[str, tuple[str, ...]] = {
+    "transact_write_items": ("transact_items",),
+    "get_table": ("table_name",),
+    "get_item": ("table_name", "keys"),
+    "get_keys_value": ("table", "keys"),
+    "put_item": (
+        "table_name",
+        "item_attrs",
+        "condition_expression",
+        "expression_attribute_names",
+        "expression_attribute_values",
+    ),
+    "delete_item": (
+        "table_name",
+        "key",
+        "condition_expression",
+        "expression_attribute_names",
+        "expression_attribute_values",
+    ),
+    "update_item": (
+        "table_name",
+        "key",
+        "update_expression",
+        "condition_expression",
+        "expression_attribute_names",
+        "expression_attribute_values",
+    ),
+}
+
+
+class MotoPinError(RuntimeError):
+    """The installed moto differs from the pinned one in ways the embedded endpoint depends on."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(
+            f"the embedded AWS endpoint was written against moto=={PINNED_MOTO_VERSION} and its internals "
+            f"changed; review stratoflow_local.moto_transactions before changing the pin:\n{lines}"
+        )
+
+
+def check_moto() -> None:
+    """Raise `MotoPinError` unless moto is the pinned version with every internal the adapter uses."""
+    problems: list[str] = []
+    moto = _import("moto", problems)
+    if moto is None:
+        raise MotoPinError(problems)
+    version = getattr(moto, "__version__", None)
+    if version != PINNED_MOTO_VERSION:
+        problems.append(f"moto.__version__ is {version!r}, expected {PINNED_MOTO_VERSION!r}")
+    for (module_name, name), parameters in _REQUIRED_CALLABLES.items():
+        _check_callable(module_name, name, parameters, problems)
+    _check_request_handler(problems)
+    _check_backend(problems)
+    _check_table_shape(problems)
+    if problems:
+        raise MotoPinError(problems)
+
+
+def _import(module_name: str, problems: list[str]) -> Any:
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as error:
+        problems.append(f"module {module_name} cannot be imported ({error})")
+        return None
+
+
+def _attribute(module_name: str, name: str, problems: list[str]) -> Any:
+    module = _import(module_name, problems)
+    if module is None:
+        return None
+    if not hasattr(module, name):
+        problems.append(f"{module_name}.{name} is missing")
+        return None
+    return getattr(module, name)
+
+
+def _missing_parameters(function: Callable[..., Any], expected: Iterable[str]) -> list[str]:
+    try:
+        present = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return list(expected)
+    return [name for name in expected if name not in present]
+
+
+def _check_callable(module_name: str, name: str, parameters: tuple[str, ...], problems: list[str]) -> None:
+    target = _attribute(module_name, name, problems)
+    if target is None:
+        return
+    if not callable(target):
+        problems.append(f"{module_name}.{name} is not callable")
+        return
+    missing = _missing_parameters(target, parameters)
+    if missing:
+        problems.append(f"{module_name}.{name} no longer takes parameter(s) {', '.join(missing)}")
+
+
+def _check_request_handler(problems: list[str]) -> None:
+    handler = _attribute("moto.moto_server.werkzeug_app", "MotoRequestHandler", problems)
+    if handler is not None and not (isinstance(handler, type) and issubclass(handler, WSGIRequestHandler)):
+        problems.append("moto.moto_server.werkzeug_app.MotoRequestHandler is no longer a werkzeug WSGIRequestHandler")
+
+
+def _check_backend(problems: list[str]) -> None:
+    backend = _attribute("moto.dynamodb.models", "DynamoDBBackend", problems)
+    if backend is None:
+        return
+    for method_name, parameters in _BACKEND_METHODS.items():
+        method = getattr(backend, method_name, None)
+        if not callable(method):
+            problems.append(f"DynamoDBBackend.{method_name} is missing")
+            continue
+        missing = _missing_parameters(method, parameters)
+        if missing:
+            problems.append(f"DynamoDBBackend.{method_name} no longer takes parameter(s) {', '.join(missing)}")
+    # The journaled copy stands in for moto's method and records it as __wrapped__ while installed.
+    original = inspect.unwrap(backend.transact_write_items)
+    try:
+        source = inspect.getsource(original)
+    except (OSError, TypeError):
+        problems.append("the source of DynamoDBBackend.transact_write_items is unavailable, so it cannot be verified")
+        return
+    digest = hashlib.sha256(source.encode()).hexdigest()
+    if digest != TRANSACT_WRITE_ITEMS_SHA256:
+        problems.append(
+            f"DynamoDBBackend.transact_write_items changed (source sha256 {digest}, expected "
+            f"{TRANSACT_WRITE_ITEMS_SHA256})"
+        )
+
+
+def _check_table_shape(problems: list[str]) -> None:
+    """Build a throwaway table (registered nowhere) and check the attributes the journal reads and restores."""
+    table_class = _attribute("moto.dynamodb.models.table", "Table", problems)
+    if table_class is None:
+        return
+    try:
+        table = table_class(
+            "stratoflow-pin-check",
+            account_id="123456789012",
+            region="us-east-1",
+            schema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            attr=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+            streams={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )
+    except Exception as error:  # any failure here means the constructor changed shape
+        problems.append(f"moto.dynamodb.models.table.Table cannot be built as expected ({error!r})")
+        return
+    if not isinstance(getattr(table, "items", None), dict):
+        problems.append("Table.items is no longer a dict of items")
+    if getattr(table, "hash_key_attr", None) != "pk" or getattr(table, "range_key_attr", None) != "sk":
+        problems.append("Table.hash_key_attr / Table.range_key_attr no longer name the key attributes")
+    shard = getattr(table, "stream_shard", None)
+    if shard is None or not isinstance(getattr(shard, "items", None), list):
+        problems.append("Table.stream_shard.items is no longer the list of stream records")
