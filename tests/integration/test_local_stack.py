@@ -471,10 +471,7 @@ def test_scheduler_fires_due_schedules_at_fire_at(
         stack.wait_idle()
         events = entries(journal_path, "FireTimerFunction")
         assert sorted(events, key=lambda event: event["timerId"]) == [payload, {**payload, "timerId": "t-2"}]
-        assert all(
-            invocation.at >= fire_at.timestamp()
-            for invocation in stack.scheduler.invocations  # type: ignore[union-attr]
-        )
+        assert all(invocation.at >= fire_at.timestamp() for invocation in stack.scheduler.invocations)
         with pytest.raises(ClientError) as missing:
             scheduler.get_schedule(GroupName=group, Name="t-delete")
         assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"

@@ -1,0 +1,277 @@
+"""The template reader: CloudFormation tags and intrinsics, SAM globals, and what the real template declares."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from stratoflow_local.template import (
+    LocalNames,
+    LocalTemplate,
+    Resolver,
+    TemplateError,
+    load_template,
+    load_yaml,
+    rate_to_seconds,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+ROUTES = {
+    ("GET", "/v1/health", "CallerApiFunction", None),
+    ("GET", "/v1/openapi.json", "CallerApiFunction", None),
+    ("POST", "/v1/workflows", "CallerApiFunction", "TokenAuthorizer"),
+    ("GET", "/v1/workflows", "CallerApiFunction", "TokenAuthorizer"),
+    ("GET", "/v1/workflows/{id}", "CallerApiFunction", "TokenAuthorizer"),
+    ("GET", "/v1/workflows/{id}/events", "CallerApiFunction", "TokenAuthorizer"),
+    ("POST", "/v1/workflows/{id}/cancel", "CallerApiFunction", "TokenAuthorizer"),
+    ("POST", "/v1/tasks", "CallerApiFunction", "TokenAuthorizer"),
+    ("GET", "/v1/tasks/{taskExecutionId}", "CallerApiFunction", "TokenAuthorizer"),
+    ("POST", "/v1/tasks/{taskExecutionId}/cancel", "CancelTaskFunction", "TokenAuthorizer"),
+    ("POST", "/v1/worker/workflows/poll", "WorkerApiFunction", "TokenAuthorizer"),
+    ("POST", "/v1/worker/tasks/poll", "WorkerApiFunction", "TokenAuthorizer"),
+    ("POST", "/v1/worker/tasks/{taskExecutionId}/heartbeat", "WorkerApiFunction", "TokenAuthorizer"),
+    ("POST", "/v1/worker/tasks/{taskExecutionId}/complete", "WorkerApiFunction", "TokenAuthorizer"),
+    ("POST", "/v1/worker/tasks/{taskExecutionId}/fail", "WorkerApiFunction", "TokenAuthorizer"),
+    ("POST", "/v1/worker/workflows/{id}/commands", "SubmitWorkflowCommandsFunction", "TokenAuthorizer"),
+}
+
+
+@pytest.fixture(scope="module")
+def template() -> LocalTemplate:
+    return load_template(REPO / "template.yaml")
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "template.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------- YAML and intrinsics
+
+
+def test_short_form_tags_become_long_form(tmp_path: Path) -> None:
+    document = load_yaml(
+        _write(
+            tmp_path,
+            """
+Resources:
+  R:
+    Type: X
+    Properties:
+      A: !Ref Thing
+      B: !GetAtt Table.StreamArn
+      C: !Sub "${AWS::Region}-x"
+      D: !Join [",", [a, !Ref P]]
+      E: !If [Cond, big, small]
+""",
+        )
+    )
+    properties = document["Resources"]["R"]["Properties"]
+    assert properties == {
+        "A": {"Ref": "Thing"},
+        "B": {"Fn::GetAtt": ["Table", "StreamArn"]},
+        "C": {"Fn::Sub": "${AWS::Region}-x"},
+        "D": {"Fn::Join": [",", ["a", {"Ref": "P"}]]},
+        "E": {"Fn::If": ["Cond", "big", "small"]},
+    }
+
+
+def test_not_a_template_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(TemplateError):
+        load_yaml(_write(tmp_path, "just: a mapping\n"))
+
+
+def test_resolver_evaluates_intrinsics() -> None:
+    document = {
+        "Parameters": {"Stage": {"Type": "String", "Default": "dev"}},
+        "Conditions": {"IsProd": {"Fn::Equals": [{"Ref": "Stage"}, "prod"]}},
+        "Mappings": {"Sizes": {"dev": {"Memory": 256}}},
+        "Resources": {
+            "Fn": {"Type": "AWS::Serverless::Function", "Properties": {}},
+            "Queue": {"Type": "AWS::SQS::Queue", "Properties": {}},
+            "Group": {
+                "Type": "AWS::Scheduler::ScheduleGroup",
+                "Properties": {"Name": {"Fn::Sub": "${AWS::StackName}-t"}},
+            },
+            "Table": {"Type": "AWS::DynamoDB::Table", "Properties": {}},
+        },
+    }
+    resolver = Resolver(document, {"Stage": "prod"}, LocalNames())
+    assert resolver.resolve({"Ref": "Stage"}) == "prod"
+    assert resolver.resolve({"Fn::GetAtt": ["Fn", "Arn"]}) == "arn:aws:lambda:us-east-1:123456789012:function:Fn"
+    assert (
+        resolver.resolve({"Fn::GetAtt": ["Queue", "Arn"]})
+        == "arn:aws:sqs:us-east-1:123456789012:stratoflow-local-Queue"
+    )
+    assert resolver.resolve({"Ref": "Group"}) == "stratoflow-local-t"
+    assert resolver.resolve({"Fn::Sub": "${Table.Arn}/index/*"}) == (
+        "arn:aws:dynamodb:us-east-1:123456789012:table/stratoflow-local-Table/index/*"
+    )
+    assert resolver.resolve({"Fn::Sub": ["${X}-${!Literal}", {"X": {"Ref": "Stage"}}]}) == "prod-${Literal}"
+    assert resolver.resolve({"Fn::If": ["IsProd", "big", "small"]}) == "big"
+    assert resolver.resolve({"Fn::FindInMap": ["Sizes", "dev", "Memory"]}) == 256
+    assert resolver.resolve({"Fn::Select": [1, {"Fn::Split": [",", "a,b,c"]}]}) == "b"
+    assert resolver.resolve({"A": {"Ref": "AWS::NoValue"}, "B": 1}) == {"B": 1}
+
+
+def test_unknown_parameter_is_refused() -> None:
+    with pytest.raises(TemplateError):
+        Resolver({"Resources": {}}, {"Nope": "x"}, LocalNames())
+
+
+def test_rate_expressions() -> None:
+    assert rate_to_seconds("rate(1 minute)") == 60.0
+    assert rate_to_seconds("rate(5 minutes)") == 300.0
+    assert rate_to_seconds("rate(2 hours)") == 7200.0
+    with pytest.raises(TemplateError):
+        rate_to_seconds("cron(0 12 * * ? *)")
+
+
+def test_globals_merge_and_conflicting_environments_are_refused(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        """
+Globals:
+  Function:
+    Timeout: 10
+    Environment:
+      Variables:
+        SHARED: one
+Resources:
+  A:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: a/
+      Timeout: 20
+      Environment:
+        Variables:
+          POWERTOOLS_SERVICE_NAME: a
+  B:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: b/
+      Environment:
+        Variables:
+          POWERTOOLS_SERVICE_NAME: b
+          SHARED: two
+""",
+    )
+    template = load_template(path)
+    assert template.functions["A"].timeout == 20
+    assert template.functions["B"].timeout == 10
+    assert template.functions["A"].environment == {"SHARED": "one", "POWERTOOLS_SERVICE_NAME": "a"}
+    assert template.functions["A"].handler_file == tmp_path / "a" / "app.py"
+    with pytest.raises(TemplateError, match="SHARED differs"):
+        template.shared_environment()
+
+
+# ---------------------------------------------------------------- the real template
+
+
+def test_real_template_functions_and_environment(template: LocalTemplate) -> None:
+    assert set(template.functions) == {
+        "AuthorizerFunction",
+        "CallerApiFunction",
+        "CancelTaskFunction",
+        "WorkerApiFunction",
+        "SubmitWorkflowCommandsFunction",
+        "PropagateChildCancelFunction",
+        "OutboxDispatcherFunction",
+        "FireTimerFunction",
+        "SweeperFunction",
+    }
+    for spec in template.functions.values():
+        assert spec.handler == "app.lambda_handler"
+        assert spec.code_dir.parent == REPO / "functions"
+        assert spec.layer_dirs == (REPO / "layers" / "dependencies", REPO / "layers" / "stratoflow")
+        assert spec.environment["TABLE_NAME"] == "stratoflow-local-Table"
+        assert spec.environment["TIMER_SCHEDULE_GROUP"] == "stratoflow-local-timers"
+        assert spec.environment["POWERTOOLS_METRICS_NAMESPACE"] == "Stratoflow"
+        assert spec.environment["POWERTOOLS_LOG_LEVEL"] == "INFO"
+        assert spec.environment["POWERTOOLS_SERVICE_NAME"]
+    dispatcher = template.functions["OutboxDispatcherFunction"].environment
+    assert dispatcher["FIRE_TIMER_FUNCTION_ARN"] == template.functions["FireTimerFunction"].arn
+    assert dispatcher["SCHEDULER_ROLE_ARN"] == "arn:aws:iam::123456789012:role/stratoflow-local-SchedulerRole"
+    assert dispatcher["TIMER_DLQ_ARN"] == template.queues["TimerScheduleDLQ"].arn
+    template.shared_environment()  # the functions agree on everything but their service name
+
+
+def test_real_template_routes_and_authorizer(template: LocalTemplate) -> None:
+    assert {(route.method, route.path, route.function, route.authorizer) for route in template.routes} == ROUTES
+    api = template.apis["StratoflowApi"]
+    assert api.stage == "dev"
+    authorizer = api.authorizers["TokenAuthorizer"]
+    assert (authorizer.function, authorizer.payload_type, authorizer.identity_headers, authorizer.ttl_seconds) == (
+        "AuthorizerFunction",
+        "REQUEST",
+        ("Authorization",),
+        300,
+    )
+    codes = {
+        name: (response.status_code, response.templates["application/json"])
+        for name, response in api.gateway_responses.items()
+    }
+    assert codes["UNAUTHORIZED"][0] == 401 and '"UNAUTHENTICATED"' in codes["UNAUTHORIZED"][1]
+    assert codes["ACCESS_DENIED"][0] == 403 and '"PERMISSION_DENIED"' in codes["ACCESS_DENIED"][1]
+    assert codes["MISSING_AUTHENTICATION_TOKEN"][0] == 404 and '"NOT_FOUND"' in codes["MISSING_AUTHENTICATION_TOKEN"][1]
+    assert codes["REQUEST_TOO_LARGE"][0] == 413 and '"PAYLOAD_TOO_LARGE"' in codes["REQUEST_TOO_LARGE"][1]
+    assert codes["BAD_REQUEST_BODY"][0] == 400 and '"INVALID_ARGUMENT"' in codes["BAD_REQUEST_BODY"][1]
+    assert codes["AUTHORIZER_FAILURE"][0] == codes["AUTHORIZER_CONFIGURATION_ERROR"][0] == 500
+    assert {"DEFAULT_4XX", "DEFAULT_5XX"} <= set(codes)
+
+
+def test_real_template_table_matches_the_design(template: LocalTemplate) -> None:
+    table = template.tables["Table"].properties
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    assert {d["AttributeName"]: d["AttributeType"] for d in table["AttributeDefinitions"]} == {
+        "pk": "S",
+        "sk": "S",
+        "dispatchPk": "S",
+        "dispatchAt": "N",
+        "listPk": "S",
+        "listSk": "S",
+        "sweepPk": "S",
+        "sweepAt": "N",
+    }
+    indexes = {index["IndexName"]: index for index in table["GlobalSecondaryIndexes"]}
+    assert [key["AttributeName"] for key in indexes["DispatchIndex"]["KeySchema"]] == ["dispatchPk", "dispatchAt"]
+    assert indexes["DispatchIndex"]["Projection"]["ProjectionType"] == "INCLUDE"
+    assert {"status", "kind"} <= set(indexes["DispatchIndex"]["Projection"]["NonKeyAttributes"])
+    assert [key["AttributeName"] for key in indexes["ListIndex"]["KeySchema"]] == ["listPk", "listSk"]
+    assert indexes["ListIndex"]["Projection"] == {"ProjectionType": "ALL"}
+    assert [key["AttributeName"] for key in indexes["SweepIndex"]["KeySchema"]] == ["sweepPk", "sweepAt"]
+    assert indexes["SweepIndex"]["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    assert table["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
+
+
+def test_real_template_stream_mappings(template: LocalTemplate) -> None:
+    mappings = {mapping.function: mapping for mapping in template.stream_mappings}
+    assert set(mappings) == {"PropagateChildCancelFunction", "OutboxDispatcherFunction"}
+    for mapping in mappings.values():
+        assert mapping.table_name == "stratoflow-local-Table"
+        assert mapping.report_batch_item_failures
+        assert mapping.bisect_batch_on_function_error
+        assert 0 < mapping.maximum_retry_attempts <= 10
+        assert mapping.maximum_record_age_seconds > 0
+        assert mapping.on_failure_arn in {queue.arn for queue in template.queues.values()}
+    assert mappings["PropagateChildCancelFunction"].filter_patterns == (
+        {"eventName": ["INSERT"], "dynamodb": {"Keys": {"sk": {"S": [{"prefix": "OUTBOX#CHILD_CANCEL#"}]}}}},
+    )
+    assert len(mappings["OutboxDispatcherFunction"].filter_patterns) == 3
+    assert template.schedule_groups == {"TimerScheduleGroup": "stratoflow-local-timers"}
+    (sweep,) = template.periodic_schedules
+    assert (sweep.function, sweep.rate_seconds, sweep.enabled) == ("SweeperFunction", 60.0, True)
+
+
+def test_parameters_override_defaults() -> None:
+    template = load_template(REPO / "template.yaml", {"Stage": "prod", "LogLevel": "DEBUG"})
+    assert template.apis["StratoflowApi"].stage == "prod"
+    assert template.functions["CallerApiFunction"].environment["POWERTOOLS_LOG_LEVEL"] == "DEBUG"
