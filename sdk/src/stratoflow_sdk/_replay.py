@@ -199,7 +199,9 @@ class WorkflowRuntime:
             asyncio.events._set_running_loop(previous)
 
     def _drain(self) -> None:
-        while self.loop.has_ready() and not self.finished:
+        if self.finished:
+            return
+        while self.loop.has_ready():
             self.loop.run_one()
             if self.failure is not None:
                 raise self.failure
@@ -208,8 +210,10 @@ class WorkflowRuntime:
                     exc = error.get("exception")
                     raise ReplayError(f"internal error during replay: {error.get('message')}") from exc
             self.loop.errors.clear()
-            if self.root is not None and self.root.done():
-                self._finish()
+        # The terminal command comes after whatever the last round still did (a select cancelling its losers
+        # while the workflow returns), since nothing may follow it.
+        if self.root is not None and self.root.done():
+            self._finish()
 
     def _teardown(self) -> None:
         # Close suspended coroutines now, in this thread, while emitting is refused: left to the garbage collector
