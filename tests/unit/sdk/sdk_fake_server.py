@@ -597,9 +597,8 @@ class FakeServer:
                     raise HttpError(409, "CONFLICT", f"execution {child_id} already exists")
                 names.add(name)
                 new_ids.add(child_id)
-            elif kind == "REQUEST_CANCEL_CHILD_WORKFLOW":
-                if not isinstance(command["reason"], str):
-                    raise bad("reason must be a string")
+            elif kind == "REQUEST_CANCEL_CHILD_WORKFLOW" and not isinstance(command["reason"], str):
+                raise bad("reason must be a string")
 
     def _apply(self, execution: Execution, command: dict[str, Any],
                pending_child_cancels: list[tuple[str, str, str]]) -> None:
