@@ -204,6 +204,7 @@ class _Batch:
     tasks: dict[str, TaskItem] = field(default_factory=dict)
     timers: dict[str, TimerItem] = field(default_factory=dict)
     new_timers: set[str] = field(default_factory=set)
+    cancelled_timers: set[str] = field(default_factory=set)
     new_tasks: set[str] = field(default_factory=set)
     links: dict[str, ChildLinkItem | None] = field(default_factory=dict)
     new_links: set[str] = field(default_factory=set)
@@ -307,8 +308,9 @@ def _stage_child_item(batch: _Batch, item: TaskItem | TimerItem) -> None:
         label = f"new-timer:{item.timer_id}"
         batch.tx.put(item, condition=TimerItem.pk.does_not_exist(), label=label)
         batch.refusals[label] = InvalidArgument(f"timer id {item.timer_id} was already used in this execution")
-    else:
+    elif item.timer_id in batch.cancelled_timers:
         batch.tx.put(item, condition=TimerItem.status == TimerStatus.STARTED, label="timer")
+    # else: a timer that had already fired or been cancelled; CANCEL_TIMER leaves it as it is
 
 
 def _apply(batch: _Batch, index: int, command: Any, encoded: str | None) -> bool:
@@ -352,6 +354,7 @@ def _apply(batch: _Batch, index: int, command: Any, encoded: str | None) -> bool
     elif isinstance(command, CancelTimer):
         timer = _timer_of_this_execution(batch, index, command.timerId)
         if timer.status == TimerStatus.STARTED:
+            batch.cancelled_timers.add(timer.timer_id)
             timer.status = TimerStatus.CANCELLED
             timer.sweep_pk = None
             timer.sweep_at = None
@@ -416,6 +419,11 @@ def _timer_of_this_execution(batch: _Batch, index: int, timer_id: str) -> TimerI
 def _schedule_child(batch: _Batch, command: ScheduleChildWorkflow, encoded: str | None) -> None:
     parent = batch.execution
     now = batch.now
+    if command.childWorkflowExecutionId == parent.workflow_id:
+        raise Conflict(
+            f"workflow execution id {parent.workflow_id} already exists",
+            childWorkflowExecutionId=command.childWorkflowExecutionId,
+        )
     child = new_execution(
         tenant=parent.tenant,
         workflow_id=command.childWorkflowExecutionId,

@@ -183,6 +183,9 @@ def _claim_task(rt: Runtime, candidate: TaskItem, lease_ms: int, now: int) -> Ta
     deadline = now + int(timeout_ms) if timeout_ms is not None else None
     due = expires if deadline is None else min(expires, deadline)
     item = TaskItem(candidate.pk, candidate.sk)
+    # A non-null version makes PynamoDB increment the stored one (ADD 1) instead of resetting it to 1, which would
+    # let a writer holding a copy read at version 1 commit over this claim. No condition is put on it.
+    item.ver = 0
     actions: list[Action] = [
         TaskItem.status.set(TaskStatus.RUNNING),
         TaskItem.attempt.add(1),

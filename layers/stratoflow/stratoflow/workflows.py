@@ -229,6 +229,9 @@ def _claim(rt: Runtime, candidate: ExecutionItem, lease_ms: int, worker_id: str,
         return None
     expires = now + lease_ms
     item = ExecutionItem(candidate.pk, candidate.sk)
+    # A non-null version makes PynamoDB increment the stored one (ADD 1) instead of resetting it to 1, which would
+    # let a writer holding a copy read at version 1 commit over this claim. No condition is put on it.
+    item.ver = 0
     try:
         item.update(
             actions=[

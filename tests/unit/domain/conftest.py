@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 from stratoflow.config import Settings
-from stratoflow.dal.items import bind
+from stratoflow.dal.items import ExecutionItem, bind
 from stratoflow.runtime import Runtime
 
 from tests.support.domain import Engine, FakeClock, SequentialIds
@@ -18,23 +20,44 @@ TABLE = "stratoflow-unit"
 REGION = "us-east-1"
 
 
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        yield
+_ENVIRONMENT = {
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_ENDPOINT_URL": None,
+    "AWS_ENDPOINT_URL_DYNAMODB": None,
+    "AWS_PROFILE": None,
+}
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[Any]:
+    """moto's in-process mock for one test module, and a DynamoDB client on it (clients are costly to build)."""
+    saved = {name: os.environ.get(name) for name in _ENVIRONMENT}
+    for name, value in _ENVIRONMENT.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    try:
+        with mock_aws():
+            yield boto3.client("dynamodb", region_name=REGION)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @pytest.fixture
-def dynamodb(aws: None) -> object:
-    client = boto3.client("dynamodb", region_name=REGION)
-    create_table(client, TABLE)
-    bind(TABLE, region=REGION)
-    return client
+def dynamodb(aws: Any) -> Iterator[Any]:
+    """A fresh table per test, created from template.yaml; the models bound to it."""
+    create_table(aws, TABLE)
+    if (ExecutionItem.Meta.table_name, ExecutionItem.Meta.host) != (TABLE, None):
+        bind(TABLE, region=REGION)
+    yield aws
+    aws.delete_table(TableName=TABLE)
 
 
 @pytest.fixture
@@ -48,10 +71,10 @@ def settings() -> Settings:
 
 
 @pytest.fixture
-def rt(dynamodb: object, settings: Settings, clock: FakeClock) -> Runtime:
+def rt(dynamodb: Any, settings: Settings, clock: FakeClock) -> Runtime:
     return Runtime(settings, clock, SequentialIds())
 
 
 @pytest.fixture
-def engine(rt: Runtime, dynamodb: object) -> Engine:
+def engine(rt: Runtime, dynamodb: Any) -> Engine:
     return Engine(rt, dynamodb)
