@@ -19,7 +19,7 @@ from stratoflow.runtime import Runtime
 
 from tests.support.invariants import check_invariants
 
-START_MS = 1_790_000_000_000  # 2026-09-21T14:13:20.000Z
+START_MS = 4_102_444_800_000  # 2100-01-01T00:00:00.000Z: far from any real clock (a stack's sweeper)
 COMMANDS = TypeAdapter(list[commands.Command])
 
 

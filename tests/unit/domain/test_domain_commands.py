@@ -10,7 +10,7 @@ from stratoflow.errors import Conflict, FailedPrecondition, InvalidArgument, Pay
 
 from tests.support.domain import COMMANDS, Engine
 
-T0 = "2026-09-21T14:13:20.000Z"
+T0 = "2100-01-01T00:00:00.000Z"
 BIG = "x" * (256 * 1024 - 2)  # exactly 256 KiB as compact JSON (with its quotes)
 TOO_BIG = "x" * (256 * 1024 - 1)  # one byte over
 
@@ -122,7 +122,7 @@ def test_request_cancel_task_cancels_an_open_task_with_task_cancelled(engine: En
             5,
             "TASK_CANCELLED",
             {"taskExecutionId": "t1", "taskType": "ship", "reason": "no longer needed"},
-            "2026-09-21T14:13:20.010Z",
+            "2100-01-01T00:00:00.010Z",
         )
     ]
     task = engine.task_item("t1")
@@ -161,14 +161,14 @@ def test_start_timer_appends_timer_started_and_stores_the_timer(engine: Engine, 
     wid, lease = running
     result = engine.submit(wid, lease, [{"type": "START_TIMER", "timerId": "wait-1", "durationMs": 1500}])
     assert result["events"] == [
-        event(2, "TIMER_STARTED", {"timerId": "wait-1", "durationMs": 1500, "fireAt": "2026-09-21T14:13:21.500Z"})
+        event(2, "TIMER_STARTED", {"timerId": "wait-1", "durationMs": 1500, "fireAt": "2100-01-01T00:00:01.500Z"})
     ]
     timer = engine.item(f"T#acme#WF#{wid}", "TIMER#wait-1")
     assert timer is not None
     assert {k: timer[k] for k in ("status", "fireAt", "fireAtMs", "durationMs", "timerId", "workflowExecutionId")} == {
         "status": "STARTED",
-        "fireAt": "2026-09-21T14:13:21.500Z",
-        "fireAtMs": 1_790_000_001_500,
+        "fireAt": "2100-01-01T00:00:01.500Z",
+        "fireAtMs": 4_102_444_801_500,
         "durationMs": 1500,
         "timerId": "wait-1",
         "workflowExecutionId": wid,

@@ -10,8 +10,8 @@ from stratoflow.errors import FailedPrecondition, LeaseLost
 
 from tests.support.domain import Engine
 
-T0 = "2026-09-21T14:13:20.000Z"
-T0_MS = 1_790_000_000_000
+T0 = "2100-01-01T00:00:00.000Z"
+T0_MS = 4_102_444_800_000
 
 
 def dispatch(engine: Engine, wid: str) -> dict[str, Any]:
@@ -49,12 +49,12 @@ def test_a_poll_claims_the_oldest_ready_execution_with_its_history(engine: Engin
             "parentWorkflowExecutionId": None,
             "childExecutionName": None,
             "createdAt": T0,
-            "updatedAt": "2026-09-21T14:13:20.005Z",
+            "updatedAt": "2100-01-01T00:00:00.005Z",
         },
         "events": [{"sequence": 1, "type": "WORKFLOW_STARTED", "data": {"input": 1}, "createdAt": T0}],
         "nextAfterSequence": None,
         "leaseId": "id-0003",
-        "leaseExpiresAt": "2026-09-21T14:13:50.005Z",
+        "leaseExpiresAt": "2100-01-01T00:00:30.005Z",
     }
     assert dispatch(engine, first) == {
         "status": "RUNNING",
@@ -274,7 +274,7 @@ def test_cancel_of_a_waiting_execution_makes_it_cancelling_and_ready(engine: Eng
         "sequence": 3,
         "type": "CANCELLATION_REQUESTED",
         "data": {"reason": "customer asked", "requestedBy": "api"},
-        "createdAt": "2026-09-21T14:13:20.004Z",
+        "createdAt": "2100-01-01T00:00:00.004Z",
     }
     assert dispatch(engine, wid) == {
         "status": "CANCELLING",
