@@ -23,12 +23,13 @@ Thread safety:
 
 - Request bodies are read before the lock is taken and responses are buffered under it, so a slow client never
   holds the lock; the lock covers exactly moto's processing of one request.
-- `lock` is that same lock (re-entrant). Code of the local stack that reads or changes moto's backends in process
+- There is one such lock per process, shared by every endpoint, because moto's backends are process-global: every
+  moto server or mock in the same process sees the same data. Requests that reach moto some other way (a plain
+  `ThreadedMotoServer`, `mock_aws`) are not serialized by it. While an endpoint runs, every DynamoDB backend in the
+  process uses the journaled transaction.
+- `lock` is that lock (re-entrant). Code of the local stack that reads or changes moto's backends in process
   (instead of over HTTP) must hold it, or use `run_locked`, to be linearizable with requests. Never make a request
   to the endpoint while holding it: the request would wait for the lock forever.
-- moto's backends are process-global: every moto server or mock in the same process sees the same data, and while
-  an endpoint runs, every DynamoDB backend in the process uses the journaled transaction. Requests that do not go
-  through this endpoint are not serialized by its lock.
 - `start()` and `stop()` are meant to be called from one thread.
 
 Clients: pass `client_kwargs()` to boto3 (explicit `endpoint_url`, region, dummy credentials), or export
@@ -59,6 +60,10 @@ DUMMY_ACCESS_KEY_ID = "testing"
 DUMMY_SECRET_ACCESS_KEY = "testing"
 
 StartResponse = Callable[..., Any]
+
+# moto's backends are process-global, so the lock that serializes access to them is too: every endpoint in the
+# process (and every caller of `run_locked`) shares it.
+_MOTO_LOCK = threading.RLock()
 
 
 class _SerializedApplication:
@@ -113,7 +118,7 @@ class EmbeddedAwsEndpoint:
     def __init__(self, port: int = 0, region: str = DEFAULT_REGION) -> None:
         self._port = port
         self._region = region
-        self._lock = threading.RLock()
+        self._lock = _MOTO_LOCK
         self._server: BaseWSGIServer | None = None
         self._application: _SerializedApplication | None = None
         self._thread: threading.Thread | None = None
@@ -122,7 +127,7 @@ class EmbeddedAwsEndpoint:
 
     @property
     def lock(self) -> threading.RLock:
-        """The lock every request runs under; hold it to touch moto's backends in process."""
+        """The process-wide lock every request runs under; hold it to touch moto's backends in process."""
         return self._lock
 
     @property

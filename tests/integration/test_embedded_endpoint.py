@@ -4,17 +4,20 @@ Plain moto 5.2.5 (`ThreadedMotoServer`) has four problems with TransactWriteItem
 deterministically, by pausing a transaction at a chosen point inside moto and running a concurrent request to
 completion meanwhile (which plain moto allows), and then shown gone through the embedded endpoint with real races:
 
-1. the rollback copy costs O(table size): counted as moto items deep-copied per transaction;
+1. the rollback copy costs O(table size): counted as tables (and their items) deep-copied per transaction;
 2. a write during that copy crashes the transaction with HTTP 500;
 3. a failed transaction erases writes acknowledged meanwhile to other items (and leaves its stream records to
    readers holding an iterator, while hiding later ones from them);
 4. a reader can see half of a transaction.
 
-Clients never retry, so every 5xx surfaces.
+Clients never retry, so every 5xx surfaces. Every hook and count is scoped to the test's own table, so the tests
+hold even while another endpoint (a session-wide local stack) serves other tables in the same process.
 """
 
 from __future__ import annotations
 
+import copy
+import inspect
 import threading
 import uuid
 from collections import Counter
@@ -27,17 +30,19 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.dynamodb import models as moto_dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
 from moto.dynamodb.models.dynamo_type import Item
+from moto.dynamodb.models.table import Table
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-from stratoflow_local import moto_transactions
 from stratoflow_local.embedded_endpoint import EmbeddedAwsEndpoint
 from stratoflow_local.moto_pin import MotoPinError
-from stratoflow_local.moto_transactions import TransactionJournal
+from stratoflow_local.moto_transactions import TransactionJournal, journaled_transact_write_items
 
 REGION = "us-east-1"
 NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"}, max_pool_connections=4)
 JOIN_TIMEOUT = 60  # only reached if something hangs; never part of an assertion
+MOTO_TRANSACT_WRITE_ITEMS = inspect.unwrap(DynamoDBBackend.transact_write_items)
 
 
 # -- plumbing -----------------------------------------------------------------------------------------------------
@@ -60,15 +65,24 @@ def endpoint() -> Iterator[EmbeddedAwsEndpoint]:
         yield running
 
 
-@pytest.fixture
-def plain_url() -> Iterator[str]:
-    """A plain ThreadedMotoServer; moto's backends are process-wide, so no endpoint may run meanwhile."""
-    assert not moto_transactions.is_installed()
+@pytest.fixture(scope="module")
+def plain_server() -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
+
+
+@pytest.fixture
+def plain_url(plain_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A plain ThreadedMotoServer with moto's own TransactWriteItems.
+
+    moto's backends are process-wide: should an endpoint run elsewhere in this process, moto's method is put back
+    for the duration of the test (its tables are not touched here).
+    """
+    monkeypatch.setattr(DynamoDBBackend, "transact_write_items", MOTO_TRANSACT_WRITE_ITEMS)
+    return plain_server
 
 
 def key(pk: str, sk: str = "1") -> dict[str, Any]:
@@ -165,15 +179,23 @@ def run_to_completion(function: Callable[[], Any]) -> Any:
 
 
 class Interleaving:
-    """At the n-th call of `owner.method` in the thread that calls it first, run `concurrent` to completion.
+    """At the n-th call of `owner.method` matching `when`, run `concurrent` in another thread to completion.
 
-    Installed just before the request under test, so that request's server thread is the one paused; the
-    concurrent request runs in another server thread while it waits. Only usable on plain moto: the embedded
-    endpoint would (rightly) hold the concurrent request until the paused one ends.
+    Calls are counted in the thread of the first matching one, the server thread of the request under test, which
+    stays paused while the concurrent request runs in another server thread. Only usable on plain moto: the
+    embedded endpoint would (rightly) hold the concurrent request until the paused one ends. `same_thread` runs
+    `concurrent` in the paused thread itself instead (an in-process write under the endpoint's re-entrant lock).
     """
 
     def __init__(
-        self, monkeypatch: pytest.MonkeyPatch, owner: type, method: str, nth: int, concurrent: Callable[[], Any]
+        self,
+        patch: pytest.MonkeyPatch,
+        owner: type,
+        method: str,
+        concurrent: Callable[[], Any],
+        when: Callable[..., bool],
+        nth: int = 1,
+        same_thread: bool = False,
     ) -> None:
         self.result: Any = None
         self.fired = False
@@ -183,16 +205,22 @@ class Interleaving:
 
         def hooked(*args: Any, **kwargs: Any) -> Any:
             nonlocal calls, paused_thread
-            if paused_thread is None:
-                paused_thread = threading.get_ident()
-            if threading.get_ident() == paused_thread and not self.fired:
-                calls += 1
-                if calls == nth:
-                    self.fired = True
-                    self.result = run_to_completion(concurrent)
+            if not self.fired and when(*args, **kwargs):
+                if paused_thread is None:
+                    paused_thread = threading.get_ident()
+                if threading.get_ident() == paused_thread:
+                    calls += 1
+                    if calls == nth:
+                        self.fired = True
+                        self.result = concurrent() if same_thread else run_to_completion(concurrent)
             return original(*args, **kwargs)
 
-        monkeypatch.setattr(owner, method, hooked)
+        patch.setattr(owner, method, hooked)
+
+
+def on_table(table: str) -> Callable[..., bool]:
+    """`when` for DynamoDBBackend methods whose first argument is the table name."""
+    return lambda _backend, table_name, *args, **kwargs: table_name == table
 
 
 def run_concurrently(*workers: Callable[[threading.Barrier], None]) -> list[BaseException]:
@@ -220,12 +248,13 @@ def run_concurrently(*workers: Callable[[threading.Barrier], None]) -> list[Base
 
 
 def test_start_serves_every_service_on_loopback_and_stop_gives_moto_back_its_method() -> None:
+    before = DynamoDBBackend.transact_write_items
     endpoint = EmbeddedAwsEndpoint()
     url = endpoint.start()
     try:
         assert url == endpoint.url
         assert url.startswith("http://127.0.0.1:") and int(url.rsplit(":", 1)[1]) > 0
-        assert moto_transactions.is_installed()
+        assert DynamoDBBackend.transact_write_items is journaled_transact_write_items
         kwargs = endpoint.client_kwargs()
         assert kwargs["endpoint_url"] == url
         assert endpoint.environment()["AWS_ACCOUNT_ID_ENDPOINT_MODE"] == "disabled"
@@ -245,27 +274,30 @@ def test_start_serves_every_service_on_loopback_and_stop_gives_moto_back_its_met
         assert events.put_events(Entries=[{"Source": "s", "DetailType": "d", "Detail": "{}"}])["FailedEntryCount"] == 0
     finally:
         endpoint.stop()
-    assert not moto_transactions.is_installed()
+    assert DynamoDBBackend.transact_write_items is before
     with pytest.raises(RuntimeError, match="not running"):
         _ = endpoint.url
 
 
-def test_two_endpoints_share_one_installation() -> None:
+def test_two_endpoints_share_one_installation_and_one_lock() -> None:
+    before = DynamoDBBackend.transact_write_items
     with EmbeddedAwsEndpoint() as first:
         with EmbeddedAwsEndpoint() as second:
             assert first.url != second.url
-        assert moto_transactions.is_installed()
-    assert not moto_transactions.is_installed()
+            assert first.lock is second.lock
+        assert DynamoDBBackend.transact_write_items is journaled_transact_write_items
+    assert DynamoDBBackend.transact_write_items is before
 
 
 def test_start_refuses_a_changed_moto(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(moto, "__version__", "5.3.0")
+    before = DynamoDBBackend.transact_write_items
     endpoint = EmbeddedAwsEndpoint()
 
     with pytest.raises(MotoPinError, match=r"moto\.__version__ is '5\.3\.0'"):
         endpoint.start()
 
-    assert not moto_transactions.is_installed()
+    assert DynamoDBBackend.transact_write_items is before
     with pytest.raises(RuntimeError, match="not running"):
         _ = endpoint.url
 
@@ -350,79 +382,103 @@ def test_cancellation_reasons_carry_the_old_item_on_request(endpoint: EmbeddedAw
 
 
 @pytest.fixture
-def item_copies(monkeypatch: pytest.MonkeyPatch) -> list[Item]:
-    """Every moto Item deep-copied in this process (moto backs a transaction up by deep-copying tables)."""
-    copies: list[Item] = []
-    original = Item.__deepcopy__
+def table_copies(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """(name, item count) of every table moto's DynamoDB backend deep-copies (its transaction backup)."""
+    copies: list[tuple[str, int]] = []
 
-    def counting_deepcopy(self: Item, memo: dict[int, Any]) -> Item:
-        copies.append(self)
-        return original(self, memo)
+    class CountingCopy:
+        """Stands in for the `copy` module inside moto.dynamodb.models."""
 
-    monkeypatch.setattr(Item, "__deepcopy__", counting_deepcopy)
+        def __getattr__(self, name: str) -> Any:
+            return getattr(copy, name)
+
+        @staticmethod
+        def deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
+            if isinstance(value, Table):
+                copies.append((value.name, len(value)))
+            return copy.deepcopy(value, memo)
+
+    monkeypatch.setattr(moto_dynamodb_models, "copy", CountingCopy())
     return copies
 
 
-def copies_per_transaction(url: str, size: int, copies: list[Item], cancelled: bool) -> int:
+@pytest.fixture
+def journaled_keys(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """(table, pk) of every item whose prior version a transaction journal records."""
+    keys: list[tuple[str, str]] = []
+    remember = TransactionJournal.remember
+
+    def recording(journal: TransactionJournal, table_name: str, item_key: dict[str, Any]) -> None:
+        keys.append((table_name, item_key["pk"]["S"]))
+        remember(journal, table_name, item_key)
+
+    monkeypatch.setattr(TransactionJournal, "remember", recording)
+    return keys
+
+
+def one_transaction(url: str, size: int, cancelled: bool) -> tuple[str, int]:
+    """Run one transaction on a new table of `size` items; returns the table and the number of actions."""
     ddb = client(url)
     table = create_table(ddb)
     fill(ddb, table, size)
     actions = [put(table, "new"), bump(table, "P#1")] + ([must_not_exist(table, "P#2")] if cancelled else [])
-    copies.clear()
     try:
         ddb.transact_write_items(TransactItems=actions)
         assert not cancelled
     except ClientError as error:
         assert cancelled and error.response["Error"]["Code"] == "TransactionCanceledException"
-    return len(copies)
+    return table, len(actions)
 
 
 @pytest.mark.parametrize("cancelled", [False, True], ids=["committed", "cancelled"])
-def test_plain_moto_copies_the_whole_table_per_transaction(
-    plain_url: str, item_copies: list[Item], cancelled: bool
+@pytest.mark.parametrize("size", [100, 1000])
+def test_plain_moto_copies_the_whole_table_for_every_action(
+    plain_url: str, table_copies: list[tuple[str, int]], size: int, cancelled: bool
 ) -> None:
-    assert copies_per_transaction(plain_url, 100, item_copies, cancelled) >= 100
-    assert copies_per_transaction(plain_url, 1000, item_copies, cancelled) >= 1000
+    table, actions = one_transaction(plain_url, size, cancelled)
+
+    assert [copied for copied in table_copies if copied[0] == table] == [(table, size)] * actions
 
 
 @pytest.mark.parametrize("cancelled", [False, True], ids=["committed", "cancelled"])
-def test_endpoint_copies_only_what_the_transaction_writes(
-    endpoint: EmbeddedAwsEndpoint, item_copies: list[Item], cancelled: bool
+@pytest.mark.parametrize("size", [100, 1000])
+def test_endpoint_copies_no_table_and_journals_only_the_written_items(
+    endpoint: EmbeddedAwsEndpoint,
+    table_copies: list[tuple[str, int]],
+    journaled_keys: list[tuple[str, str]],
+    size: int,
+    cancelled: bool,
 ) -> None:
-    # The updated item's prior version (journal) and its old image (moto's update): 2, at any table size.
-    assert copies_per_transaction(endpoint.url, 100, item_copies, cancelled) == 2
-    assert copies_per_transaction(endpoint.url, 1000, item_copies, cancelled) == 2
+    table, _ = one_transaction(endpoint.url, size, cancelled)
+
+    assert [copied for copied in table_copies if copied[0] == table] == []
+    # The ConditionCheck only reads, so it is not journaled.
+    assert [pk for name, pk in journaled_keys if name == table] == ["new", "P#1"]
 
 
 def test_endpoint_rollback_restores_only_the_written_items(
     endpoint: EmbeddedAwsEndpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given 300 items, and a component of the local stack that writes one of them in process (under the lock,
-    # which the transaction's server thread already holds) while the transaction runs
+    # Given 300 items, and a component of the local stack that writes another of them in process (under the lock,
+    # which the transaction's server thread already holds: it is re-entrant) while the transaction runs
     ddb = client(endpoint.url)
     table = create_table(ddb)
     fill(ddb, table, 300)
     backend = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION]
     restored: list[str] = []
-    original_get_item, original_rollback = DynamoDBBackend.get_item, TransactionJournal.rollback
-    wrote = False
-
-    def get_item_then_write_in_process(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> Any:
-        nonlocal wrote
-        if not wrote:
-            wrote = True
-            endpoint.run_locked(backend.put_item, table, key("P#200") | {"n": {"N": "42"}})
-        return original_get_item(self, *args, **kwargs)
+    rollback = TransactionJournal.rollback
 
     def recording_rollback(journal: TransactionJournal) -> None:
-        restored.extend(entry.hash_key.value for entry in journal.entries)
-        original_rollback(journal)
+        restored.extend(entry.hash_key.value for entry in journal.entries if entry.table.name == table)
+        rollback(journal)
 
-    monkeypatch.setattr(DynamoDBBackend, "get_item", get_item_then_write_in_process)
-    monkeypatch.setattr(TransactionJournal, "rollback", recording_rollback)
+    def in_process_write() -> None:
+        endpoint.run_locked(backend.put_item, table, key("P#200") | {"n": {"N": "42"}})
 
     # When a transaction writing three items fails its last condition
-    with pytest.raises(ClientError, match="TransactionCanceledException"):
+    with monkeypatch.context() as patch, pytest.raises(ClientError) as cancelled:
+        patch.setattr(TransactionJournal, "rollback", recording_rollback)
+        Interleaving(patch, DynamoDBBackend, "get_item", in_process_write, when=on_table(table), same_thread=True)
         ddb.transact_write_items(
             TransactItems=[
                 put(table, "new"),
@@ -431,9 +487,11 @@ def test_endpoint_rollback_restores_only_the_written_items(
                 must_not_exist(table, "P#3"),
             ]
         )
-    monkeypatch.undo()
 
-    # Then exactly those three were put back, and the in-process write survived
+    # Then it was cancelled by its condition alone, exactly those three were put back, and the in-process write
+    # survived
+    reasons = [reason["Code"] for reason in cancelled.value.response["CancellationReasons"]]
+    assert reasons == ["None", "None", "None", "ConditionalCheckFailed"]
     assert restored == ["new", "P#1", "P#2"]
     items = all_items(ddb, table)
     assert len(items) == 300
@@ -449,13 +507,17 @@ def test_plain_moto_answers_500_when_a_write_lands_during_the_copy(
 ) -> None:
     ddb = client(plain_url)
     table = create_table(ddb)
-    fill(ddb, table, 20)
-    # While the transaction deep-copies the table (first Item copied), another request adds a partition.
-    during_copy = Interleaving(
-        monkeypatch, Item, "__deepcopy__", 1, lambda: client(plain_url).put_item(TableName=table, Item=key("late"))
-    )
+    fill(ddb, table, 20, prefix=table)
 
-    with pytest.raises(ClientError) as error:
+    # While the transaction deep-copies the table (at its first item), another request adds a partition.
+    with monkeypatch.context() as patch, pytest.raises(ClientError) as error:
+        during_copy = Interleaving(
+            patch,
+            Item,
+            "__deepcopy__",
+            lambda: client(plain_url).put_item(TableName=table, Item=key("late")),
+            when=lambda item, _memo: str(item.hash_key.value).startswith(table),
+        )
         ddb.transact_write_items(TransactItems=[put(table, "new")])
 
     assert during_copy.fired
@@ -472,17 +534,17 @@ def test_plain_moto_loses_a_write_acknowledged_during_a_failed_transaction(
     ddb = client(plain_url)
     table = create_table(ddb)
     ddb.put_item(TableName=table, Item=key("sentinel"))
-    during_transaction = Interleaving(
-        monkeypatch,
-        DynamoDBBackend,
-        "get_item",
-        1,
-        lambda: client(plain_url).put_item(TableName=table, Item=key("acknowledged")),
-    )
 
-    with pytest.raises(ClientError, match="TransactionCanceledException"):
+    # After the backup copy, at the transaction's first read, another request writes an unrelated item.
+    with monkeypatch.context() as patch, pytest.raises(ClientError, match="TransactionCanceledException"):
+        during_transaction = Interleaving(
+            patch,
+            DynamoDBBackend,
+            "get_item",
+            lambda: client(plain_url).put_item(TableName=table, Item=key("acknowledged")),
+            when=on_table(table),
+        )
         ddb.transact_write_items(TransactItems=[put(table, "new"), must_not_exist(table, "sentinel")])
-    monkeypatch.undo()
 
     assert during_transaction.result["ResponseMetadata"]["HTTPStatusCode"] == 200
     assert "Item" not in ddb.get_item(TableName=table, Key=key("acknowledged"), ConsistentRead=True)
@@ -543,10 +605,10 @@ def test_plain_moto_lets_a_reader_see_half_a_transaction(plain_url: str, monkeyp
         )
         return [item["sk"]["S"] for item in page["Items"]]
 
-    # Between the transaction's first and second action (its second read of an item), a reader queries the pair.
-    between_actions = Interleaving(monkeypatch, DynamoDBBackend, "get_item", 2, query_pair)
-    ddb.transact_write_items(TransactItems=[put(table, "pair", "a"), put(table, "pair", "b")])
-    monkeypatch.undo()
+    # Between the transaction's two actions (at its second read of an item), a reader queries the pair.
+    with monkeypatch.context() as patch:
+        between_actions = Interleaving(patch, DynamoDBBackend, "get_item", query_pair, when=on_table(table), nth=2)
+        ddb.transact_write_items(TransactItems=[put(table, "pair", "a"), put(table, "pair", "b")])
 
     assert between_actions.result == ["a"]
     assert query_pair() == ["a", "b"]

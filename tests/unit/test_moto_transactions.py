@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -111,12 +112,14 @@ def fill(backend: DynamoDBBackend, count: int) -> None:
 
 @pytest.fixture
 def item_copies(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Item]]:
-    """Every moto Item deep-copied while the test runs (the unit of moto's transaction backup)."""
+    """Every moto Item deep-copied by this test's thread (the unit of moto's transaction backup)."""
     copies: list[Item] = []
     original = Item.__deepcopy__
+    test_thread = threading.get_ident()
 
     def counting_deepcopy(self: Item, memo: dict[int, Any]) -> Item:
-        copies.append(self)
+        if threading.get_ident() == test_thread:
+            copies.append(self)
         return original(self, memo)
 
     monkeypatch.setattr(Item, "__deepcopy__", counting_deepcopy)
@@ -171,7 +174,7 @@ def test_a_write_made_during_a_failed_transaction_to_another_item_survives(monke
 
         def get_item_then_write(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> Any:
             nonlocal fired
-            if not fired:
+            if not fired and self is backend:
                 fired = True
                 backend.put_item(TABLE, key("other") | {"n": {"N": "1"}})
             return original_get_item(self, *args, **kwargs)
@@ -318,16 +321,22 @@ def test_journal_behaves_like_moto_on_sequential_transactions(transactions: list
         )
 
 
+@pytest.fixture
+def pristine_moto(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto's own method and no installation, for this test only (an endpoint may run elsewhere in the process)."""
+    monkeypatch.setattr(moto_transactions, "_installation", moto_transactions._Installation())
+    monkeypatch.setattr(DynamoDBBackend, "transact_write_items", MOTO_TRANSACT_WRITE_ITEMS)
+
+
+@pytest.mark.usefixtures("pristine_moto")
 def test_install_is_reference_counted_and_uninstall_restores_moto() -> None:
-    assert not moto_transactions.is_installed()
     moto_transactions.install()
     moto_transactions.install()
-    try:
-        assert DynamoDBBackend.transact_write_items is journaled_transact_write_items
-        moto_transactions.uninstall()
-        assert moto_transactions.is_installed()
-    finally:
-        moto_transactions.uninstall()
+    assert DynamoDBBackend.transact_write_items is journaled_transact_write_items
+    moto_transactions.uninstall()
+    assert moto_transactions.is_installed()
+    moto_transactions.uninstall()
+
     assert DynamoDBBackend.transact_write_items is MOTO_TRANSACT_WRITE_ITEMS
     with pytest.raises(RuntimeError, match="not installed"):
         moto_transactions.uninstall()
