@@ -98,6 +98,7 @@ class SchedulerEmulator:
         self.cycle_finished = 0
         self._stopping = threading.Event()
         self._wake = threading.Event()
+        self._errors = 0
         self._details: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}
         self._finished: set[tuple[str, str, Any]] = set()
         self._attempts: dict[tuple[str, str], tuple[int, float]] = {}
@@ -133,8 +134,13 @@ class SchedulerEmulator:
                 cycle = self.cycle_started
             try:
                 self._cycle()
+                self._errors = 0
             except Exception:
-                logger.exception("scheduler poll failed")
+                # Log the first failure of a run of them; keep polling, more slowly, until the endpoint is back.
+                if self._errors == 0:
+                    logger.exception("scheduler poll failed")
+                self._errors += 1
+                self._wake.wait(min(1.0, self.poll_interval * self._errors))
             with self.condition:
                 self.cycle_finished = cycle
                 self.condition.notify_all()

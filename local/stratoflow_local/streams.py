@@ -136,6 +136,7 @@ class _Consumer:
         self.cycle_started = 0
         self.cycle_finished = 0
         self.last_idle_cycle = 0
+        self._errors = 0
 
     def start(self) -> None:
         self._thread.start()
@@ -154,9 +155,14 @@ class _Consumer:
             read = 0
             try:
                 read = self._cycle()
+                self._errors = 0
             except Exception:
-                logger.exception("stream poll failed", extra={"mapping": self.mapping.name})
+                # Log the first failure of a run of them; keep polling, more slowly, until the stream is back.
+                if self._errors == 0:
+                    logger.exception("stream poll failed", extra={"mapping": self.mapping.name})
+                self._errors += 1
                 read = -1
+                self._wake.wait(min(1.0, self._poller.poll_interval * self._errors))
             with self._poller.condition:
                 self.cycle_finished = cycle
                 if read == 0:

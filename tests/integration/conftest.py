@@ -8,8 +8,9 @@
 - `stack_factory` and `fixture_template`: stacks on a copy of the template whose functions are the small
   handlers of tests/fixtures/local_stack, for tests of the local stack's own machinery.
 
-The handlers share one process environment, so one stack runs at a time: the tests that start their own stacks
-run before any test that uses `local_stack` (see `pytest_collection_modifyitems`).
+The handlers share one process environment and moto's backends are process-global, so one stack runs at a time:
+the tests that start their own stacks run first, then the tests that use `local_stack`, which stops after the last
+of them, before any other test runs (see `pytest_collection_modifyitems`).
 """
 
 from __future__ import annotations
@@ -45,12 +46,29 @@ FIXTURE_FOR_FOLDER = {
 _OWN_STACK_FIXTURES = {"stack_factory", "fixture_stack"}
 
 
+class _SessionStack:
+    stack: LocalStack | None = None
+    last_user: str | None = None
+
+
+def _uses(item: pytest.Item, names: set[str]) -> bool:
+    return bool(names & set(getattr(item, "fixturenames", ())))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the tests that start their own stacks first, before the session's `local_stack` starts."""
-    own = [item for item in items if _OWN_STACK_FIXTURES & set(getattr(item, "fixturenames", ()))]
-    if own:
-        others = [item for item in items if item not in own]
-        items[:] = own + others
+    """Tests that start their own stacks, then those using `local_stack`, then the rest (no stack running)."""
+    own = [item for item in items if _uses(item, _OWN_STACK_FIXTURES)]
+    shared = [item for item in items if item not in own and _uses(item, {"local_stack"})]
+    others = [item for item in items if item not in own and item not in shared]
+    items[:] = own + shared + others
+    _SessionStack.last_user = shared[-1].nodeid if shared else None
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Stop the session's stack once its last user is done, so later tests see no stack (nor its moto state)."""
+    if item.nodeid == _SessionStack.last_user and _SessionStack.stack is not None:
+        _SessionStack.stack.stop()
+        _SessionStack.stack = None
 
 
 # ---------------------------------------------------------------- the real stack
@@ -84,7 +102,9 @@ class Api:
 @pytest.fixture(scope="session")
 def local_stack() -> Iterator[LocalStack]:
     with LocalStack(template_path=TEMPLATE, port=0, tokens=SESSION_TOKENS) as stack:
+        _SessionStack.stack = stack
         yield stack
+        _SessionStack.stack = None
 
 
 @pytest.fixture
