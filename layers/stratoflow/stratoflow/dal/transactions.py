@@ -132,6 +132,9 @@ class Transaction:
             if any(reason is not None and reason.code == "TransactionConflict" for reason in reasons):
                 # Another transaction was touching the same items at the same moment: plain contention.
                 raise Contention() from exc
+            if exc.cause_response_code == "ValidationException" and "size" in str(exc).lower():
+                # Our estimate said it fits, DynamoDB disagreed: still the client's payload, never a 5xx.
+                raise PayloadTooLarge("this change is too large for one atomic write") from exc
             raise
 
 
