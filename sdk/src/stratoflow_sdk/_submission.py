@@ -45,9 +45,9 @@ def plan_submission(
     """
     if chunk is None:
         chunk = first_chunk_size(len(commands))
-    if chunk >= len(commands):
+    if chunk >= len(commands) and len(commands) <= MAX_COMMANDS_PER_SUBMISSION:
         return [dict(c) for c in commands]
-    chunk = max(1, min(chunk, MAX_COMMANDS_PER_SUBMISSION - 1))
+    chunk = max(1, min(chunk, len(commands) - 1, MAX_COMMANDS_PER_SUBMISSION - 1))
     return [dict(c) for c in commands[:chunk]] + [resume_timer(execution_id, resume_timers + 1)]
 
 

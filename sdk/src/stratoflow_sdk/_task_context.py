@@ -90,16 +90,16 @@ class TaskContext:
             if result.cancel_requested:
                 self._cancel_requested = True
 
-    def background_heartbeat(self) -> None:
+    def _background_heartbeat(self) -> None:
         """One automatic heartbeat; errors are recorded, never raised (the task thread decides what to do)."""
         with contextlib.suppress(ApiError):
             self._send(None)
 
-    def since_last_heartbeat(self) -> float:
+    def _since_last_heartbeat(self) -> float:
         with self._lock:
             return time.monotonic() - self._last_heartbeat
 
-    def release(self, reason: str) -> None:
+    def _release(self, reason: str) -> None:
         """Mark the task as given up by the worker: its code sees ``cancel_requested`` and its result is dropped."""
         with self._lock:
             self._released = True
@@ -107,15 +107,15 @@ class TaskContext:
             self._cancel_reason = reason
 
     @property
-    def released(self) -> bool:
+    def _is_released(self) -> bool:
         with self._lock:
             return self._released
 
-    def activate(self) -> contextvars.Token[TaskContext | None]:
+    def _activate(self) -> contextvars.Token[TaskContext | None]:
         return _current.set(self)
 
     @staticmethod
-    def deactivate(token: contextvars.Token[TaskContext | None]) -> None:
+    def _deactivate(token: contextvars.Token[TaskContext | None]) -> None:
         _current.reset(token)
 
 

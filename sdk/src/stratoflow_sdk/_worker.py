@@ -317,7 +317,7 @@ class Worker:
 
     def _execute_task(self, context: TaskContext) -> None:
         extra = {"taskExecutionId": context.task_execution_id, "kind": context.kind, "attempt": context.attempt}
-        token = context.activate()
+        token = context._activate()
         try:
             definition = self._tasks.get(context.kind)
             if definition is None:
@@ -344,7 +344,7 @@ class Worker:
             self._report(context, "complete", lambda: self.client.complete_task(
                 context.task_execution_id, context.lease_id, value))
         finally:
-            TaskContext.deactivate(token)
+            TaskContext._deactivate(token)
 
     def _report_failure(self, context: TaskContext, error: dict[str, Any], retryable: bool) -> None:
         self._report(context, "fail", lambda: self.client.fail_task(
@@ -352,7 +352,7 @@ class Worker:
 
     def _report(self, context: TaskContext, what: str, call: Callable[[], Any]) -> None:
         extra = {"taskExecutionId": context.task_execution_id, "kind": context.kind, "report": what}
-        if context.released:
+        if context._is_released:
             return  # given up at shutdown and already reported
         for attempt in range(4):
             try:
@@ -378,8 +378,8 @@ class Worker:
             with self._running_lock:
                 contexts = [context for context, _ in self._running.values()]
             for context in contexts:
-                if context.since_last_heartbeat() >= self._heartbeat_interval and not context.released:
-                    context.background_heartbeat()
+                if context._since_last_heartbeat() >= self._heartbeat_interval and not context._is_released:
+                    context._background_heartbeat()
 
     def _drain_tasks(self, grace: float) -> None:
         deadline = time.monotonic() + grace
@@ -393,7 +393,7 @@ class Worker:
         with self._running_lock:
             leftovers = [context for context, future in self._running.values() if not future.done()]
         for context in leftovers:
-            context.release("worker shutting down")
+            context._release("worker shutting down")
             try:
                 self.client.fail_task(
                     context.task_execution_id, context.lease_id,
