@@ -13,7 +13,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 from pydantic import TypeAdapter
-from stratoflow import commands, outbox, sweeper, tasks, timers, workflows
+from stratoflow import commands, executions, outbox, sweeper, tasks, timers, workflows
 from stratoflow.config import Settings
 from stratoflow.runtime import Runtime
 
@@ -186,12 +186,21 @@ class Engine:
             self.rt, self._t(tenant), queue=queue, worker_id="w-1", kinds=kinds, lease_ms=lease_ms
         )
 
-    def claim(self, workflow_id: str, queue: str = "default", *, tenant: str | None = None) -> str:
-        """Poll until `workflow_id` is claimed (it must be ready); returns the lease id."""
-        claimed = self.poll(queue, tenant=tenant)
-        assert claimed is not None, f"nothing ready on {queue!r}, expected {workflow_id}"
-        assert claimed["workflowExecution"]["workflowExecutionId"] == workflow_id, claimed["workflowExecution"]
-        return str(claimed["leaseId"])
+    def claim(self, workflow_id: str, *, lease_ms: int | None = None, tenant: str | None = None) -> str:
+        """Claim this (ready) execution, as a poll would, whatever else is ready; returns the lease id.
+
+        Uses the same conditional claim as `poll` on this one execution, so tests need not arrange which execution is
+        the oldest ready one.
+        """
+        execution = executions.get_execution(self._t(tenant), workflow_id)
+        assert execution is not None, f"no execution {workflow_id}"
+        now = self.rt.now_ms()
+        assert execution.dispatch_at is not None and int(execution.dispatch_at) <= now, (
+            f"{workflow_id} is not ready ({execution.status}, dispatchAt {execution.dispatch_at})"
+        )
+        claimed = workflows._claim(self.rt, execution, lease_ms or workflows.DEFAULT_LEASE_MS, "w-1", now)
+        assert claimed is not None, f"{workflow_id} could not be claimed"
+        return str(claimed.lease_id)
 
     def submit(
         self, workflow_id: str, lease_id: str, batch: list[dict[str, Any]], *, tenant: str | None = None
@@ -201,7 +210,7 @@ class Engine:
 
     def run(self, workflow_id: str, batch: list[dict[str, Any]], *, tenant: str | None = None) -> dict[str, Any]:
         """Claim the (ready) execution and submit one batch of commands."""
-        lease = self.claim(workflow_id, self.get(workflow_id, tenant=tenant)["queue"], tenant=tenant)
+        lease = self.claim(workflow_id, tenant=tenant)
         return self.submit(workflow_id, lease, batch, tenant=tenant)
 
     def poll_task(
