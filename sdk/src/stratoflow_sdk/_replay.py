@@ -70,6 +70,8 @@ current_runtime: contextvars.ContextVar[WorkflowRuntime | None] = contextvars.Co
 )
 
 DEFAULT_CHILD_CANCEL_REASON = "cancelled by the parent workflow"
+#: Workflow code that keeps the loop busy without waiting for history would hang the worker: give up after this.
+MAX_STEPS_PER_EVENT = 1_000_000
 
 Outcome = tuple[Literal["result", "error", "cancelled"], Any]
 
@@ -201,7 +203,14 @@ class WorkflowRuntime:
     def _drain(self) -> None:
         if self.finished:
             return
+        steps = 0
         while self.loop.has_ready():
+            steps += 1
+            if steps > MAX_STEPS_PER_EVENT:
+                raise ReplayError(
+                    f"workflow {self.definition.kind!r}: more than {MAX_STEPS_PER_EVENT} loop steps after history "
+                    f"event #{self.sequence}; the code seems to spin without awaiting a task, timer or child"
+                )
             self.loop.run_one()
             if self.failure is not None:
                 raise self.failure

@@ -23,6 +23,7 @@ from ._errors import (
     FailedPreconditionError,
     LeaseLostError,
     NotFoundError,
+    PayloadTooLargeError,
     PermissionDeniedError,
     ReplayError,
     TaskCancelledError,
@@ -265,6 +266,9 @@ class Worker:
                            "lease expires", extra=extra)
         except (LeaseLostError, FailedPreconditionError) as exc:
             _log.info("workflow lease no longer held: %s", exc, extra=extra)
+        except PayloadTooLargeError:
+            _log.exception("a single command is too large to submit; nothing submitted, the execution is retried "
+                           "when its lease expires", extra=extra)
         except PermissionDeniedError:
             _log.exception("permission denied during a workflow activation (reading a history longer than one "
                            "page uses GET /v1/workflows/{id}/events, which needs the client scope)", extra=extra)

@@ -436,6 +436,27 @@ def test_select_accepts_coroutines_and_reports_the_winner() -> None:
                                      {"type": "COMPLETE_WORKFLOW", "output": [0, "both"]}]
 
 
+def test_plain_asyncio_gather_works_on_handles() -> None:
+    @workflow(kind="gather")
+    async def gather(ctx: WorkflowContext, _: Any) -> Any:
+        return await asyncio.gather(ctx.schedule_task("a"), ctx.schedule_task("b"))
+
+    h = History().scheduled(1, "a").scheduled(2, "b").completed(2, "B").completed(1, "A")
+    assert replay(gather, h) == [{"type": "COMPLETE_WORKFLOW", "output": ["A", "B"]}]
+
+
+def test_code_that_spins_without_awaiting_history_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("stratoflow_sdk._replay.MAX_STEPS_PER_EVENT", 1000)
+
+    @workflow(kind="spin")
+    async def spin(ctx: WorkflowContext, _: Any) -> None:
+        while True:
+            await asyncio.sleep(0)
+
+    with pytest.raises(ReplayError, match="seems to spin"):
+        replay(spin, History())
+
+
 def test_nothing_follows_the_terminal_command() -> None:
     @workflow(kind="background")
     async def background(ctx: WorkflowContext, _: Any) -> str:
