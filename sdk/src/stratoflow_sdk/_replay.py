@@ -83,9 +83,25 @@ class _Abort(BaseException):
     """
 
 
+class _WaiterFuture(asyncio.Future[Any]):
+    """The future one ``await`` of an operation sleeps on.
+
+    Cancelling it (a select loser, a timeout, a cancelled scope, ``Task.cancel()``) cancels the operation right
+    away, not on the next loop turn, so the cancel command comes before whatever the code does next.
+    """
+
+    on_cancel: Callable[[Any], None] | None = None
+
+    def cancel(self, msg: Any | None = None) -> bool:
+        cancelled = super().cancel(msg=msg)
+        if cancelled and self.on_cancel is not None:
+            self.on_cancel(msg)
+        return cancelled
+
+
 @dataclass
 class _Waiter:
-    future: asyncio.Future[Any]
+    future: _WaiterFuture
     scope: CancellationScope
     op: Operation
 
@@ -545,28 +561,23 @@ class WorkflowRuntime:
             raise asyncio.CancelledError(reason)
         if op.done:
             return op.value()
-        future: asyncio.Future[Any] = self.loop.create_future()
+        future = _WaiterFuture(loop=self.loop)
         waiter = _Waiter(future, scope, op)
         op.waiters.append(waiter)
         self.waiters.append(waiter)
-        future.add_done_callback(functools.partial(self._waiter_done, waiter))
+        future.on_cancel = functools.partial(self._waiter_cancelled, waiter)
         try:
             return (yield from future.__await__())
         finally:
             op.waiters.remove(waiter)
             self.waiters.remove(waiter)
 
-    def _waiter_done(self, waiter: _Waiter, future: asyncio.Future[Any]) -> None:
-        # An await given up (select loser, timeout, scope cancelled, task.cancel()) cancels what it awaited,
-        # unless someone else is still waiting for it.
-        if self.ended or not future.cancelled() or waiter.op.done:
+    def _waiter_cancelled(self, waiter: _Waiter, reason: Any) -> None:
+        # An await given up cancels what it awaited, unless someone else is still waiting for it.
+        if self.ended or waiter.op.done:
             return
         if any(w is not waiter and not w.future.done() for w in waiter.op.waiters):
             return
-        try:
-            future.result()
-        except asyncio.CancelledError as exc:
-            reason = exc.args[0] if exc.args else None
         self.request_cancel(waiter.op, reason)
 
     def cancel_waiters(self) -> None:

@@ -436,6 +436,21 @@ def test_select_accepts_coroutines_and_reports_the_winner() -> None:
                                      {"type": "COMPLETE_WORKFLOW", "output": [0, "both"]}]
 
 
+def test_a_losing_branch_is_cancelled_before_the_code_goes_on() -> None:
+    """Regression guard: the loser's CANCEL_TIMER used to follow the next command, queued for the next loop turn."""
+
+    @workflow(kind="then-sleep")
+    async def then_sleep(ctx: WorkflowContext, _: Any) -> None:
+        await with_timeout(ctx.schedule_task("work"), 300)
+        await ctx.sleep(3600)
+
+    h = History().scheduled(1, "work").timer_started(1, 300_000).completed(1, "ok")
+    assert replay(then_sleep, h) == [
+        {"type": "CANCEL_TIMER", "timerId": "wf-1:timer:1"},
+        {"type": "START_TIMER", "timerId": "wf-1:timer:2", "durationMs": 3_600_000},
+    ]
+
+
 def test_plain_asyncio_gather_works_on_handles() -> None:
     @workflow(kind="gather")
     async def gather(ctx: WorkflowContext, _: Any) -> Any:
