@@ -70,6 +70,8 @@ current_runtime: contextvars.ContextVar[WorkflowRuntime | None] = contextvars.Co
 )
 
 DEFAULT_CHILD_CANCEL_REASON = "cancelled by the parent workflow"
+#: Error messages are cut so a failure report always fits api.md's 256 KiB value limit.
+MAX_ERROR_MESSAGE = 8192
 #: Workflow code that keeps the loop busy without waiting for history would hang the worker: give up after this.
 MAX_STEPS_PER_EVENT = 1_000_000
 
@@ -602,14 +604,14 @@ class WorkflowRuntime:
 def error_value(exc: BaseException) -> dict[str, Any]:
     """The ``{"type", "message"}`` error value reported for an exception (plus ``details`` of ApplicationError)."""
     if isinstance(exc, ApplicationError):
-        value: dict[str, Any] = {"type": exc.type, "message": exc.message}
+        value: dict[str, Any] = {"type": exc.type, "message": exc.message[:MAX_ERROR_MESSAGE]}
         if exc.details is not None:
             try:
                 value["details"] = json_value(exc.details, "error details")
             except (TypeError, ValueError):
                 value["details"] = repr(exc.details)[:1000]
         return value
-    return {"type": type(exc).__name__, "message": str(exc)}
+    return {"type": type(exc).__name__, "message": str(exc)[:MAX_ERROR_MESSAGE]}
 
 
 def replay_history(

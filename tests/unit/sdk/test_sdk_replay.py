@@ -170,6 +170,15 @@ def test_an_application_error_reports_its_type_and_details() -> None:
     ]
 
 
+def test_a_huge_error_message_is_cut_so_the_failure_can_be_reported() -> None:
+    @workflow(kind="verbose")
+    async def verbose(ctx: WorkflowContext, _: Any) -> None:
+        raise RuntimeError("x" * 1_000_000)
+
+    (command,) = replay(verbose, History())
+    assert command["error"] == {"type": "RuntimeError", "message": "x" * 8192}
+
+
 def test_an_output_that_is_not_json_fails_the_workflow() -> None:
     @workflow(kind="bad-output")
     async def bad_output(ctx: WorkflowContext, _: Any) -> object:
