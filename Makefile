@@ -42,10 +42,10 @@ $(VENV_SAM)/.stamp: requirements-sam.txt
 
 # ---------------------------------------------------------------- run
 local: $(VENV)/.stamp
-	$(PY) -m stratoflow_local serve --port $(PORT)
+	@$(PY) -m stratoflow_local serve --port $(PORT)
 
 invoke: $(VENV)/.stamp
-	$(PY) -m stratoflow_local invoke $(FN) $(EVENT)
+	@$(PY) -m stratoflow_local invoke $(FN) $(EVENT)
 
 # ---------------------------------------------------------------- checks
 test: lint typecheck pytest validate check-build
