@@ -546,19 +546,10 @@ class _Handler(BaseHTTPRequestHandler):
     access_log: bool
 
     def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body: bytes | None = None
-        if length > MAX_BODY_BYTES:
-            # Read and drop the body so that the client sees the 413 rather than a reset connection.
-            remaining = length
-            while remaining > 0:
-                chunk = self.rfile.read(min(remaining, 1 << 20))
-                if not chunk:
-                    self.close_connection = True
-                    break
-                remaining -= len(chunk)
-        elif length:
-            body = self.rfile.read(length)
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            body, length = self._read_chunked()
+        else:
+            body, length = self._read_sized(int(self.headers.get("Content-Length") or 0))
         result = self.gateway.handle(
             self.command, self.path, list(self.headers.items()), body, self.client_address[0], body_length=length
         )
@@ -574,6 +565,37 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(result.body)
 
+    def _read_sized(self, length: int) -> tuple[bytes | None, int]:
+        if length <= MAX_BODY_BYTES:
+            return (self.rfile.read(length) if length else None), length
+        # Read and drop the body so that the client sees the 413 rather than a reset connection.
+        remaining = length
+        while remaining > 0:
+            chunk = self.rfile.read(min(remaining, 1 << 20))
+            if not chunk:
+                self.close_connection = True
+                break
+            remaining -= len(chunk)
+        return None, length
+
+    def _read_chunked(self) -> tuple[bytes | None, int]:
+        parts: list[bytes] = []
+        length = 0
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                break
+            chunk = self.rfile.read(size)
+            self.rfile.readline()
+            length += len(chunk)
+            if length <= MAX_BODY_BYTES:
+                parts.append(chunk)
+        if length > MAX_BODY_BYTES:
+            return None, length
+        return (b"".join(parts) or None), length
+
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -581,13 +603,17 @@ class _Handler(BaseHTTPRequestHandler):
             super().log_message(format, *args)
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # the default backlog of 5 refuses connections under load tests
+
+
 class HttpFrontDoor:
     """A threaded HTTP server on 127.0.0.1 that hands every request to an `ApiGateway`."""
 
     def __init__(self, gateway: ApiGateway, port: int = 0, access_log: bool = False) -> None:
         handler = type("Handler", (_Handler,), {"gateway": gateway, "access_log": access_log})
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", port), handler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="http-front-door", daemon=True)
 
     @property

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import requests
 from botocore.exceptions import ClientError
+from stratoflow_local.embedded_endpoint import EmbeddedAwsEndpoint
 from stratoflow_local.runtime import FunctionError
 from stratoflow_local.stack import LocalStack
 from stratoflow_local.tokens import parse_token, store_tokens
@@ -201,6 +202,12 @@ class TestGateway:
         assert response.headers["X-Function"] == "SubmitWorkflowCommandsFunction"
         assert json.loads(event["body"]) == {"leaseId": "l"}
         assert event["pathParameters"] == {"id": "wf-9"}
+
+    def test_chunked_body_is_read(self, fixture_stack: tuple[LocalStack, Path]) -> None:
+        stack, _ = fixture_stack
+        chunks = (part for part in (b'{"kind": ', b'"k"}'))
+        response = Api(stack.url, "both-token").post("/v1/workflows", data=chunks)
+        assert json.loads(response.json()["body"]) == {"kind": "k"}
 
     def test_literal_segment_beats_a_path_parameter(self, fixture_stack: tuple[LocalStack, Path]) -> None:
         stack, _ = fixture_stack
@@ -425,6 +432,24 @@ def test_reorder_shuffles_records_of_different_items(
     assert len(deliveries) == 1
     assert sorted(deliveries[0]) == [f"OUTBOX#CASCADE#{index:02d}" for index in range(12)]
     assert deliveries[0] != sorted(deliveries[0])
+
+
+def test_an_external_endpoint_is_used_and_keeps_its_data(
+    fixture_template: Path, journal_path: Path, stack_factory: StackFactory
+) -> None:
+    # Given an endpoint that is not the stack's own (as AWS_ENDPOINT_URL would name one)
+    with EmbeddedAwsEndpoint() as external:
+        with stack_factory(fixture_template, endpoint_url=external.url) as first:
+            assert first.endpoint_url == external.url
+            table = first.template.tables["Table"].name
+            first.client("dynamodb").put_item(TableName=table, Item=item("T#a#WF#kept", "WF"))
+        # When a stack starts on it again, Then it finds the table with its data, and its stream still flows
+        with stack_factory(fixture_template, endpoint_url=external.url) as second:
+            kept = second.client("dynamodb").get_item(TableName=table, Key=item("T#a#WF#kept", "WF"))
+            assert kept["Item"] == item("T#a#WF#kept", "WF")
+            transact_put(second, item("T#a#WF#ext", "OUTBOX#CLOSE#1"))
+            second.wait_idle()
+    assert ["OUTBOX#CLOSE#1"] in delivered_keys(journal_path, DISPATCHER)
 
 
 # ---------------------------------------------------------------- scheduler and sweeper

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from stratoflow_local.gateway import MAX_BODY_BYTES, ApiGateway, RouteTable, policy_allows
+from stratoflow_local.gateway import MAX_BODY_BYTES, ApiGateway, RouteTable, policy_allows, render_gateway_response
 from stratoflow_local.runtime import FunctionError
-from stratoflow_local.template import Route, load_template
+from stratoflow_local.template import ApiSpec, GatewayResponseSpec, Route, load_template
 
 REPO = Path(__file__).resolve().parents[2]
 ARN = "arn:aws:execute-api:us-east-1:123456789012:local/dev"
@@ -165,3 +165,28 @@ def test_handler_error_is_502_with_the_template_body(gateway: tuple[ApiGateway, 
     result = api.handle("GET", "/v1/health", [("X-Fail", "1")], None)
     assert result.status == 502
     assert _body(result) == {"error": {"code": "INTERNAL", "message": "Internal server error"}}
+
+
+def test_gateway_responses_fall_back_to_the_default_types_and_api_gateway_defaults() -> None:
+    api = ApiSpec(
+        logical_id="Api",
+        stage="dev",
+        authorizers={},
+        routes=(),
+        gateway_responses={
+            "DEFAULT_4XX": GatewayResponseSpec(
+                None, {"X-Kind": "4xx"}, {"application/json": '{"m": $context.error.messageString}'}
+            ),
+            "UNAUTHORIZED": GatewayResponseSpec(
+                401, {}, {"application/json": '{"t": "$context.error.responseType", "id": "$context.requestId"}'}
+            ),
+        },
+    )
+    throttled = render_gateway_response(api, "THROTTLED", 'Too "many"', "r-1")
+    assert (throttled.status, json.loads(throttled.body)) == (429, {"m": 'Too "many"'})
+    assert ("X-Kind", "4xx") in throttled.headers
+    unauthorized = render_gateway_response(api, "UNAUTHORIZED", "Unauthorized", "r-2")
+    assert (unauthorized.status, json.loads(unauthorized.body)) == (401, {"t": "UNAUTHORIZED", "id": "r-2"})
+    server_side = render_gateway_response(api, "INTEGRATION_TIMEOUT", "Endpoint request timed out", "r-3")
+    assert (server_side.status, json.loads(server_side.body)) == (504, {"message": "Endpoint request timed out"})
+    assert render_gateway_response(None, "MISSING_AUTHENTICATION_TOKEN", "Missing", "r-4").status == 403
