@@ -99,6 +99,7 @@ class SchedulerEmulator:
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._errors = 0
+        self._next_due = float("inf")
         self._details: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}
         self._finished: set[tuple[str, str, Any]] = set()
         self._attempts: dict[tuple[str, str], tuple[int, float]] = {}
@@ -144,11 +145,13 @@ class SchedulerEmulator:
             with self.condition:
                 self.cycle_finished = cycle
                 self.condition.notify_all()
-            self._wake.wait(self.poll_interval)
+            # Sleep until the next poll, or until the earliest known schedule is due if that comes first.
+            self._wake.wait(max(0.0, min(self.poll_interval, self._next_due - time.time())))
             self._wake.clear()
 
     def _cycle(self) -> None:
         now = time.time()
+        self._next_due = float("inf")
         seen: set[tuple[str, str]] = set()
         for group in self.template.schedule_groups.values():
             for summary in self._list(group):
@@ -171,10 +174,14 @@ class SchedulerEmulator:
                     self._details[key] = cached
                 detail = cached[1]
                 due = due_time(detail)
-                if due is None or due > now:
+                if due is None:
+                    continue
+                if due > now:
+                    self._next_due = min(self._next_due, due)
                     continue
                 retry_at = self._attempts.get(key, (0, 0.0))[1]
                 if retry_at > now:
+                    self._next_due = min(self._next_due, retry_at)
                     continue
                 self._fire(group, detail, version)
         # Forget schedules that no longer exist (deleted by their owner or after completion).
