@@ -53,8 +53,10 @@ test: lint typecheck pytest validate check-build
 lint: $(VENV)/.stamp
 	$(PY) -m ruff check .
 
+# Every handler is a module named `app`, so each one is checked on its own.
 typecheck: $(VENV)/.stamp
 	$(PY) -m mypy local $(wildcard layers/stratoflow/stratoflow) $(wildcard sdk/src/stratoflow_sdk)
+	@for handler in functions/*/app.py; do $(PY) -m mypy --no-error-summary "$$handler" || exit 1; done
 
 # pytest exits 5 when it collected no test, which fails the target like any other failure.
 pytest: $(VENV)/.stamp
