@@ -553,9 +553,11 @@ class _Handler(BaseHTTPRequestHandler):
         result = self.gateway.handle(
             self.command, self.path, list(self.headers.items()), body, self.client_address[0], body_length=length
         )
-        self.send_response(
-            result.status, HTTPStatus(result.status).phrase if result.status in HTTPStatus._value2member_map_ else None
-        )
+        try:
+            phrase: str | None = HTTPStatus(result.status).phrase
+        except ValueError:
+            phrase = None
+        self.send_response(result.status, phrase)
         for name, value in result.headers:
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(result.body)))

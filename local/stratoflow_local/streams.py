@@ -137,6 +137,7 @@ class _Consumer:
         self.cycle_finished = 0
         self.last_idle_cycle = 0
         self._errors = 0
+        self._shard_id = ""
 
     def start(self) -> None:
         self._thread.start()
@@ -181,6 +182,7 @@ class _Consumer:
         for shard_id in list(self._iterators):
             records = self._read_shard(shard_id)
             read += len(records)
+            self._shard_id = shard_id
             if records:
                 self._process([lambda_record(record, self.stream_arn) for record in records])
         return read
@@ -317,7 +319,7 @@ class _Consumer:
             "version": "1.0",
             "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "DDBStreamBatchInfo": {
-                "shardId": next(iter(self._iterators), ""),
+                "shardId": self._shard_id,
                 "startSequenceNumber": batch[0]["dynamodb"]["SequenceNumber"],
                 "endSequenceNumber": batch[-1]["dynamodb"]["SequenceNumber"],
                 "approximateArrivalOfFirstRecord": _iso(min(created)),
