@@ -11,7 +11,11 @@ from stratoflow.observability import logger, tracer
 from stratoflow.tokens import parse_bearer, resolve_token
 
 # Which routes each scope opens; a token without the scope of a route gets API Gateway's 403.
-SCOPE_ROUTES = {"client": ("/v1/workflows", "/v1/workflows/*", "/v1/tasks", "/v1/tasks/*"), "worker": ("/v1/worker/*",)}
+# Workers may also read a history page: a poll returns the first page and points them there for the rest.
+SCOPE_ROUTES = {
+    "client": ("/v1/workflows", "/v1/workflows/*", "/v1/tasks", "/v1/tasks/*"),
+    "worker": ("/v1/worker/*", "/v1/workflows/*/events"),
+}
 
 
 @logger.inject_lambda_context

@@ -37,8 +37,8 @@ def put_token(tenant: str, token: str, scopes: frozenset[str]) -> None:
         raise InvalidArgument("a tenant is 1-64 chars of [A-Za-z0-9._:-]")
     if not scopes or not scopes <= SCOPES:
         raise InvalidArgument(f"scopes must be a non-empty subset of {sorted(SCOPES)}")
-    if len(token) < 8:
-        raise InvalidArgument("a token has at least 8 characters")
+    if not token or len(token) > 4096 or any(ch.isspace() for ch in token):
+        raise InvalidArgument("a token is 1-4096 characters without white space")
     _ensure_bound()
     digest = token_hash(token)
     TokenItem(

@@ -54,7 +54,8 @@ def register_caller_routes(app: APIGatewayRestResolver) -> None:
         after_sequence: Annotated[int, Query(alias="afterSequence", ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ):
-        tenant = authorize(app, "client")
+        # Workers read the rest of a long history here too (the poll returns its first page).
+        tenant = authorize(app, "client", "worker")
         workflows.require_workflow(tenant, id)
         return json_response(200, workflows.read_history(tenant, id, after_sequence=after_sequence, limit=limit))
 

@@ -18,9 +18,9 @@ def principal_of(event: Any) -> Principal:
     return Principal(tenant=str(tenant), scopes=scopes)
 
 
-def require_scope(event: Any, scope: str) -> str:
-    """The caller's tenant, once it is known to hold `scope`."""
+def require_scope(event: Any, *scopes: str) -> str:
+    """The caller's tenant, once it is known to hold one of `scopes`."""
     principal = principal_of(event)
-    if scope not in principal.scopes:
-        raise PermissionDenied(f"this token lacks the {scope!r} scope")
+    if not principal.scopes.intersection(scopes):
+        raise PermissionDenied(f"this token lacks the {' or '.join(repr(scope) for scope in scopes)} scope")
     return principal.tenant

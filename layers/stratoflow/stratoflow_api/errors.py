@@ -59,8 +59,13 @@ def error_response(code: str, message: str, **details: Any) -> Response:
     )
 
 
-def scope_of_path(path: str) -> str:
-    return "worker" if path.startswith("/v1/worker/") else "client"
+def scopes_of_path(path: str) -> tuple[str, ...]:
+    """The scopes that open a route (as the authorizer's policy grants them)."""
+    if path.startswith("/v1/worker/"):
+        return ("worker",)
+    if path.startswith("/v1/workflows/") and path.endswith("/events"):
+        return ("client", "worker")
+    return ("client",)
 
 
 def check_path_resources(event: Any) -> None:
@@ -103,7 +108,7 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
     def _invalid_request(error: RequestValidationError) -> Response:
         event = app.current_event.raw_event
         try:
-            require_scope(event, scope_of_path(app.current_event.path))
+            require_scope(event, *scopes_of_path(app.current_event.path))
             check_path_resources(event)
             ensure_body_size(event)
         except StratoflowError as refused:

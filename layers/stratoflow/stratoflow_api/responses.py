@@ -19,9 +19,9 @@ def no_content() -> Response:
     return Response(status_code=204, content_type=content_types.APPLICATION_JSON, body="")
 
 
-def authorize(app: APIGatewayRestResolver, scope: str) -> str:
-    """The caller's tenant, after the scope (403) and body size (413) checks that precede the domain call."""
+def authorize(app: APIGatewayRestResolver, *scopes: str) -> str:
+    """The caller's tenant, after the scope (403: it needs one of `scopes`) and body size (413) checks."""
     event = app.current_event.raw_event
-    tenant = require_scope(event, scope)
+    tenant = require_scope(event, *scopes)
     ensure_body_size(event)
     return tenant
