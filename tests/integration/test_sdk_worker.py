@@ -8,6 +8,7 @@ the per-queue `Probe` of the test, looked up from `task_context().queue`. Every 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -165,10 +166,7 @@ async def first_of_ten(ctx: WorkflowContext, key: str) -> dict[str, Any]:
 
 @workflow(kind="sdk-task-vs-timer")
 async def task_vs_timer(ctx: WorkflowContext, spec: dict[str, Any]) -> dict[str, Any]:
-    if spec["taskWins"]:
-        work = ctx.schedule_task("quick", spec["key"])
-    else:
-        work = ctx.schedule_task("block", spec["key"])
+    work = ctx.schedule_task("quick" if spec["taskWins"] else "block", spec["key"])
     index, value = await select(work, ctx.sleep(spec["timerSeconds"]))
     return {"winner": "task" if index == 0 else "timer", "value": value, "task": work.task_execution_id}
 
@@ -206,10 +204,8 @@ async def order_with_compensation(ctx: WorkflowContext, key: str) -> str:
     except asyncio.CancelledError:
         async with ctx.cancellation_scope(shield=True):
             await ctx.schedule_task("record", {"key": key, "what": "compensation"})
-            try:
+            with contextlib.suppress(ChildWorkflowCancelledError):
                 await child  # its real outcome: it was asked to cancel too
-            except ChildWorkflowCancelledError:
-                pass
         raise
 
 
