@@ -70,6 +70,37 @@ def plain(value: Any) -> Any:
     return value
 
 
+def query_items(dynamodb: Any, table_name: str, pk: str) -> list[dict[str, Any]]:
+    """Every item of one partition, deserialized."""
+    deserializer = TypeDeserializer()
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {
+        "TableName": table_name,
+        "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": pk}},
+        "ConsistentRead": True,
+    }
+    while True:
+        page = dynamodb.query(**kwargs)
+        items += [plain({k: deserializer.deserialize(v) for k, v in raw.items()}) for raw in page["Items"]]
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def stored_items_of(
+    dynamodb: Any, table_name: str, tenant: str, histories: dict[str, list[dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """The stored items of these executions and of the tasks they scheduled (Queries, no Scan)."""
+    keys = [f"T#{tenant}#WF#{wid}" for wid in histories]
+    for events in histories.values():
+        keys += [f"T#{tenant}#TASK#{e['data']['taskExecutionId']}" for e in events if e["type"] == "TASK_SCHEDULED"]
+    items: list[dict[str, Any]] = []
+    for pk in keys:
+        items += query_items(dynamodb, table_name, pk)
+    return items
+
+
 def scan_items(dynamodb: Any, table_name: str) -> list[dict[str, Any]]:
     """Every item of the table, deserialized, sorted by key."""
     deserializer = TypeDeserializer()
@@ -223,11 +254,17 @@ class Engine:
     ) -> dict[str, Any] | None:
         return tasks.poll_task(self.rt, self._t(tenant), queue=queue, kinds=kinds, lease_ms=lease_ms)
 
-    def claim_task(self, task_id: str, queue: str = "default", *, tenant: str | None = None) -> str:
-        claimed = self.poll_task(queue, tenant=tenant)
-        assert claimed is not None, f"no task ready on {queue!r}, expected {task_id}"
-        assert claimed["task"]["taskExecutionId"] == task_id, claimed["task"]
-        return str(claimed["leaseId"])
+    def claim_task(self, task_id: str, *, lease_ms: int | None = None, tenant: str | None = None) -> str:
+        """Claim this PENDING task, as a poll would, whatever else is pending; returns the lease id."""
+        task = tasks.get_task_item(self._t(tenant), task_id)
+        assert task is not None, f"no task {task_id}"
+        now = self.rt.now_ms()
+        assert task.status == "PENDING" and task.dispatch_at is not None and int(task.dispatch_at) <= now, (
+            f"task {task_id} is not ready ({task.status})"
+        )
+        claimed = tasks._claim_task(self.rt, task, lease_ms or tasks.DEFAULT_LEASE_MS, now)
+        assert claimed is not None, f"task {task_id} could not be claimed"
+        return str(claimed.lease_id)
 
     def heartbeat(self, task_id: str, lease_id: str, details: Any = None, *, tenant: str | None = None) -> Any:
         return tasks.heartbeat_task(self.rt, self._t(tenant), task_id, lease_id, details)
@@ -279,6 +316,13 @@ class Engine:
         assert item is not None, f"no execution {workflow_id}"
         return item
 
+    def item_of(self, workflow_id: str, *, tenant: str | None = None) -> dict[str, Any]:
+        """The stored execution item, read by key (no Scan)."""
+        pk = f"T#{self._t(tenant)}#WF#{workflow_id}"
+        found = [item for item in query_items(self.dynamodb, self.settings.table_name, pk) if item["sk"] == "WF"]
+        assert found, f"no execution {workflow_id}"
+        return found[0]
+
     def task_item(self, task_id: str, *, tenant: str | None = None) -> dict[str, Any]:
         item = self.item(f"T#{self._t(tenant)}#TASK#{task_id}", "TASK")
         assert item is not None, f"no task {task_id}"
@@ -292,6 +336,26 @@ class Engine:
 
     def histories(self, *, tenant: str | None = None) -> dict[str, list[dict[str, Any]]]:
         return {wid: self.history(wid, tenant=tenant) for wid in self.workflow_ids(tenant=tenant)}
+
+    def family(self, root: str, *, tenant: str | None = None) -> dict[str, list[dict[str, Any]]]:
+        """The histories of `root` and of all its descendants."""
+        histories: dict[str, list[dict[str, Any]]] = {}
+        pending = [root]
+        while pending:
+            wid = pending.pop()
+            histories[wid] = self.history(wid, tenant=tenant)
+            pending += [
+                e["data"]["childWorkflowExecutionId"] for e in histories[wid] if e["type"] == "CHILD_WORKFLOW_INITIATED"
+            ]
+        return histories
+
+    def check_families(self, *roots: str, settled: bool = True, tenant: str | None = None) -> None:
+        """I1-I4 over the families of `roots` against their stored items (read by Query, for large tables)."""
+        histories: dict[str, list[dict[str, Any]]] = {}
+        for root in roots:
+            histories.update(self.family(root, tenant=tenant))
+        stored = stored_items_of(self.dynamodb, self.settings.table_name, self._t(tenant), histories)
+        check_invariants(histories, stored_items=stored, tenant=self._t(tenant), settled=settled)
 
     def check(self, *, settled: bool = True, tenant: str | None = None) -> None:
         """I1-I4 over every history of the tenant and the stored items."""

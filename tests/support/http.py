@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol, TypeVar
 
-from tests.support.domain import plain
+from tests.support.domain import stored_items_of
 from tests.support.invariants import check_invariants
 
 T = TypeVar("T")
@@ -196,17 +196,7 @@ class Client:
     def stored_items(self, histories: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
         """The stored items of these executions and of the tasks they scheduled."""
         assert self.stack is not None
-        dynamodb = self.stack.client("dynamodb")
-        table = _table_name(self.stack)
-        keys = [f"T#{self.tenant}#WF#{wid}" for wid in histories]
-        for events in histories.values():
-            keys += [
-                f"T#{self.tenant}#TASK#{e['data']['taskExecutionId']}" for e in events if e["type"] == "TASK_SCHEDULED"
-            ]
-        items: list[dict[str, Any]] = []
-        for pk in keys:
-            items += _query(dynamodb, table, pk)
-        return items
+        return stored_items_of(self.stack.client("dynamodb"), table_name(self.stack), self.tenant, histories)
 
     def check(self, *roots: str, settled: bool = True) -> dict[str, list[dict[str, Any]]]:
         """I1-I4 over the families of `roots`, histories read through the API, against their stored items."""
@@ -219,29 +209,11 @@ class Client:
         return histories
 
 
-def _table_name(stack: Any) -> str:
+def table_name(stack: Any) -> str:
+    """The name of the stack's one table."""
     tables = list(stack.template.tables.values())
     assert len(tables) == 1, tables
     return str(tables[0].name)
-
-
-def _query(dynamodb: Any, table: str, pk: str) -> list[dict[str, Any]]:
-    from boto3.dynamodb.types import TypeDeserializer  # noqa: PLC0415
-
-    deserializer = TypeDeserializer()
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {
-        "TableName": table,
-        "KeyConditionExpression": "pk = :pk",
-        "ExpressionAttributeValues": {":pk": {"S": pk}},
-        "ConsistentRead": True,
-    }
-    while True:
-        page = dynamodb.query(**kwargs)
-        items += [plain({k: deserializer.deserialize(v) for k, v in raw.items()}) for raw in page["Items"]]
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def event_data(events: Iterable[dict[str, Any]], event_type: str) -> list[dict[str, Any]]:
