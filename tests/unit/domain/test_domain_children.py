@@ -347,3 +347,44 @@ def test_the_sweeper_re_drives_an_outbox_item_the_stream_left_behind(engine: Eng
     assert engine.outbox_keys() == []
     assert engine.status("c") == "CANCELLING"
     engine.check()
+
+
+def test_each_outbox_step_called_directly_twice_has_one_effect(engine: Engine) -> None:
+    """propagate_child_cancel, cascade_cancel and close_parent on their own items, each delivered twice (I6)."""
+    pid = parent_with(
+        engine,
+        child("asked"),
+        child("kept", policy="ABANDON"),
+        {"type": "SCHEDULE_TASK", "taskExecutionId": "t", "kind": "k"},
+    )
+    engine.run("asked", [child("grandchild")])
+    engine.cancel(pid, "stop")
+    [(pk, cascade_sk)] = engine.outbox_keys()
+    assert [outbox.cascade_cancel(engine.rt, pk, cascade_sk) for _ in range(2)] == ["cascaded", "done"]
+    for key in engine.outbox_keys():  # the children's own cascade items
+        assert [outbox.cascade_cancel(engine.rt, *key) for _ in range(2)] == ["cascaded", "done"]
+    assert [engine.types(w).count("CANCELLATION_REQUESTED") for w in ("asked", "kept", "grandchild")] == [1, 1, 1]
+    lease = engine.claim(pid)
+    engine.submit(
+        pid,
+        lease,
+        [
+            {
+                "type": "REQUEST_CANCEL_CHILD_WORKFLOW",
+                "childExecutionName": "asked",
+                "childWorkflowExecutionId": "asked",
+                "reason": "again",
+            },
+            {"type": "CANCEL_WORKFLOW", "reason": "stop"},
+        ],
+    )
+    keys = dict((sk.split("#")[1], (key_pk, sk)) for key_pk, sk in engine.outbox_keys())
+    assert sorted(keys) == ["CHILD_CANCEL", "CLOSE"]
+    assert [outbox.propagate_child_cancel(engine.rt, *keys["CHILD_CANCEL"]) for _ in range(2)] == [
+        "already-cancelling",
+        "done",
+    ]
+    assert [outbox.close_parent(engine.rt, *keys["CLOSE"]) for _ in range(2)] == ["closed", "done"]
+    assert engine.task("t")["status"] == "CANCELLED"
+    assert engine.outbox_keys() == []  # both children were CANCELLING already: nothing more to ask
+    engine.check()
