@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import heapq
 import logging
 import os
 import signal
@@ -34,13 +35,25 @@ from ._history import merge_pages
 from ._replay import error_value, replay_history
 from ._submission import submit
 from ._task_context import TaskContext
-from ._types import SubmitResult, WorkflowActivation
+from ._types import SubmitResult, TaskStatus, WorkflowActivation
 from ._values import check_name, json_value
 
 _log = logging.getLogger("stratoflow_sdk.worker")
 
 #: Errors that no amount of retrying fixes: a bad token, a token without the scope, a wrong base URL.
 _FATAL = (UnauthenticatedError, PermissionDeniedError, NotFoundError)
+
+#: When an activation's follow-ups come from the platform's stream a little after the commit (child cancel
+#: requests, cascades, a parent closing) or a timer has just come due, empty workflow polls wait
+#: ``poll_interval / 2**_IDLE_STEPS`` first and double the wait up to ``poll_interval``; otherwise they wait
+#: ``poll_interval`` (unless woken).
+_IDLE_STEPS = 3
+#: Events showing that an execution has children, whose cancellation the platform propagates through its stream.
+_CHILD_EVENTS = frozenset({"CHILD_WORKFLOW_INITIATED", "CHILD_WORKFLOW_CANCELLATION_REQUESTED"})
+#: How long after a timer's due time the worker polls for its ``TIMER_FIRED`` (the platform fires it a little late).
+_TIMER_MARGIN = 0.01
+#: Due times of timers remembered for early polls (the nearest are kept).
+_MAX_TIMER_HINTS = 1024
 
 
 def run_workflow_activation(
@@ -75,6 +88,13 @@ class Worker:
     functions decorated with ``@workflow`` / ``@task``. Use :meth:`run` in a worker process (blocks; SIGTERM or
     SIGINT stop it gracefully, a second signal skips the grace period) or :meth:`start` / :meth:`stop` (and the
     context manager) in tests and embedding programs.
+
+    Work that this worker itself makes ready is polled for at once instead of after ``poll_interval``: a submission
+    that schedules tasks of a kind it runs wakes its task poller, a task it completes or fails for good wakes its
+    workflow poller (the workflow is ready in that same transaction), a retried task wakes the task poller, and a
+    timer it started wakes the workflow poller when due. After an activation of an execution with children (whose
+    cancellations the platform carries out just after the commit), empty workflow polls back off from a fraction
+    of ``poll_interval`` up to it. Otherwise an empty poll waits ``poll_interval``.
 
     Shutdown stops polling, lets an activation in progress finish (replay is quick and its submission releases the
     lease), waits up to ``shutdown_grace`` seconds for running task functions, and then gives up the ones still
@@ -124,6 +144,11 @@ class Worker:
         self._shutdown_grace = shutdown_grace
 
         self._stop = threading.Event()
+        self._workflow_wake = threading.Event()
+        self._task_wake = threading.Event()
+        self._timer_lock = threading.Lock()
+        self._timer_hints: list[float] = []  # heap of monotonic due times
+        self._follow_up = False  # the last activation expects stream-driven follow-ups
         self._force = threading.Event()
         self._heartbeats_stop = threading.Event()
         self._lifecycle = threading.Lock()
@@ -171,9 +196,11 @@ class Worker:
         with self._lifecycle:
             if self._stopped or not self._started:
                 self._stop.set()
+                self._wake_all()
                 return
             self._stopped = True
             self._stop.set()
+            self._wake_all()
             for thread in self._pollers:
                 thread.join()
             self._drain_tasks(self._shutdown_grace if grace is None else grace)
@@ -217,6 +244,7 @@ class Worker:
         if self._stop.is_set():
             self._force.set()  # a second signal: do not wait for running tasks
         self._stop.set()
+        self._wake_all()
 
     def _thread(self, target: Callable[[], None], name: str) -> threading.Thread:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -228,16 +256,74 @@ class Worker:
         if self._fatal is None:
             self._fatal = exc
         self._stop.set()
+        self._wake_all()
 
     def _backoff(self, failures: int) -> float:
         return min(self._max_backoff, self._poll_interval * (2 ** min(failures, 10)))
+
+    # --- waiting for work ----------------------------------------------------------------------------------------
+
+    def _wake_all(self) -> None:
+        self._workflow_wake.set()
+        self._task_wake.set()
+
+    def _idle_delay(self, idle: int) -> float:
+        """How long to wait after the ``idle``-th empty poll in a row (1, 2, ...)."""
+        return min(self._poll_interval, self._poll_interval * 2.0 ** (idle - 1 - _IDLE_STEPS))
+
+    def _remember_timer(self, due: float) -> None:
+        with self._timer_lock:
+            heapq.heappush(self._timer_hints, due)
+            if len(self._timer_hints) > _MAX_TIMER_HINTS:
+                self._timer_hints = heapq.nsmallest(_MAX_TIMER_HINTS, self._timer_hints)
+
+    def _pop_due_timers(self, now: float) -> bool:
+        """Forget the timers already due at ``now``; whether there were any."""
+        popped = False
+        with self._timer_lock:
+            while self._timer_hints and self._timer_hints[0] <= now:
+                heapq.heappop(self._timer_hints)
+                popped = True
+        return popped
+
+    def _next_timer(self) -> float | None:
+        with self._timer_lock:
+            return self._timer_hints[0] if self._timer_hints else None
+
+    def _wait_for_workflows(self, idle: int) -> int:
+        """Wait after the ``idle``-th empty workflow poll in a row; returns the idle count to carry on with."""
+        idle = min(idle, _IDLE_STEPS + 1)
+        delay = self._idle_delay(idle)
+        due = self._next_timer()
+        if due is not None:
+            delay = min(delay, max(0.0, due + _TIMER_MARGIN - time.monotonic()))
+        self._workflow_wake.wait(delay)
+        if self._pop_due_timers(time.monotonic()):
+            return 0  # a timer just came due: poll soon again in case it fires a little late
+        return idle
+
+    def _learn_from_submission(self, activation: WorkflowActivation, result: SubmitResult) -> None:
+        """Wake the pollers for work this submission made ready, and remember when its timers are due."""
+        now = time.monotonic()
+        self._follow_up = any(event.type in _CHILD_EVENTS for event in (*activation.events, *result.events))
+        for event in result.events:
+            if event.type == "TASK_SCHEDULED" and event.data.get("kind") in self._tasks:
+                self._task_wake.set()
+            elif event.type == "TIMER_STARTED":
+                duration = event.data.get("durationMs")
+                if isinstance(duration, int | float) and not isinstance(duration, bool):
+                    self._remember_timer(now + duration / 1000.0)
 
     # --- workflows -----------------------------------------------------------------------------------------------
 
     def _workflow_loop(self) -> None:
         failures = 0
+        idle = _IDLE_STEPS
         kinds = sorted(self._workflows)
         while not self._stop.is_set():
+            self._workflow_wake.clear()  # a wake-up from now on makes the wait below return at once
+            if self._stop.is_set():
+                break
             try:
                 activation = self.client.poll_workflow(self.queue, self.worker_id, kinds=kinds,
                                                        lease_ms=self._workflow_lease_ms)
@@ -251,9 +337,11 @@ class Worker:
                 continue
             failures = 0
             if activation is None:
-                self._stop.wait(self._poll_interval)
+                idle = self._wait_for_workflows(idle + 1)
                 continue
+            self._follow_up = False
             self.process_activation(activation)
+            idle = 0 if self._follow_up else _IDLE_STEPS
 
     def process_activation(self, activation: WorkflowActivation) -> SubmitResult | None:
         """Run one claimed workflow activation, logging (not raising) what goes wrong."""
@@ -278,6 +366,7 @@ class Worker:
             _log.exception("unexpected error in a workflow activation", extra=extra)
         else:
             _log.debug("workflow activation submitted", extra={**extra, "status": str(result.status)})
+            self._learn_from_submission(activation, result)
             return result
         return None
 
@@ -289,6 +378,10 @@ class Worker:
         while not self._stop.is_set():
             if not self._slots.acquire(timeout=self._poll_interval):
                 continue
+            self._task_wake.clear()  # a wake-up from now on makes the wait below return at once
+            if self._stop.is_set():
+                self._slots.release()
+                break
             try:
                 activation = self.client.poll_task(self.queue, self.worker_id, kinds=kinds,
                                                    lease_ms=self._task_lease_ms)
@@ -305,7 +398,7 @@ class Worker:
             failures = 0
             if activation is None:
                 self._slots.release()
-                self._stop.wait(self._poll_interval)
+                self._task_wake.wait(self._poll_interval)
                 continue
             context = TaskContext(self.client, activation)
             assert self._executor is not None
@@ -345,36 +438,48 @@ class Worker:
             except (TypeError, ValueError) as exc:
                 self._report_failure(context, error_value(exc), False)
                 return
-            self._report(context, "complete", lambda: self.client.complete_task(
-                context.task_execution_id, context.lease_id, value))
+            if self._report(context, "complete", lambda: self.client.complete_task(
+                    context.task_execution_id, context.lease_id, value)) is not None:
+                self._after_report(context, TaskStatus.COMPLETED)
         finally:
             TaskContext._deactivate(token)
 
     def _report_failure(self, context: TaskContext, error: dict[str, Any], retryable: bool) -> None:
-        self._report(context, "fail", lambda: self.client.fail_task(
+        status = self._report(context, "fail", lambda: self.client.fail_task(
             context.task_execution_id, context.lease_id, error, retryable=retryable))
+        if status is not None:
+            self._after_report(context, status)
 
-    def _report(self, context: TaskContext, what: str, call: Callable[[], Any]) -> None:
+    def _after_report(self, context: TaskContext, status: Any) -> None:
+        """Poll at once for what a recorded result made ready: the workflow it woke, or the retried task."""
+        if status == TaskStatus.PENDING:
+            if context.kind in self._tasks:
+                self._task_wake.set()
+        elif context.workflow_execution_id is not None and self._workflows:
+            self._workflow_wake.set()
+
+    def _report(self, context: TaskContext, what: str, call: Callable[[], Any]) -> Any:
+        """Report a task's result, retrying transient failures; returns the call's answer, None if not recorded."""
         extra = {"taskExecutionId": context.task_execution_id, "kind": context.kind, "report": what}
         if context._is_released:
-            return  # given up at shutdown and already reported
+            return None  # given up at shutdown and already reported
         for attempt in range(4):
             try:
-                call()
-                return
+                return call()
             except (FailedPreconditionError, LeaseLostError) as exc:
                 # Cancelled, finished elsewhere, or the lease moved on: the platform refuses it and records nothing.
                 _log.info("task result not recorded: %s", exc, extra=extra)
-                return
+                return None
             except TransportError as exc:
                 _log.warning("reporting a task result failed: %s", exc, extra=extra)
             except ApiError as exc:
                 if exc.status < 500:
                     _log.error("task result refused: %s", exc, extra=extra)
-                    return
+                    return None
                 _log.warning("reporting a task result failed: %s", exc, extra=extra)
             time.sleep(min(2.0, 0.1 * 2**attempt))
         _log.error("giving up reporting a task result; its lease will expire", extra=extra)
+        return None
 
     def _heartbeat_loop(self) -> None:
         tick = max(0.005, min(1.0, self._heartbeat_interval / 5))

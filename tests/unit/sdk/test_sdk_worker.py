@@ -384,3 +384,74 @@ def test_two_functions_for_one_kind_are_refused() -> None:
 
     with pytest.raises(ValueError, match="two functions are registered for kind 'join-all'"):
         registry([join_all_workflow, other], workflow_definition)
+
+
+# --- waiting for work --------------------------------------------------------------------------------------------
+# A poll interval far longer than the bounds below: these pass only if the worker polls at once for work that it
+# made ready itself, instead of waiting out its poll interval.
+
+SLOW_POLL = 30.0
+
+
+@workflow(kind="three-steps")
+async def three_steps(ctx: WorkflowContext, value: int) -> int:
+    for _ in range(3):
+        value = await ctx.schedule_task("double", value)
+    return value
+
+
+@workflow(kind="nap")
+async def nap(ctx: WorkflowContext, seconds: float) -> str:
+    await ctx.sleep(seconds)
+    return "rested"
+
+
+def polls(server: FakeServer, what: str) -> int:
+    return len(server.requests_to("POST", f"/v1/worker/{what}/poll"))
+
+
+def test_scheduled_tasks_and_their_results_are_polled_for_at_once(make_worker: Callable[..., Worker],
+                                                                  client: Client, server: FakeServer) -> None:
+    run = client.start_workflow("three-steps", 1).workflow_execution_id
+    make_worker(workflows=[three_steps], tasks=[double], poll_interval=SLOW_POLL)
+    assert client.result(run, timeout=5, poll_interval=0.005) == 8
+    # one claim per activation plus the poll right after it, one claim per task plus the polls right after them
+    assert polls(server, "workflows") <= 2 * 4 + 1
+    assert polls(server, "tasks") <= 2 * 3 + 1
+
+
+def test_a_retried_task_is_polled_for_again_at_once(make_worker: Callable[..., Worker], client: Client,
+                                                   server: FakeServer) -> None:
+    @task(kind="flaky")
+    def flaky(_: Any) -> str:
+        if task_context().attempt == 1:
+            # fail once the poller has made the empty poll that follows a claim: it is waiting by then
+            wait_until(lambda: polls(server, "tasks") >= 2, what="the poll after the claim")
+            raise RuntimeError("first attempt fails")
+        return "second attempt"
+
+    created = client.create_task("flaky", max_retries=1).task_execution_id
+    make_worker(tasks=[flaky], poll_interval=SLOW_POLL)
+    wait_until(lambda: server.tasks[created].status == "COMPLETED", what="the retried task to complete")
+    assert server.tasks[created].attempt == 2
+
+
+def test_the_workflow_poller_polls_when_a_timer_it_started_is_due(make_worker: Callable[..., Worker],
+                                                                 client: Client, server: FakeServer) -> None:
+    run = client.start_workflow("nap", 0.2).workflow_execution_id
+    make_worker(workflows=[nap], poll_interval=SLOW_POLL)
+    # the timer is started, and the worker has made the empty poll that follows an activation: it now waits
+    wait_until(lambda: server.started_timers(run) and polls(server, "workflows") >= 2, what="the worker to wait")
+    (timer,) = server.started_timers(run)
+    assert server.fire_timer(run, timer.timer_id)
+    assert client.result(run, timeout=5, poll_interval=0.005) == "rested"
+
+
+def test_stop_does_not_wait_out_the_poll_interval(client: Client, server: FakeServer) -> None:
+    worker = Worker(client, workflows=[three_steps], tasks=[double], poll_interval=SLOW_POLL)
+    worker.start()
+    wait_until(lambda: polls(server, "workflows") >= 1 and polls(server, "tasks") >= 1, what="the first polls")
+    stopper = threading.Thread(target=worker.stop)
+    stopper.start()
+    stopper.join(5)
+    assert not stopper.is_alive()
