@@ -11,6 +11,7 @@ PY := $(VENV)/bin/python
 SAM := $(VENV_SAM)/bin/sam
 PORT ?= 3000
 FN ?= CallerApiFunction
+NAME ?= order_saga
 EVENT ?= events/caller_api_health.json
 PYTEST_ARGS ?=
 
@@ -19,12 +20,13 @@ export SAM_CLI_TELEMETRY := 0
 # `sam build` looks for python3.11 on PATH: the virtualenv has one.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv local test pytest lint typecheck validate build check-build invoke bench soak deploy clean
+.PHONY: help venv local test pytest lint typecheck validate build check-build invoke example bench soak deploy clean
 
 help:
 	@echo "make local     run the local stack on http://127.0.0.1:$(PORT) (Ctrl-C stops it)"
 	@echo "make test      everything CI runs: lint, typecheck, pytest, validate, build, check-build"
 	@echo "make invoke FN=<LogicalId> EVENT=events/<file>.json"
+	@echo "make example NAME=order_saga|provider_race|fanout_deadline   (against a running make local)"
 	@echo "make lint | typecheck | validate | build | bench | soak | deploy | clean"
 
 # ---------------------------------------------------------------- virtualenvs (rebuilt when requirements change)
@@ -46,6 +48,10 @@ local: $(VENV)/.stamp
 
 invoke: $(VENV)/.stamp
 	@$(PY) -m stratoflow_local invoke $(FN) $(EVENT)
+
+# An SDK example against a running `make local` (STRATOFLOW_URL and STRATOFLOW_TOKEN override the defaults).
+example: $(VENV)/.stamp
+	@$(PY) examples/$(NAME).py
 
 # ---------------------------------------------------------------- checks
 test: lint typecheck pytest validate check-build
