@@ -1,0 +1,564 @@
+"""docs/benchmarks.md and docs/benchmarks-scaling.png from bench/results.json."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+ORDER = [
+    "authorizer",
+    "start workflow",
+    "read workflow",
+    "poll workflow",
+    "poll workflow (nothing ready)",
+    "submit SCHEDULE_TASK",
+    "submit REQUEST_CANCEL_TASK",
+    "submit START_TIMER",
+    "submit CANCEL_TIMER",
+    "submit SCHEDULE_CHILD_WORKFLOW",
+    "submit REQUEST_CANCEL_CHILD_WORKFLOW",
+    "submit RECORD_OPERATION",
+    "submit SET_STATE",
+    "submit CLEAR_STATE",
+    "submit COMPLETE_WORKFLOW",
+    "submit COMPLETE_WORKFLOW (spawned)",
+    "submit COMPLETE_WORKFLOW (child)",
+    "submit FAIL_WORKFLOW",
+    "submit CANCEL_WORKFLOW",
+    "submit SUSPEND_WORKFLOW",
+    "submit (no commands)",
+    "task poll",
+    "task heartbeat",
+    "task complete",
+    "cancel task",
+    "timer schedule create (stream)",
+    "timer schedule delete after cancel (stream)",
+    "fire timer",
+    "timer schedule delete after fire (stream)",
+    "child cancel propagation (stream)",
+    "workflow cancel (cascade)",
+    "cascade step (stream)",
+    "parent close (stream)",
+]
+
+_ONE_ITEM_TRANSACTION = (
+    "The only item written is the {item} item, but `dal.transactions.Transaction.commit` always sends "
+    "TransactWriteItems, and a one-item transaction costs twice the write units of a PutItem with the same "
+    "condition. Fix proposal: send a lone action as a plain conditional write and map its "
+    "ConditionalCheckFailedException to `TransactionConflict([label])`."
+)
+
+# Why an operation does more than the design's minimum (every ratio above 1.0 has one).
+EXPLANATIONS = {
+    "submit SUSPEND_WORKFLOW": _ONE_ITEM_TRANSACTION.format(item="execution"),
+    "submit (no commands)": _ONE_ITEM_TRANSACTION.format(item="execution"),
+    "task heartbeat": _ONE_ITEM_TRANSACTION.format(item="task"),
+    "fire timer": (
+        "`timers.fire_timer` reads the timer item before its transaction, although the transaction is already "
+        "conditioned on `status = STARTED` and the schedule's input names the timer: the read buys a cheaper "
+        "refusal for a late or duplicate invocation (1 RRU instead of a failed 3-item transaction) at the price of "
+        "one request on every firing. Proposal: update the timer inside the transaction without reading it."
+    ),
+    "child cancel propagation (stream)": (
+        "Two reads the design does not need: the outbox item, whose payload the stream record's NewImage already "
+        "carries (and the transaction deletes it under `attribute_exists`, so a redelivery changes nothing "
+        "anyway), and the child link, since the child's own `parentWorkflowExecutionId`/`childExecutionName` prove "
+        "parentage and the link update can be conditioned on `childWorkflowExecutionId`. Fix proposal: pass the "
+        "record's NewImage to `outbox.propagate_child_cancel` and keep the reads for the sweeper's re-drive "
+        "(its index projects keys only)."
+    ),
+    "cascade step (stream)": (
+        "Reads the outbox item whose payload the stream record already carries. Here the read is also the guard "
+        "that makes a redelivered record a no-op (the children's transactions do not include the outbox item, "
+        "which is deleted last), so it is a 1-RRU insurance per cascade step, under 1% of the step's cost: keep it, "
+        "or delete the outbox item in the last child's transaction and pass the NewImage."
+    ),
+    "parent close (stream)": (
+        "The same 1-RRU guard read of the outbox item as a cascade step. The bigger cost is within the design: "
+        "close reads every task the workflow ever scheduled (one GetItem per TASKREF), finished or not — see "
+        "*Parent close* below."
+    ),
+}
+
+
+def _f(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _usd(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"${value:,.4f}" if value >= 0.0001 or value == 0 else f"${value:.6f}"
+
+
+def _price(value: float) -> str:
+    text = f"{value:.10f}".rstrip("0")
+    whole, _, decimals = text.partition(".")
+    return f"${whole}.{decimals.ljust(2, '0')}"
+
+
+def _operations_table(operations: dict[str, Any]) -> list[str]:
+    lines = [
+        "| operation | function | n | p50 ms | p95 ms | p99 ms | in AWS calls | DynamoDB requests (min) | ratio "
+        "| RRU | WRU table + GSI | capacity ratio | other AWS calls |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    labels = [label for label in ORDER if label in operations] + sorted(set(operations) - set(ORDER))
+    for label in labels:
+        op = operations[label]
+        latency, capacity, minimum = op["latency"], op["capacity"], op.get("minimum") or {}
+        requests = op["dynamodb_requests"]
+        count = (
+            _f(requests["mean"], 0) if requests["min"] == requests["max"] else f"{requests['min']}-{requests['max']}"
+        )
+        lines.append(
+            f"| {label} | {op['function'].removesuffix('Function')} | {op['samples']} | {_f(latency['p50_ms'])} "
+            f"| {_f(latency['p95_ms'])} | {_f(latency['p99_ms'])} | {latency['aws_share']:.0%} "
+            f"| {count} ({_f(minimum.get('requests'))}) | {_f(minimum.get('request_ratio'), 2)} "
+            f"| {_f(capacity['rru'])} | {_f(capacity['wru'], 0)} + {_f(capacity['gsi_wru'], 0)} "
+            f"| {_f(minimum.get('capacity_ratio'), 2)} | {', '.join(op['other_requests']) or ''} |"
+        )
+    return lines
+
+
+def _above_one(operations: dict[str, Any]) -> list[str]:
+    lines = []
+    for label in [label for label in ORDER if label in operations] + sorted(set(operations) - set(ORDER)):
+        minimum = operations[label].get("minimum") or {}
+        ratios = [minimum.get("request_ratio") or 0.0, minimum.get("capacity_ratio") or 0.0]
+        if max(ratios) <= 1.0:
+            continue
+        extra = "; ".join(sorted(set(minimum.get("extra", []))))
+        why = EXPLANATIONS.get(label, "NOT EXPLAINED — add a sentence to bench/report.py.")
+        lines.append(
+            f"- **{label}** — requests {_f(ratios[0], 2)}, capacity {_f(ratios[1], 2)} (extra: {extra}). {why}"
+        )
+    return lines
+
+
+def _history_table(history: dict[str, Any]) -> list[str]:
+    lines = [
+        "| history events | poll: requests, RRU, p50 ms | submit SCHEDULE_TASK: requests, WRU, p50 ms "
+        "| cancel task: requests, WRU, p50 ms | workflow cancel: requests, WRU, p50 ms |",
+        "| ---: | --- | --- | --- | --- |",
+    ]
+    for length, ops in history.items():
+        cells = []
+        for name in ("poll workflow", "submit SCHEDULE_TASK", "cancel task", "workflow cancel"):
+            op = ops.get(name)
+            if op is None:
+                cells.append("—")
+                continue
+            units = (
+                op["capacity"]["rru"] if name == "poll workflow" else op["capacity"]["wru"] + op["capacity"]["gsi_wru"]
+            )
+            cells.append(f"{_f(op['dynamodb_requests']['mean'], 0)}, {_f(units)}, {_f(op['latency']['p50_ms'])}")
+        lines.append(f"| {int(length):,} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _cascade_table(cascade: dict[str, Any]) -> list[str]:
+    lines = [
+        "| descendants | inner nodes | stream invocations (waves) | DynamoDB requests | per descendant "
+        "| minimum per descendant | request ratio | capacity ratio | RRU | WRU table + GSI | units per descendant "
+        "| handler seconds |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for size, row in cascade.items():
+        lines.append(
+            f"| {int(size):,} | {row['inner_nodes']} | {row['stream_invocations']} ({row['waves']}) "
+            f"| {row['dynamodb_requests']:,} | {row['requests_per_descendant']:.2f} "
+            f"| {row['minimum_requests_per_descendant']:.2f} | {row['request_ratio']:.3f} "
+            f"| {row['capacity_ratio']:.3f} | {_f(row['rru'], 0)} | {_f(row['wru'], 0)} + {_f(row['gsi_wru'], 0)} "
+            f"| {row['units_per_descendant']:.2f} | {row['handler_seconds']:.1f} |"
+        )
+    return lines
+
+
+def _close_table(close: dict[str, Any]) -> list[str]:
+    lines = [
+        "| tasks the workflow ran | close: DynamoDB requests | RRU | WRU | p50 ms | request ratio to the design |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for count, row in close.items():
+        op = row["close"]
+        lines.append(
+            f"| {int(count):,} | {_f(op['dynamodb_requests']['mean'], 0)} | {_f(op['capacity']['rru'])} "
+            f"| {_f(op['capacity']['wru'] + op['capacity']['gsi_wru'])} | {_f(op['latency']['p50_ms'])} "
+            f"| {_f(op['minimum']['request_ratio'], 2)} |"
+        )
+    return lines
+
+
+def _cold_table(cold: dict[str, Any]) -> list[str]:
+    lines = ["| module imported | function | median ms | min-max ms |", "| --- | --- | ---: | ---: |"]
+    for name, row in sorted(cold["functions"].items(), key=lambda entry: entry[1]["median_ms"], reverse=True):
+        module = row.get("module", "app.py")
+        lines.append(f"| `{module}` | {name} | {row['median_ms']:.0f} | {row['min_ms']:.0f}-{row['max_ms']:.0f} |")
+    boto3 = cold["boto3"]
+    lines.append(f"| `boto3` alone | | {boto3['median_ms']:.0f} | {boto3['min_ms']:.0f}-{boto3.get('max_ms', 0):.0f} |")
+    return lines
+
+
+def _moto_check(operations: dict[str, Any]) -> str:
+    examples = []
+    for label in ("read workflow", "poll workflow", "cancel task", "submit SCHEDULE_TASK"):
+        op = operations.get(label)
+        if op is None:
+            continue
+        computed = op["capacity"]["rru"] + op["capacity"]["wru"] + op["capacity"]["gsi_wru"]
+        examples.append(f"{label} {op['moto_reported_units']:g} reported against {computed:g} computed")
+    return "; ".join(examples)
+
+
+def _cost_lines(results: dict[str, Any]) -> list[str]:
+    model, flows, prices = results["cost_model"], results["flows"], results["prices"]
+    lines = [
+        f"List prices, {prices['region']}, before free tiers, as known on {prices['as_of']} (not re-read that day):",
+        "",
+        "| item | price | source |",
+        "| --- | ---: | --- |",
+    ]
+    for price in prices["prices"].values():
+        lines.append(f"| {price['name']} | {_price(price['dollars'])} {price['per']} | {price['source']} |")
+    lines += [
+        "",
+        "Measured flows (per run; Lambda time is the in-process handler time against the embedded endpoint, at each "
+        "function's memory from template.yaml — in AWS, DynamoDB round trips are slower than moto's on loopback, "
+        "but duration is a small line either way; stream records are delivered one per invocation, where AWS "
+        "batches up to 25, so stream invocations are an upper bound):",
+        "",
+        "| flow | API requests | Lambda invocations (stream) | DynamoDB requests | RRU | WRU (of which GSI) "
+        "| Scheduler calls | Lambda GB-s | log bytes |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, flow in flows.items():
+        lines.append(
+            f"| {name} | {flow['api_requests']:.0f} "
+            f"| {flow['lambda_invocations']:.0f} ({flow['stream_invocations']:.0f}) "
+            f"| {flow['dynamodb_requests']:.0f} | {flow['rru']:.1f} | {flow['wru']:.0f} ({flow['gsi_wru']:.0f}) "
+            f"| {flow['scheduler_requests']:.0f} | {flow['gb_seconds']:.3f} | {flow['log_bytes']:.0f} |"
+        )
+    lines += [
+        "",
+        "| per 1,000 | API Gateway | Lambda requests | Lambda duration | DynamoDB writes | DynamoDB reads "
+        "| logs | **Stratoflow** | Step Functions Standard | Step Functions Express |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for key, title in (
+        ("per_1000_task_executions", "task executions"),
+        ("per_1000_workflow_cancellations", "workflow cancellations"),
+        ("per_1000_task_cancellations", "task cancellations"),
+    ):
+        entry = model[key]
+        ours, sfn = entry["stratoflow"], entry["step_functions"]
+        if key == "per_1000_task_executions":
+            standard, express = sfn["standard"]["total"], sfn["express"]["total"]
+        else:
+            standard, express = sfn["standard_with_cleanup"], sfn["express"]
+        lines.append(
+            f"| {title} | {_usd(ours['api_gateway'])} | {_usd(ours['lambda_requests'])} "
+            f"| {_usd(ours['lambda_duration'])} | {_usd(ours['dynamodb_writes'])} | {_usd(ours['dynamodb_reads'])} "
+            f"| {_usd(ours['logs'])} | **{_usd(ours['total'])}** | {_usd(standard)} | {_usd(express)} |"
+        )
+    return lines
+
+
+def _embedded_lines(embedded: dict[str, Any]) -> list[str]:
+    sizes = sorted(embedded["embedded_endpoint"]["committed_ms"], key=int)
+    lines = [
+        "| table items | plain moto: committed / cancelled ms | embedded endpoint: committed / cancelled ms |",
+        "| ---: | ---: | ---: |",
+    ]
+    for size in sizes:
+        plain, ours = embedded["plain_moto"], embedded["embedded_endpoint"]
+        lines.append(
+            f"| {int(size):,} | {plain['committed_ms'][size]:,.1f} / {plain['cancelled_ms'][size]:,.1f} "
+            f"| {ours['committed_ms'][size]:.1f} / {ours['cancelled_ms'][size]:.1f} |"
+        )
+    samples = embedded["samples_per_size"]
+    lines += [
+        "",
+        f"Medians of {samples['embedded_endpoint']} samples per size on the embedded endpoint and "
+        f"{samples['plain_moto']} on plain moto (`bench/embedded_dynamodb.py`, moto {embedded['moto_version']}). "
+        "Largest/smallest ratio on the embedded endpoint: "
+        + ", ".join(
+            f"{kind.removesuffix('_ms')} {ratio}"
+            for kind, ratio in embedded["embedded_ratio_largest_to_smallest"].items()
+        )
+        + " "
+        f"(done when ≤ 1.5: {embedded['done']}).",
+    ]
+    return lines
+
+
+_DIRTY = "uncommitted_changes_in_code_under_test"
+
+
+def render(results: dict[str, Any], plot_name: str) -> str:
+    meta = results["meta"]
+    profile = meta["profile"]
+    ops = results["operations"]
+    history, cascade, close = (results["scaling"][key] for key in ("history", "cascade", "parent_close"))
+    cold = results["cold_start"]
+    seconds = meta["seconds"]
+    per_task = results["cost_model"]["per_1000_task_executions"]
+    tasks_flow = results["flows"]["sequential tasks"]
+    gsi_share = tasks_flow["gsi_wru"] / tasks_flow["wru"] if tasks_flow["wru"] else 0.0
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Generated by `make bench` (`python -m bench`{' --quick' if profile['name'] == 'quick' else ''}) on "
+        f"{meta['date']} at commit {meta['git']['commit']}"
+        f"{' (with uncommitted changes to the code under test)' if meta['git'][_DIRTY] else ''}"
+        f": profile *{profile['name']}*, Python {meta['python']}, {meta['cpus']} CPUs, moto "
+        f"{meta['versions']['moto']}, boto3 {meta['versions']['boto3']}, PynamoDB {meta['versions']['pynamodb']}; "
+        f"{seconds['total']:.0f} s in all. The machine was shared (load average {meta['load_average_before'][0]} "
+        f"before, {meta['load_average_after'][0]} after on {meta['cpus']} CPUs), so latencies are indicative; "
+        "request counts and capacity units are exact and do not depend on load. Raw numbers: `bench/results.json`. "
+        "Nothing here is asserted by `make test`.",
+        "",
+        "## How it is measured",
+        "",
+        "- **Stack.** `bench/harness.py` runs the real handlers (`functions/*/app.py`) in this process against the "
+        "embedded endpoint (`EmbeddedAwsEndpoint`, moto behind one lock). The table is created from the `Table` "
+        "Properties of `template.yaml`; API handlers get API Gateway REST (v1) proxy events carrying the "
+        "authorizer's context; stream handlers get DynamoDB stream records built from the old and new images of "
+        "every item a request changed, routed by the template's own filter patterns and delivered one record per "
+        "invocation right after the step that wrote them; fire-timer gets its schedule's input. The `LocalStack` of "
+        "`stratoflow_local` is not used: its stream poller, scheduler and sweeper run on background threads, which "
+        "would blur which invocation made which request and compete for the two cores.",
+        "- **Requests.** Every AWS call is counted through botocore's event system: PynamoDB creates one botocore "
+        "session per connection and thread (`Connection.session` → `botocore.session.get_session()`), so the meter "
+        "hands it sessions with handlers on `before-parameter-build`, `after-call` and `after-call-error` for "
+        "`dynamodb` and `scheduler`, and registers the same on boto3's default session.",
+        "- **Capacity.** Each request asks for `ReturnConsumedCapacity: TOTAL`, but moto answers constants "
+        "whatever the item sizes (0.5 per GetItem or UpdateItem, 1.0 per Query, PutItem or DeleteItem, nothing for "
+        "TransactWriteItems: `moto_reported_units` in `results.json`), so "
+        "the units below are **computed** from item sizes with DynamoDB's published rules: 1 RRU per 4 KB "
+        "strongly consistent (half eventually consistent; a Query sums what it read; index queries are eventually "
+        "consistent), 1 WRU per KB of the larger of the old and new item, x2 inside TransactWriteItems, and one "
+        "index write per KB of each GSI entry a change adds, removes or changes (two when the index key changes), "
+        "not doubled for transactions (index propagation is asynchronous; AWS does not say either way). Old and new "
+        "images are read from the endpoint's backend under its lock; that time is subtracted from latencies. "
+        f"Capacity units per operation, moto against computed: {_moto_check(ops)}.",
+        "- **Minimum.** For each operation, the fewest requests docs/design.md allows (e.g. cancel task: read the "
+        "task, read the workflow, one transaction of task + event + workflow); the minimum capacity is that of the "
+        "matching measured requests and transaction items. *Capacity ratio* weighs reads and writes by their "
+        "on-demand prices (a WRU costs five RRUs).",
+        "- **Latency.** Handler time in process, p50/p95/p99 over *n* samples, and the share of it spent inside AWS "
+        "calls (from `before-parameter-build` to `after-call`). moto's Query scans the whole table, so tables are "
+        "recreated every few rounds; the endpoint's werkzeug server also closes the connection after each response, "
+        "so every request opens a new loopback connection. Both inflate local AWS time relative to DynamoDB.",
+        "",
+        "## Per operation",
+        "",
+        f"{profile['iterations']} rounds of every procedure in `bench/operations.py` after one warm-up round; steps "
+        "that occur in several procedures (start, poll, task poll, ...) have more samples. Histories are short here "
+        "(1-6 events); see *Scaling* for long ones. *Other AWS calls* are EventBridge Scheduler calls. With "
+        f"{profile['iterations']} samples, p99 is close to the largest sample.",
+        "",
+        *_operations_table(ops),
+        "",
+        "### Ratios above 1.0",
+        "",
+        *(_above_one(ops) or ["None."]),
+        "",
+        "Every other operation issues exactly the design's minimum: no redundant read was found on any path an API "
+        "request takes (start, poll, every command kind, task poll, heartbeat and complete, cancel task, workflow "
+        "cancel).",
+        "",
+        "## Cold start",
+        "",
+        f"Import of each handler module in a fresh `python` whose path holds only the function's folder and the "
+        f"shared layer (plus the virtualenv for the dependencies layer and boto3), median of {cold['repeats']} runs "
+        "after one that compiles the layer's `.pyc` files:",
+        "",
+        *_cold_table(cold),
+        "",
+        f"Heaviest packages in {cold['heaviest']['function']}'s import (outermost import of each, cumulative, "
+        "`python -X importtime`): "
+        + ", ".join(f"`{entry['module']}` {entry['ms']:.0f} ms" for entry in cold["heaviest"]["top_imports"])
+        + ". `aws_xray_sdk` comes in through Powertools' `Tracer()` in `stratoflow.observability`, which every "
+        "handler imports; these numbers are from a loaded machine and vary by ±50% between runs.",
+        "",
+        "## Scaling",
+        "",
+        f"![cost against history length and fan-out]({plot_name})",
+        "",
+        "### History length",
+        "",
+        f"{profile['history_cycles']} cycles of poll → submit SCHEDULE_TASK → cancel task on one execution per length, "
+        f"and {profile['history_cancels']} workflow cancels of other executions of that length; histories are grown "
+        "with the domain's own `HistoryWriter` (99 events per transaction, not counted). Each cycle adds two events "
+        "(TASK_SCHEDULED, TASK_CANCELLED), so the shortest history ends a few events longer than its row says.",
+        "",
+        *_history_table(history),
+        "",
+        "The write path is flat: submit, cancel task and workflow cancel issue the same requests and write the same "
+        f"units at {min(map(int, history)):,} and at {max(map(int, history)):,} events (they read the execution item, "
+        "never the history). The poll reads the "
+        "history page it returns — up to 1,000 events, so its read units grow with the history up to 1,000 events and "
+        "then stay at the page bound. Local poll latency grows further because moto's Query scans and sorts the "
+        "whole table; DynamoDB's does not.",
+        "",
+        "### Workflow cancel with cascade",
+        "",
+        "A root with 10 children per node, breadth first (leaves stay PENDING, as live as WAITING); the API cancel "
+        "of the root, then every cascade record the stream produces, one invocation each, until all descendants "
+        "are CANCELLING (checked: one CANCELLATION_REQUESTED per descendant).",
+        "",
+        *_cascade_table(cascade),
+        "",
+        f"Requests per descendant are constant (≈ {cascade[max(cascade, key=int)]['requests_per_descendant']:.1f}: "
+        "one read and one transaction per descendant, plus one query, "
+        "one outbox read and one outbox delete per inner node). The ratio above 1.0 is the outbox read of each "
+        "cascade step (see *Ratios above 1.0*). Each level is one more stream hop, so completion time grows with "
+        "depth, not with fan-out; handler seconds are the sum of all invocations (one at a time here; in AWS each "
+        "shard batch runs in parallel with other shards).",
+        "",
+        "### Parent close",
+        "",
+        "A workflow that ran *n* tasks (all finished) completes; its close record is delivered:",
+        "",
+        *_close_table(close),
+        "",
+        "Close reads every `TASKREF#` of the workflow and then each task item, to find the open ones: its cost is "
+        "linear in the tasks the workflow ever scheduled, even when none is open. That is what the design says (task "
+        "references let parent close find open tasks); proposal: delete a task's reference in the transaction that "
+        "ends the task (complete, fail, cancel), so close reads only open tasks and stays flat.",
+        "",
+        "## Cost model",
+        "",
+        *_cost_lines(results),
+        "",
+        f"- Shape priced per task execution: {per_task['shape']}.",
+        "- Step Functions Standard: one transition per Task state plus the final Succeed state, the worker reached "
+        "through `.waitForTaskToken` or an activity (their API calls are not billed). Express cannot wait for an "
+        "external worker (no `.waitForTaskToken`, no activities, 5-minute limit): its column assumes each task runs "
+        f"inline for {1.0:.0f} s at the smallest billed memory (64 MB), which is a different, weaker shape.",
+        "- Cancellations: Standard's `StopExecution` costs no transition but runs no cleanup; the column prices a "
+        "cleanup branch of 3 states (cancel the task, the timer, end) for workflow cancellations and 1 for tasks. "
+        "Express does not support `StopExecution`.",
+        "- Not in the totals: the authorizer (its answer is cached 300 s per token: about one invocation, one GetItem "
+        "and one API-side Lambda request per worker per 5 minutes), empty polls (each: one API request, one Lambda "
+        "invocation, one index Query of 0.5 RRU — workers that poll in a loop pay this per poll), the sweeper (one "
+        "index Query per shard per minute), DynamoDB storage and streams (GetRecords by Lambda triggers is free), "
+        "data transfer. " + results["cost_model"]["x_ray_note"],
+        "",
+        "## Embedded endpoint: transaction latency against table size",
+        "",
+        *_embedded_lines(results["embedded_endpoint"]),
+        "",
+        "## Findings",
+        "",
+        "- **No redundant reads on the API write paths.** Every API operation issues the design's minimum number of "
+        "requests; write-path cost is independent of history length.",
+        "- **One-item transactions** (lease release without commands, heartbeats): twice the write units of a "
+        "conditional write; a change in `Transaction.commit` would fix every caller.",
+        "- **Stream steps read what the record carries** (child-cancel propagation, cascade, close: the outbox item; "
+        "child-cancel also the link). Child-cancel propagation does twice the minimum requests.",
+        f"- **Index writes are {gsi_share:.0%} of the write units** of the sequential-tasks flow. `ListIndex` projects "
+        "ALL attributes, so every write of "
+        "an execution item also rewrites its list entry (1 WRU per KB of the whole item, values up to 64 KB inline "
+        "included), and every claim or release moves the execution in `DispatchIndex` (`dispatchAt` is the key: a "
+        "delete and a put). Proposal: project only the listing's attributes into `ListIndex`.",
+        "- **Parent close is linear in the tasks a workflow ever ran** (proposal above).",
+        "- **In AWS, a fired timer costs one more dispatcher invocation and a DeleteSchedule that finds nothing** "
+        "(the one-time schedule deleted itself, `ActionAfterCompletion: DELETE`): narrowing the timer MODIFY filter "
+        "to `NewImage.status = CANCELLED` would drop both (a schedule still pending when the sweeper fired its timer "
+        "late would then fire into fire-timer, which ignores a timer that is no longer STARTED).",
+        "",
+        "## Left out",
+        "",
+        "- Latency under concurrency (one caller at a time here), real AWS latencies and API Gateway's own latency; "
+        "the sweeper's periodic cost; Idempotency-Key paths, list and history endpoints (their costs follow the "
+        "same rules: one more item in the creating transaction, one Query page per call).",
+        "- Capacity of Query pages that filter items out is estimated from the returned items' average size "
+        "(the measured flows filter nothing out except closed children/timers at close).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+    from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: PLC0415
+
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
+
+    history = results["scaling"]["history"]
+    cascade = results["scaling"]["cascade"]
+    close = results["scaling"]["parent_close"]
+    figure, (left, middle, right) = plt.subplots(1, 3, figsize=(16, 4.8))
+
+    lengths = [int(length) for length in history]
+    for name, marker in (
+        ("poll workflow", "o"),
+        ("submit SCHEDULE_TASK", "s"),
+        ("cancel task", "^"),
+        ("workflow cancel", "v"),
+    ):
+        rows = [history[str(length)][name] for length in lengths]
+        units = [row["capacity"]["rru"] + row["capacity"]["wru"] + row["capacity"]["gsi_wru"] for row in rows]
+        requests = sorted({row["dynamodb_requests"]["mean"] for row in rows})
+        count = f"{requests[0]:g} requests" if len(requests) == 1 else f"{requests[0]:g}-{requests[-1]:g} requests"
+        left.plot(lengths, units, marker=marker, label=f"{name} ({count} at every length)")
+    left.set_xscale("log")
+    left.set_yscale("log")
+    left.yaxis.set_major_formatter(plain)
+    left.yaxis.set_minor_formatter(plain)
+    left.set_xticks(lengths)
+    left.xaxis.set_major_formatter(plain)
+    left.xaxis.set_minor_formatter(NullFormatter())
+    left.set_xlabel("events in the history")
+    left.set_ylabel("request units per operation (RRU + WRU, GSI included)")
+    left.set_title("History length: the poll reads its page, writes stay flat", fontsize=10)
+    left.legend(fontsize=7)
+    left.grid(True, which="both", alpha=0.3)
+
+    sizes = [int(size) for size in cascade]
+    middle.plot(
+        sizes, [cascade[str(s)]["requests_per_descendant"] for s in sizes], marker="o", label="requests / descendant"
+    )
+    middle.plot(
+        sizes,
+        [cascade[str(s)]["minimum_requests_per_descendant"] for s in sizes],
+        marker="x",
+        linestyle="--",
+        label="design minimum / descendant",
+    )
+    middle.plot(
+        sizes, [cascade[str(s)]["units_per_descendant"] for s in sizes], marker="s", label="request units / descendant"
+    )
+    middle.set_xscale("log")
+    middle.xaxis.set_major_formatter(plain)
+    middle.set_ylim(bottom=0)
+    middle.set_xlabel("descendants cancelled (fan-out 10)")
+    middle.set_title("Workflow cancel with cascade: constant per descendant", fontsize=10)
+    middle.legend(fontsize=7)
+    middle.grid(True, which="both", alpha=0.3)
+
+    counts = [int(count) for count in close]
+    right.plot(
+        counts, [close[str(c)]["close"]["dynamodb_requests"]["mean"] for c in counts], marker="o", label="requests"
+    )
+    right.plot(counts, [close[str(c)]["close"]["capacity"]["rru"] for c in counts], marker="s", label="read units")
+    right.set_xscale("log")
+    right.set_yscale("log")
+    right.xaxis.set_major_formatter(plain)
+    right.yaxis.set_major_formatter(plain)
+    right.set_xlabel("tasks the workflow ran (all finished)")
+    right.set_title("Parent close: linear in the tasks ever scheduled", fontsize=10)
+    right.legend(fontsize=7)
+    right.grid(True, which="both", alpha=0.3)
+
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
