@@ -9,10 +9,11 @@ reads and writes, with the rules of the on-demand pricing page and the developer
   sums the sizes of everything it read before rounding; index queries are eventually consistent;
 - writes: 1 write unit per 1 KB of the larger of the old and new item (rounded up, minimum 1), also when the
   condition fails; inside TransactWriteItems every action costs twice (prepare and commit), a ConditionCheck as a
-  transactional read (2 read units per 4 KB);
+  transactional write of the item it checks;
 - global secondary indexes: an item change that adds, removes or changes an index entry costs one index write per
-  1 KB of the entry (two when the index key changes: delete and put), at the standard rate — index propagation is
-  asynchronous, after the transaction commits, so it is not doubled (an assumption: AWS does not say it either way).
+  1 KB of the entry (two when the index key changes: delete and put), at the standard rate also inside a
+  transaction (AWS's pages do not say; measurements against DynamoDB published by emulator projects agree on this
+  and on the ConditionCheck rule).
 """
 
 from __future__ import annotations

@@ -281,8 +281,8 @@ class Meter:
             new = old if failed else self._snapshot(table, key)
             kind = _key_kind(key)
             kinds.append(kind)
-            if action == "ConditionCheck":
-                call.items.append(ItemCost(kind, action, rru=2 * read_units(item_size(old), True), transactional=True))
+            if action == "ConditionCheck":  # billed as a transactional write of the item it checks
+                call.items.append(ItemCost(kind, action, wru=2 * write_units(item_size(old)), transactional=True))
                 continue
             size = item_size(old) if failed else max(item_size(old), item_size(new))
             gsi = 0 if failed else index_write_units(old, new, self._indexes, self._table_keys)

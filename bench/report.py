@@ -343,7 +343,9 @@ def render(results: dict[str, Any], plot_name: str) -> str:
         "strongly consistent (half eventually consistent; a Query sums what it read; index queries are eventually "
         "consistent), 1 WRU per KB of the larger of the old and new item, x2 inside TransactWriteItems, and one "
         "index write per KB of each GSI entry a change adds, removes or changes (two when the index key changes), "
-        "not doubled for transactions (index propagation is asynchronous; AWS does not say either way). Old and new "
+        "not doubled inside transactions (AWS's pages do not say; measurements against DynamoDB published by "
+        "emulator projects, e.g. nubo-db/dynoxide#188 and paritysuite/dynamodb-conformance#67, show the doubling "
+        "applies to the table only, and a ConditionCheck is billed as a 2-unit write). Old and new "
         "images are read from the endpoint's backend under its lock; that time is subtracted from latencies. "
         f"Capacity units per operation, moto against computed: {_moto_check(ops)}.",
         "- **Minimum.** For each operation, the fewest requests docs/design.md allows (e.g. cancel task: read the "
