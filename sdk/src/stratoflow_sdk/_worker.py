@@ -42,6 +42,9 @@ _log = logging.getLogger("stratoflow_sdk.worker")
 
 #: Errors that no amount of retrying fixes: a bad token, a token without the scope, a wrong base URL.
 _FATAL = (UnauthenticatedError, PermissionDeniedError, NotFoundError)
+#: A poller stops the worker when this many polls in a row got one of them: a misconfiguration answers every
+#: poll the same way, while a single odd answer (a proxy, a server restarting) is not worth stopping for.
+_FATAL_IN_A_ROW = 3
 
 #: When an activation's follow-ups come from the platform's stream a little after the commit (child cancel
 #: requests, cascades, a parent closing) or a timer has just come due, empty workflow polls wait
@@ -251,6 +254,16 @@ class Worker:
         thread.start()
         return thread
 
+    def _fatal_poll_error(self, exc: BaseException, in_a_row: int, what: str) -> bool:
+        """Handle a poll refused with a fatal-looking error; whether the poller must stop."""
+        if in_a_row >= _FATAL_IN_A_ROW:
+            self._fatal_error(exc)
+            return True
+        _log.warning("%s poll refused (%d of %d in a row stops the worker): %s", what, in_a_row, _FATAL_IN_A_ROW,
+                     exc)
+        self._stop.wait(self._backoff(in_a_row))
+        return False
+
     def _fatal_error(self, exc: BaseException) -> None:
         _log.error("worker stopping: %s", exc, extra={"workerId": self.worker_id})
         if self._fatal is None:
@@ -318,6 +331,7 @@ class Worker:
 
     def _workflow_loop(self) -> None:
         failures = 0
+        refusals = 0
         idle = _IDLE_STEPS
         kinds = sorted(self._workflows)
         while not self._stop.is_set():
@@ -328,14 +342,16 @@ class Worker:
                 activation = self.client.poll_workflow(self.queue, self.worker_id, kinds=kinds,
                                                        lease_ms=self._workflow_lease_ms)
             except _FATAL as exc:
-                self._fatal_error(exc)
-                return
+                refusals += 1
+                if self._fatal_poll_error(exc, refusals, "workflow"):
+                    return
+                continue
             except (ApiError, TransportError) as exc:
                 failures += 1
                 _log.warning("workflow poll failed: %s", exc)
                 self._stop.wait(self._backoff(failures))
                 continue
-            failures = 0
+            failures = refusals = 0
             if activation is None:
                 idle = self._wait_for_workflows(idle + 1)
                 continue
@@ -374,6 +390,7 @@ class Worker:
 
     def _task_loop(self) -> None:
         failures = 0
+        refusals = 0
         kinds = sorted(self._tasks)
         while not self._stop.is_set():
             if not self._slots.acquire(timeout=self._poll_interval):
@@ -387,15 +404,17 @@ class Worker:
                                                    lease_ms=self._task_lease_ms)
             except _FATAL as exc:
                 self._slots.release()
-                self._fatal_error(exc)
-                return
+                refusals += 1
+                if self._fatal_poll_error(exc, refusals, "task"):
+                    return
+                continue
             except (ApiError, TransportError) as exc:
                 self._slots.release()
                 failures += 1
                 _log.warning("task poll failed: %s", exc)
                 self._stop.wait(self._backoff(failures))
                 continue
-            failures = 0
+            failures = refusals = 0
             if activation is None:
                 self._slots.release()
                 self._task_wake.wait(self._poll_interval)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -17,8 +18,10 @@ from sdk_workflows import fan_out, join_all_workflow
 from stratoflow_sdk import (
     ApplicationError,
     Client,
+    NotFoundError,
     PayloadTooLargeError,
     TaskCancelledError,
+    TransportResponse,
     UnauthenticatedError,
     Worker,
     WorkflowContext,
@@ -455,3 +458,47 @@ def test_stop_does_not_wait_out_the_poll_interval(client: Client, server: FakeSe
     stopper.start()
     stopper.join(5)
     assert not stopper.is_alive()
+
+
+# --- refused polls -----------------------------------------------------------------------------------------------
+
+
+class OddAnswers(FakeTransport):
+    """Answers the first ``count`` polls of ``route`` with ``status`` (as a confused proxy might), then serves."""
+
+    def __init__(self, server: FakeServer, route: str, status: int, count: int) -> None:
+        super().__init__(server)
+        self.route, self.status, self.left = route, status, count
+        self.lock = threading.Lock()
+
+    def request(self, method: str, url: str, **kwargs: Any) -> TransportResponse:
+        with self.lock:
+            odd = url.endswith(self.route) and self.left > 0
+            if odd:
+                self.left -= 1
+        if odd:
+            body = {"error": {"code": "NOT_FOUND", "message": "odd answer"}}
+            return TransportResponse(status=self.status, body=body, text=json.dumps(body))
+        return super().request(method, url, **kwargs)
+
+
+@pytest.mark.parametrize("route", ["/v1/worker/workflows/poll", "/v1/worker/tasks/poll"])
+def test_a_single_refused_poll_does_not_stop_the_worker(server: FakeServer, route: str) -> None:
+    client = Client(BASE_URL, "tok", transport=OddAnswers(server, route, 404, count=2))
+    run = client.start_workflow("join-all", [1, 2]).workflow_execution_id
+    worker = Worker(client, workflows=[join_all_workflow], tasks=[double], poll_interval=0.005)
+    worker.start()
+    try:
+        assert client.result(run, timeout=5, poll_interval=0.005) == 6
+        assert worker.running and worker.error is None
+    finally:
+        worker.stop(grace=0)
+
+
+def test_polls_refused_again_and_again_stop_the_worker(server: FakeServer) -> None:
+    client = Client(BASE_URL, "tok", transport=OddAnswers(server, "/v1/worker/tasks/poll", 404, count=100))
+    worker = Worker(client, tasks=[double], poll_interval=0.005)
+    with pytest.raises(NotFoundError):
+        worker.run()
+    assert len(server.requests_to("POST", "/v1/worker/tasks/poll")) == 0  # every poll was answered 404
+    assert isinstance(worker.error, NotFoundError)
