@@ -252,13 +252,16 @@ def submit_commands(rt: Runtime, tenant: str, workflow_id: str, lease_id: str, c
 
 
 def _check_references(execution: ExecutionItem, commands: list[Any]) -> None:
-    """The command checks that need reads, on their own: only run when the submission is refused anyway."""
+    """The command checks that need reads, on their own: only run when the submission is refused anyway.
+
+    Only references to what never existed are checked (a timer never started, a task of another execution). An id
+    that is already used is no mistake of a stale lease holder: it may be its own earlier submission, which landed
+    although its answer was lost, so a repeated submission is refused as stale (I7), not as invalid.
+    """
     started: set[str] = set()
     scheduled: set[str] = set()
     for index, command in enumerate(commands):
         if isinstance(command, StartTimer):
-            if _exists(TimerItem, execution.pk, keys.timer_sk(command.timerId)):
-                raise InvalidArgument(f"timer id {command.timerId} was already used in this execution")
             started.add(command.timerId)
         elif isinstance(command, CancelTimer) and command.timerId not in started:
             if not _exists(TimerItem, execution.pk, keys.timer_sk(command.timerId)):
@@ -271,10 +274,6 @@ def _check_references(execution: ExecutionItem, commands: list[Any]) -> None:
                 raise InvalidArgument(
                     f"task {command.taskExecutionId} was not scheduled by this workflow execution", commandIndex=index
                 )
-        elif isinstance(command, ScheduleChildWorkflow) and _exists(
-            ChildLinkItem, execution.pk, keys.child_sk(command.childExecutionName)
-        ):
-            raise InvalidArgument(f"childExecutionName {command.childExecutionName} is already used in this execution")
 
 
 def _exists(model: Any, pk: str, sk: str) -> bool:

@@ -28,6 +28,7 @@ from stratoflow.executions import (
 from stratoflow.runtime import Runtime
 from stratoflow.states import OPEN_TASK, TERMINAL_TASK, TaskStatus
 from stratoflow.values import encode_value
+from stratoflow.workflows import commit_once
 
 DEFAULT_LEASE_MS = 60_000
 
@@ -96,9 +97,17 @@ def require_task(tenant: str, task_id: str) -> TaskItem:
 
 
 def create_task(
-    rt: Runtime, tenant: str, *, kind: str, queue: str, input_value: Any, max_retries: int, timeout_ms: int | None
+    rt: Runtime,
+    tenant: str,
+    *,
+    kind: str,
+    queue: str,
+    input_value: Any,
+    max_retries: int,
+    timeout_ms: int | None,
+    idempotency_key: str | None = None,
 ) -> dict[str, Any]:
-    """A standalone task, PENDING."""
+    """A standalone task, PENDING; with an Idempotency-Key, created once however often the request is repeated."""
     input_text = encode_value("input", input_value)
     task = new_task(
         tenant=tenant,
@@ -113,10 +122,17 @@ def create_task(
     tx = Transaction()
     stage_value(tx, task, "input", input_text)
     tx.put(task, condition=TaskItem.pk.does_not_exist(), label="new-task")
-    tx.commit()
     view = task_view_without_values(task)
     view["input"] = input_value
-    return view
+    request = {
+        "operation": "createTask",
+        "kind": kind,
+        "queue": queue,
+        "input": input_value,
+        "maxRetries": max_retries,
+        "timeoutMs": timeout_ms,
+    }
+    return commit_once(tx, tenant, idempotency_key, request, view, rt.now_ms())
 
 
 def task_view_without_values(task: TaskItem) -> dict[str, Any]:

@@ -45,7 +45,6 @@ def start_workflow(
 ) -> dict[str, Any]:
     """Create a PENDING execution whose history starts with WORKFLOW_STARTED {input}."""
     input_text = encode_value("input", input_value)
-    request_hash = hashlib.sha256(dumps({"kind": kind, "queue": queue, "input": input_value}).encode()).hexdigest()
     now = rt.now_ms()
     workflow_id = rt.ids.new_id()
     execution = new_execution(tenant=tenant, workflow_id=workflow_id, kind=kind, queue=queue, now_ms=now)
@@ -55,23 +54,43 @@ def start_workflow(
     history.append("WORKFLOW_STARTED", {"input": input_value})
     history.stage(tx)
     view = execution_view_from_values(execution, input_value)
+    request = {"kind": kind, "queue": queue, "input": input_value}
+    return commit_once(tx, tenant, idempotency_key, request, view, now)
+
+
+def commit_once(
+    tx: Transaction,
+    tenant: str,
+    idempotency_key: str | None,
+    request: dict[str, Any],
+    response: dict[str, Any],
+    now_ms: int,
+) -> dict[str, Any]:
+    """Commit a creation; with an Idempotency-Key, the same key and request within 24 h return the first response.
+
+    The key is recorded in the creation's own transaction: a retry after a lost answer or a crash cannot create a
+    second resource. The same key with another request is 409 CONFLICT.
+    """
     if idempotency_key is None:
         tx.commit()
-        return view
-
+        return response
+    request_hash = hashlib.sha256(dumps(request).encode()).hexdigest()
     key_pk = keys.idempotency_pk(tenant, hashlib.sha256(idempotency_key.encode()).hexdigest())
     record = IdempotencyItem(
-        key_pk, keys.IDEMPOTENCY_SK, request_hash=request_hash, response=dumps(view), expires_at=(now // 1000) + 86400
+        key_pk,
+        keys.IDEMPOTENCY_SK,
+        request_hash=request_hash,
+        response=dumps(response),
+        expires_at=(now_ms // 1000) + 86400,
     )
-    # The key is recorded in the start's own transaction: a retry after a crash cannot start a second execution.
     tx.put(
         record,
-        condition=IdempotencyItem.pk.does_not_exist() | (IdempotencyItem.expires_at < now // 1000),
+        condition=IdempotencyItem.pk.does_not_exist() | (IdempotencyItem.expires_at < now_ms // 1000),
         label="idempotency",
     )
     try:
         tx.commit()
-        return view
+        return response
     except TransactionConflict as conflict:
         if "idempotency" not in conflict.labels:
             raise

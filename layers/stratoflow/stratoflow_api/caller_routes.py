@@ -70,7 +70,7 @@ def register_caller_routes(app: APIGatewayRestResolver) -> None:
         return json_response(202, result)
 
     @app.post("/v1/tasks", summary="Create a standalone task", tags=["tasks"])
-    def create_task(body: Annotated[CreateTaskBody, Body()]):
+    def create_task(body: Annotated[CreateTaskBody, Body()], idempotency_key: IdempotencyKey = None):
         tenant = authorize(app, "client")
         view = tasks.create_task(
             runtime(),
@@ -80,6 +80,7 @@ def register_caller_routes(app: APIGatewayRestResolver) -> None:
             input_value=body.input,
             max_retries=body.maxRetries,
             timeout_ms=body.timeoutMs,
+            idempotency_key=idempotency_key,
         )
         return json_response(201, view)
 
