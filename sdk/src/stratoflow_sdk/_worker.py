@@ -375,7 +375,8 @@ class Worker:
                            "when its lease expires", extra=extra)
         except PermissionDeniedError:
             _log.exception("permission denied during a workflow activation (reading a history longer than one "
-                           "page uses GET /v1/workflows/{id}/events, which needs the client scope)", extra=extra)
+                           "page uses GET /v1/workflows/{id}/events: this server wants the client scope there)",
+                           extra=extra)
         except (ApiError, TransportError) as exc:
             _log.warning("workflow activation failed: %s", exc, extra=extra)
         except Exception:
