@@ -348,8 +348,10 @@ def test_a_timer_that_wins_a_race_against_a_task_cancels_the_task(sdk: Harness) 
 
 
 def test_a_task_that_wins_a_race_against_a_timer_cancels_the_timer_which_never_fires(sdk: Harness) -> None:
+    # The task needs four requests (task poll, complete, workflow poll, the CANCEL_TIMER submission) before the
+    # timer's 4 s are up; then the test waits until the timer would have fired.
     with sdk.worker():
-        wid = sdk.start("sdk-task-vs-timer", {"taskWins": True, "key": "fast", "timerSeconds": 2})
+        wid = sdk.start("sdk-task-vs-timer", {"taskWins": True, "key": "fast", "timerSeconds": 4})
         result = sdk.client.result(wid, timeout=RESULT_TIMEOUT)
     assert (result["winner"], result["value"]) == ("task", {"echo": "fast"})
     events = sdk.history(wid)
