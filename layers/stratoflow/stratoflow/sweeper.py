@@ -14,16 +14,37 @@ from stratoflow.timers import fire_timer
 MAX_ITEMS_PER_SHARD = 500
 
 
+class SweepIncomplete(Exception):
+    """Some due items failed; every other due item was handled. The run fails so that its error is seen (alarm)."""
+
+    def __init__(self, done: dict[str, int], failed: list[tuple[str, str]]) -> None:
+        super().__init__(f"{len(failed)} due item(s) failed, first {failed[0]}; handled {done}")
+        self.done = done
+        self.failed = failed
+
+
 def sweep(rt: Runtime) -> dict[str, int]:
-    """One pass over the sweep index: everything whose `sweepAt` has passed. Each step is idempotent."""
+    """One pass over the sweep index: everything whose `sweepAt` has passed. Each step is idempotent.
+
+    An item that fails (a poison outbox item, say) does not stop the items after it: they are handled, then the run
+    raises `SweepIncomplete`, and the next run tries the failed item again.
+    """
     now = rt.now_ms()
     done: Counter[str] = Counter()
+    failed: list[tuple[str, str]] = []
+    first_error: Exception | None = None
     for shard in range(keys.SWEEP_SHARDS):
         due = SweepableItem.sweep_index.query(
             f"SWEEP#{shard}", SweepableItem.sweep_at <= now, limit=MAX_ITEMS_PER_SHARD
         )
         for item in due:
-            done[sweep_item(rt, item.pk, item.sk)] += 1
+            try:
+                done[sweep_item(rt, item.pk, item.sk)] += 1
+            except Exception as error:  # recorded, and raised below once the other items are handled
+                failed.append((item.pk, item.sk))
+                first_error = first_error or error
+    if failed:
+        raise SweepIncomplete(dict(done), failed) from first_error
     return dict(done)
 
 
