@@ -44,6 +44,7 @@ def crash_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return results
 
 
+@pytest.mark.timeout(1200)
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_a_crash_at_any_call_loses_nothing_and_doubles_nothing(crash_results: dict[str, Any], scenario: str) -> None:
     result = crash_results[scenario]
@@ -57,6 +58,7 @@ def test_a_crash_at_any_call_loses_nothing_and_doubles_nothing(crash_results: di
     assert result["retries"] == result["cases"]
 
 
+@pytest.mark.timeout(1200)
 def test_every_cancellation_handler_is_covered(crash_results: dict[str, Any]) -> None:
     assert set(crash_results) == set(SCENARIOS)
     total = sum(result["cases"] for result in crash_results.values())
