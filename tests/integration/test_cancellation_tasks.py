@@ -144,3 +144,4 @@ def test_workflow_code_cannot_cancel_a_task_it_did_not_schedule(client: Client) 
     assert refused["error"]["code"] == "INVALID_ARGUMENT"
     assert client.task(theirs)["status"] == "PENDING"
     assert client.types(wid) == ["WORKFLOW_STARTED"]
+    client.check(wid)

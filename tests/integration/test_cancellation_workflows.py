@@ -181,3 +181,4 @@ def test_workflow_cancel_refusals(client: Client, api: Any) -> None:
     )
     assert client.types(wid) == ["WORKFLOW_STARTED"]
     assert client.status(wid) == "PENDING"
+    client.check(wid)

@@ -76,5 +76,10 @@ def rt(dynamodb: Any, settings: Settings, clock: FakeClock) -> Runtime:
 
 
 @pytest.fixture
-def engine(rt: Runtime, dynamodb: Any) -> Engine:
-    return Engine(rt, dynamodb)
+def engine(rt: Runtime, dynamodb: Any) -> Iterator[Engine]:
+    """The domain, for tenant acme by default. Whatever a test asserts, its end state must satisfy I1-I4 too."""
+    engine = Engine(rt, dynamodb)
+    yield engine
+    tenants = {item["pk"].split("#")[1] for item in engine.items() if item["pk"].startswith("T#")}
+    for tenant in sorted(tenants):
+        engine.check(settled=False, tenant=tenant)
