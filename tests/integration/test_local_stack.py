@@ -22,9 +22,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 from stratoflow_local.embedded_endpoint import EmbeddedAwsEndpoint
-from stratoflow_local.runtime import FunctionError
 from stratoflow_local.stack import LocalStack
-from stratoflow_local.tokens import parse_token, store_tokens
 
 from tests.fixtures.local_stack import journal
 from tests.integration.conftest import REPO, Api, StackFactory, fixture_environment, make_fixture_template
@@ -607,57 +605,6 @@ def test_cli_serve_prints_ready_and_stops_on_sigterm(fixture_template: Path, jou
 
 
 # ---------------------------------------------------------------- the real stack
-
-
-EVENTS = sorted((REPO / "events").glob("*.json"))
-FOLDER_TO_FUNCTION = {
-    "authorizer": "AuthorizerFunction",
-    "caller_api": "CallerApiFunction",
-    "cancel_task": "CancelTaskFunction",
-    "worker_api": "WorkerApiFunction",
-    "submit_workflow_commands": "SubmitWorkflowCommandsFunction",
-    "propagate_child_cancel": "PropagateChildCancelFunction",
-    "outbox_dispatcher": "OutboxDispatcherFunction",
-    "fire_timer": "FireTimerFunction",
-    "sweeper": "SweeperFunction",
-}
-
-
-def _function_of(event_file: Path) -> str:
-    folder = next(
-        folder
-        for folder in sorted(FOLDER_TO_FUNCTION, key=len, reverse=True)
-        if event_file.stem.startswith(folder + "_")
-    )
-    return FOLDER_TO_FUNCTION[folder]
-
-
-def test_every_function_has_sample_events() -> None:
-    covered = {_function_of(event_file) for event_file in EVENTS}
-    assert covered == set(FOLDER_TO_FUNCTION.values())
-
-
-@pytest.mark.parametrize("event_file", EVENTS, ids=[event.stem for event in EVENTS])
-def test_each_sample_event_invokes_its_handler(local_stack: LocalStack, event_file: Path) -> None:
-    event = json.loads(event_file.read_text(encoding="utf-8"))
-    function = _function_of(event_file)
-    if function == "AuthorizerFunction":
-        store_tokens([parse_token("dev:dev-token")])  # the token of the valid sample
-        token = event["headers"]["Authorization"].removeprefix("Bearer ")
-        if token == "dev-token":
-            answer = local_stack.invoke(function, event)
-            assert answer["principalId"]
-            assert any(statement["Effect"] == "Allow" for statement in answer["policyDocument"]["Statement"])
-        else:
-            with pytest.raises(FunctionError) as refused:
-                local_stack.invoke(function, event)
-            assert refused.value.error_message == "Unauthorized"
-        return
-    response = local_stack.invoke(function, event)
-    if "httpMethod" in event:
-        assert response["statusCode"] < 500, response
-    elif "Records" in event:
-        assert response == {"batchItemFailures": []}
 
 
 def test_real_stack_health_and_auth(api: Api) -> None:

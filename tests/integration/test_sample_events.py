@@ -1,0 +1,1018 @@
+"""Every sample event under events/, invoked on the real stack as `make invoke FN=<LogicalId> EVENT=...` invokes it.
+
+Given the exact state a sample refers to - tenant `acme`, the order saga 8f14e45f-... whose worker holds lease
+5d41402a-..., its `order-42.charge` task, `reminder` timer and `shipping` child, or the outbox item a stream sample
+names - written fresh before the sample with the domain's own item constructors, When the sample is invoked on its
+function, Then it answers and changes exactly what the API contract and docs/design.md say.
+
+A stream sample *is* the stream's delivery of the item the seeding writes, and a seeded state stands for commits made
+before the sample: so the stack's own deliveries of the samples' partitions are held back while the state is written
+(`seeding`). What a sample writes reaches the streams as usual; those effects are awaited with `wait_idle()`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from stratoflow.clock import iso_ms, parse_iso_ms
+from stratoflow.dal import keys
+from stratoflow.dal.items import (
+    BaseItem,
+    ChildLinkItem,
+    EventItem,
+    ExecutionItem,
+    OutboxItem,
+    TaskItem,
+    TaskRefItem,
+    TimerItem,
+)
+from stratoflow.dal.transactions import Transaction
+from stratoflow.executions import HistoryWriter, get_execution, new_execution, stage_value
+from stratoflow.lifecycle import OUTBOX_CHILD_CANCEL, end_execution, request_workflow_cancel, stage_outbox
+from stratoflow.runtime import Runtime
+from stratoflow.services import runtime, timer_scheduler
+from stratoflow.states import ChildCancelState, ChildStatus, ParentClosePolicy, TaskStatus, TimerStatus, WorkflowStatus
+from stratoflow.tasks import new_task
+from stratoflow.timers import fire_timer, new_timer, schedule_name, timer_schedule
+from stratoflow.tokens import revoke_token
+from stratoflow.values import dumps, loads
+from stratoflow_local.runtime import FunctionError
+from stratoflow_local.scheduler import PeriodicTicker
+from stratoflow_local.stack import LocalStack
+from stratoflow_local.tokens import parse_token, store_tokens
+
+from tests.integration.conftest import REPO
+
+EVENTS = sorted((REPO / "events").glob("*.json"))
+FOLDER_TO_FUNCTION = {
+    "authorizer": "AuthorizerFunction",
+    "caller_api": "CallerApiFunction",
+    "cancel_task": "CancelTaskFunction",
+    "worker_api": "WorkerApiFunction",
+    "submit_workflow_commands": "SubmitWorkflowCommandsFunction",
+    "propagate_child_cancel": "PropagateChildCancelFunction",
+    "outbox_dispatcher": "OutboxDispatcherFunction",
+    "fire_timer": "FireTimerFunction",
+    "sweeper": "SweeperFunction",
+}
+
+# What the samples name.
+TENANT = "acme"
+WID = "8f14e45f-ceea-467f-a0e6-b9ea7c1e0c31"
+LEASE = "5d41402a-bc4b-4a76-b971-9d911017c592"
+TASK = "order-42.charge"
+TIMER = "reminder"
+CHILD = "child-8f14e45f"
+CHILD_NAME = "shipping"
+CASCADE_REQUEST = "16fd2706-8baf-433b-82eb-8c7fada847da"
+ORDERS = "orders"  # the saga's queue: of all the samples, only the workflow poll polls it
+PAYMENTS = "payments"  # the charge task's queue: of all the samples, only the task poll polls it
+ORDER = {"orderId": "42", "amount": 1999}
+CHARGE = {"amount": 1999}
+SHIPMENT = {"orderId": "42"}
+LEASE_MS = 60_000
+REMINDER_MS = 60_000
+# Not named by a sample: the shipping child's own child, so that the cascade sample shows the cascade carrying on.
+GRANDCHILD = "label-8f14e45f"
+GRANDCHILD_NAME = "label"
+LABEL = {"orderId": "42", "carrier": "ups"}
+
+SAMPLE_PKS = frozenset(
+    {
+        keys.workflow_pk(TENANT, WID),
+        keys.workflow_pk(TENANT, CHILD),
+        keys.workflow_pk(TENANT, GRANDCHILD),
+        keys.task_pk(TENANT, TASK),
+    }
+)
+SCHEDULE = schedule_name(TENANT, WID, TIMER)
+
+
+def _function_of(event_file: Path) -> str:
+    folder = next(
+        folder
+        for folder in sorted(FOLDER_TO_FUNCTION, key=len, reverse=True)
+        if event_file.stem.startswith(folder + "_")
+    )
+    return FOLDER_TO_FUNCTION[folder]
+
+
+# ---------------------------------------------------------------- the state the samples refer to
+
+
+class FixedClock:
+    def __init__(self, ms: int) -> None:
+        self.ms = ms
+
+    def now_ms(self) -> int:
+        return self.ms
+
+
+class Story:
+    """The order saga's items as its commits would have written them at `at` (epoch ms), written by `write()`.
+
+    It starts as the saga's first commit left it: PENDING on queue `orders`, history WORKFLOW_STARTED {input}.
+    """
+
+    def __init__(self, at: int | None = None) -> None:
+        base = runtime()
+        self.at = base.now_ms() if at is None else at
+        self.rt = Runtime(settings=base.settings, clock=FixedClock(self.at))
+        self.tx = Transaction()
+        self.writers: list[HistoryWriter] = []
+        self.history = self._execution(WID, "order-saga", ORDER)
+        self.saga = self.history.execution
+        self.task: TaskItem | None = None
+        self.timer: TimerItem | None = None
+        self.links: dict[str, ChildLinkItem] = {}
+
+    def _execution(self, wid: str, kind: str, input_value: Any, parent: HistoryWriter | None = None) -> HistoryWriter:
+        name = None if parent is None else {CHILD: CHILD_NAME, GRANDCHILD: GRANDCHILD_NAME}[wid]
+        execution = new_execution(
+            tenant=TENANT,
+            workflow_id=wid,
+            kind=kind,
+            queue=ORDERS,
+            now_ms=self.at,
+            parent_id=None if parent is None else parent.execution.workflow_id,
+            child_execution_name=name,
+            parent_close_policy=None if parent is None else ParentClosePolicy.REQUEST_CANCEL.value,
+        )
+        stage_value(self.tx, execution, "input", dumps(input_value))
+        history = HistoryWriter(execution, self.at)
+        history.append("WORKFLOW_STARTED", {"input": input_value})
+        self.writers.append(history)
+        return history
+
+    def schedule_charge(self) -> TaskItem:
+        """SCHEDULE_TASK order-42.charge (charge-card on `payments`, 2 retries): the task is PENDING."""
+        self.saga.spawned = True
+        task = new_task(
+            tenant=TENANT,
+            task_id=TASK,
+            workflow_id=WID,
+            kind="charge-card",
+            queue=PAYMENTS,
+            max_retries=2,
+            timeout_ms=None,
+            now_ms=self.at,
+        )
+        stage_value(self.tx, task, "input", dumps(CHARGE))
+        self.tx.put(task)
+        self.tx.put(TaskRefItem(self.saga.pk, keys.taskref_sk(TASK), task_id=TASK))
+        self.history.append("TASK_SCHEDULED", {"taskExecutionId": TASK, "kind": "charge-card", "input": CHARGE})
+        self.task = task
+        return task
+
+    def run_charge(self) -> TaskItem:
+        """The charge task scheduled and polled: RUNNING, attempt 1, under lease 5d41402a-... for 60 s."""
+        task = self.schedule_charge()
+        task.status = TaskStatus.RUNNING
+        task.attempt = 1
+        task.lease_id = LEASE
+        task.lease_ms = LEASE_MS
+        task.lease_expires_at = self.at + LEASE_MS
+        task.dispatch_pk = None
+        task.dispatch_at = None
+        task.sweep_pk = keys.sweep_pk(task.pk)
+        task.sweep_at = self.at + LEASE_MS
+        return task
+
+    def start_reminder(self) -> TimerItem:
+        """START_TIMER reminder, 60 s."""
+        self.saga.spawned = True
+        timer = new_timer(self.saga, TIMER, REMINDER_MS, self.at, self.rt.settings)
+        self.tx.put(timer)
+        self.history.append("TIMER_STARTED", {"timerId": TIMER, "durationMs": REMINDER_MS, "fireAt": timer.fire_at})
+        self.timer = timer
+        return timer
+
+    def start_child(self, parent: HistoryWriter, wid: str, kind: str, input_value: Any) -> HistoryWriter:
+        """SCHEDULE_CHILD_WORKFLOW (policy REQUEST_CANCEL): the child starts PENDING, the link is INITIATED."""
+        parent.execution.spawned = True
+        child = self._execution(wid, kind, input_value, parent)
+        name = child.execution.child_execution_name
+        assert name is not None
+        link = ChildLinkItem(
+            parent.execution.pk,
+            keys.child_sk(name),
+            tenant=TENANT,
+            parent_id=parent.execution.workflow_id,
+            child_execution_name=name,
+            child_id=wid,
+            child_kind=kind,
+            status=ChildStatus.INITIATED,
+            cancel_state=ChildCancelState.NONE,
+            parent_close_policy=ParentClosePolicy.REQUEST_CANCEL.value,
+            created_at=iso_ms(self.at),
+            updated_at=iso_ms(self.at),
+        )
+        self.tx.put(link)
+        self.links[name] = link
+        parent.append(
+            "CHILD_WORKFLOW_INITIATED",
+            {"childExecutionName": name, "childWorkflowKind": kind, "childWorkflowExecutionId": wid},
+        )
+        return child
+
+    def start_shipping(self) -> HistoryWriter:
+        return self.start_child(self.history, CHILD, "ship-order", SHIPMENT)
+
+    def request_shipping_cancel(self) -> None:
+        """REQUEST_CANCEL_CHILD_WORKFLOW shipping: the event, its CHILD_CANCEL outbox item, the link REQUESTED."""
+        payload = {"childExecutionName": CHILD_NAME, "childWorkflowExecutionId": CHILD, "reason": "customer asked"}
+        event = self.history.append("CHILD_WORKFLOW_CANCELLATION_REQUESTED", payload)
+        stage_outbox(self.rt, self.tx, self.saga, OUTBOX_CHILD_CANCEL, f"{event['sequence']:010d}", payload)
+        self.links[CHILD_NAME].cancel_state = ChildCancelState.REQUESTED
+
+    def claim(self) -> None:
+        """The saga's worker polled it last, at `at`: RUNNING under lease 5d41402a-... for 60 s, all events seen."""
+        saga = self.saga
+        saga.status = WorkflowStatus.RUNNING
+        saga.lease_id = LEASE
+        saga.lease_expires_at = self.at + LEASE_MS
+        saga.dispatch_at = self.at + LEASE_MS
+        saga.seen_seq = saga.last_seq
+
+    @staticmethod
+    def release(history: HistoryWriter) -> None:
+        """The execution's worker submitted its commands and let go: WAITING, out of the dispatch index."""
+        execution = history.execution
+        execution.status = WorkflowStatus.WAITING
+        execution.lease_id = None
+        execution.lease_expires_at = None
+        execution.dispatch_pk = None
+        execution.dispatch_at = None
+        execution.seen_seq = execution.last_seq
+
+    def complete(self, output: Any) -> None:
+        """COMPLETE_WORKFLOW: WORKFLOW_COMPLETED, the lease released, and (spawned) the OUTBOX#CLOSE#close item."""
+        end_execution(self.rt, self.tx, self.history, WorkflowStatus.COMPLETED, value=output, value_text=dumps(output))
+
+    def write(self) -> None:
+        for history in self.writers:
+            history.stage(self.tx)
+        self.tx.commit()
+
+
+def running_saga(at: int | None = None) -> Story:
+    """The saga mid-run: its charge task RUNNING, its reminder STARTED, its shipping child PENDING, and its worker
+    holding the saga's lease (history: WORKFLOW_STARTED, TASK_SCHEDULED, TIMER_STARTED, CHILD_WORKFLOW_INITIATED)."""
+    story = Story(at)
+    story.run_charge()
+    story.start_reminder()
+    story.start_shipping()
+    story.claim()
+    return story
+
+
+def saga_events(at: int) -> list[tuple[int, str, Any]]:
+    """The history of `running_saga(at)`."""
+    return [
+        (1, "WORKFLOW_STARTED", {"input": ORDER}),
+        (2, "TASK_SCHEDULED", {"taskExecutionId": TASK, "kind": "charge-card", "input": CHARGE}),
+        (3, "TIMER_STARTED", {"timerId": TIMER, "durationMs": REMINDER_MS, "fireAt": iso_ms(at + REMINDER_MS)}),
+        (
+            4,
+            "CHILD_WORKFLOW_INITIATED",
+            {"childExecutionName": CHILD_NAME, "childWorkflowKind": "ship-order", "childWorkflowExecutionId": CHILD},
+        ),
+    ]
+
+
+def saga_requesting_shipping_cancel(at: int | None = None) -> Story:
+    """The running saga whose worker submitted REQUEST_CANCEL_CHILD_WORKFLOW shipping (event 5) and polled again."""
+    story = Story(at)
+    story.run_charge()
+    story.start_reminder()
+    story.start_shipping()
+    story.request_shipping_cancel()
+    story.claim()
+    return story
+
+
+SHIPPING_CANCEL_REQUESTED = (
+    5,
+    "CHILD_WORKFLOW_CANCELLATION_REQUESTED",
+    {"childExecutionName": CHILD_NAME, "childWorkflowExecutionId": CHILD, "reason": "customer asked"},
+)
+
+
+def schedule_reminder(stack: LocalStack, story: Story) -> None:
+    """The reminder's schedule, as the outbox dispatcher creates it for the timer's INSERT (it is not due yet)."""
+    assert story.timer is not None and story.timer.fire_at_ms > time.time() * 1000
+    timer_scheduler().create(timer_schedule(story.rt.settings, TENANT, WID, TIMER, int(story.timer.fire_at_ms)))
+    assert schedule_of(stack) is not None
+
+
+def forget(*pks: str) -> None:
+    """Delete every item of these partitions (their stream records are REMOVEs, which no mapping's filter takes)."""
+    runtime()  # binds the table models
+    for pk in pks:
+        for item in BaseItem.query(pk, consistent_read=True):
+            item.delete()
+
+
+def reset(stack: LocalStack) -> None:
+    """No item in the samples' partitions, and no schedule of the reminder."""
+    forget(*sorted(SAMPLE_PKS))
+    client = stack.client("scheduler")
+    with suppress(client.exceptions.ResourceNotFoundException):
+        client.delete_schedule(Name=SCHEDULE, GroupName=runtime().settings.timer_schedule_group)
+
+
+@contextmanager
+def seeding(stack: LocalStack) -> Iterator[None]:
+    """Empty the samples' partitions, then write a state there that no stream function sees while it is written.
+
+    Everything written before is delivered first. Inside, the stack's deliveries of records of the samples'
+    partitions are dropped (a stream sample is itself that delivery); on leaving, the rest is delivered.
+    """
+    stack.wait_idle()
+    poller = stack.streams
+    assert poller is not None
+    deliver = poller.invoke
+
+    def held_back(function: str, event: dict[str, Any]) -> Any:
+        records = [record for record in event["Records"] if record["dynamodb"]["Keys"]["pk"]["S"] not in SAMPLE_PKS]
+        return deliver(function, {**event, "Records": records}) if records else {"batchItemFailures": []}
+
+    poller.invoke = held_back
+    try:
+        reset(stack)
+        yield
+        stack.wait_idle()
+    finally:
+        poller.invoke = deliver
+
+
+@contextmanager
+def no_periodic_sweeps(stack: LocalStack) -> Iterator[None]:
+    """Stop the stack's own sweeps (waiting for one under way), so that the sample's sweep is the one that sweeps."""
+    assert stack.periodic is not None
+    stack.periodic.stop()
+    try:
+        yield
+    finally:
+        period = stack.sweep_seconds if stack.sweep_seconds > 0 else None
+        stack.periodic = PeriodicTicker(stack.template, stack.invoke, period)
+        if period is not None:
+            stack.periodic.start()
+
+
+# ---------------------------------------------------------------- reading what happened
+
+
+def history(wid: str) -> list[tuple[int, str, Any]]:
+    items = EventItem.query(
+        keys.workflow_pk(TENANT, wid), EventItem.sk.startswith(keys.EVENT_PREFIX), consistent_read=True
+    )
+    return [(int(item.seq), item.type, loads(item.data)) for item in items]
+
+
+def execution_of(wid: str) -> ExecutionItem:
+    execution = get_execution(TENANT, wid)
+    assert execution is not None, wid
+    return execution
+
+
+def task_item() -> TaskItem:
+    return TaskItem.get(keys.task_pk(TENANT, TASK), keys.TASK_SK, consistent_read=True)
+
+
+def timer_item() -> TimerItem:
+    return TimerItem.get(keys.workflow_pk(TENANT, WID), keys.timer_sk(TIMER), consistent_read=True)
+
+
+def link_of(parent: str, name: str) -> ChildLinkItem:
+    return ChildLinkItem.get(keys.workflow_pk(TENANT, parent), keys.child_sk(name), consistent_read=True)
+
+
+def outbox_of(wid: str) -> list[OutboxItem]:
+    pk = keys.workflow_pk(TENANT, wid)
+    return list(OutboxItem.query(pk, OutboxItem.sk.startswith(keys.OUTBOX_PREFIX), consistent_read=True))
+
+
+def schedule_of(stack: LocalStack) -> dict[str, Any] | None:
+    client = stack.client("scheduler")
+    try:
+        schedule: dict[str, Any] = client.get_schedule(Name=SCHEDULE, GroupName=runtime().settings.timer_schedule_group)
+    except client.exceptions.ResourceNotFoundException:
+        return None
+    return schedule
+
+
+def the_named_item_is_seeded(event: dict[str, Any]) -> None:
+    """The outbox item the stream sample's record names exists, and the record's image is what the domain wrote."""
+    (record,) = event["Records"]
+    named = record["dynamodb"]["Keys"]["sk"]["S"]
+    stored = {item.sk: item.to_dynamodb_dict() for item in outbox_of(WID)}
+    assert named in stored, f"the sample names {named}; the saga's outbox holds {sorted(stored)}"
+    image, item = dict(record["dynamodb"]["NewImage"]), stored[named]
+    for name in ("createdAt", "sweepAt"):  # when it was written: the sample's day, or just now
+        del image[name], item[name]
+    payloads = json.loads(image.pop("payload")["S"]), json.loads(item.pop("payload")["S"])
+    assert image == item
+    assert payloads[0] == payloads[1]
+
+
+def api_call(stack: LocalStack, function: str, event: dict[str, Any]) -> tuple[int, Any]:
+    response = stack.invoke(function, event)
+    body = response["body"]
+    return response["statusCode"], json.loads(body) if body else None
+
+
+def saga_view(at: int, **changes: Any) -> dict[str, Any]:
+    view = {
+        "workflowExecutionId": WID,
+        "kind": "order-saga",
+        "queue": ORDERS,
+        "status": "RUNNING",
+        "input": ORDER,
+        "output": None,
+        "error": None,
+        "cancelReason": None,
+        "parentWorkflowExecutionId": None,
+        "childExecutionName": None,
+        "createdAt": iso_ms(at),
+        "updatedAt": iso_ms(at),
+    }
+    return {**view, **changes}
+
+
+def charge_view(at: int, **changes: Any) -> dict[str, Any]:
+    view = {
+        "taskExecutionId": TASK,
+        "workflowExecutionId": WID,
+        "kind": "charge-card",
+        "queue": PAYMENTS,
+        "status": "RUNNING",
+        "input": CHARGE,
+        "output": None,
+        "error": None,
+        "attempt": 1,
+        "maxRetries": 2,
+        "timeoutMs": None,
+        "cancelReason": None,
+        "createdAt": iso_ms(at),
+        "updatedAt": iso_ms(at),
+    }
+    return {**view, **changes}
+
+
+Event = tuple[int, str, Any]
+
+
+def cancel_requested_by_saga(input_value: Any, reason: str, *before: Event) -> list[Event]:
+    """A child's history once the saga's request reached it."""
+    events: list[Event] = [(1, "WORKFLOW_STARTED", {"input": input_value}), *before]
+    return [*events, (len(events) + 1, "CANCELLATION_REQUESTED", {"reason": reason, "requestedBy": f"workflow:{WID}"})]
+
+
+# ---------------------------------------------------------------- one check per sample
+
+Check = Callable[[LocalStack, str, dict[str, Any]], None]
+CHECKS: dict[str, Check] = {}
+
+
+def sample(name: str) -> Callable[[Check], Check]:
+    def register(check: Check) -> Check:
+        CHECKS[name] = check
+        return check
+
+    return register
+
+
+@sample("authorizer_valid_token")
+def _valid_token(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    store_tokens([parse_token("dev:dev-token")])  # the local stack's dev token, both scopes, as `make invoke` seeds it
+    try:
+        answer = stack.invoke(function, event)
+    finally:
+        revoke_token("dev-token")
+    api = "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/dev/*"
+    routes = ["/v1/workflows", "/v1/workflows/*", "/v1/tasks", "/v1/tasks/*", "/v1/worker/*", "/v1/workflows/*/events"]
+    assert answer == {
+        "principalId": "dev",
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": [api + route for route in routes]}
+            ],
+        },
+        "context": {"tenant": "dev", "scopes": "client worker"},
+    }
+
+
+@sample("authorizer_unknown_token")
+def _unknown_token(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    revoke_token("not-a-known-token")
+    with pytest.raises(FunctionError) as refused:
+        stack.invoke(function, event)
+    assert refused.value.error_message == "Unauthorized"  # API Gateway's 401
+
+
+@sample("caller_api_health")
+def _health(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    assert api_call(stack, function, event) == (200, {"status": "ok"})
+
+
+@sample("caller_api_openapi")
+def _openapi(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    status, document = api_call(stack, function, event)
+    assert status == 200
+    assert document["openapi"].startswith("3.")
+    assert document["info"]["title"] == "Stratoflow API"
+    assert {path: sorted(operations) for path, operations in document["paths"].items()} == {
+        "/v1/health": ["get"],
+        "/v1/openapi.json": ["get"],
+        "/v1/workflows": ["get", "post"],
+        "/v1/workflows/{id}": ["get"],
+        "/v1/workflows/{id}/events": ["get"],
+        "/v1/workflows/{id}/cancel": ["post"],
+        "/v1/tasks": ["post"],
+        "/v1/tasks/{taskExecutionId}": ["get"],
+        "/v1/tasks/{taskExecutionId}/cancel": ["post"],
+        "/v1/worker/workflows/poll": ["post"],
+        "/v1/worker/workflows/{id}/commands": ["post"],
+        "/v1/worker/tasks/poll": ["post"],
+        "/v1/worker/tasks/{taskExecutionId}/heartbeat": ["post"],
+        "/v1/worker/tasks/{taskExecutionId}/complete": ["post"],
+        "/v1/worker/tasks/{taskExecutionId}/fail": ["post"],
+    }
+
+
+@sample("caller_api_start_workflow")
+def _start_workflow(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    status, body = api_call(stack, function, event)
+    assert status == 201, body
+    wid = body["workflowExecutionId"]
+    try:
+        assert str(uuid.UUID(wid)) == wid
+        assert body["createdAt"] == body["updatedAt"]
+        assert body == {
+            "workflowExecutionId": wid,
+            "kind": "order-saga",
+            "queue": "default",
+            "status": "PENDING",
+            "input": ORDER,
+            "output": None,
+            "error": None,
+            "cancelReason": None,
+            "parentWorkflowExecutionId": None,
+            "childExecutionName": None,
+            "createdAt": body["createdAt"],
+            "updatedAt": body["createdAt"],
+        }
+        assert history(wid) == [(1, "WORKFLOW_STARTED", {"input": ORDER})]
+        stored = execution_of(wid)
+        assert (stored.status, stored.dispatch_pk) == ("PENDING", keys.workflow_dispatch_pk(TENANT, "default"))
+    finally:
+        forget(keys.workflow_pk(TENANT, wid))  # nobody is to poll it off the default queue later
+
+
+@sample("caller_api_start_task")
+def _start_task(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    status, body = api_call(stack, function, event)
+    assert status == 201, body
+    task_id = body["taskExecutionId"]
+    try:
+        assert str(uuid.UUID(task_id)) == task_id
+        assert body["createdAt"] == body["updatedAt"]
+        assert body == {
+            "taskExecutionId": task_id,
+            "workflowExecutionId": None,
+            "kind": "send-email",
+            "queue": "default",
+            "status": "PENDING",
+            "input": {"to": "a@example.com"},
+            "output": None,
+            "error": None,
+            "attempt": 0,
+            "maxRetries": 2,
+            "timeoutMs": 30000,
+            "cancelReason": None,
+            "createdAt": body["createdAt"],
+            "updatedAt": body["createdAt"],
+        }
+        stored = TaskItem.get(keys.task_pk(TENANT, task_id), keys.TASK_SK, consistent_read=True)
+        assert (stored.status, stored.dispatch_pk) == ("PENDING", keys.task_dispatch_pk(TENANT, "default"))
+    finally:
+        forget(keys.task_pk(TENANT, task_id))
+
+
+@sample("caller_api_get_workflow")
+def _get_workflow(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    with seeding(stack):
+        story = running_saga()
+        story.write()
+    assert api_call(stack, function, event) == (200, saga_view(story.at))
+
+
+@sample("caller_api_get_workflow_events")
+def _get_workflow_events(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    with seeding(stack):
+        story = running_saga()
+        story.write()
+    created = iso_ms(story.at)
+    events = [
+        {"sequence": sequence, "type": kind, "data": data, "createdAt": created}
+        for sequence, kind, data in saga_events(story.at)
+    ]
+    assert api_call(stack, function, event) == (200, {"events": events, "nextAfterSequence": None})
+
+
+@sample("caller_api_list_workflows")
+def _list_workflows(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    with seeding(stack):
+        story = running_saga()
+        story.write()
+    status, body = api_call(stack, function, event)
+    assert status == 200
+    assert set(body) == {"workflows", "nextToken"}
+    workflows = body["workflows"]
+    assert workflows[0] == saga_view(story.at)  # the tenant's newest RUNNING execution
+    assert {workflow["status"] for workflow in workflows} == {"RUNNING"}
+    newest_first = [(workflow["createdAt"], workflow["workflowExecutionId"]) for workflow in workflows]
+    assert newest_first == sorted(newest_first, reverse=True)
+    assert len(workflows) <= 20
+
+
+@sample("caller_api_get_task")
+def _get_task(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    with seeding(stack):
+        story = running_saga()
+        story.write()
+    assert api_call(stack, function, event) == (200, charge_view(story.at))
+
+
+@sample("caller_api_cancel_workflow")
+def _cancel_workflow(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    with seeding(stack):
+        story = running_saga()
+        story.write()
+    assert api_call(stack, function, event) == (202, {"workflowExecutionId": WID, "status": "CANCELLING"})
+    saga = execution_of(WID)
+    assert (saga.status, saga.cancel_reason, saga.lease_id) == ("CANCELLING", "customer asked", LEASE)
+    cancelled = (5, "CANCELLATION_REQUESTED", {"reason": "customer asked", "requestedBy": "api"})
+    assert history(WID) == [*saga_events(story.at), cancelled]
+    # cascade: true - the shipping child follows, through the cascade item and the outbox dispatcher
+    stack.wait_idle()
+    assert history(CHILD) == cancel_requested_by_saga(SHIPMENT, "customer asked")
+    assert (execution_of(CHILD).status, execution_of(CHILD).cancel_reason) == ("CANCELLING", "customer asked")
+    assert outbox_of(WID) == []
+    assert history(WID) == [*saga_events(story.at), cancelled]
+
+
+@sample("cancel_task_request")
+def _cancel_task(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    with seeding(stack):
+        story = running_saga()
+        story.write()
+    assert api_call(stack, function, event) == (200, {"taskExecutionId": TASK, "status": "CANCELLED"})
+    task = task_item()
+    assert (task.status, task.cancel_reason, task.lease_id) == ("CANCELLED", "no longer needed", None)
+    assert (task.dispatch_pk, task.sweep_pk) == (None, None)
+    cancelled = {"taskExecutionId": TASK, "taskType": "charge-card", "reason": "no longer needed"}
+    assert history(WID) == [*saga_events(story.at), (5, "TASK_CANCELLED", cancelled)]
+    saga = execution_of(WID)
+    assert (saga.status, saga.lease_id) == ("RUNNING", LEASE)  # its worker keeps the lease, sees it at release
+
+
+@sample("worker_api_complete_task")
+def _complete_task(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    with seeding(stack):
+        story = running_saga()
+        story.write()
+    assert api_call(stack, function, event) == (200, {"status": "COMPLETED"})
+    task = task_item()
+    assert (task.status, loads(task.output), task.lease_id) == ("COMPLETED", {"chargeId": "ch_1"}, None)
+    completed = {"taskExecutionId": TASK, "result": {"chargeId": "ch_1"}}
+    assert history(WID) == [*saga_events(story.at), (5, "TASK_COMPLETED", completed)]
+    saga = execution_of(WID)
+    assert (saga.status, saga.lease_id, saga.seen_seq) == ("RUNNING", LEASE, 4)
+
+
+@sample("worker_api_fail_task")
+def _fail_task(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    with seeding(stack):
+        story = running_saga()
+        story.write()
+    # retryable, attempt 1 of 1 + 2 retries: back to PENDING, and nothing in the workflow's history
+    assert api_call(stack, function, event) == (200, {"status": "PENDING"})
+    task = task_item()
+    assert (task.status, task.attempt, task.lease_id) == ("PENDING", 1, None)
+    assert loads(task.error) == {"code": "CARD_DECLINED", "message": "declined"}
+    assert task.dispatch_pk == keys.task_dispatch_pk(TENANT, PAYMENTS)
+    assert history(WID) == saga_events(story.at)
+
+
+@sample("worker_api_heartbeat_task")
+def _heartbeat_task(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    with seeding(stack):
+        story = running_saga()
+        story.write()
+    before = runtime().now_ms()
+    status, body = api_call(stack, function, event)
+    after = runtime().now_ms()
+    assert (status, set(body), body["cancelRequested"]) == (200, {"cancelRequested", "leaseExpiresAt"}, False)
+    expires = parse_iso_ms(body["leaseExpiresAt"])
+    assert before + LEASE_MS <= expires <= after + LEASE_MS  # extended by the lease's length
+    task = task_item()
+    assert (task.status, task.lease_id, task.lease_expires_at, task.sweep_at) == ("RUNNING", LEASE, expires, expires)
+
+
+@sample("worker_api_poll_task")
+def _poll_task(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    with seeding(stack):
+        story = Story()
+        story.schedule_charge()  # the only ready task on `payments`
+        story.release(story.history)
+        story.write()
+    status, body = api_call(stack, function, event)
+    assert status == 200, body
+    claimed_at = body["task"]["updatedAt"]
+    assert body == {
+        "task": charge_view(story.at, updatedAt=claimed_at),
+        "leaseId": body["leaseId"],
+        "leaseExpiresAt": iso_ms(parse_iso_ms(claimed_at) + LEASE_MS),
+    }
+    assert str(uuid.UUID(body["leaseId"])) == body["leaseId"]
+    task = task_item()
+    assert (task.status, task.attempt, task.lease_id, task.dispatch_pk) == ("RUNNING", 1, body["leaseId"], None)
+
+
+@sample("worker_api_poll_workflow")
+def _poll_workflow(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    with seeding(stack):
+        story = Story()  # just started: PENDING, the only ready execution on `orders`
+        story.write()
+    status, body = api_call(stack, function, event)
+    assert status == 200, body
+    claimed_at = body["workflowExecution"]["updatedAt"]
+    assert body == {
+        "workflowExecution": saga_view(story.at, updatedAt=claimed_at),
+        "events": [
+            {"sequence": 1, "type": "WORKFLOW_STARTED", "data": {"input": ORDER}, "createdAt": iso_ms(story.at)}
+        ],
+        "nextAfterSequence": None,
+        "leaseId": body["leaseId"],
+        "leaseExpiresAt": iso_ms(parse_iso_ms(claimed_at) + LEASE_MS),
+    }
+    assert str(uuid.UUID(body["leaseId"])) == body["leaseId"]
+    saga = execution_of(WID)
+    assert (saga.status, saga.lease_id, saga.seen_seq) == ("RUNNING", body["leaseId"], 1)
+
+
+@sample("submit_workflow_commands_schedule_task")
+def _submit_commands(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    with seeding(stack):
+        story = Story()
+        story.claim()  # polled: RUNNING under lease 5d41402a-..., nothing scheduled yet
+        story.write()
+    status, body = api_call(stack, function, event)
+    assert status == 200, body
+    started = body["events"][1]
+    fire_at = started["data"]["fireAt"]
+    assert parse_iso_ms(fire_at) == parse_iso_ms(started["createdAt"]) + REMINDER_MS
+    assert body == {
+        "status": "WAITING",
+        "events": [
+            {
+                "sequence": 2,
+                "type": "TASK_SCHEDULED",
+                "data": {"taskExecutionId": TASK, "kind": "charge-card", "input": CHARGE},
+                "createdAt": started["createdAt"],
+            },
+            {
+                "sequence": 3,
+                "type": "TIMER_STARTED",
+                "data": {"timerId": TIMER, "durationMs": REMINDER_MS, "fireAt": fire_at},
+                "createdAt": started["createdAt"],
+            },
+        ],
+    }
+    assert [(event["sequence"], event["type"], event["data"]) for event in body["events"]] == history(WID)[1:]
+    saga = execution_of(WID)
+    assert (saga.status, saga.lease_id, saga.dispatch_pk, saga.spawned) == ("WAITING", None, None, True)
+    task = task_item()
+    assert (task.status, task.queue, task.max_retries, task.attempt, task.workflow_id) == (
+        "PENDING",
+        PAYMENTS,
+        2,
+        0,
+        WID,
+    )
+    assert TaskRefItem.get(saga.pk, keys.taskref_sk(TASK), consistent_read=True).task_id == TASK
+    timer = timer_item()
+    assert (timer.status, timer.fire_at) == ("STARTED", fire_at)
+    # the timer's INSERT reaches the outbox dispatcher, which creates its one-time schedule
+    stack.wait_idle()
+    schedule = schedule_of(stack)
+    assert schedule is not None
+    due = math.ceil(parse_iso_ms(fire_at) / 1000)
+    assert schedule["ScheduleExpression"] == f"at({datetime.fromtimestamp(due, UTC):%Y-%m-%dT%H:%M:%S})"
+    assert (schedule["FlexibleTimeWindow"], schedule["ActionAfterCompletion"]) == ({"Mode": "OFF"}, "DELETE")
+    target = schedule["Target"]
+    fire_timer_function = stack.template.function_by_arn(target["Arn"])
+    dead_letters = stack.template.queue_by_arn(target["DeadLetterConfig"]["Arn"])
+    assert fire_timer_function is not None and fire_timer_function.logical_id == "FireTimerFunction"
+    assert dead_letters is not None and dead_letters.logical_id == "TimerScheduleDLQ"
+    payload = {"tenant": TENANT, "workflowExecutionId": WID, "timerId": TIMER, "fireAt": fire_at}
+    assert json.loads(target["Input"]) == payload
+
+
+@sample("fire_timer_due")
+def _fire_timer(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    with seeding(stack):
+        story = running_saga()
+        story.write()
+        schedule_reminder(stack, story)
+    assert stack.invoke(function, event) == {"outcome": "fired"}
+    assert timer_item().status == TimerStatus.FIRED
+    assert history(WID) == [*saga_events(story.at), (5, "TIMER_FIRED", {"timerId": TIMER})]
+    saga = execution_of(WID)
+    assert (saga.status, saga.lease_id) == ("RUNNING", LEASE)
+    # the timer left STARTED: the outbox dispatcher deletes its schedule
+    stack.wait_idle()
+    assert schedule_of(stack) is None
+
+
+@sample("outbox_dispatcher_timer_started")
+def _timer_started(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    with seeding(stack):
+        story = running_saga()  # the reminder STARTED; the schedule is made from the record's image, not the item
+        story.write()
+    assert schedule_of(stack) is None
+    invoked = time.time()
+    assert stack.invoke(function, event) == {"batchItemFailures": []}
+    # The record's fireAt (2026-11-24T06:01:00.000Z) has passed: the schedule is due at once, fires the reminder
+    # through FireTimerFunction, and is deleted after completion.
+    stack.wait_idle()
+    assert stack.scheduler is not None
+    fired = [
+        (invocation.group, invocation.function, invocation.payload, invocation.outcome)
+        for invocation in list(stack.scheduler.invocations)
+        if invocation.name == SCHEDULE and invocation.at >= invoked
+    ]
+    payload = {"tenant": TENANT, "workflowExecutionId": WID, "timerId": TIMER, "fireAt": "2026-11-24T06:01:00.000Z"}
+    assert fired == [(runtime().settings.timer_schedule_group, "FireTimerFunction", payload, "ok")]
+    assert timer_item().status == TimerStatus.FIRED
+    assert history(WID) == [*saga_events(story.at), (5, "TIMER_FIRED", {"timerId": TIMER})]
+    assert schedule_of(stack) is None
+    saga = execution_of(WID)
+    assert (saga.status, saga.lease_id) == ("RUNNING", LEASE)
+
+
+@sample("outbox_dispatcher_timer_fired")
+def _timer_fired(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    with seeding(stack):
+        story = running_saga()
+        story.write()
+        schedule_reminder(stack, story)
+        assert fire_timer(story.rt, TENANT, WID, TIMER) == "fired"  # the MODIFY the sample delivers
+    assert timer_item().status == TimerStatus.FIRED
+    assert schedule_of(stack) is not None
+    assert stack.invoke(function, event) == {"batchItemFailures": []}
+    assert schedule_of(stack) is None
+    assert history(WID) == [*saga_events(story.at), (5, "TIMER_FIRED", {"timerId": TIMER})]
+
+
+@sample("propagate_child_cancel_request")
+def _propagate_child_cancel(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    with seeding(stack):
+        story = saga_requesting_shipping_cancel()  # event 5: its outbox item is OUTBOX#CHILD_CANCEL#0000000005
+        story.write()
+    the_named_item_is_seeded(event)
+    assert stack.invoke(function, event) == {"batchItemFailures": []}
+    assert history(CHILD) == cancel_requested_by_saga(SHIPMENT, "customer asked")
+    child = execution_of(CHILD)
+    assert (child.status, child.cancel_reason) == ("CANCELLING", "customer asked")
+    assert link_of(WID, CHILD_NAME).cancel_state == ChildCancelState.DELIVERED
+    assert outbox_of(WID) == []
+    assert history(WID) == [*saga_events(story.at), SHIPPING_CANCEL_REQUESTED]  # delivered: nothing for the parent
+
+
+@sample("outbox_dispatcher_cascade")
+def _cascade(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    with seeding(stack):
+        story = Story()
+        story.run_charge()
+        story.start_reminder()
+        shipping = story.start_shipping()
+        story.start_child(shipping, GRANDCHILD, "print-label", LABEL)
+        story.release(shipping)  # the child ran once: it started its own child and waits
+        story.claim()
+        story.write()
+        # POST /v1/workflows/8f14e45f-.../cancel {"reason": "customer asked", "cascade": true}
+        cancel = Transaction()
+        request_workflow_cancel(
+            story.rt,
+            cancel,
+            execution_of(WID),
+            reason="customer asked",
+            requested_by="api",
+            cascade_root=WID,
+            cascade_request=CASCADE_REQUEST,
+        )
+        cancel.commit()
+    the_named_item_is_seeded(event)
+    assert stack.invoke(function, event) == {"batchItemFailures": []}
+    label = {
+        "childExecutionName": GRANDCHILD_NAME,
+        "childWorkflowKind": "print-label",
+        "childWorkflowExecutionId": GRANDCHILD,
+    }
+    started_label = (2, "CHILD_WORKFLOW_INITIATED", label)
+    assert history(CHILD) == cancel_requested_by_saga(SHIPMENT, "customer asked", started_label)
+    assert execution_of(CHILD).status == WorkflowStatus.CANCELLING
+    assert all(item.sk != event["Records"][0]["dynamodb"]["Keys"]["sk"]["S"] for item in outbox_of(WID))
+    # the child's own cascade item carries the request on to its child, with the same root
+    stack.wait_idle()
+    assert history(GRANDCHILD) == cancel_requested_by_saga(LABEL, "customer asked")
+    assert execution_of(GRANDCHILD).status == WorkflowStatus.CANCELLING
+    assert (outbox_of(WID), outbox_of(CHILD)) == ([], [])
+    cancelled = (5, "CANCELLATION_REQUESTED", {"reason": "customer asked", "requestedBy": "api"})
+    assert history(WID) == [*saga_events(story.at), cancelled]
+
+
+@sample("outbox_dispatcher_parent_close")
+def _parent_close(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    output = {"orderId": "42", "charged": True}
+    with seeding(stack):
+        story = running_saga()
+        story.complete(output)  # ends with its charge RUNNING, its reminder STARTED and its child PENDING
+        story.write()
+        schedule_reminder(stack, story)
+    the_named_item_is_seeded(event)
+    assert stack.invoke(function, event) == {"batchItemFailures": []}
+    task = task_item()
+    assert (task.status, task.cancel_reason, task.lease_id) == ("CANCELLED", "parent closed", None)
+    assert timer_item().status == TimerStatus.CANCELLED
+    # the child-cancel request goes out through the stream; the cancelled timer's schedule is deleted
+    stack.wait_idle()
+    assert history(CHILD) == cancel_requested_by_saga(SHIPMENT, "parent closed")
+    assert execution_of(CHILD).status == WorkflowStatus.CANCELLING
+    assert link_of(WID, CHILD_NAME).cancel_state == ChildCancelState.DELIVERED
+    assert schedule_of(stack) is None
+    assert outbox_of(WID) == []
+    # no event after the terminal one
+    assert history(WID) == [*saga_events(story.at), (5, "WORKFLOW_COMPLETED", {"output": output})]
+    assert execution_of(WID).status == WorkflowStatus.COMPLETED
+
+
+@sample("sweeper_scheduled")
+def _sweeper(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    with no_periodic_sweeps(stack):
+        stack.invoke(function, event)  # whatever else is overdue, so that only the sample's state is left
+        then = runtime().now_ms() - 180_000
+        with seeding(stack):
+            # Three minutes ago, and nothing delivered since: the charge's lease (60 s) ran out, the reminder (60 s)
+            # is past its 90 s grace, and the child-cancel request is past its 120 s re-drive delay.
+            story = saga_requesting_shipping_cancel(then)
+            story.write()
+        assert stack.invoke(function, event) == {"swept": {"task:PENDING": 1, "timer:fired": 1, "outbox:delivered": 1}}
+    task = task_item()
+    assert (task.status, task.attempt, task.lease_id) == ("PENDING", 1, None)
+    assert loads(task.error) == {"code": "LEASE_EXPIRED", "message": "the lease of attempt 1 expired"}
+    assert task.dispatch_pk == keys.task_dispatch_pk(TENANT, PAYMENTS)
+    assert timer_item().status == TimerStatus.FIRED
+    fired = (6, "TIMER_FIRED", {"timerId": TIMER})
+    assert history(WID) == [*saga_events(then), SHIPPING_CANCEL_REQUESTED, fired]
+    saga = execution_of(WID)
+    assert (saga.status, saga.lease_id) == ("PENDING", None)  # its worker's lease had expired: ready for anyone
+    assert history(CHILD) == cancel_requested_by_saga(SHIPMENT, "customer asked")
+    assert link_of(WID, CHILD_NAME).cancel_state == ChildCancelState.DELIVERED
+    assert outbox_of(WID) == []
+
+
+# ---------------------------------------------------------------- the tests
+
+
+def test_every_function_has_sample_events() -> None:
+    covered = {_function_of(event_file) for event_file in EVENTS}
+    assert covered == set(FOLDER_TO_FUNCTION.values())
+
+
+def test_every_sample_event_has_a_check() -> None:
+    assert sorted(CHECKS) == [event_file.stem for event_file in EVENTS]
+
+
+@pytest.mark.parametrize("event_file", EVENTS, ids=[event.stem for event in EVENTS])
+def test_each_sample_event_does_what_it_names(local_stack: LocalStack, event_file: Path) -> None:
+    event = json.loads(event_file.read_text(encoding="utf-8"))
+    try:
+        CHECKS[event_file.stem](local_stack, _function_of(event_file), event)
+    finally:
+        # Its effects settle and its partitions are emptied: later samples and tests find no sample state.
+        local_stack.wait_idle()
+        reset(local_stack)
