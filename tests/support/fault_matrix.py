@@ -20,6 +20,11 @@
   EventBridge Scheduler and the sweeper's schedule would: one record per batch in stream order, retried on a function
   error or a reported item failure (up to the mapping's `MaximumRetryAttempts`), schedules retried on a function
   error. A test can hold back the records or schedules it wants to deliver itself, under a fault.
+
+tests/support/faults.py injects the same `network` and `timeout-after` failures (its `InjectedCrash` and
+`InjectedTimeout`, used here too) into the domain's calls for the crash tests of the cancellation handlers; this
+module works at the level of whole Lambda invocations behind API Gateway and the event sources, and adds throttling
+and concurrent writers.
 """
 
 from __future__ import annotations
@@ -35,9 +40,10 @@ from typing import Any
 
 from botocore.awsrequest import AWSResponse
 from botocore.client import BaseClient
-from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 from stratoflow_local.runtime import FunctionError
 from stratoflow_local.scheduler import scheduled_event
+
+from tests.support.faults import InjectedCrash, InjectedTimeout
 
 THROTTLE = "throttle"
 CONDITION = "condition"
@@ -138,7 +144,7 @@ def _before_call(model: Any, params: dict[str, Any], **_: Any) -> Any:
         return None
     plan.injected = call
     if plan.kind == NETWORK:
-        raise EndpointConnectionError(endpoint_url=url)
+        raise InjectedCrash(endpoint_url=url)
     if plan.kind == CONDITION:
         assert plan._concurrent_writer is not None
         table, key = versioned[0]
@@ -163,7 +169,7 @@ def _after_call(http_response: Any, **_: Any) -> None:
         return
     plan._timeout_pending = False
     plan.injected = plan.calls[-1]
-    raise ReadTimeoutError(endpoint_url=getattr(http_response, "url", None) or "https://fault.invalid/")
+    raise InjectedTimeout(endpoint_url=getattr(http_response, "url", None) or "https://fault.invalid/")
 
 
 _HOOKED = "_stratoflow_fault_hooks"

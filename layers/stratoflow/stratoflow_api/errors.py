@@ -7,6 +7,8 @@ route runs, so a validation failure is answered here only after the scope and th
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -83,10 +85,65 @@ def ensure_body_size(event: Any) -> None:
         raise PayloadTooLarge(f"the request body is over {MAX_BODY_BYTES} bytes", limitBytes=MAX_BODY_BYTES)
 
 
+# Deeper JSON could not be read back (the history, a poll) by a recursive parser such as Python's, so it is refused.
+MAX_JSON_DEPTH = 128
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is out of range")
+    return number
+
+
+def _check_json_value(value: Any, text: str) -> None:
+    """Depth and Unicode checks json.loads does not make (iterative: the value may be deep)."""
+    may_be_deep = text.count("[") + text.count("{") > MAX_JSON_DEPTH
+    may_hold_surrogates = _SURROGATE_ESCAPE.search(text) is not None
+    if not (may_be_deep or may_hold_surrogates):
+        return
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            if depth >= MAX_JSON_DEPTH:
+                raise ValueError(f"JSON is nested deeper than {MAX_JSON_DEPTH} levels")
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+        elif isinstance(item, str) and may_hold_surrogates:
+            item.encode("utf-8")  # a lone surrogate (\ud800) is not Unicode text: UnicodeEncodeError
+
+
+def parse_json_body(text: str | bytes) -> Any:
+    """A request body as JSON (RFC 8259); anything else raises json.JSONDecodeError, answered with 400.
+
+    Stricter than json.loads, which accepts what would fail later as a 5xx or be stored unreadable: NaN and Infinity
+    (not JSON), a number too large for a float or too long for an int, a lone surrogate (not Unicode text), and
+    nesting deeper than MAX_JSON_DEPTH.
+    """
+    source = text.decode("utf-8", errors="replace") if isinstance(text, bytes) else text
+    try:
+        value = json.loads(text, parse_constant=_not_json, parse_float=_finite)
+        _check_json_value(value, source)
+    except json.JSONDecodeError:
+        raise
+    except (ValueError, RecursionError) as error:
+        message = str(error) if isinstance(error, ValueError) else f"JSON is nested deeper than {MAX_JSON_DEPTH} levels"
+        raise json.JSONDecodeError(message, source, 0) from None
+    return value
+
+
 def _validation_message(errors: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
     details = []
-    if any(error.get("type") == "json_invalid" for error in errors):
-        return "the request body is not valid JSON", [{"field": "body", "problem": "not valid JSON"}]
+    invalid_json = [error for error in errors if error.get("type") == "json_invalid"]
+    if invalid_json:
+        problem = str((invalid_json[0].get("ctx") or {}).get("error") or "not valid JSON")
+        return "the request body is not valid JSON", [{"field": "body", "problem": problem}]
     for error in errors[:20]:
         location = ".".join(str(part) for part in error.get("loc", ()) if part not in ("body",))
         details.append({"field": location, "problem": str(error.get("msg", "invalid"))})
@@ -96,6 +153,10 @@ def _validation_message(errors: list[dict[str, Any]]) -> tuple[str, list[dict[st
 
 
 def register_error_handlers(app: APIGatewayRestResolver) -> None:
+    # Every resolver registers these handlers: it parses its bodies strictly too (the resolver keeps its JSON body
+    # parser here; the constructor's `json_body_deserializer` sets the same attribute).
+    app._json_body_deserializer = parse_json_body
+
     @app.exception_handler(StratoflowError)
     def _domain_error(error: StratoflowError) -> Response:
         if isinstance(error, ContentionExhausted):
@@ -116,6 +177,12 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
         message, details = _validation_message(list(error.errors()))
         logger.info("invalid request", extra={"path": app.current_event.path, "problems": details})
         return error_response("INVALID_ARGUMENT", message, problems=details)
+
+    @app.exception_handler(UnicodeDecodeError)
+    def _undecodable_body(_: UnicodeDecodeError) -> Response:
+        # Only the request body is decoded from bytes on the way to a route: a body that is not UTF-8.
+        invalid = {"type": "json_invalid", "loc": ("body", 0), "msg": "", "ctx": {"error": "the body is not UTF-8"}}
+        return _invalid_request(RequestValidationError([invalid]))
 
     @app.exception_handler(NotFoundError)
     def _unknown_route(_: NotFoundError) -> Response:
