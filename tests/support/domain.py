@@ -323,6 +323,12 @@ class Engine:
         assert found, f"no execution {workflow_id}"
         return found[0]
 
+    def task_item_of(self, task_id: str, *, tenant: str | None = None) -> dict[str, Any]:
+        """The stored task item, read by key (no Scan)."""
+        found = query_items(self.dynamodb, self.settings.table_name, f"T#{self._t(tenant)}#TASK#{task_id}")
+        assert found, f"no task {task_id}"
+        return found[0]
+
     def task_item(self, task_id: str, *, tenant: str | None = None) -> dict[str, Any]:
         item = self.item(f"T#{self._t(tenant)}#TASK#{task_id}", "TASK")
         assert item is not None, f"no task {task_id}"

@@ -237,9 +237,6 @@ def task_completes_while_running(engine: Engine, pool: ThreadPoolExecutor) -> Ru
     item = engine.item_of(wid)  # whichever came first: ready, with the completion unseen; never stuck WAITING
     assert item["status"] == "PENDING" and item.get("dispatchAt") is not None, item
     assert int(item["lastSeq"]) > int(item["seenSeq"]), item
-    lease = engine.claim(wid)
-    engine.submit(wid, lease, [{"type": "COMPLETE_WORKFLOW"}])
-    drain(engine, [wid])
     return [wid], f"release-saw-{'it' if release.value['status'] == 'PENDING' else 'nothing'}"
 
 
@@ -262,8 +259,7 @@ def two_pollers(engine: Engine, pool: ThreadPoolExecutor) -> Run:
     assert workflows[0]["workflowExecution"]["workflowExecutionId"] == wid
     assert tasks[0]["task"]["taskExecutionId"] == task_id and tasks[0]["task"]["attempt"] == 1
     assert engine.item_of(wid)["leaseId"] == workflows[0]["leaseId"]
-    engine.submit(wid, workflows[0]["leaseId"], [{"type": "COMPLETE_WORKFLOW"}])
-    engine.complete_task(task_id, tasks[0]["leaseId"], "mine")
+    assert engine.task_item_of(task_id)["leaseId"] == tasks[0]["leaseId"]
     return [wid], f"poller-{1 + [p.value is not None for p in polls[:2]].index(True)}"
 
 
