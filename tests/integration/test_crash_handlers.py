@@ -1,12 +1,12 @@
 """Crash injection for every cancellation handler: the k-th AWS call fails, for every k and both kinds of fault.
 
 The cases run in a process of their own (`python -m tests.support.crashes`), where the real Lambda handlers are
-invoked in process on moto with their table models bound to it (this process hosts the session's local stack, whose
-models and moto backends they must not share). For each handler and scenario: N, the number of AWS calls of a
-fault-free invocation; then for each k in 1..N and each fault (`before`: the call never happens; `after`: it happens
-and its answer is lost, as in a timeout after a successful write), the invocation with the fault, the retries its
-trigger would make until one succeeds, and the stream's follow-ups. Every case must end in the fault-free end state
-(nothing lost, nothing doubled) with the invariant checker (I1-I4, settled) holding.
+invoked in process on moto with their table models bound to it (this process hosts the shared local stack of the
+test run, whose models and moto backends they must not share). For each handler and scenario: N, the number of AWS
+calls of a fault-free invocation; then for each k in 1..N and each fault (`before`: the call never happens; `after`:
+it happens and its answer is lost, as in a timeout after a successful write), the invocation with the fault, the
+retries its trigger would make until one succeeds, and the stream's follow-ups. Every case must end in the
+fault-free end state (nothing lost, nothing doubled) with the invariant checker (I1-I4, settled) holding.
 """
 
 from __future__ import annotations

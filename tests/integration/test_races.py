@@ -4,8 +4,8 @@ The many runs (`RUNS` per race, default 100, `STRATOFLOW_RACE_RUNS` to change) h
 (`python -m tests.support.races`), which race real threads released together by a barrier against the domain
 services on moto behind one lock with atomic transactions, as the embedded endpoint serves it. Every run asserts the
 exact outcome the table requires; after all runs of a race, the invariant checker (settled) covers every execution
-and stored item. They get processes of their own because this one hosts the session's local stack, whose table
-models, moto backends and background threads a second data set must not share.
+and stored item. They get processes of their own because this one hosts the shared local stack of the test run,
+whose table models, moto backends and background threads a second data set must not share.
 
 One run of each race also goes through the HTTP API of the local stack (and, for the scheduler's and the stream's
 duplicates, through the functions it deploys), asserting the same outcome and the invariant checker.
