@@ -21,11 +21,13 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 from stratoflow.timers import schedule_name
 from stratoflow.tokens import put_token
+from stratoflow_local.runtime import FunctionError
 from stratoflow_local.stack import LocalStack
 
 from tests.support.domain import scan_items
@@ -47,8 +49,10 @@ from tests.support.fault_matrix import (
     fault_injector,
     record_figures,
 )
+from tests.support.faults import InjectedCrash, InjectedTimeout
 from tests.support.invariants import check_invariants
 
+REPO = Path(__file__).resolve().parents[2]
 TENANT = "faults"
 TOKEN = "tok-faults-matrix"
 LONG_LEASE_MS = 300_000
@@ -1048,3 +1052,19 @@ def test_regression_create_task_with_an_idempotency_key_creates_one_task(world: 
     assert (status, other["error"]["code"]) == (409, "CONFLICT")
     tasks = [item for item in snapshot(world.stack).tasks.values() if item["kind"] == case.kind_name]
     assert [item["taskExecutionId"] for item in tasks] == [first["taskExecutionId"]]
+
+
+def test_regression_a_lost_connection_fails_the_handler_with_itself_not_an_attribute_error(world: World) -> None:
+    """Bug: a transaction that met a network error or a timeout failed the handler with an AttributeError (PynamoDB's
+    `cause_response_code` reads `response.get` of a botocore HTTP error, whose `response` is None), so the logs and
+    Lambda's error report named a bug in our code instead of the lost connection."""
+    event = json.loads((REPO / "events" / "caller_api_start_workflow.json").read_text())
+    event["requestContext"]["authorizer"] = {"tenant": TENANT, "scopes": "client worker", "principalId": TENANT}
+    for kind in (NETWORK, TIMEOUT_AFTER):
+        plan = world.injector.arm("CallerApiFunction", FaultPlan(kind, 1))
+        with pytest.raises(FunctionError) as raised:
+            world.stack.invoke("CallerApiFunction", event)
+        assert plan.injected is not None and plan.injected.operation == "TransactWriteItems"
+        assert raised.value.error_type == "TransactWriteError", raised.value.error_message
+        cause = getattr(raised.value.error, "cause", None)  # PynamoDB's own link to the botocore error
+        assert isinstance(cause, InjectedCrash if kind == NETWORK else InjectedTimeout)

@@ -14,7 +14,7 @@ from pynamodb.expressions.update import Action
 from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
 from stratoflow.dal.items import ExecutionItem, TaskItem
-from stratoflow.dal.transactions import Transaction, TransactionConflict, run_optimistic
+from stratoflow.dal.transactions import Transaction, TransactionConflict, aws_error_code, run_optimistic
 from stratoflow.errors import FailedPrecondition, LeaseLost, NotFound
 from stratoflow.executions import (
     HistoryWriter,
@@ -223,7 +223,7 @@ def _claim_task(rt: Runtime, candidate: TaskItem, lease_ms: int, now: int) -> Ta
             add_version_condition=False,
         )
     except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        if aws_error_code(exc) == "ConditionalCheckFailedException":
             return None  # another poller won it, or it was cancelled since the index was read
         raise
     return item

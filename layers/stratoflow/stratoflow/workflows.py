@@ -13,7 +13,7 @@ from pynamodb.exceptions import UpdateError
 from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
 from stratoflow.dal.items import EventItem, ExecutionItem, IdempotencyItem
-from stratoflow.dal.transactions import Transaction, TransactionConflict, run_optimistic
+from stratoflow.dal.transactions import Transaction, TransactionConflict, aws_error_code, run_optimistic
 from stratoflow.errors import Conflict, InvalidArgument
 from stratoflow.executions import (
     HistoryWriter,
@@ -265,7 +265,7 @@ def _claim(rt: Runtime, candidate: ExecutionItem, lease_ms: int, worker_id: str,
             add_version_condition=False,
         )
     except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        if aws_error_code(exc) == "ConditionalCheckFailedException":
             return None  # another poller won it, or it changed since the index was read
         raise
     _ = worker_id  # recorded in logs by the handler; the lease id is what proves ownership

@@ -125,7 +125,7 @@ class Transaction:
                         model, pk, sk = op.args
                         tx.condition_check(model, pk, sk, condition=op.kwargs["condition"])
         except TransactWriteError as exc:
-            reasons = exc.cancellation_reasons if exc.cause_response_code == "TransactionCanceledException" else []
+            reasons = exc.cancellation_reasons if aws_error_code(exc) == "TransactionCanceledException" else []
             failed = [
                 op.label
                 for op, reason in zip(ordered, reasons, strict=False)
@@ -136,7 +136,7 @@ class Transaction:
             if any(reason is not None and reason.code == "TransactionConflict" for reason in reasons):
                 # Another transaction was touching the same items at the same moment: plain contention.
                 raise Contention() from exc
-            if exc.cause_response_code == "ValidationException" and "size" in str(exc).lower():
+            if aws_error_code(exc) == "ValidationException" and "size" in str(exc).lower():
                 # Our estimate said it fits, DynamoDB disagreed: still the client's payload, never a 5xx.
                 raise PayloadTooLarge("this change is too large for one atomic write") from exc
             raise
@@ -157,6 +157,16 @@ class Transaction:
             if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
                 raise TransactionConflict([op.label]) from exc
             raise
+
+
+def aws_error_code(error: Exception) -> str | None:
+    """The AWS error code behind a PynamoDB error; None when no answer came (a network error, a timeout).
+
+    PynamoDB's `cause_response_code` raises AttributeError when the cause is a botocore HTTP error (its `response` is
+    None), which would hide the network error behind an AttributeError.
+    """
+    response = getattr(getattr(error, "cause", None), "response", None)
+    return response.get("Error", {}).get("Code") if isinstance(response, dict) else None
 
 
 def _key(item: BaseItem) -> tuple[str, str]:
