@@ -57,7 +57,8 @@ class Profile:
 
 
 FAST = Profile("fast", seconds=4, workflow_workers=3, task_workers=2, callers=3, drain_seconds=60)
-SLOW = Profile("slow", seconds=60, workflow_workers=6, task_workers=4, callers=5, drain_seconds=180)
+SLOW = Profile("slow", seconds=30, workflow_workers=4, task_workers=3, callers=3, drain_seconds=240)
+IDLE_POLL_SECONDS = 0.05  # a worker that found nothing waits this long before it polls again
 
 
 # ---------------------------------------------------------------- what the clients saw
@@ -326,7 +327,7 @@ class Soak:
             received = time.time()
             if status != 200:
                 expect(journal, "poll", status, claimed, {204: None})
-                self.stopping.wait(0.01)
+                self.stopping.wait(IDLE_POLL_SECONDS)
                 continue
             execution = claimed["workflowExecution"]
             wid, lease = execution["workflowExecutionId"], claimed["leaseId"]
@@ -369,7 +370,7 @@ class Soak:
             )
             if status != 200:
                 expect(journal, "task poll", status, claimed, {204: None})
-                self.stopping.wait(0.01)
+                self.stopping.wait(IDLE_POLL_SECONDS)
                 continue
             task = claimed["task"]
             with journal.lock:
@@ -675,6 +676,7 @@ def test_soak_fast(local_stack: LocalStack) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_soak_slow_with_duplicate_and_reordered_deliveries(stack_factory: Any) -> None:
     options = {
         "tokens": [],
