@@ -21,6 +21,7 @@ import hmac
 import json
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -386,3 +387,40 @@ def _poll(api: Api, queue: str) -> Any:
 
 def _types(api: Api, wid: str) -> list[str]:
     return [event["type"] for event in api.get(f"/v1/workflows/{wid}/events?limit=1000").json()["events"]]
+
+
+def test_regression_concurrent_requests_each_run_with_their_own_identity(
+    local_stack: LocalStack, tenant_b: TenantB, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bug: Powertools keeps the request it resolves on its BaseRouter class, shared by every resolver of a process.
+    Lambda runs one invocation per process; the local stack runs many at once, so a request could go on with another
+    request's event: another tenant's identity and body (the soak saw workers handed the other tenant's workflows).
+    Here tenant A's read waits, inside its route, until tenant B's request has been resolved; it must still be A's."""
+    # Imported here: the shared package builds Powertools' Logger and Metrics from the environment the stack sets.
+    from stratoflow_api import caller_routes  # noqa: PLC0415
+
+    a = Api(local_stack.url, TOKENS["a"])
+    queue = f"sec-iso-{uuid.uuid4().hex[:8]}"
+    mine = a.post("/v1/workflows", json={"kind": "iso", "queue": queue}).json()["workflowExecutionId"]
+    path = f"/v1/workflows/{mine}"
+    original = caller_routes.authorize
+    waiting, go = threading.Event(), threading.Event()
+
+    def authorize_later(app: Any, *scopes: str) -> str:
+        if app.current_event.path == path and not waiting.is_set():
+            waiting.set()
+            assert go.wait(30)
+        return original(app, *scopes)
+
+    monkeypatch.setattr(caller_routes, "authorize", authorize_later)
+    answers: list[Any] = []
+    reader = threading.Thread(target=lambda: answers.append(a.get(path)))
+    reader.start()
+    assert waiting.wait(30)
+    theirs = Api(local_stack.url, TOKENS["b"]).get("/v1/workflows?limit=1")  # resolved while A's request waits
+    go.set()
+    reader.join(30)
+
+    assert theirs.status_code == 200
+    assert answers[0].status_code == 200, answers[0].text
+    assert answers[0].json()["workflowExecutionId"] == mine

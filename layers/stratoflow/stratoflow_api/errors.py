@@ -26,6 +26,7 @@ from stratoflow.observability import logger
 from stratoflow.tasks import get_task_item
 
 from stratoflow_api.context import principal_of, require_scope
+from stratoflow_api.isolation import resolve_with_own_event
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
 
@@ -153,6 +154,7 @@ def _validation_message(errors: list[dict[str, Any]]) -> tuple[str, list[dict[st
 
 
 def register_error_handlers(app: APIGatewayRestResolver) -> None:
+    resolve_with_own_event(app)  # every API resolver comes through here
     # Every resolver registers these handlers: it parses its bodies strictly too (the resolver keeps its JSON body
     # parser here; the constructor's `json_body_deserializer` sets the same attribute).
     app._json_body_deserializer = parse_json_body
