@@ -1,17 +1,13 @@
 """The caller API (start, read, list, history, cancel workflows; standalone tasks), health and the OpenAPI document."""
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from stratoflow.observability import logger, metrics, tracer
 from stratoflow_api.caller_routes import register_caller_routes
-from stratoflow_api.errors import register_error_handlers
 from stratoflow_api.public_routes import register_public_routes
+from stratoflow_api.resolver import new_resolver
 
-app = APIGatewayRestResolver(enable_validation=True)
-register_error_handlers(app)
-register_public_routes(app)
-register_caller_routes(app)
+app = new_resolver(register_public_routes, register_caller_routes)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

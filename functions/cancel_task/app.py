@@ -1,15 +1,12 @@
 """Cancel a task: POST /v1/tasks/{taskExecutionId}/cancel (flow 1 of the cancellation semantics)."""
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from stratoflow.observability import logger, metrics, tracer
 from stratoflow_api.cancel_task_routes import register_cancel_task_routes
-from stratoflow_api.errors import register_error_handlers
+from stratoflow_api.resolver import new_resolver
 
-app = APIGatewayRestResolver(enable_validation=True)
-register_error_handlers(app)
-register_cancel_task_routes(app)
+app = new_resolver(register_cancel_task_routes)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -1,15 +1,12 @@
 """Submit workflow commands: POST /v1/worker/workflows/{id}/commands, one atomic write per submission."""
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from stratoflow.observability import logger, metrics, tracer
-from stratoflow_api.errors import register_error_handlers
+from stratoflow_api.resolver import new_resolver
 from stratoflow_api.submit_routes import register_submit_routes
 
-app = APIGatewayRestResolver(enable_validation=True)
-register_error_handlers(app)
-register_submit_routes(app)
+app = new_resolver(register_submit_routes)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -155,10 +155,6 @@ def _validation_message(errors: list[dict[str, Any]]) -> tuple[str, list[dict[st
 
 def register_error_handlers(app: APIGatewayRestResolver) -> None:
     resolve_with_own_event(app)  # every API resolver comes through here
-    # Every resolver registers these handlers: it parses its bodies strictly too (the resolver keeps its JSON body
-    # parser here; the constructor's `json_body_deserializer` sets the same attribute).
-    app._json_body_deserializer = parse_json_body
-
     @app.exception_handler(StratoflowError)
     def _domain_error(error: StratoflowError) -> Response:
         if isinstance(error, ContentionExhausted):

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 from stratoflow_api.caller_routes import register_caller_routes
 from stratoflow_api.cancel_task_routes import register_cancel_task_routes
-from stratoflow_api.errors import register_error_handlers
+from stratoflow_api.resolver import new_resolver
 from stratoflow_api.responses import json_response
 from stratoflow_api.submit_routes import register_submit_routes
 from stratoflow_api.worker_routes import register_worker_routes
@@ -17,14 +17,13 @@ from stratoflow_api.worker_routes import register_worker_routes
 
 def build_resolver() -> APIGatewayRestResolver:
     """A resolver with every route of the API, as the functions register them, and the error mapping."""
-    app = APIGatewayRestResolver(enable_validation=True)
-    register_error_handlers(app)
-    register_public_routes(app)
-    register_caller_routes(app)
-    register_cancel_task_routes(app)
-    register_worker_routes(app)
-    register_submit_routes(app)
-    return app
+    return new_resolver(
+        register_public_routes,
+        register_caller_routes,
+        register_cancel_task_routes,
+        register_worker_routes,
+        register_submit_routes,
+    )
 
 
 @lru_cache(maxsize=1)
