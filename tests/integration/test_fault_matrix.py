@@ -967,7 +967,8 @@ def select_cases(scenario: Scenario, calls: list[Call], full: bool) -> list[Case
 
 
 PROFILES = [pytest.param(scenario, False, id=f"{scenario.name}-covering") for scenario in SCENARIOS] + [
-    pytest.param(scenario, True, id=f"{scenario.name}-full", marks=pytest.mark.slow) for scenario in SCENARIOS
+    pytest.param(scenario, True, id=f"{scenario.name}-full", marks=[pytest.mark.slow, pytest.mark.timeout(900)])
+    for scenario in SCENARIOS
 ]
 
 

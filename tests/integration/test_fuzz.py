@@ -58,7 +58,10 @@ class Profile:
 
 FAST = Profile("fast", schema_examples=12, command_examples=80, derandomize=True)
 SLOW = Profile("slow", schema_examples=150, command_examples=1500, derandomize=False)
-PROFILES = [pytest.param(FAST, id="fast"), pytest.param(SLOW, id="slow", marks=pytest.mark.slow)]
+PROFILES = [
+    pytest.param(FAST, id="fast"),
+    pytest.param(SLOW, id="slow", marks=[pytest.mark.slow, pytest.mark.timeout(1800)]),
+]
 
 
 def check_answer(status: int, body: Any, content_type: str) -> None:

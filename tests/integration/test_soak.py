@@ -336,11 +336,6 @@ class Soak:
                 journal.received.append((tenant.name, "workflow", wid))
             history = self.history(client, wid, claimed)
             commands = decide(wid, history, rng, tenant.task_queue)
-            for command in commands:
-                if command["type"] == "SCHEDULE_TASK":
-                    journal.own(tenant.name, "task", command["taskExecutionId"])
-                elif command["type"] == "SCHEDULE_CHILD_WORKFLOW":
-                    journal.own(tenant.name, "workflow", command["childWorkflowExecutionId"])
             sent = time.time()
             status, answer = client.call(
                 "POST", f"/v1/worker/workflows/{wid}/commands", {"leaseId": lease, "commands": commands}
@@ -348,6 +343,12 @@ class Soak:
             with journal.lock:
                 journal.submissions.append(Submission(wid, lease, sent, time.time(), status))
             expect(journal, f"submit {wid} {commands}", status, answer, {200: None, 409: {"LEASE_LOST"}})
+            if status == 200:  # what the tenant now has (a refused submission created nothing)
+                for command in commands:
+                    if command["type"] == "SCHEDULE_TASK":
+                        journal.own(tenant.name, "task", command["taskExecutionId"])
+                    elif command["type"] == "SCHEDULE_CHILD_WORKFLOW":
+                        journal.own(tenant.name, "workflow", command["childWorkflowExecutionId"])
 
     def history(self, client: Client, wid: str, claimed: dict[str, Any]) -> list[dict[str, Any]]:
         events = list(claimed["events"])
@@ -445,7 +446,6 @@ class Soak:
             key = uuid.uuid4().hex
             headers["Idempotency-Key"] = key
             keys.append((key, body))
-        # The worker that claims it must know it is ours: record it before the answer can arrive.
         status, answer = client.call("POST", "/v1/workflows", body, headers)
         expect(journal, "start", status, answer, {201: None})
         if status == 201:
