@@ -26,7 +26,6 @@ from stratoflow.observability import logger
 from stratoflow.tasks import get_task_item
 
 from stratoflow_api.context import principal_of, require_scope
-from stratoflow_api.isolation import resolve_with_own_event
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
 
@@ -154,7 +153,6 @@ def _validation_message(errors: list[dict[str, Any]]) -> tuple[str, list[dict[st
 
 
 def register_error_handlers(app: APIGatewayRestResolver) -> None:
-    resolve_with_own_event(app)  # every API resolver comes through here
     @app.exception_handler(StratoflowError)
     def _domain_error(error: StratoflowError) -> Response:
         if isinstance(error, ContentionExhausted):
