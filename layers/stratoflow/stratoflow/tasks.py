@@ -270,21 +270,10 @@ def complete_task(rt: Runtime, tenant: str, task_id: str, lease_id: str, output:
         task = require_task(tenant, task_id)
         now = rt.now_ms()
         _check_task_lease(task, lease_id, now)
-        tx = Transaction()
-        workflow = _live_owner_or_cancel(task, tx, now)
-        close_task_attempt(task, now)
-        if workflow is None and task.status == TaskStatus.CANCELLED:
-            _commit(tx)
-            raise FailedPrecondition("task is CANCELLED: its workflow execution has ended", task.status)
-        task.status = TaskStatus.COMPLETED
-        stage_value(tx, task, "output", output_text)
-        tx.put(task, label="task")
-        if workflow is not None:
-            history = HistoryWriter(workflow, now)
-            history.append("TASK_COMPLETED", {"taskExecutionId": task.task_id, "result": output})
-            wake(workflow, now)
-            history.stage(tx)
-        _commit(tx)
+        tx, workflow = _close_attempt(task, now)
+        _end_task(
+            tx, task, workflow, TaskStatus.COMPLETED, "output", output_text, "TASK_COMPLETED", {"result": output}, now
+        )
         return {"status": TaskStatus.COMPLETED.value}
 
     return run_optimistic(attempt)
@@ -305,12 +294,7 @@ def fail_task(rt: Runtime, tenant: str, task_id: str, lease_id: str, error: Any,
 
 def _fail_attempt(task: TaskItem, error: Any, error_text: str, retryable: bool, now: int) -> str:
     """A failed attempt: back to PENDING while retries remain, else FAILED with TASK_FAILED."""
-    tx = Transaction()
-    workflow = _live_owner_or_cancel(task, tx, now)
-    close_task_attempt(task, now)
-    if workflow is None and task.status == TaskStatus.CANCELLED:
-        _commit(tx)
-        raise FailedPrecondition("task is CANCELLED: its workflow execution has ended", task.status)
+    tx, workflow = _close_attempt(task, now)
     if retryable and int(task.attempt) <= int(task.max_retries):
         task.status = TaskStatus.PENDING
         task.dispatch_pk = keys.task_dispatch_pk(task.tenant, task.queue)
@@ -319,16 +303,42 @@ def _fail_attempt(task: TaskItem, error: Any, error_text: str, retryable: bool, 
         tx.put(task, label="task")
         _commit(tx)
         return TaskStatus.PENDING.value
-    task.status = TaskStatus.FAILED
-    stage_value(tx, task, "error", error_text)
+    _end_task(tx, task, workflow, TaskStatus.FAILED, "error", error_text, "TASK_FAILED", {"error": error}, now)
+    return TaskStatus.FAILED.value
+
+
+def _close_attempt(task: TaskItem, now: int) -> tuple[Transaction, ExecutionItem | None]:
+    """Start the transaction that ends an attempt; refused (the task CANCELLED) when its workflow has ended."""
+    tx = Transaction()
+    workflow = _live_owner_or_cancel(task, tx, now)
+    close_task_attempt(task, now)
+    if workflow is None and task.status == TaskStatus.CANCELLED:
+        _commit(tx)
+        raise FailedPrecondition("task is CANCELLED: its workflow execution has ended", task.status)
+    return tx, workflow
+
+
+def _end_task(
+    tx: Transaction,
+    task: TaskItem,
+    workflow: ExecutionItem | None,
+    status: TaskStatus,
+    field_name: str,
+    value_text: str,
+    event_type: str,
+    event_data: dict[str, Any],
+    now: int,
+) -> None:
+    """The task's terminal state and, in the same transaction, its event in the live workflow, which is woken."""
+    task.status = status
+    stage_value(tx, task, field_name, value_text)
     tx.put(task, label="task")
     if workflow is not None:
         history = HistoryWriter(workflow, now)
-        history.append("TASK_FAILED", {"taskExecutionId": task.task_id, "error": error})
+        history.append(event_type, {"taskExecutionId": task.task_id, **event_data})
         wake(workflow, now)
         history.stage(tx)
     _commit(tx)
-    return TaskStatus.FAILED.value
 
 
 def _live_owner_or_cancel(task: TaskItem, tx: Transaction, now: int) -> ExecutionItem | None:
