@@ -505,8 +505,8 @@ class Soak:
         self.stopping.set()
         for thread in workers:
             thread.join()
-        self.stack.wait_idle(30)
-        self.stack.wait_idle(30)
+        self.stack.wait_idle(self.profile.drain_seconds)
+        self.stack.wait_idle(self.profile.drain_seconds)
         return {
             "load_seconds": round(load_seconds, 1),
             "unfinished": unfinished,
