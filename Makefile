@@ -64,9 +64,15 @@ typecheck: $(VENV)/.stamp
 	$(PY) -m mypy local $(wildcard layers/stratoflow/stratoflow) $(wildcard sdk/src/stratoflow_sdk)
 	@for handler in functions/*/app.py; do $(PY) -m mypy --no-error-summary "$$handler" || exit 1; done
 
-# pytest exits 5 when it collected no test, which fails the target like any other failure.
+# Unit tests in one run (pytest's exit 5, no test collected, fails the target); then each integration module in a
+# process of its own, as each starts background stacks whose leftovers must not reach the next module.
 pytest: $(VENV)/.stamp
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow" tests/unit $(PYTEST_ARGS)
+	@for module in tests/integration/test_*.py; do \
+	  echo "== $$module"; \
+	  rc=0; $(PY) -m pytest -m "not slow" -q $$module $(PYTEST_ARGS) || rc=$$?; \
+	  if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then exit $$rc; fi; \
+	done
 
 validate: venv
 	$(VENV)/bin/cfn-lint template.yaml
