@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import requests
 import schemathesis
+from boto3.dynamodb.types import TypeDeserializer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
@@ -126,7 +127,12 @@ class Fuzzer:
             ExpressionAttributeValues={":pk": {"S": pk}},
             ConsistentRead=True,
         )
-        return [plain(item) for page in pages for item in page["Items"]]
+        deserializer = TypeDeserializer()
+        return [
+            plain({name: deserializer.deserialize(value) for name, value in item.items()})
+            for page in pages
+            for item in page["Items"]
+        ]
 
     def snapshot(self, workflow: str, named: list[str]) -> dict[str, Any]:
         keys = [f"T#{TENANT}#WF#{workflow}"]
@@ -383,15 +389,43 @@ def test_hypothesis_command_submissions_never_5xx_and_refusals_change_nothing(
             assert fuzzer.snapshot(workflow, named) == before, (response.status_code, response.text[:300])
         else:
             assert response.status_code == 200, response.text[:300]
+            assert_written_with_their_events(fuzzer, workflow, json_of(response)["events"], to_json(body))
             fuzzer.release()
 
     run()
     local_stack.wait_idle()
     local_stack.wait_idle()
     histories = fuzz_histories(fuzzer)
-    check_invariants(histories, stored_items=[i for w in histories for i in fuzzer.query(f"T#{TENANT}#WF#{w}")])
+    check_invariants(histories, stored_items=stored_items_of(fuzzer, histories), tenant=TENANT)
     record_figures("fuzz_commands", profile=profile.name, examples=sum(statuses.values()), statuses=statuses)
     assert statuses.get(200, 0) > 0 and statuses.get(400, 0) > 0, statuses
+
+
+def assert_written_with_their_events(fuzzer: Fuzzer, workflow: str, events: list[dict[str, Any]], body: str) -> None:
+    """I1: each event of an accepted submission was written with the item it describes."""
+    partition = {item["sk"]: item for item in fuzzer.query(f"T#{TENANT}#WF#{workflow}")}
+    for event in events:
+        data = event["data"]
+        if event["type"] == "TIMER_STARTED":
+            timer = partition.get(f"TIMER#{data['timerId']}")
+            assert timer is not None and timer["workflowExecutionId"] == workflow, (event, body[:2000])
+        elif event["type"] == "TASK_SCHEDULED":
+            tasks = fuzzer.query(f"T#{TENANT}#TASK#{data['taskExecutionId']}")
+            assert [task["workflowExecutionId"] for task in tasks] == [workflow], (event, body[:2000])
+        elif event["type"] == "CHILD_WORKFLOW_INITIATED":
+            assert f"CHILD#{data['childExecutionName']}" in partition, (event, body[:2000])
+
+
+def stored_items_of(fuzzer: Fuzzer, histories: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The items of these executions and of the tasks they scheduled."""
+    keys = [f"T#{TENANT}#WF#{wid}" for wid in histories]
+    keys += [
+        f"T#{TENANT}#TASK#{event['data']['taskExecutionId']}"
+        for events in histories.values()
+        for event in events
+        if event["type"] == "TASK_SCHEDULED"
+    ]
+    return [item for key in keys for item in fuzzer.query(key)]
 
 
 def fuzz_histories(fuzzer: Fuzzer) -> dict[str, list[dict[str, Any]]]:
