@@ -262,9 +262,8 @@ class Harness:
         """Start over on an empty table built from the template.
 
         moto's Query scans the whole table, so measurements run on small tables; the table keeps its name, so the
-        domain stays bound to it and PynamoDB's clients (created on first use per model) stay warm.
+        process's runtime stays bound to it and PynamoDB's clients (created on first use per model) stay warm.
         """
-        from stratoflow.dal.items import bind  # noqa: PLC0415
         from stratoflow.services import runtime  # noqa: PLC0415
         from stratoflow.tokens import put_token  # noqa: PLC0415
 
@@ -274,12 +273,10 @@ class Harness:
         client.create_table(**_create_table_arguments(TABLE_NAME, self.template.table_properties))
         if not self.table_name:
             os.environ["TABLE_NAME"] = TABLE_NAME
-            runtime()  # binds the models from the environment
-            bind(TABLE_NAME, REGION, self.endpoint.url)
             self.table_name = TABLE_NAME
         self.pending.clear()
         with self.meter.paused():
-            put_token(TENANT, TOKEN, frozenset({"client", "worker"}))
+            put_token(runtime(), TENANT, TOKEN, frozenset({"client", "worker"}))
 
     def _admin(self, service: str) -> Any:
         """A client outside the meter, for set-up calls."""

@@ -42,7 +42,7 @@ ORDER = [
 ]
 
 _ONE_ITEM_TRANSACTION = (
-    "The only item written is the {item} item, but `dal.transactions.Transaction.commit` always sends "
+    "The only item written is the {item} item, but `DynamoRepository.commit` always sends "
     "TransactWriteItems, and a one-item transaction costs twice the write units of a PutItem with the same "
     "condition. Fix proposal: send a lone action as a plain conditional write and map its "
     "ConditionalCheckFailedException to `TransactionConflict([label])`."
@@ -321,7 +321,7 @@ def _findings(results: dict[str, Any]) -> list[str]:
     if one_item:
         findings.append(
             f"- **One-item transactions** ({', '.join(one_item)}): twice the write units of a conditional write; a "
-            "change in `Transaction.commit` would fix every caller."
+            "change in `DynamoRepository.commit` would fix every caller."
         )
     stream = [label for label in STREAM_READERS if label in ops and _ratio_above_one(ops[label])]
     if stream:

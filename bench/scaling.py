@@ -20,21 +20,22 @@ EVENTS_PER_FIXTURE_TRANSACTION = 99
 
 def append_events(harness: Harness, workflow_id: str, count: int) -> None:
     """Grow a history by `count` OPERATION_COMPLETED events, uncounted (a fixture, not a measurement)."""
-    from stratoflow.clock import SystemClock  # noqa: PLC0415
-    from stratoflow.dal.transactions import Transaction  # noqa: PLC0415
+    from stratoflow.dal.unit_of_work import UnitOfWork  # noqa: PLC0415
     from stratoflow.executions import HistoryWriter, require_execution  # noqa: PLC0415
+    from stratoflow.services import runtime  # noqa: PLC0415
 
     with harness.meter.paused():
         written = 0
         while written < count:
-            execution = require_execution(TENANT, workflow_id)
-            writer = HistoryWriter(execution, SystemClock().now_ms())
+            rt = runtime()
+            execution = require_execution(rt.repo, TENANT, workflow_id)
+            writer = HistoryWriter(execution, rt.now_ms())
             for number in range(written, min(count, written + EVENTS_PER_FIXTURE_TRANSACTION)):
                 writer.append("OPERATION_COMPLETED", {"operationName": f"step-{number}", "result": {"ok": True}})
                 written += 1
-            transaction = Transaction()
-            writer.stage(transaction)
-            transaction.commit()
+            unit = UnitOfWork()
+            writer.stage(unit)
+            rt.repo.commit(unit)
 
 
 def history(harness: Harness, lengths: tuple[int, ...], cycles: int, cancels: int) -> dict[str, Any]:

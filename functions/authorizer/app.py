@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from stratoflow.observability import logger, tracer
+from stratoflow.services import runtime
 from stratoflow.tokens import parse_bearer, resolve_token
 
 # Which routes each scope opens; a token without the scope of a route gets API Gateway's 403.
@@ -23,7 +24,7 @@ SCOPE_ROUTES = {
 @event_source(data_class=APIGatewayAuthorizerRequestEvent)
 def lambda_handler(event: APIGatewayAuthorizerRequestEvent, context: LambdaContext) -> dict:
     token = parse_bearer(event.headers.get("Authorization") or event.headers.get("authorization"))
-    principal = resolve_token(token) if token else None
+    principal = resolve_token(runtime(), token) if token else None
     if principal is None:
         logger.info("unknown or missing token")
         raise Exception("Unauthorized")

@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from stratoflow.dal.keys import OUTBOX_PREFIX, TIMER_PREFIX
 from stratoflow.observability import logger, metrics, tracer
 from stratoflow.outbox import handle_timer_change, process_outbox_item
-from stratoflow.services import runtime, timer_scheduler
+from stratoflow.services import runtime
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
@@ -21,7 +21,7 @@ def record_handler(record: DynamoDBRecord) -> None:
         return
     sk = keys["sk"]
     if sk.startswith(TIMER_PREFIX):
-        outcome = handle_timer_change(runtime(), timer_scheduler(), change.old_image or None, change.new_image or None)
+        outcome = handle_timer_change(runtime(), change.old_image or None, change.new_image or None)
     elif sk.startswith(OUTBOX_PREFIX):
         outcome = process_outbox_item(runtime(), keys["pk"], sk)
     else:

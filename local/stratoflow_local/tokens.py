@@ -48,14 +48,17 @@ def parse_tokens(text: str) -> list[TokenSpec]:
 def store_tokens(tokens: Iterable[TokenSpec]) -> None:
     """Store tokens in the table of the current environment (`TABLE_NAME`, `AWS_ENDPOINT_URL`, region)."""
     # The shared package is imported only when tokens are stored: stacks of test templates do without it.
+    from stratoflow.services import runtime  # noqa: PLC0415
     from stratoflow.tokens import put_token  # noqa: PLC0415
 
+    rt = runtime()
     for spec in tokens:
-        put_token(spec.tenant, spec.token, spec.scopes)
+        put_token(rt, spec.tenant, spec.token, spec.scopes)
 
 
 def revoke(token: str) -> bool:
     """Delete a token; False if it did not exist."""
+    from stratoflow.services import runtime  # noqa: PLC0415
     from stratoflow.tokens import revoke_token  # noqa: PLC0415
 
-    return bool(revoke_token(token))
+    return bool(revoke_token(runtime(), token))

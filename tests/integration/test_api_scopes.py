@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from stratoflow.services import runtime
 from stratoflow.tokens import put_token, resolve_token, revoke_token
 
 
@@ -28,10 +29,10 @@ def test_a_worker_token_reads_the_rest_of_a_history_but_not_the_caller_api(api: 
 
 def test_an_api_document_example_token_is_accepted(local_stack: Any) -> None:
     # api.md's example seeds short tokens such as `acme:tok-a`: they must be storable and usable.
-    put_token("acme", "tok-a", frozenset({"client"}))
+    put_token(runtime(), "acme", "tok-a", frozenset({"client"}))
     try:
-        principal = resolve_token("tok-a")
+        principal = resolve_token(runtime(), "tok-a")
         assert principal is not None
         assert (principal.tenant, principal.scopes) == ("acme", frozenset({"client"}))
     finally:
-        assert revoke_token("tok-a") is True
+        assert revoke_token(runtime(), "tok-a") is True

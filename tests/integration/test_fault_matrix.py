@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from stratoflow.services import runtime
 from stratoflow.timers import schedule_name
 from stratoflow.tokens import put_token
 from stratoflow_local.runtime import FunctionError
@@ -902,7 +903,7 @@ SCENARIOS: list[Scenario] = [
 
 @pytest.fixture(scope="module")
 def world(local_stack: LocalStack) -> Iterator[World]:
-    put_token(TENANT, TOKEN, frozenset({"client", "worker"}))
+    put_token(runtime(), TENANT, TOKEN, frozenset({"client", "worker"}))
     with async_sources(local_stack) as sources, fault_injector(local_stack) as injector:
         yield World(local_stack, sources, injector)
 

@@ -28,6 +28,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
+from stratoflow.services import runtime
 from stratoflow.tokens import put_token
 from stratoflow_local.stack import LocalStack
 
@@ -143,7 +144,7 @@ class Fuzzer:
 
 @pytest.fixture(scope="module")
 def fuzzer(local_stack: LocalStack) -> Fuzzer:
-    put_token(TENANT, TOKEN, frozenset({"client", "worker"}))
+    put_token(runtime(), TENANT, TOKEN, frozenset({"client", "worker"}))
     return Fuzzer(local_stack)
 
 

@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,21 +26,13 @@ from typing import Any
 import pytest
 from stratoflow.clock import iso_ms, parse_iso_ms
 from stratoflow.dal import keys
-from stratoflow.dal.items import (
-    BaseItem,
-    ChildLinkItem,
-    EventItem,
-    ExecutionItem,
-    OutboxItem,
-    TaskItem,
-    TaskRefItem,
-    TimerItem,
-)
-from stratoflow.dal.transactions import Transaction
+from stratoflow.dal.dynamodb import DynamoRepository
+from stratoflow.dal.items import BaseItem, to_model
+from stratoflow.dal.unit_of_work import UnitOfWork
 from stratoflow.executions import HistoryWriter, get_execution, new_execution, stage_value
 from stratoflow.lifecycle import OUTBOX_CHILD_CANCEL, end_execution, request_workflow_cancel, stage_outbox
-from stratoflow.runtime import Runtime
-from stratoflow.services import runtime, timer_scheduler
+from stratoflow.records import ChildLink, Execution, OutboxEntry, Task, TaskRef, Timer
+from stratoflow.services import runtime
 from stratoflow.states import ChildCancelState, ChildStatus, ParentClosePolicy, TaskStatus, TimerStatus, WorkflowStatus
 from stratoflow.tasks import new_task
 from stratoflow.timers import fire_timer, new_timer, schedule_name, timer_schedule
@@ -126,14 +119,14 @@ class Story:
     def __init__(self, at: int | None = None) -> None:
         base = runtime()
         self.at = base.now_ms() if at is None else at
-        self.rt = Runtime(settings=base.settings, clock=FixedClock(self.at))
-        self.tx = Transaction()
+        self.rt = replace(base, clock=FixedClock(self.at))
+        self.tx = UnitOfWork()
         self.writers: list[HistoryWriter] = []
         self.history = self._execution(WID, "order-saga", ORDER)
         self.saga = self.history.execution
-        self.task: TaskItem | None = None
-        self.timer: TimerItem | None = None
-        self.links: dict[str, ChildLinkItem] = {}
+        self.task: Task | None = None
+        self.timer: Timer | None = None
+        self.links: dict[str, ChildLink] = {}
 
     def _execution(self, wid: str, kind: str, input_value: Any, parent: HistoryWriter | None = None) -> HistoryWriter:
         name = None if parent is None else {CHILD: CHILD_NAME, GRANDCHILD: GRANDCHILD_NAME}[wid]
@@ -153,7 +146,7 @@ class Story:
         self.writers.append(history)
         return history
 
-    def schedule_charge(self) -> TaskItem:
+    def schedule_charge(self) -> Task:
         """SCHEDULE_TASK order-42.charge (charge-card on `payments`, 2 retries): the task is PENDING."""
         self.saga.spawned = True
         task = new_task(
@@ -168,12 +161,12 @@ class Story:
         )
         stage_value(self.tx, task, "input", dumps(CHARGE))
         self.tx.put(task)
-        self.tx.put(TaskRefItem(self.saga.pk, keys.taskref_sk(TASK), task_id=TASK))
+        self.tx.put(TaskRef(self.saga.pk, keys.taskref_sk(TASK), task_id=TASK))
         self.history.append("TASK_SCHEDULED", {"taskExecutionId": TASK, "kind": "charge-card", "input": CHARGE})
         self.task = task
         return task
 
-    def run_charge(self) -> TaskItem:
+    def run_charge(self) -> Task:
         """The charge task scheduled and polled: RUNNING, attempt 1, under lease 5d41402a-... for 60 s."""
         task = self.schedule_charge()
         task.status = TaskStatus.RUNNING
@@ -187,7 +180,7 @@ class Story:
         task.sweep_at = self.at + LEASE_MS
         return task
 
-    def start_reminder(self) -> TimerItem:
+    def start_reminder(self) -> Timer:
         """START_TIMER reminder, 60 s."""
         self.saga.spawned = True
         timer = new_timer(self.saga, TIMER, REMINDER_MS, self.at, self.rt.settings)
@@ -202,7 +195,7 @@ class Story:
         child = self._execution(wid, kind, input_value, parent)
         name = child.execution.child_execution_name
         assert name is not None
-        link = ChildLinkItem(
+        link = ChildLink(
             parent.execution.pk,
             keys.child_sk(name),
             tenant=TENANT,
@@ -261,7 +254,7 @@ class Story:
     def write(self) -> None:
         for history in self.writers:
             history.stage(self.tx)
-        self.tx.commit()
+        self.rt.repo.commit(self.tx)
 
 
 def running_saga(at: int | None = None) -> Story:
@@ -310,15 +303,21 @@ SHIPPING_CANCEL_REQUESTED = (
 def schedule_reminder(stack: LocalStack, story: Story) -> None:
     """The reminder's schedule, as the outbox dispatcher creates it for the timer's INSERT (it is not due yet)."""
     assert story.timer is not None and story.timer.fire_at_ms > time.time() * 1000
-    timer_scheduler().create(timer_schedule(story.rt.settings, TENANT, WID, TIMER, int(story.timer.fire_at_ms)))
+    runtime().scheduler.create(timer_schedule(story.rt.settings, TENANT, WID, TIMER, int(story.timer.fire_at_ms)))
     assert schedule_of(stack) is not None
+
+
+def repository() -> DynamoRepository:
+    """The process's repository, the one the stack's functions use: DynamoDB's."""
+    repo = runtime().repo
+    assert isinstance(repo, DynamoRepository)
+    return repo
 
 
 def forget(*pks: str) -> None:
     """Delete every item of these partitions (their stream records are REMOVEs, which no mapping's filter takes)."""
-    runtime()  # binds the table models
     for pk in pks:
-        for item in BaseItem.query(pk, consistent_read=True):
+        for item in repository().models[BaseItem].query(pk, consistent_read=True):
             item.delete()
 
 
@@ -373,33 +372,36 @@ def no_periodic_sweeps(stack: LocalStack) -> Iterator[None]:
 
 
 def history(wid: str) -> list[tuple[int, str, Any]]:
-    items = EventItem.query(
-        keys.workflow_pk(TENANT, wid), EventItem.sk.startswith(keys.EVENT_PREFIX), consistent_read=True
-    )
+    items = repository().events(keys.workflow_pk(TENANT, wid), keys.event_sk(1), keys.EVENT_PREFIX + "~", 100_000)
     return [(int(item.seq), item.type, loads(item.data)) for item in items]
 
 
-def execution_of(wid: str) -> ExecutionItem:
-    execution = get_execution(TENANT, wid)
+def _stored(record_type: Any, pk: str, sk: str) -> Any:
+    record = repository().get(record_type, pk, sk)
+    assert record is not None, (pk, sk)
+    return record
+
+
+def execution_of(wid: str) -> Execution:
+    execution = get_execution(repository(), TENANT, wid)
     assert execution is not None, wid
     return execution
 
 
-def task_item() -> TaskItem:
-    return TaskItem.get(keys.task_pk(TENANT, TASK), keys.TASK_SK, consistent_read=True)
+def task_item() -> Task:
+    return _stored(Task, keys.task_pk(TENANT, TASK), keys.TASK_SK)  # type: ignore[no-any-return]
 
 
-def timer_item() -> TimerItem:
-    return TimerItem.get(keys.workflow_pk(TENANT, WID), keys.timer_sk(TIMER), consistent_read=True)
+def timer_item() -> Timer:
+    return _stored(Timer, keys.workflow_pk(TENANT, WID), keys.timer_sk(TIMER))  # type: ignore[no-any-return]
 
 
-def link_of(parent: str, name: str) -> ChildLinkItem:
-    return ChildLinkItem.get(keys.workflow_pk(TENANT, parent), keys.child_sk(name), consistent_read=True)
+def link_of(parent: str, name: str) -> ChildLink:
+    return _stored(ChildLink, keys.workflow_pk(TENANT, parent), keys.child_sk(name))  # type: ignore[no-any-return]
 
 
-def outbox_of(wid: str) -> list[OutboxItem]:
-    pk = keys.workflow_pk(TENANT, wid)
-    return list(OutboxItem.query(pk, OutboxItem.sk.startswith(keys.OUTBOX_PREFIX), consistent_read=True))
+def outbox_of(wid: str) -> list[OutboxEntry]:
+    return list(repository().query(OutboxEntry, keys.workflow_pk(TENANT, wid), keys.OUTBOX_PREFIX))
 
 
 def schedule_of(stack: LocalStack) -> dict[str, Any] | None:
@@ -415,7 +417,7 @@ def the_named_item_is_seeded(event: dict[str, Any]) -> None:
     """The outbox item the stream sample's record names exists, and the record's image is what the domain wrote."""
     (record,) = event["Records"]
     named = record["dynamodb"]["Keys"]["sk"]["S"]
-    stored = {item.sk: item.to_dynamodb_dict() for item in outbox_of(WID)}
+    stored = {item.sk: to_model(repository().models, item).to_dynamodb_dict() for item in outbox_of(WID)}
     assert named in stored, f"the sample names {named}; the saga's outbox holds {sorted(stored)}"
     image, item = dict(record["dynamodb"]["NewImage"]), stored[named]
     for name in ("createdAt", "sweepAt"):  # when it was written: the sample's day, or just now
@@ -498,7 +500,7 @@ def _valid_token(stack: LocalStack, function: str, event: dict[str, Any]) -> Non
     try:
         answer = stack.invoke(function, event)
     finally:
-        revoke_token("dev-token")
+        revoke_token(runtime(), "dev-token")
     api = "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/dev/*"
     routes = ["/v1/workflows", "/v1/workflows/*", "/v1/tasks", "/v1/tasks/*", "/v1/worker/*", "/v1/workflows/*/events"]
     assert answer == {
@@ -515,7 +517,7 @@ def _valid_token(stack: LocalStack, function: str, event: dict[str, Any]) -> Non
 
 @sample("authorizer_unknown_token")
 def _unknown_token(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
-    revoke_token("not-a-known-token")
+    revoke_token(runtime(), "not-a-known-token")
     with pytest.raises(FunctionError) as refused:
         stack.invoke(function, event)
     assert refused.value.error_message == "Unauthorized"  # API Gateway's 401
@@ -604,7 +606,7 @@ def _start_task(stack: LocalStack, function: str, event: dict[str, Any]) -> None
             "createdAt": body["createdAt"],
             "updatedAt": body["createdAt"],
         }
-        stored = TaskItem.get(keys.task_pk(TENANT, task_id), keys.TASK_SK, consistent_read=True)
+        stored = _stored(Task, keys.task_pk(TENANT, task_id), keys.TASK_SK)
         assert (stored.status, stored.dispatch_pk) == ("PENDING", keys.task_dispatch_pk(TENANT, "default"))
     finally:
         forget(keys.task_pk(TENANT, task_id))
@@ -812,7 +814,7 @@ def _submit_commands(stack: LocalStack, function: str, event: dict[str, Any]) ->
         0,
         WID,
     )
-    assert TaskRefItem.get(saga.pk, keys.taskref_sk(TASK), consistent_read=True).task_id == TASK
+    assert _stored(TaskRef, saga.pk, keys.taskref_sk(TASK)).task_id == TASK
     timer = timer_item()
     assert (timer.status, timer.fire_at) == ("STARTED", fire_at)
     # the timer's INSERT reaches the outbox dispatcher, which creates its one-time schedule
@@ -914,7 +916,7 @@ def _cascade(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
         story.claim()
         story.write()
         # POST /v1/workflows/8f14e45f-.../cancel {"reason": "customer asked", "cascade": true}
-        cancel = Transaction()
+        cancel = UnitOfWork()
         request_workflow_cancel(
             story.rt,
             cancel,
@@ -924,7 +926,7 @@ def _cascade(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
             cascade_root=WID,
             cascade_request=CASCADE_REQUEST,
         )
-        cancel.commit()
+        story.rt.repo.commit(cancel)
     the_named_item_is_seeded(event)
     assert stack.invoke(function, event) == {"batchItemFailures": []}
     label = {

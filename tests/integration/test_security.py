@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from stratoflow.services import runtime
 from stratoflow.tokens import put_token
 from stratoflow_local.stack import LocalStack
 
@@ -137,10 +138,10 @@ def items_of(stack: LocalStack, tenant: str) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def tenant_b(local_stack: LocalStack) -> TenantB:
-    put_token("sec-a", TOKENS["a"], frozenset({"client", "worker"}))
-    put_token("sec-a", TOKENS["a-client"], frozenset({"client"}))
-    put_token("sec-a", TOKENS["a-worker"], frozenset({"worker"}))
-    put_token("sec-b", TOKENS["b"], frozenset({"client", "worker"}))
+    put_token(runtime(), "sec-a", TOKENS["a"], frozenset({"client", "worker"}))
+    put_token(runtime(), "sec-a", TOKENS["a-client"], frozenset({"client"}))
+    put_token(runtime(), "sec-a", TOKENS["a-worker"], frozenset({"worker"}))
+    put_token(runtime(), "sec-b", TOKENS["b"], frozenset({"client", "worker"}))
     b = Api(local_stack.url, TOKENS["b"])
 
     def ok(path: str, body: Any, status: int = 200) -> Any:

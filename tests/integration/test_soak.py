@@ -35,6 +35,7 @@ from typing import Any
 import pytest
 import requests
 from stratoflow.clock import parse_iso_ms
+from stratoflow.services import runtime
 from stratoflow.tokens import put_token
 from stratoflow_local.stack import LocalStack
 
@@ -310,7 +311,7 @@ class Soak:
         run = uuid.uuid4().hex[:6]
         for name in ("soak-a", "soak-b"):
             token = f"tok-{name}-{run}"
-            put_token(name, token, frozenset({"client", "worker"}))
+            put_token(runtime(), name, token, frozenset({"client", "worker"}))
             self.tenants.append(
                 Tenant(name, Client(stack, name, token, self.journal), f"{name}-{run}", f"{name}-{run}-t")
             )

@@ -27,7 +27,7 @@ import traceback
 import uuid
 from collections.abc import Callable
 from contextlib import redirect_stdout
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -310,16 +310,16 @@ class Harness:
     def __init__(self, dynamodb: Any) -> None:
         from stratoflow import services  # noqa: PLC0415
         from stratoflow.config import Settings  # noqa: PLC0415
-        from stratoflow.dal.items import bind  # noqa: PLC0415
 
         from tests.support.faults import FaultInjector  # noqa: PLC0415
 
         self.dynamodb = dynamodb
-        self.settings = Settings(table_name=TABLE, timer_schedule_group="StratoflowTimers")
+        self.settings = Settings(table_name=TABLE, timer_schedule_group="StratoflowTimers", aws_region=REGION)
+        # One repository (its clients stay warm) and one scheduler for every case; clock and ids are fresh per case.
+        self.base = services.build_runtime(self.settings)
         self.rt: Any = None
         # The handlers' runtime is the harness's: a fake clock and predictable ids, fresh for every case.
         services.runtime = lambda: self.rt  # type: ignore[assignment]
-        bind(TABLE, region=REGION)
         self.injector = FaultInjector()
         self.handlers: dict[str, Any] = {}
 
@@ -336,16 +336,14 @@ class Harness:
 
     def fresh(self) -> Any:
         """An empty table and a fresh runtime; returns an Engine on them."""
-        from stratoflow.runtime import Runtime  # noqa: PLC0415
-
         from tests.support.domain import Engine, FakeClock, SequentialIds  # noqa: PLC0415
         from tests.support.template import create_table  # noqa: PLC0415
 
         if TABLE in self.dynamodb.list_tables()["TableNames"]:
             self.dynamodb.delete_table(TableName=TABLE)
         create_table(self.dynamodb, TABLE)
-        self.rt = Runtime(self.settings, FakeClock(), SequentialIds())
-        self.injector.attach_pynamodb()
+        self.rt = replace(self.base, clock=FakeClock(), ids=SequentialIds())
+        self.injector.attach_pynamodb(self.rt.repo)
         return Engine(self.rt, self.dynamodb, tenant=TENANT)
 
     def invoke(self, invocation: Invocation) -> tuple[bool, Any]:

@@ -1,7 +1,8 @@
 """Driving the domain in process: a fake clock and id factory, and a small facade over the domain's services.
 
 `Engine` calls the domain functions exactly as the handlers do (commands are parsed with the same pydantic models),
-reads histories through the domain's own paging, and dumps the table's items for exact assertions on stored state.
+reads histories through the domain's own paging, and dumps the table's items for exact assertions on stored state:
+from the in-memory repository (`items()` of `MemoryRepository`) or, on moto, by Scan and Query - the same shapes.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from boto3.dynamodb.types import TypeDeserializer
 from pydantic import TypeAdapter
 from stratoflow import commands, executions, outbox, sweeper, tasks, timers, workflows
 from stratoflow.config import Settings
+from stratoflow.dal.memory import MemoryRepository
+from stratoflow.records import Candidate
 from stratoflow.runtime import Runtime
 
 from tests.support.invariants import check_invariants
@@ -119,10 +122,12 @@ def scan_items(dynamodb: Any, table_name: str) -> list[dict[str, Any]]:
 class Engine:
     """The domain's services for one tenant by default, with a fake clock and predictable ids."""
 
-    def __init__(self, rt: Runtime, dynamodb: Any, tenant: str = "acme") -> None:
+    def __init__(self, rt: Runtime, dynamodb: Any = None, tenant: str = "acme") -> None:
+        """`dynamodb`: a client of the table's endpoint, to read stored items when the repository is DynamoDB's."""
         self.rt = rt
         self.dynamodb = dynamodb
         self.tenant = tenant
+        self.memory = rt.repo if isinstance(rt.repo, MemoryRepository) else None
 
     @property
     def clock(self) -> FakeClock:
@@ -153,7 +158,7 @@ class Engine:
         )
 
     def get(self, workflow_id: str, *, tenant: str | None = None) -> dict[str, Any]:
-        return workflows.get_workflow(self._t(tenant), workflow_id)
+        return workflows.get_workflow(self.rt, self._t(tenant), workflow_id)
 
     def status(self, workflow_id: str, *, tenant: str | None = None) -> str:
         return str(self.get(workflow_id, tenant=tenant)["status"])
@@ -168,7 +173,7 @@ class Engine:
         events: list[dict[str, Any]] = []
         after = 0
         while True:
-            page = workflows.read_history(self._t(tenant), workflow_id, after_sequence=after, limit=1000)
+            page = workflows.read_history(self.rt, self._t(tenant), workflow_id, after_sequence=after, limit=1000)
             events.extend(page["events"])
             if page["nextAfterSequence"] is None:
                 return events
@@ -198,7 +203,7 @@ class Engine:
         )
 
     def task(self, task_id: str, *, tenant: str | None = None) -> dict[str, Any]:
-        return tasks.get_task(self._t(tenant), task_id)
+        return tasks.get_task(self.rt, self._t(tenant), task_id)
 
     def cancel_task(self, task_id: str, reason: str | None = None, *, tenant: str | None = None) -> dict[str, Any]:
         return tasks.cancel_task(self.rt, self._t(tenant), task_id, reason)
@@ -223,13 +228,14 @@ class Engine:
         Uses the same conditional claim as `poll` on this one execution, so tests need not arrange which execution is
         the oldest ready one.
         """
-        execution = executions.get_execution(self._t(tenant), workflow_id)
+        execution = executions.get_execution(self.rt.repo, self._t(tenant), workflow_id)
         assert execution is not None, f"no execution {workflow_id}"
         now = self.rt.now_ms()
         assert execution.dispatch_at is not None and int(execution.dispatch_at) <= now, (
             f"{workflow_id} is not ready ({execution.status}, dispatchAt {execution.dispatch_at})"
         )
-        claimed = workflows._claim(self.rt, execution, lease_ms or workflows.DEFAULT_LEASE_MS, "w-1", now)
+        candidate = Candidate(execution.pk, execution.sk, execution.status, execution.kind)
+        claimed = workflows.claim(self.rt, candidate, lease_ms or workflows.DEFAULT_LEASE_MS, now)
         assert claimed is not None, f"{workflow_id} could not be claimed"
         return str(claimed.lease_id)
 
@@ -256,13 +262,14 @@ class Engine:
 
     def claim_task(self, task_id: str, *, lease_ms: int | None = None, tenant: str | None = None) -> str:
         """Claim this PENDING task, as a poll would, whatever else is pending; returns the lease id."""
-        task = tasks.get_task_item(self._t(tenant), task_id)
+        task = tasks.get_task_record(self.rt.repo, self._t(tenant), task_id)
         assert task is not None, f"no task {task_id}"
         now = self.rt.now_ms()
         assert task.status == "PENDING" and task.dispatch_at is not None and int(task.dispatch_at) <= now, (
             f"task {task_id} is not ready ({task.status})"
         )
-        claimed = tasks._claim_task(self.rt, task, lease_ms or tasks.DEFAULT_LEASE_MS, now)
+        candidate = Candidate(task.pk, task.sk, task.status, task.kind, task.timeout_ms)
+        claimed = tasks.claim_task(self.rt, candidate, lease_ms or tasks.DEFAULT_LEASE_MS, now)
         assert claimed is not None, f"task {task_id} could not be claimed"
         return str(claimed.lease_id)
 
@@ -303,7 +310,15 @@ class Engine:
     # ------------------------------------------------------------------ stored state
 
     def items(self) -> list[dict[str, Any]]:
+        if self.memory is not None:
+            return self.memory.items()
         return scan_items(self.dynamodb, self.settings.table_name)
+
+    def partition(self, pk: str) -> list[dict[str, Any]]:
+        """Every stored item of one partition (a Query on DynamoDB)."""
+        if self.memory is not None:
+            return self.memory.partition(pk)
+        return query_items(self.dynamodb, self.settings.table_name, pk)
 
     def item(self, pk: str, sk: str) -> dict[str, Any] | None:
         for item in self.items():
@@ -319,13 +334,13 @@ class Engine:
     def item_of(self, workflow_id: str, *, tenant: str | None = None) -> dict[str, Any]:
         """The stored execution item, read by key (no Scan)."""
         pk = f"T#{self._t(tenant)}#WF#{workflow_id}"
-        found = [item for item in query_items(self.dynamodb, self.settings.table_name, pk) if item["sk"] == "WF"]
+        found = [item for item in self.partition(pk) if item["sk"] == "WF"]
         assert found, f"no execution {workflow_id}"
         return found[0]
 
     def task_item_of(self, task_id: str, *, tenant: str | None = None) -> dict[str, Any]:
         """The stored task item, read by key (no Scan)."""
-        found = query_items(self.dynamodb, self.settings.table_name, f"T#{self._t(tenant)}#TASK#{task_id}")
+        found = self.partition(f"T#{self._t(tenant)}#TASK#{task_id}")
         assert found, f"no task {task_id}"
         return found[0]
 
@@ -360,8 +375,17 @@ class Engine:
         histories: dict[str, list[dict[str, Any]]] = {}
         for root in roots:
             histories.update(self.family(root, tenant=tenant))
-        stored = stored_items_of(self.dynamodb, self.settings.table_name, self._t(tenant), histories)
+        stored = self.stored_items_of(self._t(tenant), histories)
         check_invariants(histories, stored_items=stored, tenant=self._t(tenant), settled=settled)
+
+    def stored_items_of(self, tenant: str, histories: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        """The stored items of these executions and of the tasks they scheduled (Queries, no Scan)."""
+        if self.memory is None:
+            return stored_items_of(self.dynamodb, self.settings.table_name, tenant, histories)
+        keys = [f"T#{tenant}#WF#{wid}" for wid in histories]
+        for events in histories.values():
+            keys += [f"T#{tenant}#TASK#{e['data']['taskExecutionId']}" for e in events if e["type"] == "TASK_SCHEDULED"]
+        return [item for pk in keys for item in self.memory.partition(pk)]
 
     def check(self, *, settled: bool = True, tenant: str | None = None) -> None:
         """I1-I4 over every history of the tenant and the stored items."""

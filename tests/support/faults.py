@@ -1,7 +1,7 @@
 """Crash injection: the k-th AWS call of a handler fails, through botocore's own events.
 
 `FaultInjector` registers `before-call` and `after-call` handlers on botocore clients (every PynamoDB model's client
-via `attach_pynamodb()`, any boto3 client via `attach(client)`). While armed with a `Fault`, it counts the AWS calls
+via `attach_pynamodb(repo)`, any boto3 client via `attach(client)`). While armed with a `Fault`, it counts the AWS calls
 made by the arming thread only, and makes the k-th one fail:
 
 - `before`: the call raises `InjectedCrash` (an `EndpointConnectionError`) before anything is sent, so nothing is
@@ -64,12 +64,10 @@ class FaultInjector:
         client.meta.events.register("before-call", self._before_call)
         client.meta.events.register("after-call", self._after_call)
 
-    def attach_pynamodb(self) -> None:
-        """Hook the client of every table model (call again after `bind()`, which replaces them)."""
-        from stratoflow.dal.items import ALL_MODELS  # noqa: PLC0415
-
-        for model in ALL_MODELS:
-            self.attach(model._get_connection().connection.client)
+    def attach_pynamodb(self, repo: Any) -> None:
+        """Hook the client of every table model of a `DynamoRepository` (each repository binds models of its own)."""
+        for client in repo.botocore_clients():
+            self.attach(client)
 
     # ------------------------------------------------------------------ arming
 

@@ -34,7 +34,6 @@ from typing import Any
 from stratoflow import outbox
 from stratoflow.config import Settings
 from stratoflow.errors import FailedPrecondition
-from stratoflow.runtime import Runtime
 
 from tests.support.domain import Engine, FakeClock, SequentialIds, query_items, scan_items
 from tests.support.invariants import check_invariants
@@ -451,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
             "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
         }
     )
-    from stratoflow.dal.items import bind  # noqa: PLC0415
+    from stratoflow.services import build_runtime  # noqa: PLC0415
 
     backend = inprocess_aws if args.backend == "inprocess" else endpoint_aws
     results: dict[str, Any] = {}
@@ -459,8 +458,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.races:
             table = f"{TABLE}-{name}"  # a table per race keeps the final Scan and moto's index queries small
             create_table(dynamodb, table)
-            bind(table, region=REGION, host=host)
-            rt = Runtime(Settings(table_name=table), FakeClock(), SequentialIds("r"))
+            settings = Settings(table_name=table, aws_region=REGION, aws_endpoint_url=host)
+            rt = build_runtime(settings, clock=FakeClock(), ids=SequentialIds("r"))
             results[name] = run_race(name, args.runs, Engine(rt, dynamodb, tenant="acme"), pool)
     json.dump(results, sys.stdout)
     return 1 if any(result["failure"] for result in results.values()) else 0

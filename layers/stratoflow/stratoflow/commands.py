@@ -9,8 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
-from stratoflow.dal.items import ChildLinkItem, ExecutionItem, TaskItem, TaskRefItem, TimerItem
-from stratoflow.dal.transactions import Transaction, TransactionConflict, run_optimistic
+from stratoflow.dal.unit_of_work import (
+    NEW,
+    FieldIs,
+    TransactionConflict,
+    UnitOfWork,
+    raise_for_conflict,
+    run_optimistic,
+)
 from stratoflow.errors import Conflict, FailedPrecondition, InvalidArgument, LeaseLost
 from stratoflow.executions import (
     HistoryWriter,
@@ -19,11 +25,11 @@ from stratoflow.executions import (
     clear_lease,
     make_ready,
     new_execution,
-    raise_for_conflict,
     require_execution,
     stage_value,
 )
 from stratoflow.lifecycle import OUTBOX_CHILD_CANCEL, end_execution, stage_outbox
+from stratoflow.records import ChildLink, Execution, Task, TaskRef, Timer
 from stratoflow.runtime import Runtime
 from stratoflow.states import (
     OPEN_TASK,
@@ -34,8 +40,8 @@ from stratoflow.states import (
     TimerStatus,
     WorkflowStatus,
 )
-from stratoflow.tasks import close_task_attempt, get_task_item, new_task, task_cancelled_event
-from stratoflow.timers import new_timer
+from stratoflow.tasks import close_task_attempt, get_task_record, new_task, task_cancelled_event
+from stratoflow.timers import end_timer, new_timer, stage_ended_timer
 from stratoflow.values import encode_value
 
 ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
@@ -199,19 +205,19 @@ class _Batch:
     """What one submission writes besides the execution's own history."""
 
     rt: Runtime
-    tx: Transaction
+    uow: UnitOfWork
     history: HistoryWriter
-    tasks: dict[str, TaskItem] = field(default_factory=dict)
-    timers: dict[str, TimerItem] = field(default_factory=dict)
+    tasks: dict[str, Task] = field(default_factory=dict)
+    timers: dict[str, Timer] = field(default_factory=dict)
     new_timers: set[str] = field(default_factory=set)
     cancelled_timers: set[str] = field(default_factory=set)
     new_tasks: set[str] = field(default_factory=set)
-    links: dict[str, ChildLinkItem | None] = field(default_factory=dict)
+    links: dict[str, ChildLink | None] = field(default_factory=dict)
     new_links: set[str] = field(default_factory=set)
     refusals: dict[str, Exception] = field(default_factory=dict)
 
     @property
-    def execution(self) -> ExecutionItem:
+    def execution(self) -> Execution:
         return self.history.execution
 
     @property
@@ -224,16 +230,16 @@ def submit_commands(rt: Runtime, tenant: str, workflow_id: str, lease_id: str, c
     encoded = validate_batch(commands)
 
     def attempt() -> dict[str, Any]:
-        execution = require_execution(tenant, workflow_id)
+        execution = require_execution(rt.repo, tenant, workflow_id)
         now = rt.now_ms()
         try:
             check_lease(execution, lease_id, now)
         except (FailedPrecondition, LeaseLost):
-            _check_references(execution, commands)  # a bad command (400) outranks a lost lease (409)
+            _check_references(rt, execution, commands)  # a bad command (400) outranks a lost lease (409)
             raise
         # Events someone else appended since the poll: the release must leave the execution ready (I5).
         unseen_before = int(execution.last_seq) > int(execution.seen_seq)
-        batch = _Batch(rt, Transaction(), HistoryWriter(execution, now))
+        batch = _Batch(rt, UnitOfWork(), HistoryWriter(execution, now))
         ended = False
         for index, command in enumerate(commands):
             ended = _apply(batch, index, command, encoded.get(index)) or ended
@@ -241,9 +247,9 @@ def submit_commands(rt: Runtime, tenant: str, workflow_id: str, lease_id: str, c
             _release(execution, now, unseen_before)
         for item in list(batch.tasks.values()) + list(batch.timers.values()):
             _stage_child_item(batch, item)
-        batch.history.stage(batch.tx)
+        batch.history.stage(batch.uow)
         try:
-            batch.tx.commit()
+            rt.repo.commit(batch.uow)
         except TransactionConflict as conflict:
             raise_for_conflict(conflict, batch.refusals)
         return {"status": execution.status, "events": batch.history.appended}
@@ -251,7 +257,7 @@ def submit_commands(rt: Runtime, tenant: str, workflow_id: str, lease_id: str, c
     return run_optimistic(attempt)
 
 
-def _check_references(execution: ExecutionItem, commands: list[Any]) -> None:
+def _check_references(rt: Runtime, execution: Execution, commands: list[Any]) -> None:
     """The command checks that need reads, on their own: only run when the submission is refused anyway.
 
     Only references to what never existed are checked (a timer never started, a task of another execution). An id
@@ -264,27 +270,19 @@ def _check_references(execution: ExecutionItem, commands: list[Any]) -> None:
         if isinstance(command, StartTimer):
             started.add(command.timerId)
         elif isinstance(command, CancelTimer) and command.timerId not in started:
-            if not _exists(TimerItem, execution.pk, keys.timer_sk(command.timerId)):
+            if not rt.repo.exists(Timer, execution.pk, keys.timer_sk(command.timerId)):
                 raise InvalidArgument(f"timer {command.timerId} was never started in this workflow execution")
         elif isinstance(command, ScheduleTask):
             scheduled.add(command.taskExecutionId)
         elif isinstance(command, RequestCancelTask) and command.taskExecutionId not in scheduled:
-            task = get_task_item(execution.tenant, command.taskExecutionId)
+            task = get_task_record(rt.repo, execution.tenant, command.taskExecutionId)
             if task is None or task.workflow_id != execution.workflow_id:
                 raise InvalidArgument(
                     f"task {command.taskExecutionId} was not scheduled by this workflow execution", commandIndex=index
                 )
 
 
-def _exists(model: Any, pk: str, sk: str) -> bool:
-    try:
-        model.get(pk, sk, consistent_read=True, attributes_to_get=["pk"])
-    except model.DoesNotExist:
-        return False
-    return True
-
-
-def _release(execution: ExecutionItem, now: int, unseen_before: bool) -> None:
+def _release(execution: Execution, now: int, unseen_before: bool) -> None:
     clear_lease(execution)
     if execution.status != WorkflowStatus.CANCELLING:
         execution.status = WorkflowStatus.PENDING if unseen_before else WorkflowStatus.WAITING
@@ -295,20 +293,20 @@ def _release(execution: ExecutionItem, now: int, unseen_before: bool) -> None:
         clear_dispatch(execution)
 
 
-def _stage_child_item(batch: _Batch, item: TaskItem | TimerItem) -> None:
-    if isinstance(item, TaskItem):
+def _stage_child_item(batch: _Batch, item: Task | Timer) -> None:
+    if isinstance(item, Task):
         if item.task_id in batch.new_tasks:
             label = f"new-task:{item.task_id}"
-            batch.tx.put(item, condition=TaskItem.pk.does_not_exist(), label=label)
+            batch.uow.put(item, NEW, label=label)
             batch.refusals[label] = Conflict(f"task id {item.task_id} already exists", taskExecutionId=item.task_id)
         else:
-            batch.tx.put(item, label="task")
+            batch.uow.put(item, label="task")
     elif item.timer_id in batch.new_timers:
         label = f"new-timer:{item.timer_id}"
-        batch.tx.put(item, condition=TimerItem.pk.does_not_exist(), label=label)
+        batch.uow.put(item, NEW, label=label)
         batch.refusals[label] = InvalidArgument(f"timer id {item.timer_id} was already used in this execution")
     elif item.timer_id in batch.cancelled_timers:
-        batch.tx.put(item, condition=TimerItem.status == TimerStatus.STARTED, label="timer")
+        stage_ended_timer(batch.uow, item)
     # else: a timer that had already fired or been cancelled; CANCEL_TIMER leaves it as it is
 
 
@@ -331,7 +329,7 @@ def _apply(batch: _Batch, index: int, command: Any, encoded: str | None) -> bool
         batch.tasks[task.task_id] = task
         batch.new_tasks.add(task.task_id)
         _stage_task_input(batch, task, encoded)
-        batch.tx.put(TaskRefItem(execution.pk, keys.taskref_sk(task.task_id), task_id=task.task_id), label="taskref")
+        batch.uow.put(TaskRef(execution.pk, keys.taskref_sk(task.task_id), task_id=task.task_id), label="taskref")
         history.append(
             "TASK_SCHEDULED", {"taskExecutionId": command.taskExecutionId, "kind": command.kind, "input": command.input}
         )
@@ -354,10 +352,7 @@ def _apply(batch: _Batch, index: int, command: Any, encoded: str | None) -> bool
         timer = _timer_of_this_execution(batch, index, command.timerId)
         if timer.status == TimerStatus.STARTED:
             batch.cancelled_timers.add(timer.timer_id)
-            timer.status = TimerStatus.CANCELLED
-            timer.sweep_pk = None
-            timer.sweep_at = None
-            timer.updated_at = iso_ms(batch.now)
+            end_timer(timer, TimerStatus.CANCELLED, batch.now)
             history.append("TIMER_CANCELLED", {"timerId": timer.timer_id})
     elif isinstance(command, ScheduleChildWorkflow):
         execution.spawned = True
@@ -371,29 +366,26 @@ def _apply(batch: _Batch, index: int, command: Any, encoded: str | None) -> bool
     elif isinstance(command, ClearState):
         history.append("STATE_CLEARED", {"key": command.key})
     elif isinstance(command, CompleteWorkflow):
-        end_execution(batch.rt, batch.tx, history, WorkflowStatus.COMPLETED, value=command.output, value_text=encoded)
+        end_execution(batch.rt, batch.uow, history, WorkflowStatus.COMPLETED, value=command.output, value_text=encoded)
         return True
     elif isinstance(command, FailWorkflow):
-        end_execution(batch.rt, batch.tx, history, WorkflowStatus.FAILED, value=command.error, value_text=encoded)
+        end_execution(batch.rt, batch.uow, history, WorkflowStatus.FAILED, value=command.error, value_text=encoded)
         return True
     elif isinstance(command, CancelWorkflow):
-        end_execution(batch.rt, batch.tx, history, WorkflowStatus.CANCELLED, value=command.reason)
+        end_execution(batch.rt, batch.uow, history, WorkflowStatus.CANCELLED, value=command.reason)
         return True
     return False
 
 
-def _stage_task_input(batch: _Batch, task: TaskItem, encoded: str | None) -> None:
-    stage_value(batch.tx, task, "input", encoded)
+def _stage_task_input(batch: _Batch, task: Task, encoded: str | None) -> None:
+    stage_value(batch.uow, task, "input", encoded)
 
 
-def _task_of_this_execution(batch: _Batch, index: int, task_id: str) -> TaskItem:
+def _task_of_this_execution(batch: _Batch, index: int, task_id: str) -> Task:
     if task_id in batch.tasks:
         return batch.tasks[task_id]
     execution = batch.execution
-    try:
-        task = TaskItem.get(keys.task_pk(execution.tenant, task_id), keys.TASK_SK, consistent_read=True)
-    except TaskItem.DoesNotExist:
-        task = None
+    task = get_task_record(batch.rt.repo, execution.tenant, task_id)
     if task is None or task.workflow_id != execution.workflow_id:
         raise InvalidArgument(
             f"task {task_id} was not scheduled by this workflow execution", commandIndex=index, taskExecutionId=task_id
@@ -402,15 +394,14 @@ def _task_of_this_execution(batch: _Batch, index: int, task_id: str) -> TaskItem
     return task
 
 
-def _timer_of_this_execution(batch: _Batch, index: int, timer_id: str) -> TimerItem:
+def _timer_of_this_execution(batch: _Batch, index: int, timer_id: str) -> Timer:
     if timer_id in batch.timers:
         return batch.timers[timer_id]
-    try:
-        timer = TimerItem.get(batch.execution.pk, keys.timer_sk(timer_id), consistent_read=True)
-    except TimerItem.DoesNotExist:
+    timer = batch.rt.repo.get(Timer, batch.execution.pk, keys.timer_sk(timer_id))
+    if timer is None:
         raise InvalidArgument(
             f"timer {timer_id} was never started in this workflow execution", commandIndex=index, timerId=timer_id
-        ) from None
+        )
     batch.timers[timer_id] = timer
     return timer
 
@@ -433,15 +424,15 @@ def _schedule_child(batch: _Batch, command: ScheduleChildWorkflow, encoded: str 
         child_execution_name=command.childExecutionName,
         parent_close_policy=command.parentClosePolicy.value,
     )
-    stage_value(batch.tx, child, "input", encoded)
+    stage_value(batch.uow, child, "input", encoded)
     child_history = HistoryWriter(child, now)
     child_history.append("WORKFLOW_STARTED", {"input": command.input})
     child_label = f"new-child:{child.workflow_id}"
     batch.refusals[child_label] = Conflict(
         f"workflow execution id {child.workflow_id} already exists", childWorkflowExecutionId=child.workflow_id
     )
-    child_history.stage(batch.tx, label=child_label)
-    link = ChildLinkItem(
+    child_history.stage(batch.uow, label=child_label)
+    link = ChildLink(
         parent.pk,
         keys.child_sk(command.childExecutionName),
         tenant=parent.tenant,
@@ -461,7 +452,7 @@ def _schedule_child(batch: _Batch, command: ScheduleChildWorkflow, encoded: str 
     batch.refusals[link_label] = InvalidArgument(
         f"childExecutionName {command.childExecutionName} is already used in this execution"
     )
-    batch.tx.put(link, condition=ChildLinkItem.pk.does_not_exist(), label=link_label)
+    batch.uow.put(link, NEW, label=link_label)
     batch.history.append(
         "CHILD_WORKFLOW_INITIATED",
         {
@@ -485,7 +476,7 @@ def _request_child_cancel(batch: _Batch, command: RequestCancelChildWorkflow) ->
     )
     stage_outbox(
         batch.rt,
-        batch.tx,
+        batch.uow,
         parent,
         OUTBOX_CHILD_CANCEL,
         f"{event['sequence']:010d}",
@@ -507,21 +498,12 @@ def _request_child_cancel(batch: _Batch, command: RequestCancelChildWorkflow) ->
         link.cancel_state = ChildCancelState.REQUESTED
         link.updated_at = iso_ms(batch.now)
         if name not in batch.new_links:  # a link created by this submission is written once, as it ends up
-            batch.tx.update(
-                link,
-                [
-                    ChildLinkItem.cancel_state.set(ChildCancelState.REQUESTED),
-                    ChildLinkItem.updated_at.set(link.updated_at),
-                ],
-                condition=ChildLinkItem.cancel_state == ChildCancelState.NONE,
-                label="link",
+            batch.uow.update(
+                link, ("cancel_state", "updated_at"), FieldIs("cancel_state", ChildCancelState.NONE), label="link"
             )
 
 
-def _link(batch: _Batch, name: str) -> ChildLinkItem | None:
+def _link(batch: _Batch, name: str) -> ChildLink | None:
     if name not in batch.links:
-        try:
-            batch.links[name] = ChildLinkItem.get(batch.execution.pk, keys.child_sk(name), consistent_read=True)
-        except ChildLinkItem.DoesNotExist:
-            batch.links[name] = None
+        batch.links[name] = batch.rt.repo.get(ChildLink, batch.execution.pk, keys.child_sk(name))
     return batch.links[name]

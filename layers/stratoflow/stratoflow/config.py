@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 
 from pydantic import BaseModel, Field
 
@@ -30,8 +29,3 @@ class Settings(BaseModel):
                 values[name] = raw
         return cls.model_validate(values)
 
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process's settings; read on first use, never at import."""
-    return Settings.from_environ()

@@ -1,8 +1,8 @@
 """Workflow executions: reading them, appending to their history, and keeping them dispatchable.
 
-Every change to an execution item is saved under its version (`ver`), so a writer that read a stale execution
-fails its transaction and recomputes (see `dal.transactions.run_optimistic`). Events are put under
-`attribute_not_exists`, numbered from the execution's `lastSeq`: two writers can never take the same sequence.
+Every change to an execution is saved under the version it was read at, so a writer that read a stale execution
+fails its write and recomputes (see `dal.unit_of_work.run_optimistic`). Events are new records (they must not
+exist), numbered from the execution's `lastSeq`: two writers can never take the same sequence.
 """
 
 from __future__ import annotations
@@ -12,52 +12,40 @@ from typing import Any
 
 from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
-from stratoflow.dal.items import EventItem, ExecutionItem, TaskItem, ValueItem
-from stratoflow.dal.transactions import Contention, Transaction, TransactionConflict
+from stratoflow.dal.repository import Repository
+from stratoflow.dal.unit_of_work import NEW, UnitOfWork
 from stratoflow.errors import FailedPrecondition, LeaseLost, NotFound
+from stratoflow.records import Event, Execution, StoredValue, Task
 from stratoflow.states import TERMINAL_WORKFLOW, WorkflowStatus
 from stratoflow.values import INLINE_VALUE_BYTES, dumps, encoded_size, loads
 
 # A stored value that lives in its own item; JSON text never starts with "@".
 _OUT_OF_LINE = "@VALUE"
-
-# Labels of items saved under optimistic version conditions: a failed condition there means "re-read".
-OPTIMISTIC_LABELS = ("execution", "parent", "child", "task", "timer", "link", "outbox")
+_VALUE_FIELDS = ("input", "output", "error")
 
 
-def raise_for_conflict(conflict: TransactionConflict, refusals: dict[str, Exception] | None = None) -> None:
-    """Turn a cancelled transaction into a domain refusal, or into contention to retry."""
-    for label in conflict.labels:
-        if refusals and label in refusals:
-            raise refusals[label] from conflict
-    raise Contention() from conflict
-
-
-def get_execution(tenant: str, workflow_id: str) -> ExecutionItem | None:
+def get_execution(repo: Repository, tenant: str, workflow_id: str) -> Execution | None:
     if len(workflow_id) > keys.MAX_PATH_ID_LENGTH or not workflow_id:
         return None
-    try:
-        return ExecutionItem.get(keys.workflow_pk(tenant, workflow_id), keys.EXECUTION_SK, consistent_read=True)
-    except ExecutionItem.DoesNotExist:
-        return None
+    return repo.get(Execution, keys.workflow_pk(tenant, workflow_id), keys.EXECUTION_SK)
 
 
-def require_execution(tenant: str, workflow_id: str) -> ExecutionItem:
-    execution = get_execution(tenant, workflow_id)
+def require_execution(repo: Repository, tenant: str, workflow_id: str) -> Execution:
+    execution = get_execution(repo, tenant, workflow_id)
     if execution is None:
         raise NotFound(f"workflow execution {workflow_id} not found")
     return execution
 
 
-def is_live(execution: ExecutionItem) -> bool:
+def is_live(execution: Execution) -> bool:
     return execution.status not in TERMINAL_WORKFLOW
 
 
-def has_valid_lease(execution: ExecutionItem, now_ms: int) -> bool:
+def has_valid_lease(execution: Execution, now_ms: int) -> bool:
     return execution.lease_id is not None and (execution.lease_expires_at or 0) > now_ms
 
 
-def check_lease(execution: ExecutionItem, lease_id: str, now_ms: int) -> None:
+def check_lease(execution: Execution, lease_id: str, now_ms: int) -> None:
     """Refuse a lease holder's write: FAILED_PRECONDITION when the execution ended, LEASE_LOST otherwise (I7)."""
     if not is_live(execution):
         raise FailedPrecondition(f"workflow execution is {execution.status}", execution.status)
@@ -65,24 +53,24 @@ def check_lease(execution: ExecutionItem, lease_id: str, now_ms: int) -> None:
         raise LeaseLost("the lease is expired or was taken over", currentStatus=execution.status)
 
 
-def make_ready(execution: ExecutionItem, now_ms: int) -> None:
+def make_ready(execution: Execution, now_ms: int) -> None:
     """Put the execution in the dispatch index, keeping an earlier ready time (first come, first served)."""
     execution.dispatch_pk = keys.workflow_dispatch_pk(execution.tenant, execution.queue)
     if execution.dispatch_at is None or execution.dispatch_at > now_ms or execution.lease_id is not None:
         execution.dispatch_at = now_ms
 
 
-def clear_dispatch(execution: ExecutionItem) -> None:
+def clear_dispatch(execution: Execution) -> None:
     execution.dispatch_pk = None
     execution.dispatch_at = None
 
 
-def clear_lease(execution: ExecutionItem) -> None:
+def clear_lease(execution: Execution) -> None:
     execution.lease_id = None
     execution.lease_expires_at = None
 
 
-def wake(execution: ExecutionItem, now_ms: int) -> None:
+def wake(execution: Execution, now_ms: int) -> None:
     """Someone other than the lease holder appended an event: leave the execution dispatchable (I5).
 
     A leased execution is left alone: its holder's release sees `lastSeq > seenSeq` and makes it ready.
@@ -104,10 +92,10 @@ def wake(execution: ExecutionItem, now_ms: int) -> None:
 class HistoryWriter:
     """Appends events to one execution inside one transaction, numbering them from `lastSeq`."""
 
-    execution: ExecutionItem
+    execution: Execution
     now_ms: int
     appended: list[dict[str, Any]] = field(default_factory=list)
-    _items: list[EventItem] = field(default_factory=list)
+    _events: list[Event] = field(default_factory=list)
 
     def append(self, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
         if not is_live(self.execution):
@@ -115,8 +103,8 @@ class HistoryWriter:
         sequence = int(self.execution.last_seq) + 1
         self.execution.last_seq = sequence
         created_at = iso_ms(self.now_ms)
-        self._items.append(
-            EventItem(
+        self._events.append(
+            Event(
                 keys.workflow_pk(self.execution.tenant, self.execution.workflow_id),
                 keys.event_sk(sequence),
                 seq=sequence,
@@ -129,40 +117,48 @@ class HistoryWriter:
         self.appended.append(event)
         return event
 
-    def stage(self, tx: Transaction, label: str = "execution") -> None:
-        """Add the events and the execution (under its version) to the transaction."""
-        for item in self._items:
-            tx.put(item, condition=EventItem.pk.does_not_exist(), label=label)
+    def stage(self, uow: UnitOfWork, label: str = "execution") -> None:
+        """Add the events (new) and the execution (under its version) to the unit of work."""
+        for event in self._events:
+            uow.put(event, NEW, label=label)
         self.execution.updated_at = iso_ms(self.now_ms)
-        tx.put(self.execution, label=label)
+        uow.put(self.execution, label=label)
 
 
-def stage_value(tx: Transaction, owner: ExecutionItem | TaskItem, field_name: str, value_text: str | None) -> None:
-    """Store a JSON value on its owner, or in an item of its own when it is too large to sit inline."""
+def stage_value(uow: UnitOfWork, owner: Execution | Task, field_name: str, value_text: str | None) -> None:
+    """Store a JSON value on its owner, or in a record of its own when it is too large to sit inline."""
     if value_text is None or encoded_size(value_text) <= INLINE_VALUE_BYTES:
         setattr(owner, field_name, value_text)
         return
     setattr(owner, field_name, _OUT_OF_LINE)
-    tx.put(ValueItem(owner.pk, keys.value_sk(owner.sk, field_name), value=value_text), label="value")
+    uow.put(StoredValue(owner.pk, keys.value_sk(owner.sk, field_name), value=value_text), label="value")
 
 
-def read_value(owner: ExecutionItem | TaskItem, field_name: str) -> Any:
+def read_value(repo: Repository, owner: Execution | Task, field_name: str) -> Any:
     text = getattr(owner, field_name)
     if text == _OUT_OF_LINE:
-        text = ValueItem.get(owner.pk, keys.value_sk(owner.sk, field_name), consistent_read=True).value
+        stored = repo.get(StoredValue, owner.pk, keys.value_sk(owner.sk, field_name))
+        assert stored is not None, f"the value {field_name} of {owner.pk} is missing"
+        text = stored.value
     return loads(text)
 
 
-def execution_view(execution: ExecutionItem) -> dict[str, Any]:
-    """The API's WorkflowExecution."""
+def read_values(repo: Repository, owner: Execution | Task, known: dict[str, Any]) -> dict[str, Any]:
+    """The owner's input, output and error: those in `known` (just written) as given, the others read."""
+    return {name: known[name] if name in known else read_value(repo, owner, name) for name in _VALUE_FIELDS}
+
+
+def execution_view(repo: Repository, execution: Execution, **known: Any) -> dict[str, Any]:
+    """The API's WorkflowExecution; values passed in `known` (input, output, error) are not read back."""
+    values = read_values(repo, execution, known)
     return {
         "workflowExecutionId": execution.workflow_id,
         "kind": execution.kind,
         "queue": execution.queue,
         "status": execution.status,
-        "input": read_value(execution, "input"),
-        "output": read_value(execution, "output"),
-        "error": read_value(execution, "error"),
+        "input": values["input"],
+        "output": values["output"],
+        "error": values["error"],
         "cancelReason": execution.cancel_reason,
         "parentWorkflowExecutionId": execution.parent_id,
         "childExecutionName": execution.child_execution_name,
@@ -181,10 +177,10 @@ def new_execution(
     parent_id: str | None = None,
     child_execution_name: str | None = None,
     parent_close_policy: str | None = None,
-) -> ExecutionItem:
+) -> Execution:
     """A PENDING execution, ready for dispatch, with no events yet (the caller appends WORKFLOW_STARTED)."""
     created_at = iso_ms(now_ms)
-    execution = ExecutionItem(
+    execution = Execution(
         keys.workflow_pk(tenant, workflow_id),
         keys.EXECUTION_SK,
         tenant=tenant,

@@ -1,6 +1,6 @@
 """How executions end and how they are asked to cancel; both touch parents and children.
 
-Each function adds to a transaction the caller commits, so the whole change (events, statuses, the parent's
+Each function adds to a unit of work the caller commits, so the whole change (events, statuses, the parent's
 notification, the outbox items of follow-ups) is one atomic write.
 """
 
@@ -10,8 +10,7 @@ from typing import Any
 
 from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
-from stratoflow.dal.items import ChildLinkItem, ExecutionItem, OutboxItem
-from stratoflow.dal.transactions import Transaction
+from stratoflow.dal.unit_of_work import UnitOfWork, status_is
 from stratoflow.errors import FailedPrecondition
 from stratoflow.executions import (
     HistoryWriter,
@@ -24,6 +23,7 @@ from stratoflow.executions import (
     stage_value,
     wake,
 )
+from stratoflow.records import ChildLink, Execution, OutboxEntry
 from stratoflow.runtime import Runtime
 from stratoflow.states import ChildStatus, WorkflowStatus
 from stratoflow.values import dumps
@@ -40,13 +40,13 @@ _END_EVENTS = {
 
 
 def stage_outbox(
-    rt: Runtime, tx: Transaction, execution: ExecutionItem, kind: str, unique: str, payload: dict[str, Any]
+    rt: Runtime, uow: UnitOfWork, execution: Execution, kind: str, unique: str, payload: dict[str, Any]
 ) -> None:
-    """Record a follow-up in the committing transaction; the stream carries it out, the sweeper re-drives it."""
+    """Record a follow-up in the committing write; the stream carries it out, the sweeper re-drives it."""
     now = rt.now_ms()
     pk = execution.pk
-    tx.put(
-        OutboxItem(
+    uow.put(
+        OutboxEntry(
             pk,
             keys.outbox_sk(kind, unique),
             tenant=execution.tenant,
@@ -63,7 +63,7 @@ def stage_outbox(
 
 def end_execution(
     rt: Runtime,
-    tx: Transaction,
+    uow: UnitOfWork,
     history: HistoryWriter,
     status: WorkflowStatus,
     *,
@@ -75,10 +75,10 @@ def end_execution(
     now = history.now_ms
     if status == WorkflowStatus.COMPLETED:
         history.append(_END_EVENTS[status], {"output": value})
-        stage_value(tx, execution, "output", value_text)
+        stage_value(uow, execution, "output", value_text)
     elif status == WorkflowStatus.FAILED:
         history.append(_END_EVENTS[status], {"error": value})
-        stage_value(tx, execution, "error", value_text)
+        stage_value(uow, execution, "error", value_text)
     else:
         history.append(_END_EVENTS[status], {"reason": value})
     execution.status = status
@@ -86,28 +86,24 @@ def end_execution(
     clear_lease(execution)
     clear_dispatch(execution)
     if execution.spawned:
-        stage_outbox(rt, tx, execution, OUTBOX_CLOSE, "close", {})
+        stage_outbox(rt, uow, execution, OUTBOX_CLOSE, "close", {})
     if execution.parent_id:
-        _report_to_parent(tx, execution, status, value, now)
+        _report_to_parent(rt, uow, execution, status, value, now)
 
 
-def _report_to_parent(tx: Transaction, child: ExecutionItem, status: WorkflowStatus, value: Any, now: int) -> None:
-    """Flow 5: the parent gets exactly one outcome event, in the child's own transaction (I4)."""
+def _report_to_parent(
+    rt: Runtime, uow: UnitOfWork, child: Execution, status: WorkflowStatus, value: Any, now: int
+) -> None:
+    """Flow 5: the parent gets exactly one outcome event, in the child's own write (I4)."""
     assert child.parent_id is not None and child.child_execution_name is not None
     parent_pk = keys.workflow_pk(child.tenant, child.parent_id)
-    try:
-        link = ChildLinkItem.get(parent_pk, keys.child_sk(child.child_execution_name), consistent_read=True)
-    except ChildLinkItem.DoesNotExist:
+    link = rt.repo.get(ChildLink, parent_pk, keys.child_sk(child.child_execution_name))
+    if link is None or link.child_id != child.workflow_id or link.status != ChildStatus.INITIATED:
         return
-    if link.child_id != child.workflow_id or link.status != ChildStatus.INITIATED:
-        return
-    tx.update(
-        link,
-        [ChildLinkItem.status.set(ChildStatus(status.value)), ChildLinkItem.updated_at.set(iso_ms(now))],
-        condition=ChildLinkItem.status == ChildStatus.INITIATED,
-        label="link",
-    )
-    parent = get_execution(child.tenant, child.parent_id)
+    link.status = ChildStatus(status.value)
+    link.updated_at = iso_ms(now)
+    uow.update(link, ("status", "updated_at"), status_is(ChildStatus.INITIATED), label="link")
+    parent = get_execution(rt.repo, child.tenant, child.parent_id)
     if parent is None or not is_live(parent):
         return  # an ended parent keeps the outcome on the link only: no event after its end
     parent_history = HistoryWriter(parent, now)
@@ -120,13 +116,13 @@ def _report_to_parent(tx: Transaction, child: ExecutionItem, status: WorkflowSta
         error = {"code": "CANCELLED", "message": value or "the child workflow was cancelled"}
         parent_history.append("CHILD_WORKFLOW_FAILED", {**names, "error": error, "cancelled": True})
     wake(parent, now)
-    parent_history.stage(tx, label="parent")
+    parent_history.stage(uow, label="parent")
 
 
 def request_workflow_cancel(
     rt: Runtime,
-    tx: Transaction,
-    execution: ExecutionItem,
+    uow: UnitOfWork,
+    execution: Execution,
     *,
     reason: str | None,
     requested_by: str,
@@ -151,13 +147,13 @@ def request_workflow_cancel(
         if not has_valid_lease(execution, now):
             clear_lease(execution)
             make_ready(execution, now)
-        history.stage(tx)
+        history.stage(uow)
         appended = True
     if cascade_root is not None and execution.spawned:
         request = cascade_request or rt.ids.new_id()
         stage_outbox(
             rt,
-            tx,
+            uow,
             execution,
             OUTBOX_CASCADE,
             request,

@@ -7,13 +7,22 @@ more (I4, I6). The stream delivers the items; the sweeper re-drives any left beh
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
-from stratoflow.dal.items import ChildLinkItem, ExecutionItem, OutboxItem, TaskRefItem, TimerItem
-from stratoflow.dal.transactions import Transaction, TransactionConflict, run_optimistic
-from stratoflow.executions import HistoryWriter, get_execution, is_live, raise_for_conflict, wake
+from stratoflow.dal.unit_of_work import (
+    EXISTS,
+    FieldIs,
+    TransactionConflict,
+    UnitOfWork,
+    raise_for_conflict,
+    run_optimistic,
+    status_is,
+    version_is,
+)
+from stratoflow.executions import HistoryWriter, get_execution, is_live, wake
 from stratoflow.lifecycle import (
     OUTBOX_CASCADE,
     OUTBOX_CHILD_CANCEL,
@@ -21,6 +30,7 @@ from stratoflow.lifecycle import (
     request_workflow_cancel,
     stage_outbox,
 )
+from stratoflow.records import ChildLink, OutboxEntry, TaskRef, Timer
 from stratoflow.runtime import Runtime
 from stratoflow.states import ChildCancelState, ChildStatus, ParentClosePolicy, TimerStatus, WorkflowStatus
 from stratoflow.tasks import cancel_open_task
@@ -30,11 +40,8 @@ from stratoflow.values import loads
 PARENT_CLOSED = "parent closed"
 
 
-def _get_outbox(pk: str, sk: str) -> OutboxItem | None:
-    try:
-        return OutboxItem.get(pk, sk, consistent_read=True)
-    except OutboxItem.DoesNotExist:
-        return None
+def _get_outbox(rt: Runtime, pk: str, sk: str) -> OutboxEntry | None:
+    return rt.repo.get(OutboxEntry, pk, sk)
 
 
 def process_outbox_item(rt: Runtime, pk: str, sk: str) -> str:
@@ -56,34 +63,31 @@ def propagate_child_cancel(rt: Runtime, pk: str, sk: str) -> str:
     """
 
     def attempt() -> str:
-        outbox = _get_outbox(pk, sk)
+        outbox = _get_outbox(rt, pk, sk)
         if outbox is None:
             return "done"
         payload = loads(outbox.payload)
         name, child_id, reason = payload["childExecutionName"], payload["childWorkflowExecutionId"], payload["reason"]
         tenant, parent_id = outbox.tenant, outbox.workflow_id
         now = rt.now_ms()
-        tx = Transaction()
-        tx.delete(outbox, condition=OutboxItem.pk.exists(), label="outbox")
-        try:
-            link: ChildLinkItem | None = ChildLinkItem.get(pk, keys.child_sk(name), consistent_read=True)
-        except ChildLinkItem.DoesNotExist:
-            link = None
+        uow = UnitOfWork()
+        uow.delete(outbox, EXISTS, label="outbox")
+        link = rt.repo.get(ChildLink, pk, keys.child_sk(name))
         ours = link is not None and link.child_id == child_id
-        child = get_execution(tenant, child_id) if ours else None
+        child = get_execution(rt.repo, tenant, child_id) if ours else None
         if child is not None and child.parent_id != parent_id:
             child, ours = None, False
         if child is not None and is_live(child):
             assert link is not None
             if child.status == WorkflowStatus.CANCELLING:
                 outcome = "already-cancelling"
-                tx.check(ExecutionItem, child.pk, child.sk, ExecutionItem.ver == child.ver, label="child")
+                uow.check(child, version_is(child.ver), label="child")
             else:
                 outcome = "delivered"
                 request_workflow_cancel(
-                    rt, tx, child, reason=reason, requested_by=f"workflow:{parent_id}", cascade_root=None
+                    rt, uow, child, reason=reason, requested_by=f"workflow:{parent_id}", cascade_root=None
                 )
-            _set_cancel_state(tx, link, ChildCancelState.DELIVERED, now)
+            _set_cancel_state(uow, link, ChildCancelState.DELIVERED, now)
         else:
             outcome = "failed"
             if child is not None:
@@ -95,8 +99,8 @@ def propagate_child_cancel(rt: Runtime, pk: str, sk: str) -> str:
             else:
                 error = {"code": "NOT_FOUND", "message": f"{child_id} is not a child {name!r} of this execution"}
             if ours and link is not None:
-                _set_cancel_state(tx, link, ChildCancelState.FAILED, now)
-            parent = get_execution(tenant, parent_id)
+                _set_cancel_state(uow, link, ChildCancelState.FAILED, now)
+            parent = get_execution(rt.repo, tenant, parent_id)
             if parent is not None and is_live(parent):
                 history = HistoryWriter(parent, now)
                 history.append(
@@ -104,9 +108,9 @@ def propagate_child_cancel(rt: Runtime, pk: str, sk: str) -> str:
                     {"childExecutionName": name, "childWorkflowExecutionId": child_id, "error": error},
                 )
                 wake(parent, now)
-                history.stage(tx, label="parent")
+                history.stage(uow, label="parent")
         try:
-            tx.commit()
+            rt.repo.commit(uow)
         except TransactionConflict as conflict:
             raise_for_conflict(conflict)
         return outcome
@@ -114,47 +118,37 @@ def propagate_child_cancel(rt: Runtime, pk: str, sk: str) -> str:
     return run_optimistic(attempt)
 
 
-def _set_cancel_state(tx: Transaction, link: ChildLinkItem, state: ChildCancelState, now: int) -> None:
-    tx.update(
-        link,
-        [ChildLinkItem.cancel_state.set(state), ChildLinkItem.updated_at.set(iso_ms(now))],
-        condition=ChildLinkItem.child_id == link.child_id,
-        label="link",
-    )
+def _set_cancel_state(uow: UnitOfWork, link: ChildLink, state: ChildCancelState, now: int) -> None:
+    link.cancel_state = state
+    link.updated_at = iso_ms(now)
+    uow.update(link, ("cancel_state", "updated_at"), FieldIs("child_id", link.child_id), label="link")
 
 
-def _open_children(pk: str) -> list[ChildLinkItem]:
-    return list(
-        ChildLinkItem.query(
-            pk,
-            ChildLinkItem.sk.startswith(keys.CHILD_PREFIX),
-            filter_condition=ChildLinkItem.status == ChildStatus.INITIATED,
-            consistent_read=True,
-        )
-    )
+def _open_children(rt: Runtime, pk: str) -> list[ChildLink]:
+    return list(rt.repo.query(ChildLink, pk, keys.CHILD_PREFIX, where=status_is(ChildStatus.INITIATED)))
 
 
 def cascade_cancel(rt: Runtime, pk: str, sk: str) -> str:
     """Flow 6 with cascade: every live child goes CANCELLING and carries the cascade on to its own children."""
-    outbox = _get_outbox(pk, sk)
+    outbox = _get_outbox(rt, pk, sk)
     if outbox is None:
         return "done"
     payload: dict[str, Any] = loads(outbox.payload)
-    for link in _open_children(pk):
+    for link in _open_children(rt, pk):
         _cascade_to(rt, outbox.tenant, link.child_id, payload)
-    _delete_outbox(outbox)
+    _delete_outbox(rt, outbox)
     return "cascaded"
 
 
 def _cascade_to(rt: Runtime, tenant: str, child_id: str, payload: dict[str, Any]) -> None:
     def attempt() -> None:
-        child = get_execution(tenant, child_id)
+        child = get_execution(rt.repo, tenant, child_id)
         if child is None or not is_live(child):
             return
-        tx = Transaction()
+        uow = UnitOfWork()
         request_workflow_cancel(
             rt,
-            tx,
+            uow,
             child,
             reason=payload["reason"],
             requested_by=payload["requestedBy"],
@@ -162,7 +156,7 @@ def _cascade_to(rt: Runtime, tenant: str, child_id: str, payload: dict[str, Any]
             cascade_request=payload["request"],
         )
         try:
-            tx.commit()
+            rt.repo.commit(uow)
         except TransactionConflict as conflict:
             raise_for_conflict(conflict)
 
@@ -174,36 +168,31 @@ def close_parent(rt: Runtime, pk: str, sk: str) -> str:
 
     No event is appended to the ended workflow; each step is idempotent, so a redelivery repeats nothing.
     """
-    outbox = _get_outbox(pk, sk)
+    outbox = _get_outbox(rt, pk, sk)
     if outbox is None:
         return "done"
     tenant, workflow_id = outbox.tenant, outbox.workflow_id
-    for link in _open_children(pk):
+    for link in _open_children(rt, pk):
         if link.parent_close_policy == ParentClosePolicy.REQUEST_CANCEL:
             _ask_child_to_cancel_on_close(rt, link)
-    for ref in TaskRefItem.query(pk, TaskRefItem.sk.startswith(keys.TASKREF_PREFIX)):
+    for ref in rt.repo.query(TaskRef, pk, keys.TASKREF_PREFIX, consistent=False):
         cancel_open_task(rt, tenant, ref.task_id, PARENT_CLOSED)
-    for timer in TimerItem.query(
-        pk,
-        TimerItem.sk.startswith(keys.TIMER_PREFIX),
-        filter_condition=TimerItem.status == TimerStatus.STARTED,
-        consistent_read=True,
-    ):
+    for timer in rt.repo.query(Timer, pk, keys.TIMER_PREFIX, where=status_is(TimerStatus.STARTED)):
         cancel_started_timer(rt, tenant, workflow_id, timer.timer_id)
-    _delete_outbox(outbox)
+    _delete_outbox(rt, outbox)
     return "closed"
 
 
-def _ask_child_to_cancel_on_close(rt: Runtime, link: ChildLinkItem) -> None:
+def _ask_child_to_cancel_on_close(rt: Runtime, link: ChildLink) -> None:
     if link.cancel_state in (ChildCancelState.REQUESTED, ChildCancelState.DELIVERED):
         return  # a request is on its way or was delivered: the child is (or will be) CANCELLING
-    execution = get_execution(link.tenant, link.parent_id)
+    execution = get_execution(rt.repo, link.tenant, link.parent_id)
     if execution is None:
         return
-    tx = Transaction()
+    uow = UnitOfWork()
     stage_outbox(
         rt,
-        tx,
+        uow,
         execution,
         OUTBOX_CHILD_CANCEL,
         f"close-{link.child_execution_name}",
@@ -213,37 +202,33 @@ def _ask_child_to_cancel_on_close(rt: Runtime, link: ChildLinkItem) -> None:
             "reason": PARENT_CLOSED,
         },
     )
-    tx.update(
-        link,
-        [ChildLinkItem.cancel_state.set(ChildCancelState.REQUESTED)],
-        condition=ChildLinkItem.cancel_state == link.cancel_state,
-        label="link",
-    )
+    seen_state = link.cancel_state
+    link.cancel_state = ChildCancelState.REQUESTED
+    uow.update(link, ("cancel_state",), FieldIs("cancel_state", seen_state), label="link")
     try:
-        tx.commit()
+        rt.repo.commit(uow)
     except TransactionConflict:
         return  # the link changed meanwhile (delivered, or the child ended): nothing left to ask
 
 
-def _delete_outbox(outbox: OutboxItem) -> None:
-    try:
-        outbox.delete(condition=OutboxItem.pk.exists())
-    except Exception as exc:  # a concurrent delivery deleted it first: the work is done either way
-        if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
-            raise
+def _delete_outbox(rt: Runtime, outbox: OutboxEntry) -> None:
+    uow = UnitOfWork()
+    uow.delete(outbox, EXISTS, label="outbox")
+    with contextlib.suppress(TransactionConflict):  # a concurrent delivery deleted it first: the work is done
+        rt.repo.commit(uow)
 
 
-def handle_timer_change(rt: Runtime, scheduler: Any, old: dict[str, Any] | None, new: dict[str, Any] | None) -> str:
+def handle_timer_change(rt: Runtime, old: dict[str, Any] | None, new: dict[str, Any] | None) -> str:
     """A timer item changed: create its schedule when it starts, delete it when it leaves STARTED."""
     if new is not None and new.get("status") == TimerStatus.STARTED and (old is None or old.get("status") is None):
-        on_timer_started(rt, scheduler, _timer_fields(new))
+        on_timer_started(rt, _timer_fields(new))
         return "scheduled"
     if (
         old is not None
         and old.get("status") == TimerStatus.STARTED
         and (new is None or new.get("status") != TimerStatus.STARTED)
     ):
-        on_timer_closed(rt, scheduler, _timer_fields(old))
+        on_timer_closed(rt, _timer_fields(old))
         return "unscheduled"
     return "ignored"
 

@@ -7,6 +7,7 @@ from typing import Protocol
 
 from stratoflow.clock import Clock, IdFactory, SystemClock, UuidFactory
 from stratoflow.config import Settings
+from stratoflow.dal.repository import Repository
 
 
 @dataclass(frozen=True)
@@ -25,11 +26,25 @@ class TimerScheduler(Protocol):
     def delete(self, name: str, group: str) -> None: ...
 
 
+class NoTimerScheduler:
+    """For runtimes that never create schedules (tests of everything but the outbox's timer changes)."""
+
+    def create(self, schedule: TimerSchedule) -> None:
+        raise RuntimeError("this runtime has no timer scheduler")
+
+    def delete(self, name: str, group: str) -> None:
+        raise RuntimeError("this runtime has no timer scheduler")
+
+
 @dataclass(frozen=True)
 class Runtime:
+    """Everything a domain entry point works with; `stratoflow.services` builds it once per cold start."""
+
     settings: Settings
+    repo: Repository
     clock: Clock = field(default_factory=SystemClock)
     ids: IdFactory = field(default_factory=UuidFactory)
+    scheduler: TimerScheduler = field(default_factory=NoTimerScheduler)
 
     def now_ms(self) -> int:
         return self.clock.now_ms()

@@ -1,38 +1,66 @@
-"""The process's collaborators, built once per cold start from the function's environment."""
+"""The composition root: the process's collaborators, built once per cold start from the function's environment.
+
+`runtime()` is what every handler and route passes to the domain, reads included; on its first call it reads the
+environment (never at import), binds the repository to the table and builds the clock, the id factory and the timer
+scheduler. `build_runtime` builds one from given settings (tests, tools, the benchmark).
+"""
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
+from typing import Any
 
 import boto3
 
-from stratoflow.config import Settings, get_settings
-from stratoflow.dal.items import bind
-from stratoflow.runtime import Runtime
+from stratoflow.clock import Clock, IdFactory, SystemClock, UuidFactory
+from stratoflow.config import Settings
+from stratoflow.dal.dynamodb import DynamoRepository
+from stratoflow.dal.repository import Repository
+from stratoflow.runtime import Runtime, TimerScheduler
 from stratoflow.scheduler import EventBridgeTimerScheduler
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    ids: IdFactory | None = None,
+    repo: Repository | None = None,
+    scheduler: TimerScheduler | None = None,
+) -> Runtime:
+    if repo is None:
+        repo = DynamoRepository(
+            settings.table_name,
+            region=settings.aws_region or settings.aws_default_region,
+            host=settings.aws_endpoint_url,
+        )
+    if scheduler is None:
+        scheduler = EventBridgeTimerScheduler(
+            _LazyClient("scheduler"),
+            target_arn=settings.fire_timer_function_arn,
+            role_arn=settings.scheduler_role_arn,
+            dlq_arn=settings.timer_dlq_arn,
+        )
+    return Runtime(settings, repo, clock or SystemClock(), ids or UuidFactory(), scheduler)
 
 
 @lru_cache(maxsize=1)
 def runtime() -> Runtime:
-    settings = get_settings()
-    _bind(settings)
-    return Runtime(settings=settings)
+    """The process's runtime, built from the environment on first use."""
+    return build_runtime(Settings.from_environ())
 
 
-@lru_cache(maxsize=1)
-def timer_scheduler() -> EventBridgeTimerScheduler:
-    settings = runtime().settings
-    return EventBridgeTimerScheduler(
-        boto3.client("scheduler"),
-        target_arn=settings.fire_timer_function_arn,
-        role_arn=settings.scheduler_role_arn,
-        dlq_arn=settings.timer_dlq_arn,
-    )
+class _LazyClient:
+    """A boto3 client created on first use: only the functions that schedule timers pay for it at cold start."""
 
+    def __init__(self, service: str) -> None:
+        self._service = service
+        self._client: Any = None
+        self._lock = threading.Lock()
 
-def _bind(settings: Settings) -> None:
-    bind(
-        settings.table_name,
-        region=settings.aws_region or settings.aws_default_region,
-        host=settings.aws_endpoint_url,
-    )
+    def __getattr__(self, name: str) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = boto3.client(self._service)
+        return getattr(self._client, name)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import Counter
 
 from stratoflow.dal import keys
-from stratoflow.dal.items import SweepableItem
 from stratoflow.outbox import process_outbox_item
 from stratoflow.runtime import Runtime
 from stratoflow.tasks import expire_task_attempt
@@ -34,14 +33,11 @@ def sweep(rt: Runtime) -> dict[str, int]:
     failed: list[tuple[str, str]] = []
     first_error: Exception | None = None
     for shard in range(keys.SWEEP_SHARDS):
-        due = SweepableItem.sweep_index.query(
-            f"SWEEP#{shard}", SweepableItem.sweep_at <= now, limit=MAX_ITEMS_PER_SHARD
-        )
-        for item in due:
+        for pk, sk in rt.repo.due(f"SWEEP#{shard}", now, MAX_ITEMS_PER_SHARD):
             try:
-                done[sweep_item(rt, item.pk, item.sk)] += 1
+                done[sweep_item(rt, pk, sk)] += 1
             except Exception as error:  # recorded, and raised below once the other items are handled
-                failed.append((item.pk, item.sk))
+                failed.append((pk, sk))
                 first_error = first_error or error
     if failed:
         raise SweepIncomplete(dict(done), failed) from first_error

@@ -8,27 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.exceptions import UpdateError
-from pynamodb.expressions.update import Action
-
 from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
-from stratoflow.dal.items import ExecutionItem, TaskItem
-from stratoflow.dal.transactions import Transaction, TransactionConflict, aws_error_code, run_optimistic
+from stratoflow.dal.repository import Repository
+from stratoflow.dal.unit_of_work import NEW, TransactionConflict, UnitOfWork, raise_for_conflict, run_optimistic
 from stratoflow.errors import FailedPrecondition, LeaseLost, NotFound
-from stratoflow.executions import (
-    HistoryWriter,
-    get_execution,
-    is_live,
-    raise_for_conflict,
-    read_value,
-    stage_value,
-    wake,
-)
+from stratoflow.executions import HistoryWriter, get_execution, is_live, read_values, stage_value, wake
+from stratoflow.idempotency import commit_once
+from stratoflow.records import Candidate, Execution, Task
 from stratoflow.runtime import Runtime
 from stratoflow.states import OPEN_TASK, TERMINAL_TASK, TaskStatus
 from stratoflow.values import encode_value
-from stratoflow.workflows import commit_once
 
 DEFAULT_LEASE_MS = 60_000
 
@@ -43,9 +33,9 @@ def new_task(
     max_retries: int,
     timeout_ms: int | None,
     now_ms: int,
-) -> TaskItem:
+) -> Task:
     created_at = iso_ms(now_ms)
-    return TaskItem(
+    return Task(
         keys.task_pk(tenant, task_id),
         keys.TASK_SK,
         tenant=tenant,
@@ -64,11 +54,11 @@ def new_task(
     )
 
 
-def task_cancelled_event(task: TaskItem, reason: str | None) -> dict[str, Any]:
+def task_cancelled_event(task: Task, reason: str | None) -> dict[str, Any]:
     return {"taskExecutionId": task.task_id, "taskType": task.kind, "reason": reason}
 
 
-def close_task_attempt(task: TaskItem, now_ms: int) -> None:
+def close_task_attempt(task: Task, now_ms: int) -> None:
     """The task leaves dispatch and sweeping, and its lease (if any) is void."""
     task.lease_id = None
     task.lease_expires_at = None
@@ -80,17 +70,14 @@ def close_task_attempt(task: TaskItem, now_ms: int) -> None:
     task.updated_at = iso_ms(now_ms)
 
 
-def get_task_item(tenant: str, task_id: str) -> TaskItem | None:
+def get_task_record(repo: Repository, tenant: str, task_id: str) -> Task | None:
     if not task_id or len(task_id) > keys.MAX_PATH_ID_LENGTH:
         return None
-    try:
-        return TaskItem.get(keys.task_pk(tenant, task_id), keys.TASK_SK, consistent_read=True)
-    except TaskItem.DoesNotExist:
-        return None
+    return repo.get(Task, keys.task_pk(tenant, task_id), keys.TASK_SK)
 
 
-def require_task(tenant: str, task_id: str) -> TaskItem:
-    task = get_task_item(tenant, task_id)
+def require_task(repo: Repository, tenant: str, task_id: str) -> Task:
+    task = get_task_record(repo, tenant, task_id)
     if task is None:
         raise NotFound(f"task {task_id} not found")
     return task
@@ -119,11 +106,10 @@ def create_task(
         timeout_ms=timeout_ms,
         now_ms=rt.now_ms(),
     )
-    tx = Transaction()
-    stage_value(tx, task, "input", input_text)
-    tx.put(task, condition=TaskItem.pk.does_not_exist(), label="new-task")
-    view = task_view_without_values(task)
-    view["input"] = input_value
+    uow = UnitOfWork()
+    stage_value(uow, task, "input", input_text)
+    uow.put(task, NEW, label="new-task")
+    view = task_view(rt.repo, task, input=input_value, output=None, error=None)
     request = {
         "operation": "createTask",
         "kind": kind,
@@ -132,20 +118,21 @@ def create_task(
         "maxRetries": max_retries,
         "timeoutMs": timeout_ms,
     }
-    return commit_once(tx, tenant, idempotency_key, request, view, rt.now_ms())
+    return commit_once(rt.repo, uow, tenant, idempotency_key, request, view, rt.now_ms())
 
 
-def task_view_without_values(task: TaskItem) -> dict[str, Any]:
-    """The Task view from the item alone, for a task just written (its values are known to the caller)."""
+def task_view(repo: Repository, task: Task, **known: Any) -> dict[str, Any]:
+    """The API's Task; values passed in `known` (input, output, error) are not read back."""
+    values = read_values(repo, task, known)
     return {
         "taskExecutionId": task.task_id,
         "workflowExecutionId": task.workflow_id,
         "kind": task.kind,
         "queue": task.queue,
         "status": task.status,
-        "input": None,
-        "output": None,
-        "error": None,
+        "input": values["input"],
+        "output": values["output"],
+        "error": values["error"],
         "attempt": int(task.attempt),
         "maxRetries": int(task.max_retries),
         "timeoutMs": None if task.timeout_ms is None else int(task.timeout_ms),
@@ -155,17 +142,8 @@ def task_view_without_values(task: TaskItem) -> dict[str, Any]:
     }
 
 
-def task_view(task: TaskItem) -> dict[str, Any]:
-    """The API's Task."""
-    view = task_view_without_values(task)
-    view["input"] = read_value(task, "input")
-    view["output"] = read_value(task, "output")
-    view["error"] = read_value(task, "error")
-    return view
-
-
-def get_task(tenant: str, task_id: str) -> dict[str, Any]:
-    return task_view(require_task(tenant, task_id))
+def get_task(rt: Runtime, tenant: str, task_id: str) -> dict[str, Any]:
+    return task_view(rt.repo, require_task(rt.repo, tenant, task_id))
 
 
 def poll_task(
@@ -174,62 +152,35 @@ def poll_task(
     """Claim one PENDING task: RUNNING, attempt + 1, leased. A cancelled task is never in the index (I3)."""
     lease_ms = lease_ms or DEFAULT_LEASE_MS
     now = rt.now_ms()
-    condition = TaskItem.kind.is_in(*kinds) if kinds else None
-    candidates = TaskItem.dispatch_index.query(
-        keys.task_dispatch_pk(tenant, queue),
-        TaskItem.dispatch_at <= now,
-        filter_condition=condition,
-        limit=10,
-        page_size=25,
-    )
-    for candidate in candidates:
-        claimed = _claim_task(rt, candidate, lease_ms, now)
+    for candidate in rt.repo.ready(Task, keys.task_dispatch_pk(tenant, queue), now, kinds):
+        claimed = claim_task(rt, candidate, lease_ms, now)
         if claimed is not None:
             return {
-                "task": task_view(claimed),
+                "task": task_view(rt.repo, claimed),
                 "leaseId": claimed.lease_id,
                 "leaseExpiresAt": iso_ms(int(claimed.lease_expires_at or 0)),
             }
     return None
 
 
-def _claim_task(rt: Runtime, candidate: TaskItem, lease_ms: int, now: int) -> TaskItem | None:
+def claim_task(rt: Runtime, candidate: Candidate, lease_ms: int, now: int) -> Task | None:
+    """Lease one PENDING task: RUNNING, attempt + 1, due for the sweeper at its lease's or its timeout's end."""
     expires = now + lease_ms
-    timeout_ms = candidate.timeout_ms
-    deadline = now + int(timeout_ms) if timeout_ms is not None else None
-    due = expires if deadline is None else min(expires, deadline)
-    item = TaskItem(candidate.pk, candidate.sk)
-    # A non-null version makes PynamoDB increment the stored one (ADD 1) instead of resetting it to 1, which would
-    # let a writer holding a copy read at version 1 commit over this claim. No condition is put on it.
-    item.ver = 0
-    actions: list[Action] = [
-        TaskItem.status.set(TaskStatus.RUNNING),
-        TaskItem.attempt.add(1),
-        TaskItem.lease_id.set(rt.ids.new_id()),
-        TaskItem.lease_ms.set(lease_ms),
-        TaskItem.lease_expires_at.set(expires),
-        TaskItem.dispatch_pk.remove(),
-        TaskItem.dispatch_at.remove(),
-        TaskItem.sweep_pk.set(keys.sweep_pk(candidate.pk)),
-        TaskItem.sweep_at.set(due),
-        TaskItem.updated_at.set(iso_ms(now)),
-    ]
-    if deadline is not None:
-        actions.append(TaskItem.attempt_deadline.set(deadline))
-    try:
-        item.update(
-            actions=actions,
-            condition=(TaskItem.status == TaskStatus.PENDING) & (TaskItem.dispatch_at <= now),
-            add_version_condition=False,
-        )
-    except UpdateError as exc:
-        if aws_error_code(exc) == "ConditionalCheckFailedException":
-            return None  # another poller won it, or it was cancelled since the index was read
-        raise
-    return item
+    deadline = now + int(candidate.timeout_ms) if candidate.timeout_ms is not None else None
+    return rt.repo.claim_task(
+        candidate,
+        lease_id=rt.ids.new_id(),
+        lease_ms=lease_ms,
+        expires=expires,
+        deadline=deadline,
+        sweep_pk=keys.sweep_pk(candidate.pk),
+        sweep_at=expires if deadline is None else min(expires, deadline),
+        now=now,
+        updated_at=iso_ms(now),
+    )
 
 
-def _check_task_lease(task: TaskItem, lease_id: str, now: int) -> None:
+def _check_task_lease(task: Task, lease_id: str, now: int) -> None:
     if task.status in TERMINAL_TASK:
         raise FailedPrecondition(f"task is {task.status}", task.status)
     if task.status != TaskStatus.RUNNING or task.lease_id != lease_id or int(task.lease_expires_at or 0) <= now:
@@ -242,7 +193,7 @@ def heartbeat_task(rt: Runtime, tenant: str, task_id: str, lease_id: str, detail
         encode_value("details", details)  # accepted for size only: the API does not return heartbeat details
 
     def attempt() -> dict[str, Any]:
-        task = require_task(tenant, task_id)
+        task = require_task(rt.repo, tenant, task_id)
         if task.status == TaskStatus.CANCELLED:
             return {"cancelRequested": True, "leaseExpiresAt": None}
         now = rt.now_ms()
@@ -252,12 +203,9 @@ def heartbeat_task(rt: Runtime, tenant: str, task_id: str, lease_id: str, detail
         deadline = task.attempt_deadline
         task.sweep_at = expires if deadline is None else min(expires, int(deadline))
         task.updated_at = iso_ms(now)
-        tx = Transaction()
-        tx.put(task, label="task")
-        try:
-            tx.commit()
-        except TransactionConflict as conflict:
-            raise_for_conflict(conflict)
+        uow = UnitOfWork()
+        uow.put(task, label="task")
+        _commit(rt, uow)
         return {"cancelRequested": False, "leaseExpiresAt": iso_ms(expires)}
 
     return run_optimistic(attempt)
@@ -267,12 +215,13 @@ def complete_task(rt: Runtime, tenant: str, task_id: str, lease_id: str, output:
     output_text = encode_value("output", output)
 
     def attempt() -> dict[str, Any]:
-        task = require_task(tenant, task_id)
+        task = require_task(rt.repo, tenant, task_id)
         now = rt.now_ms()
         _check_task_lease(task, lease_id, now)
-        tx, workflow = _close_attempt(task, now)
+        uow, workflow = _close_attempt(rt, task, now)
         _end_task(
-            tx, task, workflow, TaskStatus.COMPLETED, "output", output_text, "TASK_COMPLETED", {"result": output}, now
+            rt, uow, task, workflow, TaskStatus.COMPLETED, "output", output_text, "TASK_COMPLETED", {"result": output},
+            now,
         )
         return {"status": TaskStatus.COMPLETED.value}
 
@@ -283,45 +232,46 @@ def fail_task(rt: Runtime, tenant: str, task_id: str, lease_id: str, error: Any,
     error_text = encode_value("error", error)
 
     def attempt() -> dict[str, Any]:
-        task = require_task(tenant, task_id)
+        task = require_task(rt.repo, tenant, task_id)
         now = rt.now_ms()
         _check_task_lease(task, lease_id, now)
-        status = _fail_attempt(task, error, error_text, retryable, now)
+        status = _fail_attempt(rt, task, error, error_text, retryable, now)
         return {"status": status}
 
     return run_optimistic(attempt)
 
 
-def _fail_attempt(task: TaskItem, error: Any, error_text: str, retryable: bool, now: int) -> str:
+def _fail_attempt(rt: Runtime, task: Task, error: Any, error_text: str, retryable: bool, now: int) -> str:
     """A failed attempt: back to PENDING while retries remain, else FAILED with TASK_FAILED."""
-    tx, workflow = _close_attempt(task, now)
+    uow, workflow = _close_attempt(rt, task, now)
     if retryable and int(task.attempt) <= int(task.max_retries):
         task.status = TaskStatus.PENDING
         task.dispatch_pk = keys.task_dispatch_pk(task.tenant, task.queue)
         task.dispatch_at = now
-        stage_value(tx, task, "error", error_text)
-        tx.put(task, label="task")
-        _commit(tx)
+        stage_value(uow, task, "error", error_text)
+        uow.put(task, label="task")
+        _commit(rt, uow)
         return TaskStatus.PENDING.value
-    _end_task(tx, task, workflow, TaskStatus.FAILED, "error", error_text, "TASK_FAILED", {"error": error}, now)
+    _end_task(rt, uow, task, workflow, TaskStatus.FAILED, "error", error_text, "TASK_FAILED", {"error": error}, now)
     return TaskStatus.FAILED.value
 
 
-def _close_attempt(task: TaskItem, now: int) -> tuple[Transaction, ExecutionItem | None]:
-    """Start the transaction that ends an attempt; refused (the task CANCELLED) when its workflow has ended."""
-    tx = Transaction()
-    workflow = _live_owner_or_cancel(task, tx, now)
+def _close_attempt(rt: Runtime, task: Task, now: int) -> tuple[UnitOfWork, Execution | None]:
+    """Start the write that ends an attempt; refused (the task CANCELLED) when its workflow has ended."""
+    uow = UnitOfWork()
+    workflow = _live_owner_or_cancel(rt, task, uow, now)
     close_task_attempt(task, now)
     if workflow is None and task.status == TaskStatus.CANCELLED:
-        _commit(tx)
+        _commit(rt, uow)
         raise FailedPrecondition("task is CANCELLED: its workflow execution has ended", task.status)
-    return tx, workflow
+    return uow, workflow
 
 
 def _end_task(
-    tx: Transaction,
-    task: TaskItem,
-    workflow: ExecutionItem | None,
+    rt: Runtime,
+    uow: UnitOfWork,
+    task: Task,
+    workflow: Execution | None,
     status: TaskStatus,
     field_name: str,
     value_text: str,
@@ -329,35 +279,40 @@ def _end_task(
     event_data: dict[str, Any],
     now: int,
 ) -> None:
-    """The task's terminal state and, in the same transaction, its event in the live workflow, which is woken."""
+    """The task's terminal state and, in the same write, its event in the live workflow, which is woken."""
     task.status = status
-    stage_value(tx, task, field_name, value_text)
-    tx.put(task, label="task")
+    stage_value(uow, task, field_name, value_text)
+    uow.put(task, label="task")
     if workflow is not None:
-        history = HistoryWriter(workflow, now)
-        history.append(event_type, {"taskExecutionId": task.task_id, **event_data})
-        wake(workflow, now)
-        history.stage(tx)
-    _commit(tx)
+        _tell_workflow(uow, workflow, event_type, {"taskExecutionId": task.task_id, **event_data}, now)
+    _commit(rt, uow)
 
 
-def _live_owner_or_cancel(task: TaskItem, tx: Transaction, now: int) -> ExecutionItem | None:
+def _tell_workflow(uow: UnitOfWork, workflow: Execution, event_type: str, data: dict[str, Any], now: int) -> None:
+    """Append a task's outcome to its live workflow and wake it, in the task's own write."""
+    history = HistoryWriter(workflow, now)
+    history.append(event_type, data)
+    wake(workflow, now)
+    history.stage(uow)
+
+
+def _live_owner_or_cancel(rt: Runtime, task: Task, uow: UnitOfWork, now: int) -> Execution | None:
     """The task's live workflow, or None; a task whose workflow has ended becomes CANCELLED (see "after the end")."""
     if task.workflow_id is None:
         return None
-    workflow = get_execution(task.tenant, task.workflow_id)
+    workflow = get_execution(rt.repo, task.tenant, task.workflow_id)
     if workflow is not None and is_live(workflow):
         return workflow
     task.status = TaskStatus.CANCELLED
     task.cancel_reason = task.cancel_reason or "workflow execution ended"
     close_task_attempt(task, now)
-    tx.put(task, label="task")
+    uow.put(task, label="task")
     return None
 
 
-def _commit(tx: Transaction) -> None:
+def _commit(rt: Runtime, uow: UnitOfWork) -> None:
     try:
-        tx.commit()
+        rt.repo.commit(uow)
     except TransactionConflict as conflict:
         raise_for_conflict(conflict)
 
@@ -366,22 +321,19 @@ def cancel_task(rt: Runtime, tenant: str, task_id: str, reason: str | None) -> d
     """Flow 1: a PENDING or RUNNING task → CANCELLED, TASK_CANCELLED in its live workflow, which is woken."""
 
     def attempt() -> dict[str, Any]:
-        task = require_task(tenant, task_id)
+        task = require_task(rt.repo, tenant, task_id)
         if task.status not in OPEN_TASK:
             raise FailedPrecondition(f"task is {task.status}", task.status)
         now = rt.now_ms()
-        tx = Transaction()
-        workflow = get_execution(tenant, task.workflow_id) if task.workflow_id else None
+        uow = UnitOfWork()
+        workflow = get_execution(rt.repo, tenant, task.workflow_id) if task.workflow_id else None
         task.status = TaskStatus.CANCELLED
         task.cancel_reason = reason
         close_task_attempt(task, now)
-        tx.put(task, label="task")
+        uow.put(task, label="task")
         if workflow is not None and is_live(workflow):
-            history = HistoryWriter(workflow, now)
-            history.append("TASK_CANCELLED", task_cancelled_event(task, reason))
-            wake(workflow, now)
-            history.stage(tx)
-        _commit(tx)
+            _tell_workflow(uow, workflow, "TASK_CANCELLED", task_cancelled_event(task, reason), now)
+        _commit(rt, uow)
         return {"taskExecutionId": task_id, "status": TaskStatus.CANCELLED.value}
 
     return run_optimistic(attempt)
@@ -391,7 +343,7 @@ def expire_task_attempt(rt: Runtime, tenant: str, task_id: str) -> str | None:
     """The sweeper's half of leases: an attempt whose lease or timeout ran out counts as a failed attempt."""
 
     def attempt() -> str | None:
-        task = get_task_item(tenant, task_id)
+        task = get_task_record(rt.repo, tenant, task_id)
         now = rt.now_ms()
         if task is None or task.status != TaskStatus.RUNNING:
             return None
@@ -403,7 +355,7 @@ def expire_task_attempt(rt: Runtime, tenant: str, task_id: str) -> str | None:
         else:
             return None  # heartbeated since the sweep index was read
         try:
-            return _fail_attempt(task, error, encode_value("error", error), True, now)
+            return _fail_attempt(rt, task, error, encode_value("error", error), True, now)
         except FailedPrecondition:
             return TaskStatus.CANCELLED.value
 
@@ -414,15 +366,15 @@ def cancel_open_task(rt: Runtime, tenant: str, task_id: str, reason: str) -> boo
     """Parent close: an open task of an ended workflow → CANCELLED, with no event (the workflow has ended)."""
 
     def attempt() -> bool:
-        task = get_task_item(tenant, task_id)
+        task = get_task_record(rt.repo, tenant, task_id)
         if task is None or task.status not in OPEN_TASK:
             return False
         task.status = TaskStatus.CANCELLED
         task.cancel_reason = reason
         close_task_attempt(task, rt.now_ms())
-        tx = Transaction()
-        tx.put(task, label="task")
-        _commit(tx)
+        uow = UnitOfWork()
+        uow.put(task, label="task")
+        _commit(rt, uow)
         return True
 
     return run_optimistic(attempt)

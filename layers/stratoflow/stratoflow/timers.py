@@ -14,16 +14,16 @@ from typing import Any
 from stratoflow.clock import iso_ms
 from stratoflow.config import Settings
 from stratoflow.dal import keys
-from stratoflow.dal.items import ExecutionItem, TimerItem
-from stratoflow.dal.transactions import Transaction, TransactionConflict, run_optimistic
-from stratoflow.executions import HistoryWriter, get_execution, is_live, raise_for_conflict, wake
-from stratoflow.runtime import Runtime, TimerSchedule, TimerScheduler
+from stratoflow.dal.unit_of_work import TransactionConflict, UnitOfWork, raise_for_conflict, run_optimistic, status_is
+from stratoflow.executions import HistoryWriter, get_execution, is_live, wake
+from stratoflow.records import Execution, Timer
+from stratoflow.runtime import Runtime, TimerSchedule
 from stratoflow.states import TimerStatus
 
 
-def new_timer(execution: ExecutionItem, timer_id: str, duration_ms: int, now_ms: int, settings: Settings) -> TimerItem:
+def new_timer(execution: Execution, timer_id: str, duration_ms: int, now_ms: int, settings: Settings) -> Timer:
     fire_at_ms = now_ms + duration_ms
-    return TimerItem(
+    return Timer(
         execution.pk,
         keys.timer_sk(timer_id),
         tenant=execution.tenant,
@@ -66,16 +66,16 @@ def at_expression(fire_at_ms: int) -> str:
     return "at(" + iso_ms(seconds * 1000)[:19] + ")"
 
 
-def on_timer_started(rt: Runtime, scheduler: TimerScheduler, timer: dict[str, Any]) -> None:
+def on_timer_started(rt: Runtime, timer: dict[str, Any]) -> None:
     """Outbox: a STARTED timer gets its one-time schedule (idempotent)."""
-    scheduler.create(
+    rt.scheduler.create(
         timer_schedule(rt.settings, timer["tenant"], timer["workflowExecutionId"], timer["timerId"], timer["fireAtMs"])
     )
 
 
-def on_timer_closed(rt: Runtime, scheduler: TimerScheduler, timer: dict[str, Any]) -> None:
+def on_timer_closed(rt: Runtime, timer: dict[str, Any]) -> None:
     """Outbox: a timer that left STARTED no longer needs its schedule (idempotent)."""
-    scheduler.delete(
+    rt.scheduler.delete(
         schedule_name(timer["tenant"], timer["workflowExecutionId"], timer["timerId"]), rt.settings.timer_schedule_group
     )
 
@@ -87,33 +87,27 @@ def fire_timer(rt: Runtime, tenant: str, workflow_id: str, timer_id: str) -> str
     """
 
     def attempt() -> str:
-        execution = get_execution(tenant, workflow_id)
+        execution = get_execution(rt.repo, tenant, workflow_id)
         if execution is None:
             return "ignored"
-        try:
-            timer = TimerItem.get(execution.pk, keys.timer_sk(timer_id), consistent_read=True)
-        except TimerItem.DoesNotExist:
-            return "ignored"
-        if timer.status != TimerStatus.STARTED:
+        timer = rt.repo.get(Timer, execution.pk, keys.timer_sk(timer_id))
+        if timer is None or timer.status != TimerStatus.STARTED:
             return "ignored"
         now = rt.now_ms()
-        tx = Transaction()
-        timer.sweep_pk = None
-        timer.sweep_at = None
-        timer.updated_at = iso_ms(now)
+        uow = UnitOfWork()
         if is_live(execution):
-            timer.status = TimerStatus.FIRED
+            end_timer(timer, TimerStatus.FIRED, now)
             history = HistoryWriter(execution, now)
             history.append("TIMER_FIRED", {"timerId": timer_id})
             wake(execution, now)
-            history.stage(tx)
+            history.stage(uow)
             outcome = "fired"
         else:
-            timer.status = TimerStatus.CANCELLED  # after the end: no event follows a terminal one
+            end_timer(timer, TimerStatus.CANCELLED, now)  # after the end: no event follows a terminal one
             outcome = "cancelled"
-        tx.put(timer, condition=TimerItem.status == TimerStatus.STARTED, label="timer")
+        stage_ended_timer(uow, timer)
         try:
-            tx.commit()
+            rt.repo.commit(uow)
         except TransactionConflict as conflict:
             raise_for_conflict(conflict)
         return outcome
@@ -121,23 +115,29 @@ def fire_timer(rt: Runtime, tenant: str, workflow_id: str, timer_id: str) -> str
     return run_optimistic(attempt)
 
 
-def cancel_started_timer(rt: Runtime, tenant: str, workflow_id: str, timer_id: str) -> bool:
-    """Parent close: a STARTED timer of an ended workflow → CANCELLED, with no event."""
-    pk = keys.workflow_pk(tenant, workflow_id)
-    try:
-        timer = TimerItem.get(pk, keys.timer_sk(timer_id), consistent_read=True)
-    except TimerItem.DoesNotExist:
-        return False
-    if timer.status != TimerStatus.STARTED:
-        return False
-    timer.status = TimerStatus.CANCELLED
+def end_timer(timer: Timer, status: TimerStatus, now: int) -> None:
+    """STARTED → FIRED or CANCELLED: the timer leaves the sweep index."""
+    timer.status = status
     timer.sweep_pk = None
     timer.sweep_at = None
-    timer.updated_at = iso_ms(rt.now_ms())
-    tx = Transaction()
-    tx.put(timer, condition=TimerItem.status == TimerStatus.STARTED, label="timer")
+    timer.updated_at = iso_ms(now)
+
+
+def stage_ended_timer(uow: UnitOfWork, timer: Timer) -> None:
+    """A timer ends only while it is STARTED: whoever races (fire, cancel, close), it ends once (I2)."""
+    uow.put(timer, status_is(TimerStatus.STARTED), label="timer")
+
+
+def cancel_started_timer(rt: Runtime, tenant: str, workflow_id: str, timer_id: str) -> bool:
+    """Parent close: a STARTED timer of an ended workflow → CANCELLED, with no event."""
+    timer = rt.repo.get(Timer, keys.workflow_pk(tenant, workflow_id), keys.timer_sk(timer_id))
+    if timer is None or timer.status != TimerStatus.STARTED:
+        return False
+    end_timer(timer, TimerStatus.CANCELLED, rt.now_ms())
+    uow = UnitOfWork()
+    stage_ended_timer(uow, timer)
     try:
-        tx.commit()
+        rt.repo.commit(uow)
     except TransactionConflict:
         return False  # it fired or was cancelled meanwhile: either way it is no longer STARTED
     return True

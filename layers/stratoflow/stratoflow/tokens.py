@@ -7,11 +7,12 @@ import hmac
 import re
 from dataclasses import dataclass
 
-from stratoflow.clock import SystemClock, iso_ms
+from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
-from stratoflow.dal.items import TokenItem
+from stratoflow.dal.unit_of_work import UnitOfWork
 from stratoflow.errors import InvalidArgument
-from stratoflow.services import runtime
+from stratoflow.records import Token
+from stratoflow.runtime import Runtime
 
 SCOPES = frozenset({"client", "worker"})
 TENANT_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -23,15 +24,11 @@ class Principal:
     scopes: frozenset[str]
 
 
-def _ensure_bound() -> None:
-    runtime()  # binds the table models on first use
-
-
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def put_token(tenant: str, token: str, scopes: frozenset[str]) -> None:
+def put_token(rt: Runtime, tenant: str, token: str, scopes: frozenset[str]) -> None:
     """Create (or replace) a token for a tenant. Only its hash is stored."""
     if not TENANT_PATTERN.match(tenant):
         raise InvalidArgument("a tenant is 1-64 chars of [A-Za-z0-9._:-]")
@@ -39,34 +36,35 @@ def put_token(tenant: str, token: str, scopes: frozenset[str]) -> None:
         raise InvalidArgument(f"scopes must be a non-empty subset of {sorted(SCOPES)}")
     if not token or len(token) > 4096 or any(ch.isspace() for ch in token):
         raise InvalidArgument("a token is 1-4096 characters without white space")
-    _ensure_bound()
     digest = token_hash(token)
-    TokenItem(
-        keys.token_pk(digest),
-        keys.TOKEN_SK,
-        tenant=tenant,
-        scopes=set(scopes),
-        created_at=iso_ms(SystemClock().now_ms()),
-    ).save()
+    uow = UnitOfWork()
+    uow.put(
+        Token(
+            keys.token_pk(digest),
+            keys.TOKEN_SK,
+            tenant=tenant,
+            scopes=set(scopes),
+            created_at=iso_ms(rt.now_ms()),
+        )
+    )
+    rt.repo.commit(uow)
 
 
-def revoke_token(token: str) -> bool:
-    _ensure_bound()
-    try:
-        item = TokenItem.get(keys.token_pk(token_hash(token)), keys.TOKEN_SK, consistent_read=True)
-    except TokenItem.DoesNotExist:
+def revoke_token(rt: Runtime, token: str) -> bool:
+    item = rt.repo.get(Token, keys.token_pk(token_hash(token)), keys.TOKEN_SK)
+    if item is None:
         return False
-    item.delete()
+    uow = UnitOfWork()
+    uow.delete(item)
+    rt.repo.commit(uow)
     return True
 
 
-def resolve_token(token: str) -> Principal | None:
+def resolve_token(rt: Runtime, token: str) -> Principal | None:
     """The principal of a presented token, or None. The lookup is by hash; the comparison is constant-time."""
-    _ensure_bound()
     digest = token_hash(token)
-    try:
-        item = TokenItem.get(keys.token_pk(digest), keys.TOKEN_SK, consistent_read=True)
-    except TokenItem.DoesNotExist:
+    item = rt.repo.get(Token, keys.token_pk(digest), keys.TOKEN_SK)
+    if item is None:
         return None
     if item.revoked or not hmac.compare_digest(item.pk, keys.token_pk(digest)):
         return None

@@ -2,33 +2,27 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import json
 from typing import Any
-
-from pynamodb.exceptions import UpdateError
 
 from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
-from stratoflow.dal.items import EventItem, ExecutionItem, IdempotencyItem
-from stratoflow.dal.transactions import Transaction, TransactionConflict, aws_error_code, run_optimistic
-from stratoflow.errors import Conflict, InvalidArgument
+from stratoflow.dal.repository import BadPageToken
+from stratoflow.dal.unit_of_work import TransactionConflict, UnitOfWork, raise_for_conflict, run_optimistic
+from stratoflow.errors import InvalidArgument
 from stratoflow.executions import (
     HistoryWriter,
     execution_view,
     new_execution,
-    raise_for_conflict,
     require_execution,
     stage_value,
 )
+from stratoflow.idempotency import commit_once
 from stratoflow.lifecycle import request_workflow_cancel
+from stratoflow.records import Candidate, Execution
 from stratoflow.runtime import Runtime
 from stratoflow.states import WorkflowStatus
-from stratoflow.values import dumps, encode_value, loads
+from stratoflow.values import encode_value, loads
 
-IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
 # A history page stops once it holds about this much event data (DynamoDB reads 1 MB per query page).
 PAGE_DATA_BYTES = 1_000_000
 DEFAULT_LEASE_MS = 60_000
@@ -48,134 +42,33 @@ def start_workflow(
     now = rt.now_ms()
     workflow_id = rt.ids.new_id()
     execution = new_execution(tenant=tenant, workflow_id=workflow_id, kind=kind, queue=queue, now_ms=now)
-    tx = Transaction()
-    stage_value(tx, execution, "input", input_text)
+    uow = UnitOfWork()
+    stage_value(uow, execution, "input", input_text)
     history = HistoryWriter(execution, now)
     history.append("WORKFLOW_STARTED", {"input": input_value})
-    history.stage(tx)
-    view = execution_view_from_values(execution, input_value)
+    history.stage(uow)
+    view = execution_view(rt.repo, execution, input=input_value, output=None, error=None)
     request = {"kind": kind, "queue": queue, "input": input_value}
-    return commit_once(tx, tenant, idempotency_key, request, view, now)
+    return commit_once(rt.repo, uow, tenant, idempotency_key, request, view, now)
 
 
-def commit_once(
-    tx: Transaction,
-    tenant: str,
-    idempotency_key: str | None,
-    request: dict[str, Any],
-    response: dict[str, Any],
-    now_ms: int,
-) -> dict[str, Any]:
-    """Commit a creation; with an Idempotency-Key, the same key and request within 24 h return the first response.
-
-    The key is recorded in the creation's own transaction: a retry after a lost answer or a crash cannot create a
-    second resource. The same key with another request is 409 CONFLICT.
-    """
-    if idempotency_key is None:
-        tx.commit()
-        return response
-    request_hash = hashlib.sha256(dumps(request).encode()).hexdigest()
-    key_pk = keys.idempotency_pk(tenant, hashlib.sha256(idempotency_key.encode()).hexdigest())
-    record = IdempotencyItem(
-        key_pk,
-        keys.IDEMPOTENCY_SK,
-        request_hash=request_hash,
-        response=dumps(response),
-        expires_at=(now_ms // 1000) + 86400,
-    )
-    tx.put(
-        record,
-        condition=IdempotencyItem.pk.does_not_exist() | (IdempotencyItem.expires_at < now_ms // 1000),
-        label="idempotency",
-    )
-    try:
-        tx.commit()
-        return response
-    except TransactionConflict as conflict:
-        if "idempotency" not in conflict.labels:
-            raise
-    existing = IdempotencyItem.get(key_pk, keys.IDEMPOTENCY_SK, consistent_read=True)
-    if existing.request_hash != request_hash:
-        raise Conflict("this Idempotency-Key was used with a different request body") from None
-    first_response: dict[str, Any] = loads(existing.response)
-    return first_response
-
-
-def execution_view_from_values(execution: ExecutionItem, input_value: Any) -> dict[str, Any]:
-    view = execution_view_without_values(execution)
-    view["input"] = input_value
-    return view
-
-
-def execution_view_without_values(execution: ExecutionItem) -> dict[str, Any]:
-    return {
-        "workflowExecutionId": execution.workflow_id,
-        "kind": execution.kind,
-        "queue": execution.queue,
-        "status": execution.status,
-        "input": None,
-        "output": None,
-        "error": None,
-        "cancelReason": execution.cancel_reason,
-        "parentWorkflowExecutionId": execution.parent_id,
-        "childExecutionName": execution.child_execution_name,
-        "createdAt": execution.created_at,
-        "updatedAt": execution.updated_at,
-    }
-
-
-def get_workflow(tenant: str, workflow_id: str) -> dict[str, Any]:
-    return execution_view(require_execution(tenant, workflow_id))
+def get_workflow(rt: Runtime, tenant: str, workflow_id: str) -> dict[str, Any]:
+    return execution_view(rt.repo, require_execution(rt.repo, tenant, workflow_id))
 
 
 def list_workflows(
-    tenant: str, *, status: str | None, kind: str | None, limit: int, next_token: str | None
+    rt: Runtime, tenant: str, *, status: str | None, kind: str | None, limit: int, next_token: str | None
 ) -> dict[str, Any]:
-    """Newest first, by Query on the tenant's list index; filters may leave a page short."""
-    start_key = _decode_token(tenant, next_token) if next_token else None
-    condition = None
-    if status is not None:
-        condition = ExecutionItem.status == status
-    if kind is not None:
-        condition = (ExecutionItem.kind == kind) if condition is None else condition & (ExecutionItem.kind == kind)
-    results = ExecutionItem.list_index.query(
-        keys.list_pk(tenant),
-        filter_condition=condition,
-        scan_index_forward=False,
-        limit=limit,
-        page_size=limit,
-        last_evaluated_key=start_key,
-    )
-    workflows = [execution_view(item) for item in _one_page(results)]
-    last_key = results.page_iter.last_evaluated_key
-    return {"workflows": workflows, "nextToken": _encode_token(last_key) if last_key else None}
-
-
-def _one_page(results: Any) -> list[ExecutionItem]:
-    """Exactly one DynamoDB page: a filtered page may be short, even empty, while more remain."""
+    """Newest first, one page of the tenant's list index; filters may leave a page short."""
     try:
-        page = next(results.page_iter)
-    except StopIteration:
-        return []
-    return [ExecutionItem.from_raw_data(raw) for raw in page.get("Items", [])]
-
-
-def _encode_token(last_key: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(last_key, separators=(",", ":")).encode()).decode()
-
-
-def _decode_token(tenant: str, token: str) -> dict[str, Any]:
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
-        if not isinstance(decoded, dict) or decoded.get("listPk") != {"S": keys.list_pk(tenant)}:
-            raise ValueError("not a page token of this list")
-        return decoded
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        page = rt.repo.list_page(keys.list_pk(tenant), status=status, kind=kind, limit=limit, token=next_token)
+    except BadPageToken as exc:
         raise InvalidArgument("nextToken is not a token this endpoint returned", parameter="nextToken") from exc
+    return {"workflows": [execution_view(rt.repo, item) for item in page.items], "nextToken": page.next_token}
 
 
 def read_history(
-    tenant: str, workflow_id: str, *, after_sequence: int, limit: int, up_to: int | None = None
+    rt: Runtime, tenant: str, workflow_id: str, *, after_sequence: int, limit: int, up_to: int | None = None
 ) -> dict[str, Any]:
     """One page of history after `after_sequence`: at most `limit` events and about 1 MB of data."""
     pk = keys.workflow_pk(tenant, workflow_id)
@@ -183,17 +76,10 @@ def read_history(
     if up_to is not None and up_to < first:
         return {"events": [], "nextAfterSequence": None}
     upper = keys.event_sk(up_to) if up_to is not None else keys.EVENT_PREFIX + "~"
-    results = EventItem.query(
-        pk,
-        EventItem.sk.between(keys.event_sk(first), upper),
-        consistent_read=True,
-        limit=limit,
-        page_size=min(limit, 1000),
-    )
     events: list[dict[str, Any]] = []
     size = 0
     cut_short = False
-    for item in results:
+    for item in rt.repo.events(pk, keys.event_sk(first), upper, limit):
         events.append(
             {"sequence": int(item.seq), "type": item.type, "data": loads(item.data), "createdAt": item.created_at}
         )
@@ -216,20 +102,15 @@ def poll_workflow(
     """Claim one ready execution with a conditional write (I7), or None when nothing is ready."""
     lease_ms = lease_ms or DEFAULT_LEASE_MS
     now = rt.now_ms()
-    condition = ExecutionItem.kind.is_in(*kinds) if kinds else None
-    candidates = ExecutionItem.dispatch_index.query(
-        keys.workflow_dispatch_pk(tenant, queue),
-        ExecutionItem.dispatch_at <= now,
-        filter_condition=condition,
-        limit=10,
-        page_size=25,
-    )
-    for candidate in candidates:
-        claimed = _claim(rt, candidate, lease_ms, worker_id, now)
+    for candidate in rt.repo.ready(Execution, keys.workflow_dispatch_pk(tenant, queue), now, kinds):
+        claimed = claim(rt, candidate, lease_ms, now)
         if claimed is not None:
-            page = read_history(tenant, claimed.workflow_id, after_sequence=0, limit=1000, up_to=int(claimed.last_seq))
+            page = read_history(
+                rt, tenant, claimed.workflow_id, after_sequence=0, limit=1000, up_to=int(claimed.last_seq)
+            )
+            _ = worker_id  # recorded in logs by the handler; the lease id is what proves ownership
             return {
-                "workflowExecution": execution_view(claimed),
+                "workflowExecution": execution_view(rt.repo, claimed),
                 "events": page["events"],
                 "nextAfterSequence": page["nextAfterSequence"],
                 "leaseId": claimed.lease_id,
@@ -238,7 +119,8 @@ def poll_workflow(
     return None
 
 
-def _claim(rt: Runtime, candidate: ExecutionItem, lease_ms: int, worker_id: str, now: int) -> ExecutionItem | None:
+def claim(rt: Runtime, candidate: Candidate, lease_ms: int, now: int) -> Execution | None:
+    """Lease one ready execution: PENDING becomes RUNNING, RUNNING and CANCELLING stay; seenSeq = lastSeq."""
     seen_status = candidate.status
     if seen_status == WorkflowStatus.PENDING:
         new_status = WorkflowStatus.RUNNING
@@ -247,42 +129,22 @@ def _claim(rt: Runtime, candidate: ExecutionItem, lease_ms: int, worker_id: str,
     else:
         return None
     expires = now + lease_ms
-    item = ExecutionItem(candidate.pk, candidate.sk)
-    # A non-null version makes PynamoDB increment the stored one (ADD 1) instead of resetting it to 1, which would
-    # let a writer holding a copy read at version 1 commit over this claim. No condition is put on it.
-    item.ver = 0
-    try:
-        item.update(
-            actions=[
-                ExecutionItem.status.set(new_status),
-                ExecutionItem.lease_id.set(rt.ids.new_id()),
-                ExecutionItem.lease_expires_at.set(expires),
-                ExecutionItem.dispatch_at.set(expires),
-                ExecutionItem.seen_seq.set(ExecutionItem.last_seq),
-                ExecutionItem.updated_at.set(iso_ms(now)),
-            ],
-            condition=(ExecutionItem.dispatch_at <= now) & (ExecutionItem.status == seen_status),
-            add_version_condition=False,
-        )
-    except UpdateError as exc:
-        if aws_error_code(exc) == "ConditionalCheckFailedException":
-            return None  # another poller won it, or it changed since the index was read
-        raise
-    _ = worker_id  # recorded in logs by the handler; the lease id is what proves ownership
-    return item
+    return rt.repo.claim_execution(
+        candidate, new_status=new_status, lease_id=rt.ids.new_id(), expires=expires, now=now, updated_at=iso_ms(now)
+    )
 
 
 def cancel_workflow(rt: Runtime, tenant: str, workflow_id: str, *, reason: str | None, cascade: bool) -> dict[str, Any]:
     """Flow 6: make a live execution CANCELLING (idempotent), and ask its descendants too when cascading."""
 
     def attempt() -> dict[str, Any]:
-        execution = require_execution(tenant, workflow_id)
-        tx = Transaction()
+        execution = require_execution(rt.repo, tenant, workflow_id)
+        uow = UnitOfWork()
         request_workflow_cancel(
-            rt, tx, execution, reason=reason, requested_by="api", cascade_root=workflow_id if cascade else None
+            rt, uow, execution, reason=reason, requested_by="api", cascade_root=workflow_id if cascade else None
         )
         try:
-            tx.commit()
+            rt.repo.commit(uow)
         except TransactionConflict as conflict:
             raise_for_conflict(conflict)
         return {"workflowExecutionId": workflow_id, "status": WorkflowStatus.CANCELLING.value}
@@ -290,6 +152,6 @@ def cancel_workflow(rt: Runtime, tenant: str, workflow_id: str, *, reason: str |
     return run_optimistic(attempt)
 
 
-def require_workflow(tenant: str, workflow_id: str) -> None:
+def require_workflow(rt: Runtime, tenant: str, workflow_id: str) -> None:
     """404 unless the tenant has this execution."""
-    require_execution(tenant, workflow_id)
+    require_execution(rt.repo, tenant, workflow_id)

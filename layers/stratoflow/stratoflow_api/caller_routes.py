@@ -39,14 +39,14 @@ def register_caller_routes(app: APIGatewayRestResolver) -> None:
     ):
         tenant = authorize(app, "client")
         page = workflows.list_workflows(
-            tenant, status=status.value if status else None, kind=kind, limit=limit, next_token=next_token
+            runtime(), tenant, status=status.value if status else None, kind=kind, limit=limit, next_token=next_token
         )
         return json_response(200, page)
 
     @app.get("/v1/workflows/<id>", summary="Read a workflow execution", tags=["workflows"])
     def get_workflow(id: Annotated[str, Path()]):
         tenant = authorize(app, "client")
-        return json_response(200, workflows.get_workflow(tenant, id))
+        return json_response(200, workflows.get_workflow(runtime(), tenant, id))
 
     @app.get("/v1/workflows/<id>/events", summary="Read one page of history", tags=["workflows"])
     def read_history(
@@ -56,8 +56,9 @@ def register_caller_routes(app: APIGatewayRestResolver) -> None:
     ):
         # Workers read the rest of a long history here too (the poll returns its first page).
         tenant = authorize(app, "client", "worker")
-        workflows.require_workflow(tenant, id)
-        return json_response(200, workflows.read_history(tenant, id, after_sequence=after_sequence, limit=limit))
+        workflows.require_workflow(runtime(), tenant, id)
+        page = workflows.read_history(runtime(), tenant, id, after_sequence=after_sequence, limit=limit)
+        return json_response(200, page)
 
     @app.post("/v1/workflows/<id>/cancel", summary="Cancel a workflow execution", tags=["workflows"])
     def cancel_workflow(
@@ -87,4 +88,4 @@ def register_caller_routes(app: APIGatewayRestResolver) -> None:
     @app.get("/v1/tasks/<taskExecutionId>", summary="Read a task", tags=["tasks"])
     def get_task(taskExecutionId: Annotated[str, Path()]):  # noqa: N803 - the API's name
         tenant = authorize(app, "client")
-        return json_response(200, tasks.get_task(tenant, taskExecutionId))
+        return json_response(200, tasks.get_task(runtime(), tenant, taskExecutionId))

@@ -23,7 +23,8 @@ from stratoflow.errors import (
 )
 from stratoflow.executions import get_execution
 from stratoflow.observability import logger
-from stratoflow.tasks import get_task_item
+from stratoflow.services import runtime
+from stratoflow.tasks import get_task_record
 
 from stratoflow_api.context import principal_of, require_scope
 
@@ -43,11 +44,11 @@ STATUS = {
 
 
 def _workflow_exists(tenant: str, workflow_id: str) -> bool:
-    return get_execution(tenant, workflow_id) is not None
+    return get_execution(runtime().repo, tenant, workflow_id) is not None
 
 
 def _task_exists(tenant: str, task_id: str) -> bool:
-    return get_task_item(tenant, task_id) is not None
+    return get_task_record(runtime().repo, tenant, task_id) is not None
 
 
 # Path parameters name resources; a request naming a missing one is 404 before its body is judged.

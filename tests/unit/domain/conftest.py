@@ -1,4 +1,9 @@
-"""Domain tests without sockets: moto's in-process mock, the table built from template.yaml, a fake clock and ids."""
+"""Domain tests without moto: the in-memory repository, a fake clock and predictable ids.
+
+The in-memory repository keeps the same items as DynamoDB would (tests/unit/dal runs the same contract on both),
+so what these tests assert about stored items holds on the real table too. `STRATOFLOW_UNIT_REPOSITORY=dynamodb`
+runs them on moto's in-process DynamoDB instead, with the table built from template.yaml.
+"""
 
 from __future__ import annotations
 
@@ -6,58 +11,24 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 from stratoflow.config import Settings
-from stratoflow.dal.items import ExecutionItem, bind
+from stratoflow.dal.memory import MemoryRepository
 from stratoflow.runtime import Runtime
+from stratoflow.services import build_runtime
 
 from tests.support.domain import Engine, FakeClock, SequentialIds
+from tests.support.moto import REGION, in_process_aws
 from tests.support.template import create_table
 
 TABLE = "stratoflow-unit"
-REGION = "us-east-1"
-
-
-_ENVIRONMENT = {
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_ENDPOINT_URL": None,
-    "AWS_ENDPOINT_URL_DYNAMODB": None,
-    "AWS_PROFILE": None,
-}
 
 
 @pytest.fixture(scope="module")
 def aws() -> Iterator[Any]:
-    """moto's in-process mock for one test module, and a DynamoDB client on it (clients are costly to build)."""
-    saved = {name: os.environ.get(name) for name in _ENVIRONMENT}
-    for name, value in _ENVIRONMENT.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-    try:
-        with mock_aws():
-            yield boto3.client("dynamodb", region_name=REGION)
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-@pytest.fixture
-def dynamodb(aws: Any) -> Iterator[Any]:
-    """A fresh table per test, created from template.yaml; the models bound to it."""
-    create_table(aws, TABLE)
-    if (ExecutionItem.Meta.table_name, ExecutionItem.Meta.host) != (TABLE, None):
-        bind(TABLE, region=REGION)
-    yield aws
-    aws.delete_table(TableName=TABLE)
+    """moto's in-process mock for one test module, and a DynamoDB client on it."""
+    with in_process_aws() as client:
+        yield client
 
 
 @pytest.fixture
@@ -70,9 +41,26 @@ def settings() -> Settings:
     return Settings(table_name=TABLE, timer_schedule_group="StratoflowTimers")
 
 
+ON_MOTO = os.environ.get("STRATOFLOW_UNIT_REPOSITORY") == "dynamodb"
+
+
 @pytest.fixture
-def rt(dynamodb: Any, settings: Settings, clock: FakeClock) -> Runtime:
-    return Runtime(settings, clock, SequentialIds())
+def dynamodb(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """On moto: a fresh table per test, created from template.yaml; in memory: None."""
+    if not ON_MOTO:
+        yield None
+        return
+    aws = request.getfixturevalue("aws")
+    create_table(aws, TABLE)
+    yield aws
+    aws.delete_table(TableName=TABLE)
+
+
+@pytest.fixture
+def rt(settings: Settings, clock: FakeClock, dynamodb: Any) -> Runtime:
+    if dynamodb is not None:
+        return build_runtime(settings.model_copy(update={"aws_region": REGION}), clock=clock, ids=SequentialIds())
+    return Runtime(settings, MemoryRepository(TABLE), clock, SequentialIds())
 
 
 @pytest.fixture

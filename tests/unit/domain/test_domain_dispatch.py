@@ -89,7 +89,7 @@ def test_regression_a_claim_increments_the_execution_version_instead_of_resettin
     wid = engine.start()["workflowExecutionId"]
     stale_holder = engine.poll(lease_ms=1000)
     assert stale_holder is not None
-    stale_copy = executions.get_execution("acme", wid)  # the holder read it at this version
+    stale_copy = executions.get_execution(engine.rt.repo, "acme", wid)  # the holder read it at this version
     assert stale_copy is not None
     engine.clock.advance(1001)  # its lease expires
     new_holder = engine.poll()
@@ -99,12 +99,12 @@ def test_regression_a_claim_increments_the_execution_version_instead_of_resettin
     calls = {"n": 0}
     real = commands.require_execution
 
-    def stale_then_real(tenant: str, workflow_id: str) -> Any:
+    def stale_then_real(repo: Any, tenant: str, workflow_id: str) -> Any:
         calls["n"] += 1
         if calls["n"] == 1:  # the stalled holder's read, from before it lost its lease
             stale_copy.lease_expires_at = engine.clock.now_ms() + 1
             return stale_copy
-        return real(tenant, workflow_id)
+        return real(repo, tenant, workflow_id)
 
     old_lease = str(stale_holder["leaseId"])
     with pytest.MonkeyPatch.context() as patch:

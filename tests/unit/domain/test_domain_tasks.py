@@ -79,7 +79,7 @@ def test_regression_a_task_claim_increments_the_version_so_a_stale_completion_is
     task_id = engine.create_task(max_retries=1)["taskExecutionId"]
     first = engine.poll_task(lease_ms=1000)
     assert first is not None
-    stale = tasks.get_task_item("acme", task_id)  # the first worker reads the task, then stalls
+    stale = tasks.get_task_record(engine.rt.repo, "acme", task_id)  # the first worker reads the task, then stalls
     assert stale is not None
     engine.clock.advance(1000)
     assert engine.sweep() == {"task:PENDING": 1}
@@ -90,12 +90,12 @@ def test_regression_a_task_claim_increments_the_version_so_a_stale_completion_is
     calls = {"n": 0}
     real = tasks.require_task
 
-    def stale_then_real(tenant: str, tid: str) -> Any:
+    def stale_then_real(repo: Any, tenant: str, tid: str) -> Any:
         calls["n"] += 1
         if calls["n"] == 1:
             stale.lease_expires_at = engine.clock.now_ms() + 1  # as the stalled worker saw it
             return stale
-        return real(tenant, tid)
+        return real(repo, tenant, tid)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(tasks, "require_task", stale_then_real)

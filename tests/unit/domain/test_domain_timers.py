@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import boto3
@@ -153,9 +154,10 @@ def timer_image(status: str | None, **extra: Any) -> dict[str, Any] | None:
 
 def test_a_started_timer_gets_one_schedule_and_loses_it_when_it_leaves_started(rt: Runtime) -> None:
     scheduler = FakeScheduler()
+    rt = replace(rt, scheduler=scheduler)
     name = schedule_name("acme", "wf-1", "t")
-    assert handle_timer_change(rt, scheduler, None, timer_image("STARTED")) == "scheduled"
-    assert handle_timer_change(rt, scheduler, None, timer_image("STARTED")) == "scheduled"  # delivered twice
+    assert handle_timer_change(rt, None, timer_image("STARTED")) == "scheduled"
+    assert handle_timer_change(rt, None, timer_image("STARTED")) == "scheduled"  # delivered twice
     assert list(scheduler.schedules.values()) == [
         TimerSchedule(
             name=name,
@@ -169,9 +171,9 @@ def test_a_started_timer_gets_one_schedule_and_loses_it_when_it_leaves_started(r
             },
         )
     ]
-    assert handle_timer_change(rt, scheduler, timer_image("STARTED"), timer_image("CANCELLED")) == "unscheduled"
-    assert handle_timer_change(rt, scheduler, timer_image("STARTED"), timer_image("FIRED")) == "unscheduled"
-    assert handle_timer_change(rt, scheduler, timer_image("FIRED"), timer_image("FIRED", updatedAt="x")) == "ignored"
+    assert handle_timer_change(rt, timer_image("STARTED"), timer_image("CANCELLED")) == "unscheduled"
+    assert handle_timer_change(rt, timer_image("STARTED"), timer_image("FIRED")) == "unscheduled"
+    assert handle_timer_change(rt, timer_image("FIRED"), timer_image("FIRED", updatedAt="x")) == "ignored"
     assert scheduler.schedules == {}
 
 

@@ -1,11 +1,14 @@
 """PynamoDB models, one per item type of the single table (the key scheme is documented in template.yaml).
 
-The models are bound to a table at run time (`bind`), never at import, so configuration stays out of import time.
+These classes only describe the items; `bind` makes a set of subclasses pointed at one table (and, for local
+endpoints, a host), built by the composition root once per cold start. Nothing here is bound at import, and nothing
+global is changed by binding: two repositories on two tables live side by side.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from dataclasses import fields
+from typing import ClassVar, TypeVar
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -17,17 +20,28 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.models import Model
 
+from stratoflow.records import (
+    ChildLink,
+    Event,
+    Execution,
+    IdempotencyRecord,
+    OutboxEntry,
+    Record,
+    StoredValue,
+    Task,
+    TaskRef,
+    Timer,
+    Token,
+)
 
-class _TableMeta:
-    table_name: str = "unbound"
-    region: str | None = None
-    host: str | None = None
-    max_retry_attempts = 3
+M = TypeVar("M", bound="BaseItem")
+R = TypeVar("R", bound=Record)
 
 
 class BaseItem(Model):
-    class Meta(_TableMeta):
-        pass
+    class Meta:
+        table_name = "unbound"
+        max_retry_attempts = 3
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
@@ -218,15 +232,47 @@ ALL_MODELS: tuple[type[BaseItem], ...] = (
     TokenItem,
 )
 
+# The model of each record; a record's field names are its model's attribute names.
+MODEL_OF: dict[type[Record], type[BaseItem]] = {
+    Execution: ExecutionItem,
+    Event: EventItem,
+    Task: TaskItem,
+    Timer: TimerItem,
+    ChildLink: ChildLinkItem,
+    TaskRef: TaskRefItem,
+    OutboxEntry: OutboxItem,
+    StoredValue: ValueItem,
+    IdempotencyRecord: IdempotencyItem,
+    Token: TokenItem,
+}
 
-def bind(table_name: str, region: str | None = None, host: str | None = None) -> None:
-    """Point every model at the table (and, for local endpoints, the host); resets cached connections."""
-    _TableMeta.table_name = table_name
-    _TableMeta.region = region
-    _TableMeta.host = host
-    for model in ALL_MODELS:
-        model._connection = None
+
+class BoundModels:
+    """Subclasses of every model, pointed at one table; each has its own connection, created on first use."""
+
+    def __init__(self, table_name: str, region: str | None = None, host: str | None = None) -> None:
+        meta_attributes = {"table_name": table_name, "region": region, "host": host, "max_retry_attempts": 3}
+        self.table_name = table_name
+        self._bound: dict[type[BaseItem], type[BaseItem]] = {}
+        for model in ALL_MODELS:
+            meta = type("Meta", (), dict(meta_attributes))
+            self._bound[model] = type(model.__name__, (model,), {"Meta": meta, "__module__": model.__module__})
+
+    def __getitem__(self, model: type[M]) -> type[M]:
+        return self._bound[model]  # type: ignore[return-value]  # the subclass of `model`
+
+    def of(self, record_type: type[Record]) -> type[BaseItem]:
+        return self._bound[MODEL_OF[record_type]]
+
+    def all(self) -> list[type[BaseItem]]:
+        return list(self._bound.values())
 
 
-def as_dict(item: Any) -> dict[str, Any]:
-    return dict(item.attribute_values)
+def to_model(models: BoundModels, record: Record) -> BaseItem:
+    model = models.of(type(record))
+    values = {spec.name: getattr(record, spec.name) for spec in fields(record) if spec.name not in ("pk", "sk")}
+    return model(record.pk, record.sk, **{name: value for name, value in values.items() if value is not None})
+
+
+def to_record(record_type: type[R], item: BaseItem) -> R:
+    return record_type(**{spec.name: getattr(item, spec.name) for spec in fields(record_type)})

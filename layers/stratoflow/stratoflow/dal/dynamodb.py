@@ -1,0 +1,319 @@
+"""The repository on DynamoDB, through PynamoDB: the only code that knows the models, conditions and AWS errors.
+
+`DynamoRepository` is built by the composition root with the table's name (and region and endpoint); it binds its
+own set of models to that table (`items.BoundModels`), so nothing global is bound and a cold process whose first
+request is a read works like any other. It translates the unit of work's requirements into condition expressions
+and DynamoDB's refusals back into `TransactionConflict`; network and throttling errors are raised as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, TypeVar
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import PynamoDBException, TransactWriteError, UpdateError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
+
+from stratoflow.dal.items import (
+    BaseItem,
+    BoundModels,
+    EventItem,
+    ExecutionItem,
+    SweepableItem,
+    TaskItem,
+    to_model,
+    to_record,
+)
+from stratoflow.dal.repository import Page, decode_page_token, encode_page_token
+from stratoflow.dal.unit_of_work import (
+    AnyOf,
+    Contention,
+    FieldBelow,
+    FieldIs,
+    MustExist,
+    MustNotExist,
+    Operation,
+    Requirement,
+    TransactionConflict,
+    UnitOfWork,
+    is_versioned,
+    set_version,
+    version_of,
+)
+from stratoflow.errors import PayloadTooLarge
+from stratoflow.records import Candidate, Event, Execution, Record, Task
+
+R = TypeVar("R", bound=Record)
+
+
+class DynamoRepository:
+    def __init__(self, table_name: str, region: str | None = None, host: str | None = None) -> None:
+        self.models = BoundModels(table_name, region=region, host=host)
+        self.table_name = table_name
+
+    # ------------------------------------------------------------------ reads
+
+    def get(self, record_type: type[R], pk: str, sk: str) -> R | None:
+        model = self.models.of(record_type)
+        try:
+            return to_record(record_type, model.get(pk, sk, consistent_read=True))
+        except model.DoesNotExist:
+            return None
+
+    def exists(self, record_type: type[Record], pk: str, sk: str) -> bool:
+        model = self.models.of(record_type)
+        try:
+            model.get(pk, sk, consistent_read=True, attributes_to_get=["pk"])
+        except model.DoesNotExist:
+            return False
+        return True
+
+    def query(
+        self,
+        record_type: type[R],
+        pk: str,
+        prefix: str,
+        *,
+        where: FieldIs | None = None,
+        consistent: bool = True,
+    ) -> Iterator[R]:
+        model = self.models.of(record_type)
+        results = model.query(
+            pk,
+            model.sk.startswith(prefix),
+            filter_condition=self._condition(model, where) if where is not None else None,
+            consistent_read=consistent,
+        )
+        for item in results:
+            yield to_record(record_type, item)
+
+    def events(self, pk: str, first_sk: str, last_sk: str, limit: int) -> Iterator[Event]:
+        model = self.models[EventItem]
+        results = model.query(
+            pk, model.sk.between(first_sk, last_sk), consistent_read=True, limit=limit, page_size=min(limit, 1000)
+        )
+        for item in results:
+            yield to_record(Event, item)
+
+    def ready(
+        self, record_type: type[Execution] | type[Task], dispatch_pk: str, now: int, kinds: list[str] | None
+    ) -> Iterator[Candidate]:
+        """The dispatch index's ready items of a queue, oldest first (at most 10, reading pages of 25)."""
+        model: type[ExecutionItem] | type[TaskItem] = (
+            self.models[ExecutionItem] if record_type is Execution else self.models[TaskItem]
+        )
+        results = model.dispatch_index.query(
+            dispatch_pk,
+            model.dispatch_at <= now,
+            filter_condition=model.kind.is_in(*kinds) if kinds else None,
+            limit=10,
+            page_size=25,
+        )
+        for item in results:
+            timeout_ms = getattr(item, "timeout_ms", None)  # projected for tasks only
+            yield Candidate(item.pk, item.sk, item.status, item.kind, None if timeout_ms is None else int(timeout_ms))
+
+    def list_page(
+        self, list_pk: str, *, status: str | None, kind: str | None, limit: int, token: str | None
+    ) -> Page[Execution]:
+        """Exactly one page of the list index, newest first: a filtered page may be short, even empty."""
+        model = self.models[ExecutionItem]
+        condition = None
+        if status is not None:
+            condition = model.status == status
+        if kind is not None:
+            condition = (model.kind == kind) if condition is None else condition & (model.kind == kind)
+        results = model.list_index.query(
+            list_pk,
+            filter_condition=condition,
+            scan_index_forward=False,
+            limit=limit,
+            page_size=limit,
+            last_evaluated_key=decode_page_token(list_pk, token) if token else None,
+        )
+        try:
+            page = next(results.page_iter)
+        except StopIteration:
+            page = {}
+        items = [to_record(Execution, model.from_raw_data(raw)) for raw in page.get("Items", [])]
+        last_key = results.page_iter.last_evaluated_key
+        return Page(items, encode_page_token(last_key) if last_key else None)
+
+    def due(self, sweep_pk: str, now: int, limit: int) -> Iterator[tuple[str, str]]:
+        """Keys of the sweep index's items due by `now` in one shard."""
+        model = self.models[SweepableItem]
+        for item in model.sweep_index.query(sweep_pk, model.sweep_at <= now, limit=limit):
+            yield (item.pk, item.sk)
+
+    # ------------------------------------------------------------------ claims
+
+    def claim_execution(
+        self, candidate: Candidate, *, new_status: str, lease_id: str, expires: int, now: int, updated_at: str
+    ) -> Execution | None:
+        """Lease a ready execution, only while it is still ready and in the status the index showed."""
+        model = self.models[ExecutionItem]
+        item = model(candidate.pk, candidate.sk)
+        # A non-null version makes PynamoDB increment the stored one (ADD 1) instead of resetting it to 1, which would
+        # let a writer holding a copy read at version 1 commit over this claim. No condition is put on it.
+        item.ver = 0
+        actions: list[Action] = [
+            model.status.set(new_status),
+            model.lease_id.set(lease_id),
+            model.lease_expires_at.set(expires),
+            model.dispatch_at.set(expires),
+            model.seen_seq.set(model.last_seq),
+            model.updated_at.set(updated_at),
+        ]
+        condition = (model.dispatch_at <= now) & (model.status == candidate.status)
+        return self._claim(Execution, item, actions, condition)
+
+    def claim_task(
+        self,
+        candidate: Candidate,
+        *,
+        lease_id: str,
+        lease_ms: int,
+        expires: int,
+        deadline: int | None,
+        sweep_pk: str,
+        sweep_at: int,
+        now: int,
+        updated_at: str,
+    ) -> Task | None:
+        """Lease a PENDING task (attempt + 1), only while it is still PENDING and ready."""
+        model = self.models[TaskItem]
+        item = model(candidate.pk, candidate.sk)
+        item.ver = 0  # see claim_execution
+        actions: list[Action] = [
+            model.status.set("RUNNING"),
+            model.attempt.add(1),
+            model.lease_id.set(lease_id),
+            model.lease_ms.set(lease_ms),
+            model.lease_expires_at.set(expires),
+            model.dispatch_pk.remove(),
+            model.dispatch_at.remove(),
+            model.sweep_pk.set(sweep_pk),
+            model.sweep_at.set(sweep_at),
+            model.updated_at.set(updated_at),
+        ]
+        if deadline is not None:
+            actions.append(model.attempt_deadline.set(deadline))
+        condition = (model.status == "PENDING") & (model.dispatch_at <= now)
+        return self._claim(Task, item, actions, condition)
+
+    @staticmethod
+    def _claim(record_type: type[R], item: BaseItem, actions: list[Action], condition: Condition) -> R | None:
+        try:
+            item.update(actions=actions, condition=condition, add_version_condition=False)
+        except UpdateError as exc:
+            if aws_error_code(exc) == "ConditionalCheckFailedException":
+                return None  # another poller won it, or it changed since the index was read
+            raise
+        return to_record(record_type, item)
+
+    # ------------------------------------------------------------------ writes
+
+    def commit(self, uow: UnitOfWork, return_consumed_capacity: str | None = None) -> None:
+        """One conditional write for one item, one TransactWriteItems for several; all or nothing."""
+        if not uow.operations:
+            return
+        uow.ensure_fits()
+        operations = uow.ordered()
+        staged = [(op, to_model(self.models, op.record)) for op in operations]
+        if len(staged) == 1 and operations[0].kind != "check":
+            # One item needs no transaction: a conditional write is as atomic and costs half the write units.
+            self._commit_single(*staged[0])
+        else:
+            self._commit_transaction(staged, return_consumed_capacity)
+        for op, item in staged:
+            if op.kind in ("put", "update") and is_versioned(op.record):
+                set_version(op.record, version_of(item))  # type: ignore[arg-type]  # the model's own version
+
+    def _commit_transaction(self, staged: list[tuple[Operation, BaseItem]], capacity: str | None) -> None:
+        connection: Connection = self.models[BaseItem]._get_connection().connection
+        try:
+            with TransactWrite(connection=connection, return_consumed_capacity=capacity) as tx:
+                for op, item in staged:
+                    condition = self._condition(type(item), op.requires)
+                    if op.kind == "put":
+                        tx.save(item, condition=condition)
+                    elif op.kind == "update":
+                        tx.update(item, self._actions(item, op.fields), condition=condition)
+                    elif op.kind == "delete":
+                        tx.delete(item, condition=condition, add_version_condition=False)
+                    else:
+                        tx.condition_check(type(item), item.pk, item.sk, condition=condition)
+        except TransactWriteError as exc:
+            reasons = exc.cancellation_reasons if aws_error_code(exc) == "TransactionCanceledException" else []
+            failed = [
+                op.label
+                for (op, _), reason in zip(staged, reasons, strict=False)
+                if reason is not None and reason.code == "ConditionalCheckFailed"
+            ]
+            if failed:
+                raise TransactionConflict(failed) from exc
+            if any(reason is not None and reason.code == "TransactionConflict" for reason in reasons):
+                # Another transaction was touching the same items at the same moment: plain contention.
+                raise Contention() from exc
+            if aws_error_code(exc) == "ValidationException" and "size" in str(exc).lower():
+                # Our estimate said it fits, DynamoDB disagreed: still the client's payload, never a 5xx.
+                raise PayloadTooLarge("this change is too large for one atomic write") from exc
+            raise
+
+    def _commit_single(self, op: Operation, item: BaseItem) -> None:
+        condition = self._condition(type(item), op.requires)
+        try:
+            if op.kind == "put":
+                item.save(condition=condition)
+            elif op.kind == "update":
+                item.update(self._actions(item, op.fields), condition=condition)
+            else:
+                item.delete(condition=condition, add_version_condition=False)
+        except PynamoDBException as exc:
+            if aws_error_code(exc) == "ConditionalCheckFailedException":
+                raise TransactionConflict([op.label]) from exc
+            raise
+
+    @staticmethod
+    def _actions(item: BaseItem, field_names: tuple[str, ...]) -> list[Action]:
+        attributes = type(item).get_attributes()
+        return [attributes[name].set(getattr(item, name)) for name in field_names]
+
+    @classmethod
+    def _condition(cls, model: type[BaseItem], requires: Requirement | None) -> Condition | None:
+        if requires is None:
+            return None
+        if isinstance(requires, MustNotExist):
+            return model.pk.does_not_exist()
+        if isinstance(requires, MustExist):
+            return model.pk.exists()
+        if isinstance(requires, AnyOf):
+            conditions = [cls._condition(model, option) for option in requires.options]
+            combined = conditions[0]
+            for condition in conditions[1:]:
+                combined = combined | condition  # type: ignore[operator]
+            return combined
+        attribute = model.get_attributes()[requires.field]
+        if isinstance(requires, FieldIs):
+            return attribute == requires.value
+        assert isinstance(requires, FieldBelow)
+        return attribute < requires.value
+
+    # ------------------------------------------------------------------ for tests and tools
+
+    def botocore_clients(self) -> list[Any]:
+        """The botocore client of every bound model (each model has its own, created on first use)."""
+        return [model._get_connection().connection.client for model in self.models.all()]
+
+
+def aws_error_code(error: Exception) -> str | None:
+    """The AWS error code behind a PynamoDB error; None when no answer came (a network error, a timeout).
+
+    PynamoDB's `cause_response_code` raises AttributeError when the cause is a botocore HTTP error (its `response` is
+    None), which would hide the network error behind an AttributeError.
+    """
+    response = getattr(getattr(error, "cause", None), "response", None)
+    return response.get("Error", {}).get("Code") if isinstance(response, dict) else None

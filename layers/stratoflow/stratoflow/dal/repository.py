@@ -1,0 +1,100 @@
+"""The repository interface the domain works against, whatever stores the records (DynamoDB, or memory in tests).
+
+Reads return records (`stratoflow.records`); every write is a `UnitOfWork` committed atomically, except the two
+claims, which are single conditional updates that also compute on the stored item (attempt + 1, seenSeq = lastSeq).
+Adding an item type needs a record, a model in `dal.items` (with its `MODEL_OF` entry), and nothing here: `get`,
+`query`, `exists` and the unit of work take any record type.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+from stratoflow.dal.unit_of_work import FieldIs, UnitOfWork
+from stratoflow.records import Candidate, Event, Execution, Record, Task
+
+R = TypeVar("R", bound=Record)
+T = TypeVar("T")
+
+
+class BadPageToken(ValueError):
+    """A list page token that this repository did not hand out (or not for this list)."""
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_token: str | None
+
+
+class Repository(Protocol):
+    table_name: str
+
+    def get(self, record_type: type[R], pk: str, sk: str) -> R | None:
+        """A strongly consistent read of one item."""
+
+    def exists(self, record_type: type[Record], pk: str, sk: str) -> bool: ...
+
+    def query(
+        self, record_type: type[R], pk: str, prefix: str, *, where: FieldIs | None = None, consistent: bool = True
+    ) -> Iterator[R]:
+        """The items of one partition whose sort key starts with `prefix`, in key order, optionally filtered."""
+
+    def events(self, pk: str, first_sk: str, last_sk: str, limit: int) -> Iterator[Event]:
+        """At most `limit` events of one history between two sort keys (inclusive), in order."""
+
+    def ready(
+        self, record_type: type[Execution] | type[Task], dispatch_pk: str, now: int, kinds: list[str] | None
+    ) -> Iterator[Candidate]:
+        """Ready items of one dispatch queue (`dispatchAt <= now`), oldest first, at most 10."""
+
+    def list_page(
+        self, list_pk: str, *, status: str | None, kind: str | None, limit: int, token: str | None
+    ) -> Page[Execution]:
+        """One page of a tenant's executions, newest first; raises BadPageToken for a token it did not hand out."""
+
+    def due(self, sweep_pk: str, now: int, limit: int) -> Iterator[tuple[str, str]]:
+        """Keys of one sweep shard's items whose `sweepAt <= now`."""
+
+    def claim_execution(
+        self, candidate: Candidate, *, new_status: str, lease_id: str, expires: int, now: int, updated_at: str
+    ) -> Execution | None:
+        """Lease the execution while it is ready and still `candidate.status`; None when someone else won."""
+
+    def claim_task(
+        self,
+        candidate: Candidate,
+        *,
+        lease_id: str,
+        lease_ms: int,
+        expires: int,
+        deadline: int | None,
+        sweep_pk: str,
+        sweep_at: int,
+        now: int,
+        updated_at: str,
+    ) -> Task | None:
+        """Lease the task while it is PENDING and ready; None when someone else won."""
+
+    def commit(self, uow: UnitOfWork) -> None:
+        """Write the unit of work atomically; raises TransactionConflict naming the failed operations."""
+
+
+def encode_page_token(last_key: dict[str, Any]) -> str:
+    """A list page's continuation, handed to the client as it is: the index's last evaluated key."""
+    return base64.urlsafe_b64encode(json.dumps(last_key, separators=(",", ":")).encode()).decode()
+
+
+def decode_page_token(list_pk: str, token: str) -> dict[str, Any]:
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
+        if not isinstance(decoded, dict) or decoded.get("listPk") != {"S": list_pk}:
+            raise ValueError("not a page token of this list")
+        return decoded
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise BadPageToken(str(exc)) from exc

@@ -1,0 +1,206 @@
+"""The domain's records: one dataclass per kind of stored item, in the domain's own terms.
+
+The domain reads records from the repository, changes them and hands them to a unit of work; it never sees how they
+are stored. Each record carries its key (`pk`, `sk`, built with `stratoflow.dal.keys`), because the stream and the
+sweeper name the items they hand over by key. Records with a `ver` are versioned: the repository saves them under
+the version they were read at (see `stratoflow.dal.unit_of_work`). Numbers are epoch milliseconds unless named
+otherwise; JSON values are stored as compact JSON text (`stratoflow.values`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+
+@dataclass
+class Execution:
+    """A workflow execution; its events are `Event` records in the same partition."""
+
+    pk: str
+    sk: str
+    tenant: str
+    workflow_id: str
+    kind: str
+    queue: str
+    status: str
+    created_at: str
+    updated_at: str
+    input: str | None = None
+    output: str | None = None
+    error: str | None = None
+    cancel_reason: str | None = None
+    parent_id: str | None = None
+    child_execution_name: str | None = None
+    parent_close_policy: str | None = None
+    last_seq: int = 0
+    seen_seq: int = 0
+    lease_id: str | None = None
+    lease_expires_at: int | None = None
+    dispatch_pk: str | None = None
+    dispatch_at: int | None = None
+    list_pk: str | None = None
+    list_sk: str | None = None
+    # Set once the execution scheduled a task, timer or child: only then has its end anything to clean up.
+    spawned: bool = False
+    ver: int | None = None
+
+
+@dataclass
+class Event:
+    pk: str
+    sk: str
+    seq: int
+    type: str
+    data: str
+    created_at: str
+
+
+@dataclass
+class Task:
+    pk: str
+    sk: str
+    tenant: str
+    task_id: str
+    kind: str
+    queue: str
+    status: str
+    created_at: str
+    updated_at: str
+    workflow_id: str | None = None
+    input: str | None = None
+    output: str | None = None
+    error: str | None = None
+    attempt: int = 0
+    max_retries: int = 0
+    timeout_ms: int | None = None
+    cancel_reason: str | None = None
+    lease_id: str | None = None
+    lease_ms: int | None = None
+    lease_expires_at: int | None = None
+    attempt_deadline: int | None = None
+    dispatch_pk: str | None = None
+    dispatch_at: int | None = None
+    sweep_pk: str | None = None
+    sweep_at: int | None = None
+    ver: int | None = None
+
+
+@dataclass
+class Timer:
+    pk: str
+    sk: str
+    tenant: str
+    workflow_id: str
+    timer_id: str
+    status: str
+    duration_ms: int
+    fire_at: str
+    fire_at_ms: int
+    created_at: str
+    updated_at: str
+    sweep_pk: str | None = None
+    sweep_at: int | None = None
+
+
+@dataclass
+class ChildLink:
+    """A parent's record of one child, under the parent's partition, named by `childExecutionName`."""
+
+    pk: str
+    sk: str
+    tenant: str
+    parent_id: str
+    child_execution_name: str
+    child_id: str
+    child_kind: str
+    status: str
+    parent_close_policy: str
+    created_at: str
+    updated_at: str
+    cancel_state: str = "NONE"
+
+
+@dataclass
+class TaskRef:
+    """Which tasks an execution scheduled, so its end can find them (tasks live in partitions of their own)."""
+
+    pk: str
+    sk: str
+    task_id: str
+
+
+@dataclass
+class OutboxEntry:
+    """A follow-up recorded in a committing write; the stream carries it out, the sweeper re-drives it."""
+
+    pk: str
+    sk: str
+    tenant: str
+    workflow_id: str
+    kind: str
+    payload: str
+    created_at: str
+    sweep_pk: str | None = None
+    sweep_at: int | None = None
+
+
+@dataclass
+class StoredValue:
+    """A JSON value too large to sit inline on its owner."""
+
+    pk: str
+    sk: str
+    value: str
+
+
+@dataclass
+class IdempotencyRecord:
+    pk: str
+    sk: str
+    request_hash: str
+    response: str
+    expires_at: int  # epoch seconds (the table's TTL attribute)
+
+
+@dataclass
+class Token:
+    pk: str
+    sk: str
+    tenant: str
+    scopes: set[str]
+    created_at: str
+    revoked: bool = False
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What a dispatch index holds of a ready execution or a pending task: enough to try a claim."""
+
+    pk: str
+    sk: str
+    status: str
+    kind: str
+    timeout_ms: int | None = None
+
+
+class Record(Protocol):
+    """Any record: a dataclass with its item's key."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+    pk: str
+    sk: str
+
+
+ALL_RECORDS: tuple[type[Record], ...] = (
+    Execution,
+    Event,
+    Task,
+    Timer,
+    ChildLink,
+    TaskRef,
+    OutboxEntry,
+    StoredValue,
+    IdempotencyRecord,
+    Token,
+)
