@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
-from stratoflow.dal.unit_of_work import (
-    NEW,
-    FieldIs,
-    TransactionConflict,
-    UnitOfWork,
-    raise_for_conflict,
-    run_optimistic,
-)
+from stratoflow.dal.repository import commit_or_retry
+from stratoflow.dal.unit_of_work import NEW, FieldIs, UnitOfWork, run_optimistic
 from stratoflow.errors import Conflict, FailedPrecondition, InvalidArgument, LeaseLost
 from stratoflow.executions import (
     HistoryWriter,
     check_lease,
     clear_dispatch,
     clear_lease,
+    is_live,
     make_ready,
     new_execution,
     require_execution,
@@ -235,51 +231,37 @@ def submit_commands(rt: Runtime, tenant: str, workflow_id: str, lease_id: str, c
         try:
             check_lease(execution, lease_id, now)
         except (FailedPrecondition, LeaseLost):
-            _check_references(rt, execution, commands)  # a bad command (400) outranks a lost lease (409)
+            # A bad command (400) outranks a lost lease (409): resolve the commands as if the lease held, on a copy,
+            # and write nothing. Only references to what never existed fail there (a timer never started, a task of
+            # another execution); an id already used may be this holder's own earlier submission, whose answer was
+            # lost, so a repeated submission is refused as stale (I7), not as invalid.
+            _stage_commands(_Batch(rt, UnitOfWork(), HistoryWriter(_as_live(execution), now)), commands, encoded)
             raise
         # Events someone else appended since the poll: the release must leave the execution ready (I5).
         unseen_before = int(execution.last_seq) > int(execution.seen_seq)
         batch = _Batch(rt, UnitOfWork(), HistoryWriter(execution, now))
-        ended = False
-        for index, command in enumerate(commands):
-            ended = _apply(batch, index, command, encoded.get(index)) or ended
-        if not ended:
+        if not _stage_commands(batch, commands, encoded):
             _release(execution, now, unseen_before)
         for item in list(batch.tasks.values()) + list(batch.timers.values()):
             _stage_child_item(batch, item)
         batch.history.stage(batch.uow)
-        try:
-            rt.repo.commit(batch.uow)
-        except TransactionConflict as conflict:
-            raise_for_conflict(conflict, batch.refusals)
+        commit_or_retry(rt.repo, batch.uow, batch.refusals)
         return {"status": execution.status, "events": batch.history.appended}
 
     return run_optimistic(attempt)
 
 
-def _check_references(rt: Runtime, execution: Execution, commands: list[Any]) -> None:
-    """The command checks that need reads, on their own: only run when the submission is refused anyway.
-
-    Only references to what never existed are checked (a timer never started, a task of another execution). An id
-    that is already used is no mistake of a stale lease holder: it may be its own earlier submission, which landed
-    although its answer was lost, so a repeated submission is refused as stale (I7), not as invalid.
-    """
-    started: set[str] = set()
-    scheduled: set[str] = set()
+def _stage_commands(batch: _Batch, commands: list[Any], encoded: dict[int, str]) -> bool:
+    """The one pass over the commands: each resolves what it names and stages its change; True if one ended it."""
+    ended = False
     for index, command in enumerate(commands):
-        if isinstance(command, StartTimer):
-            started.add(command.timerId)
-        elif isinstance(command, CancelTimer) and command.timerId not in started:
-            if not rt.repo.exists(Timer, execution.pk, keys.timer_sk(command.timerId)):
-                raise InvalidArgument(f"timer {command.timerId} was never started in this workflow execution")
-        elif isinstance(command, ScheduleTask):
-            scheduled.add(command.taskExecutionId)
-        elif isinstance(command, RequestCancelTask) and command.taskExecutionId not in scheduled:
-            task = get_task_record(rt.repo, execution.tenant, command.taskExecutionId)
-            if task is None or task.workflow_id != execution.workflow_id:
-                raise InvalidArgument(
-                    f"task {command.taskExecutionId} was not scheduled by this workflow execution", commandIndex=index
-                )
+        ended = _STAGERS[type(command)](batch, index, command, encoded.get(index)) or ended
+    return ended
+
+
+def _as_live(execution: Execution) -> Execution:
+    """A copy to resolve commands on: events may be staged on it whatever its status (it is never written)."""
+    return replace(execution, status=WorkflowStatus.RUNNING if not is_live(execution) else execution.status)
 
 
 def _release(execution: Execution, now: int, unseen_before: bool) -> None:
@@ -294,6 +276,7 @@ def _release(execution: Execution, now: int, unseen_before: bool) -> None:
 
 
 def _stage_child_item(batch: _Batch, item: Task | Timer) -> None:
+    """Tasks and timers are written once each, as the whole submission left them."""
     if isinstance(item, Task):
         if item.task_id in batch.new_tasks:
             label = f"new-task:{item.task_id}"
@@ -310,75 +293,95 @@ def _stage_child_item(batch: _Batch, item: Task | Timer) -> None:
     # else: a timer that had already fired or been cancelled; CANCEL_TIMER leaves it as it is
 
 
-def _apply(batch: _Batch, index: int, command: Any, encoded: str | None) -> bool:
-    """Stage one command; returns True for a terminal command."""
+# ---------------------------------------------------------------------- one stager per command type
+
+
+def _schedule_task(batch: _Batch, index: int, command: ScheduleTask, encoded: str | None) -> bool:
     execution = batch.execution
-    history = batch.history
-    if isinstance(command, ScheduleTask):
-        execution.spawned = True
-        task = new_task(
-            tenant=execution.tenant,
-            task_id=command.taskExecutionId,
-            workflow_id=execution.workflow_id,
-            kind=command.kind,
-            queue=command.queue or execution.queue,
-            max_retries=command.maxRetries,
-            timeout_ms=command.timeoutMs,
-            now_ms=batch.now,
-        )
-        batch.tasks[task.task_id] = task
-        batch.new_tasks.add(task.task_id)
-        _stage_task_input(batch, task, encoded)
-        batch.uow.put(TaskRef(execution.pk, keys.taskref_sk(task.task_id), task_id=task.task_id), label="taskref")
-        history.append(
-            "TASK_SCHEDULED", {"taskExecutionId": command.taskExecutionId, "kind": command.kind, "input": command.input}
-        )
-    elif isinstance(command, RequestCancelTask):
-        task = _task_of_this_execution(batch, index, command.taskExecutionId)
-        if task.status in OPEN_TASK:
-            task.status = TaskStatus.CANCELLED
-            task.cancel_reason = command.reason
-            close_task_attempt(task, batch.now)
-            history.append("TASK_CANCELLED", task_cancelled_event(task, command.reason))
-    elif isinstance(command, StartTimer):
-        execution.spawned = True
-        timer = new_timer(execution, command.timerId, command.durationMs, batch.now, batch.rt.settings)
-        batch.timers[timer.timer_id] = timer
-        batch.new_timers.add(timer.timer_id)
-        history.append(
-            "TIMER_STARTED", {"timerId": timer.timer_id, "durationMs": command.durationMs, "fireAt": timer.fire_at}
-        )
-    elif isinstance(command, CancelTimer):
-        timer = _timer_of_this_execution(batch, index, command.timerId)
-        if timer.status == TimerStatus.STARTED:
-            batch.cancelled_timers.add(timer.timer_id)
-            end_timer(timer, TimerStatus.CANCELLED, batch.now)
-            history.append("TIMER_CANCELLED", {"timerId": timer.timer_id})
-    elif isinstance(command, ScheduleChildWorkflow):
-        execution.spawned = True
-        _schedule_child(batch, command, encoded)
-    elif isinstance(command, RequestCancelChildWorkflow):
-        _request_child_cancel(batch, command)
-    elif isinstance(command, RecordOperation):
-        history.append("OPERATION_COMPLETED", {"operationName": command.operationName, "result": command.result})
-    elif isinstance(command, SetState):
-        history.append("STATE_SET", {"key": command.key, "value": command.value})
-    elif isinstance(command, ClearState):
-        history.append("STATE_CLEARED", {"key": command.key})
-    elif isinstance(command, CompleteWorkflow):
-        end_execution(batch.rt, batch.uow, history, WorkflowStatus.COMPLETED, value=command.output, value_text=encoded)
-        return True
-    elif isinstance(command, FailWorkflow):
-        end_execution(batch.rt, batch.uow, history, WorkflowStatus.FAILED, value=command.error, value_text=encoded)
-        return True
-    elif isinstance(command, CancelWorkflow):
-        end_execution(batch.rt, batch.uow, history, WorkflowStatus.CANCELLED, value=command.reason)
-        return True
+    execution.spawned = True
+    task = new_task(
+        tenant=execution.tenant,
+        task_id=command.taskExecutionId,
+        workflow_id=execution.workflow_id,
+        kind=command.kind,
+        queue=command.queue or execution.queue,
+        max_retries=command.maxRetries,
+        timeout_ms=command.timeoutMs,
+        now_ms=batch.now,
+    )
+    batch.tasks[task.task_id] = task
+    batch.new_tasks.add(task.task_id)
+    stage_value(batch.uow, task, "input", encoded)
+    batch.uow.put(TaskRef(execution.pk, keys.taskref_sk(task.task_id), task_id=task.task_id), label="taskref")
+    batch.history.append(
+        "TASK_SCHEDULED", {"taskExecutionId": command.taskExecutionId, "kind": command.kind, "input": command.input}
+    )
     return False
 
 
-def _stage_task_input(batch: _Batch, task: Task, encoded: str | None) -> None:
-    stage_value(batch.uow, task, "input", encoded)
+def _request_cancel_task(batch: _Batch, index: int, command: RequestCancelTask, encoded: str | None) -> bool:
+    task = _task_of_this_execution(batch, index, command.taskExecutionId)
+    if task.status in OPEN_TASK:
+        task.status = TaskStatus.CANCELLED
+        task.cancel_reason = command.reason
+        close_task_attempt(task, batch.now)
+        batch.history.append("TASK_CANCELLED", task_cancelled_event(task, command.reason))
+    return False
+
+
+def _start_timer(batch: _Batch, index: int, command: StartTimer, encoded: str | None) -> bool:
+    batch.execution.spawned = True
+    timer = new_timer(batch.execution, command.timerId, command.durationMs, batch.now, batch.rt.settings)
+    batch.timers[timer.timer_id] = timer
+    batch.new_timers.add(timer.timer_id)
+    batch.history.append(
+        "TIMER_STARTED", {"timerId": timer.timer_id, "durationMs": command.durationMs, "fireAt": timer.fire_at}
+    )
+    return False
+
+
+def _cancel_timer(batch: _Batch, index: int, command: CancelTimer, encoded: str | None) -> bool:
+    timer = _timer_of_this_execution(batch, index, command.timerId)
+    if timer.status == TimerStatus.STARTED:
+        batch.cancelled_timers.add(timer.timer_id)
+        end_timer(timer, TimerStatus.CANCELLED, batch.now)
+        batch.history.append("TIMER_CANCELLED", {"timerId": timer.timer_id})
+    return False
+
+
+def _record_operation(batch: _Batch, index: int, command: RecordOperation, encoded: str | None) -> bool:
+    batch.history.append("OPERATION_COMPLETED", {"operationName": command.operationName, "result": command.result})
+    return False
+
+
+def _set_state(batch: _Batch, index: int, command: SetState, encoded: str | None) -> bool:
+    batch.history.append("STATE_SET", {"key": command.key, "value": command.value})
+    return False
+
+
+def _clear_state(batch: _Batch, index: int, command: ClearState, encoded: str | None) -> bool:
+    batch.history.append("STATE_CLEARED", {"key": command.key})
+    return False
+
+
+def _complete(batch: _Batch, index: int, command: CompleteWorkflow, encoded: str | None) -> bool:
+    history = batch.history
+    end_execution(batch.rt, batch.uow, history, WorkflowStatus.COMPLETED, value=command.output, value_text=encoded)
+    return True
+
+
+def _fail(batch: _Batch, index: int, command: FailWorkflow, encoded: str | None) -> bool:
+    end_execution(batch.rt, batch.uow, batch.history, WorkflowStatus.FAILED, value=command.error, value_text=encoded)
+    return True
+
+
+def _cancel(batch: _Batch, index: int, command: CancelWorkflow, encoded: str | None) -> bool:
+    end_execution(batch.rt, batch.uow, batch.history, WorkflowStatus.CANCELLED, value=command.reason)
+    return True
+
+
+def _suspend(batch: _Batch, index: int, command: SuspendWorkflow, encoded: str | None) -> bool:
+    return False  # the lease is released, as after any submission that does not end the execution
 
 
 def _task_of_this_execution(batch: _Batch, index: int, task_id: str) -> Task:
@@ -406,8 +409,9 @@ def _timer_of_this_execution(batch: _Batch, index: int, timer_id: str) -> Timer:
     return timer
 
 
-def _schedule_child(batch: _Batch, command: ScheduleChildWorkflow, encoded: str | None) -> None:
+def _schedule_child(batch: _Batch, index: int, command: ScheduleChildWorkflow, encoded: str | None) -> bool:
     parent = batch.execution
+    parent.spawned = True
     now = batch.now
     if command.childWorkflowExecutionId == parent.workflow_id:
         raise Conflict(
@@ -461,9 +465,10 @@ def _schedule_child(batch: _Batch, command: ScheduleChildWorkflow, encoded: str 
             "childWorkflowExecutionId": child.workflow_id,
         },
     )
+    return False
 
 
-def _request_child_cancel(batch: _Batch, command: RequestCancelChildWorkflow) -> None:
+def _request_child_cancel(batch: _Batch, index: int, command: RequestCancelChildWorkflow, encoded: str | None) -> bool:
     """Flow 4, first half: the request is an event and an outbox item; delivery follows from the stream."""
     parent = batch.execution
     event = batch.history.append(
@@ -501,9 +506,27 @@ def _request_child_cancel(batch: _Batch, command: RequestCancelChildWorkflow) ->
             batch.uow.update(
                 link, ("cancel_state", "updated_at"), FieldIs("cancel_state", ChildCancelState.NONE), label="link"
             )
+    return False
 
 
 def _link(batch: _Batch, name: str) -> ChildLink | None:
     if name not in batch.links:
         batch.links[name] = batch.rt.repo.get(ChildLink, batch.execution.pk, keys.child_sk(name))
     return batch.links[name]
+
+
+_STAGERS: dict[type, Callable[[_Batch, int, Any, str | None], bool]] = {
+    ScheduleTask: _schedule_task,
+    RequestCancelTask: _request_cancel_task,
+    StartTimer: _start_timer,
+    CancelTimer: _cancel_timer,
+    ScheduleChildWorkflow: _schedule_child,
+    RequestCancelChildWorkflow: _request_child_cancel,
+    RecordOperation: _record_operation,
+    SetState: _set_state,
+    ClearState: _clear_state,
+    CompleteWorkflow: _complete,
+    FailWorkflow: _fail,
+    CancelWorkflow: _cancel,
+    SuspendWorkflow: _suspend,
+}

@@ -12,12 +12,12 @@ from typing import Any
 
 from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
+from stratoflow.dal.repository import commit_or_retry
 from stratoflow.dal.unit_of_work import (
     EXISTS,
     FieldIs,
     TransactionConflict,
     UnitOfWork,
-    raise_for_conflict,
     run_optimistic,
     status_is,
     version_is,
@@ -109,10 +109,7 @@ def propagate_child_cancel(rt: Runtime, pk: str, sk: str) -> str:
                 )
                 wake(parent, now)
                 history.stage(uow, label="parent")
-        try:
-            rt.repo.commit(uow)
-        except TransactionConflict as conflict:
-            raise_for_conflict(conflict)
+        commit_or_retry(rt.repo, uow)
         return outcome
 
     return run_optimistic(attempt)
@@ -155,10 +152,7 @@ def _cascade_to(rt: Runtime, tenant: str, child_id: str, payload: dict[str, Any]
             cascade_root=payload["root"],
             cascade_request=payload["request"],
         )
-        try:
-            rt.repo.commit(uow)
-        except TransactionConflict as conflict:
-            raise_for_conflict(conflict)
+        commit_or_retry(rt.repo, uow)
 
     run_optimistic(attempt)
 

@@ -191,16 +191,3 @@ class Record(Protocol):
     pk: str
     sk: str
 
-
-ALL_RECORDS: tuple[type[Record], ...] = (
-    Execution,
-    Event,
-    Task,
-    Timer,
-    ChildLink,
-    TaskRef,
-    OutboxEntry,
-    StoredValue,
-    IdempotencyRecord,
-    Token,
-)

@@ -49,10 +49,5 @@ class ParentClosePolicy(StrEnum):
 
 
 TERMINAL_WORKFLOW = frozenset({WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELLED})
-LIVE_WORKFLOW = frozenset(set(WorkflowStatus) - TERMINAL_WORKFLOW)
 OPEN_TASK = frozenset({TaskStatus.PENDING, TaskStatus.RUNNING})
 TERMINAL_TASK = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED})
-
-
-def is_terminal(status: str) -> bool:
-    return status in TERMINAL_WORKFLOW

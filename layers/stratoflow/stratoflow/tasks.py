@@ -10,8 +10,8 @@ from typing import Any
 
 from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
-from stratoflow.dal.repository import Repository
-from stratoflow.dal.unit_of_work import NEW, TransactionConflict, UnitOfWork, raise_for_conflict, run_optimistic
+from stratoflow.dal.repository import Repository, TaskLease, commit_or_retry
+from stratoflow.dal.unit_of_work import NEW, UnitOfWork, run_optimistic
 from stratoflow.errors import FailedPrecondition, LeaseLost, NotFound
 from stratoflow.executions import HistoryWriter, get_execution, is_live, read_values, stage_value, wake
 from stratoflow.idempotency import commit_once
@@ -167,8 +167,7 @@ def claim_task(rt: Runtime, candidate: Candidate, lease_ms: int, now: int) -> Ta
     """Lease one PENDING task: RUNNING, attempt + 1, due for the sweeper at its lease's or its timeout's end."""
     expires = now + lease_ms
     deadline = now + int(candidate.timeout_ms) if candidate.timeout_ms is not None else None
-    return rt.repo.claim_task(
-        candidate,
+    lease = TaskLease(
         lease_id=rt.ids.new_id(),
         lease_ms=lease_ms,
         expires=expires,
@@ -178,6 +177,7 @@ def claim_task(rt: Runtime, candidate: Candidate, lease_ms: int, now: int) -> Ta
         now=now,
         updated_at=iso_ms(now),
     )
+    return rt.repo.claim_task(candidate, lease)
 
 
 def _check_task_lease(task: Task, lease_id: str, now: int) -> None:
@@ -205,7 +205,7 @@ def heartbeat_task(rt: Runtime, tenant: str, task_id: str, lease_id: str, detail
         task.updated_at = iso_ms(now)
         uow = UnitOfWork()
         uow.put(task, label="task")
-        _commit(rt, uow)
+        commit_or_retry(rt.repo, uow)
         return {"cancelRequested": False, "leaseExpiresAt": iso_ms(expires)}
 
     return run_optimistic(attempt)
@@ -250,7 +250,7 @@ def _fail_attempt(rt: Runtime, task: Task, error: Any, error_text: str, retryabl
         task.dispatch_at = now
         stage_value(uow, task, "error", error_text)
         uow.put(task, label="task")
-        _commit(rt, uow)
+        commit_or_retry(rt.repo, uow)
         return TaskStatus.PENDING.value
     _end_task(rt, uow, task, workflow, TaskStatus.FAILED, "error", error_text, "TASK_FAILED", {"error": error}, now)
     return TaskStatus.FAILED.value
@@ -262,7 +262,7 @@ def _close_attempt(rt: Runtime, task: Task, now: int) -> tuple[UnitOfWork, Execu
     workflow = _live_owner_or_cancel(rt, task, uow, now)
     close_task_attempt(task, now)
     if workflow is None and task.status == TaskStatus.CANCELLED:
-        _commit(rt, uow)
+        commit_or_retry(rt.repo, uow)
         raise FailedPrecondition("task is CANCELLED: its workflow execution has ended", task.status)
     return uow, workflow
 
@@ -285,7 +285,7 @@ def _end_task(
     uow.put(task, label="task")
     if workflow is not None:
         _tell_workflow(uow, workflow, event_type, {"taskExecutionId": task.task_id, **event_data}, now)
-    _commit(rt, uow)
+    commit_or_retry(rt.repo, uow)
 
 
 def _tell_workflow(uow: UnitOfWork, workflow: Execution, event_type: str, data: dict[str, Any], now: int) -> None:
@@ -310,13 +310,6 @@ def _live_owner_or_cancel(rt: Runtime, task: Task, uow: UnitOfWork, now: int) ->
     return None
 
 
-def _commit(rt: Runtime, uow: UnitOfWork) -> None:
-    try:
-        rt.repo.commit(uow)
-    except TransactionConflict as conflict:
-        raise_for_conflict(conflict)
-
-
 def cancel_task(rt: Runtime, tenant: str, task_id: str, reason: str | None) -> dict[str, Any]:
     """Flow 1: a PENDING or RUNNING task → CANCELLED, TASK_CANCELLED in its live workflow, which is woken."""
 
@@ -333,7 +326,7 @@ def cancel_task(rt: Runtime, tenant: str, task_id: str, reason: str | None) -> d
         uow.put(task, label="task")
         if workflow is not None and is_live(workflow):
             _tell_workflow(uow, workflow, "TASK_CANCELLED", task_cancelled_event(task, reason), now)
-        _commit(rt, uow)
+        commit_or_retry(rt.repo, uow)
         return {"taskExecutionId": task_id, "status": TaskStatus.CANCELLED.value}
 
     return run_optimistic(attempt)
@@ -374,7 +367,7 @@ def cancel_open_task(rt: Runtime, tenant: str, task_id: str, reason: str) -> boo
         close_task_attempt(task, rt.now_ms())
         uow = UnitOfWork()
         uow.put(task, label="task")
-        _commit(rt, uow)
+        commit_or_retry(rt.repo, uow)
         return True
 
     return run_optimistic(attempt)

@@ -14,7 +14,8 @@ from typing import Any
 from stratoflow.clock import iso_ms
 from stratoflow.config import Settings
 from stratoflow.dal import keys
-from stratoflow.dal.unit_of_work import TransactionConflict, UnitOfWork, raise_for_conflict, run_optimistic, status_is
+from stratoflow.dal.repository import commit_or_retry
+from stratoflow.dal.unit_of_work import TransactionConflict, UnitOfWork, run_optimistic, status_is
 from stratoflow.executions import HistoryWriter, get_execution, is_live, wake
 from stratoflow.records import Execution, Timer
 from stratoflow.runtime import Runtime, TimerSchedule
@@ -106,10 +107,7 @@ def fire_timer(rt: Runtime, tenant: str, workflow_id: str, timer_id: str) -> str
             end_timer(timer, TimerStatus.CANCELLED, now)  # after the end: no event follows a terminal one
             outcome = "cancelled"
         stage_ended_timer(uow, timer)
-        try:
-            rt.repo.commit(uow)
-        except TransactionConflict as conflict:
-            raise_for_conflict(conflict)
+        commit_or_retry(rt.repo, uow)
         return outcome
 
     return run_optimistic(attempt)

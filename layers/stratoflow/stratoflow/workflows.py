@@ -6,8 +6,8 @@ from typing import Any
 
 from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
-from stratoflow.dal.repository import BadPageToken
-from stratoflow.dal.unit_of_work import TransactionConflict, UnitOfWork, raise_for_conflict, run_optimistic
+from stratoflow.dal.repository import BadPageToken, ExecutionLease, commit_or_retry
+from stratoflow.dal.unit_of_work import UnitOfWork, run_optimistic
 from stratoflow.errors import InvalidArgument
 from stratoflow.executions import (
     HistoryWriter,
@@ -128,10 +128,8 @@ def claim(rt: Runtime, candidate: Candidate, lease_ms: int, now: int) -> Executi
         new_status = WorkflowStatus(seen_status)
     else:
         return None
-    expires = now + lease_ms
-    return rt.repo.claim_execution(
-        candidate, new_status=new_status, lease_id=rt.ids.new_id(), expires=expires, now=now, updated_at=iso_ms(now)
-    )
+    lease = ExecutionLease(new_status, rt.ids.new_id(), expires=now + lease_ms, now=now, updated_at=iso_ms(now))
+    return rt.repo.claim_execution(candidate, lease)
 
 
 def cancel_workflow(rt: Runtime, tenant: str, workflow_id: str, *, reason: str | None, cascade: bool) -> dict[str, Any]:
@@ -143,10 +141,7 @@ def cancel_workflow(rt: Runtime, tenant: str, workflow_id: str, *, reason: str |
         request_workflow_cancel(
             rt, uow, execution, reason=reason, requested_by="api", cascade_root=workflow_id if cascade else None
         )
-        try:
-            rt.repo.commit(uow)
-        except TransactionConflict as conflict:
-            raise_for_conflict(conflict)
+        commit_or_retry(rt.repo, uow)
         return {"workflowExecutionId": workflow_id, "status": WorkflowStatus.CANCELLING.value}
 
     return run_optimistic(attempt)

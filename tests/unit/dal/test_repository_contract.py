@@ -16,7 +16,7 @@ from stratoflow.config import Settings
 from stratoflow.dal import keys
 from stratoflow.dal.dynamodb import DynamoRepository
 from stratoflow.dal.memory import MemoryRepository
-from stratoflow.dal.repository import BadPageToken, Repository
+from stratoflow.dal.repository import BadPageToken, ExecutionLease, Repository, TaskLease
 from stratoflow.dal.unit_of_work import (
     EXISTS,
     NEW,
@@ -164,7 +164,6 @@ def test_a_new_record_must_not_exist(repo: Repository) -> None:
     assert refused(repo, ("put", timer(status="FIRED"), NEW)) == ["op0"]
     assert repo.get(Timer, timer().pk, timer().sk) == timer()
     assert repo.get(Timer, timer().pk, keys.timer_sk("other")) is None
-    assert repo.exists(Timer, timer().pk, timer().sk) and not repo.exists(Timer, timer().pk, keys.timer_sk("x"))
 
 
 def test_only_while_status_is(repo: Repository) -> None:
@@ -338,9 +337,7 @@ def test_claims_lease_only_what_is_still_ready(repo: Repository) -> None:
     queue = keys.workflow_dispatch_pk("acme", "default")
     commit(repo, ("put", execution(dispatch_pk=queue, dispatch_at=T0, last_seq=3), None))
     (candidate,) = repo.ready(Execution, queue, T0, None)
-    claimed = repo.claim_execution(
-        candidate, new_status="RUNNING", lease_id="L", expires=T0 + 60, now=T0, updated_at="u"
-    )
+    claimed = repo.claim_execution(candidate, ExecutionLease("RUNNING", "L", expires=T0 + 60, now=T0, updated_at="u"))
     assert claimed is not None
     assert (claimed.status, claimed.lease_id, claimed.seen_seq, claimed.dispatch_at, claimed.ver) == (
         "RUNNING",
@@ -350,8 +347,7 @@ def test_claims_lease_only_what_is_still_ready(repo: Repository) -> None:
         2,
     )
     assert (
-        repo.claim_execution(candidate, new_status="RUNNING", lease_id="M", expires=T0 + 60, now=T0, updated_at="u")
-        is None
+        repo.claim_execution(candidate, ExecutionLease("RUNNING", "M", expires=T0 + 60, now=T0, updated_at="u")) is None
     )
     commit(
         repo, ("put", task(dispatch_pk=keys.task_dispatch_pk("acme", "default"), dispatch_at=T0, timeout_ms=10), None)
@@ -359,14 +355,16 @@ def test_claims_lease_only_what_is_still_ready(repo: Repository) -> None:
     (pending,) = repo.ready(Task, keys.task_dispatch_pk("acme", "default"), T0, None)
     leased = repo.claim_task(
         pending,
-        lease_id="L",
-        lease_ms=60,
-        expires=T0 + 60,
-        deadline=T0 + 10,
-        sweep_pk="SWEEP#1",
-        sweep_at=T0 + 10,
-        now=T0,
-        updated_at="u",
+        TaskLease(
+            lease_id="L",
+            lease_ms=60,
+            expires=T0 + 60,
+            deadline=T0 + 10,
+            sweep_pk="SWEEP#1",
+            sweep_at=T0 + 10,
+            now=T0,
+            updated_at="u",
+        ),
     )
     assert leased is not None
     assert (
@@ -386,14 +384,16 @@ def test_claims_lease_only_what_is_still_ready(repo: Repository) -> None:
     )
     again = repo.claim_task(
         pending,
-        lease_id="M",
-        lease_ms=60,
-        expires=T0,
-        deadline=None,
-        sweep_pk="SWEEP#1",
-        sweep_at=T0,
-        now=T0,
-        updated_at="u",
+        TaskLease(
+            lease_id="M",
+            lease_ms=60,
+            expires=T0,
+            deadline=None,
+            sweep_pk="SWEEP#1",
+            sweep_at=T0,
+            now=T0,
+            updated_at="u",
+        ),
     )
     assert again is None
     assert list(repo.due("SWEEP#1", T0 + 10, 10)) == [(leased.pk, leased.sk)]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from pydantic import ValidationError
+from stratoflow import commands
 from stratoflow.errors import Conflict, FailedPrecondition, InvalidArgument, PayloadTooLarge
 
 from tests.support.domain import COMMANDS, Engine
@@ -618,3 +619,8 @@ def test_a_task_with_256_kib_input_and_output_is_accepted(engine: Engine) -> Non
     view = engine.task(task_id)
     assert (view["input"], view["output"]) == (BIG, BIG)
     assert engine.task_item(task_id)["output"] == "@VALUE"
+
+
+def test_every_command_type_has_exactly_one_stager() -> None:
+    (union, _) = get_args(commands.Command)
+    assert set(commands._STAGERS) == set(get_args(union))

@@ -27,7 +27,7 @@ from stratoflow.dal.items import (
     to_model,
     to_record,
 )
-from stratoflow.dal.repository import Page, decode_page_token, encode_page_token
+from stratoflow.dal.repository import ExecutionLease, Page, TaskLease, decode_page_token, encode_page_token
 from stratoflow.dal.unit_of_work import (
     AnyOf,
     Contention,
@@ -62,14 +62,6 @@ class DynamoRepository:
             return to_record(record_type, model.get(pk, sk, consistent_read=True))
         except model.DoesNotExist:
             return None
-
-    def exists(self, record_type: type[Record], pk: str, sk: str) -> bool:
-        model = self.models.of(record_type)
-        try:
-            model.get(pk, sk, consistent_read=True, attributes_to_get=["pk"])
-        except model.DoesNotExist:
-            return False
-        return True
 
     def query(
         self,
@@ -150,9 +142,7 @@ class DynamoRepository:
 
     # ------------------------------------------------------------------ claims
 
-    def claim_execution(
-        self, candidate: Candidate, *, new_status: str, lease_id: str, expires: int, now: int, updated_at: str
-    ) -> Execution | None:
+    def claim_execution(self, candidate: Candidate, lease: ExecutionLease) -> Execution | None:
         """Lease a ready execution, only while it is still ready and in the status the index showed."""
         model = self.models[ExecutionItem]
         item = model(candidate.pk, candidate.sk)
@@ -160,29 +150,17 @@ class DynamoRepository:
         # let a writer holding a copy read at version 1 commit over this claim. No condition is put on it.
         item.ver = 0
         actions: list[Action] = [
-            model.status.set(new_status),
-            model.lease_id.set(lease_id),
-            model.lease_expires_at.set(expires),
-            model.dispatch_at.set(expires),
+            model.status.set(lease.status),
+            model.lease_id.set(lease.lease_id),
+            model.lease_expires_at.set(lease.expires),
+            model.dispatch_at.set(lease.expires),
             model.seen_seq.set(model.last_seq),
-            model.updated_at.set(updated_at),
+            model.updated_at.set(lease.updated_at),
         ]
-        condition = (model.dispatch_at <= now) & (model.status == candidate.status)
+        condition = (model.dispatch_at <= lease.now) & (model.status == candidate.status)
         return self._claim(Execution, item, actions, condition)
 
-    def claim_task(
-        self,
-        candidate: Candidate,
-        *,
-        lease_id: str,
-        lease_ms: int,
-        expires: int,
-        deadline: int | None,
-        sweep_pk: str,
-        sweep_at: int,
-        now: int,
-        updated_at: str,
-    ) -> Task | None:
+    def claim_task(self, candidate: Candidate, lease: TaskLease) -> Task | None:
         """Lease a PENDING task (attempt + 1), only while it is still PENDING and ready."""
         model = self.models[TaskItem]
         item = model(candidate.pk, candidate.sk)
@@ -190,18 +168,18 @@ class DynamoRepository:
         actions: list[Action] = [
             model.status.set("RUNNING"),
             model.attempt.add(1),
-            model.lease_id.set(lease_id),
-            model.lease_ms.set(lease_ms),
-            model.lease_expires_at.set(expires),
+            model.lease_id.set(lease.lease_id),
+            model.lease_ms.set(lease.lease_ms),
+            model.lease_expires_at.set(lease.expires),
             model.dispatch_pk.remove(),
             model.dispatch_at.remove(),
-            model.sweep_pk.set(sweep_pk),
-            model.sweep_at.set(sweep_at),
-            model.updated_at.set(updated_at),
+            model.sweep_pk.set(lease.sweep_pk),
+            model.sweep_at.set(lease.sweep_at),
+            model.updated_at.set(lease.updated_at),
         ]
-        if deadline is not None:
-            actions.append(model.attempt_deadline.set(deadline))
-        condition = (model.status == "PENDING") & (model.dispatch_at <= now)
+        if lease.deadline is not None:
+            actions.append(model.attempt_deadline.set(lease.deadline))
+        condition = (model.status == "PENDING") & (model.dispatch_at <= lease.now)
         return self._claim(Task, item, actions, condition)
 
     @staticmethod

@@ -8,7 +8,7 @@ global is changed by binding: two repositories on two tables live side by side.
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -47,19 +47,12 @@ class BaseItem(Model):
     sk = UnicodeAttribute(range_key=True)
 
 
-class DispatchIndex(GlobalSecondaryIndex["ExecutionItem"]):
+class DispatchIndex(GlobalSecondaryIndex[Any]):
+    """Ready executions and pending tasks of a queue (each model gets its own copy of the index)."""
+
     class Meta:
         index_name = "DispatchIndex"
-        projection = IncludeProjection(["status", "kind"])
-
-    dispatch_pk = UnicodeAttribute(hash_key=True, attr_name="dispatchPk")
-    dispatch_at = NumberAttribute(range_key=True, attr_name="dispatchAt")
-
-
-class TaskDispatchIndex(GlobalSecondaryIndex["TaskItem"]):
-    class Meta:
-        index_name = "DispatchIndex"
-        projection = IncludeProjection(["status", "kind"])
+        projection = IncludeProjection(["status", "kind", "timeoutMs"])
 
     dispatch_pk = UnicodeAttribute(hash_key=True, attr_name="dispatchPk")
     dispatch_at = NumberAttribute(range_key=True, attr_name="dispatchAt")
@@ -156,7 +149,7 @@ class TaskItem(BaseItem):
     sweep_at = NumberAttribute(null=True, attr_name="sweepAt")
     ver = VersionAttribute()
 
-    dispatch_index: ClassVar[TaskDispatchIndex] = TaskDispatchIndex()
+    dispatch_index: ClassVar[DispatchIndex] = DispatchIndex()
 
 
 class TimerItem(BaseItem):

@@ -18,7 +18,7 @@ from dataclasses import fields
 from typing import Any, TypeVar
 
 from stratoflow.dal.items import MODEL_OF
-from stratoflow.dal.repository import Page, decode_page_token, encode_page_token
+from stratoflow.dal.repository import ExecutionLease, Page, TaskLease, decode_page_token, encode_page_token
 from stratoflow.dal.unit_of_work import (
     AnyOf,
     FieldBelow,
@@ -100,10 +100,6 @@ class MemoryRepository:
             item = self._items.get((pk, sk))
             return None if item is None else self._to_record(record_type, copy.deepcopy(item))
 
-    def exists(self, record_type: type[Record], pk: str, sk: str) -> bool:
-        with self._lock:
-            return (pk, sk) in self._items
-
     def query(
         self, record_type: type[R], pk: str, prefix: str, *, where: FieldIs | None = None, consistent: bool = True
     ) -> Iterator[R]:
@@ -182,56 +178,44 @@ class MemoryRepository:
 
     # ------------------------------------------------------------------ claims
 
-    def claim_execution(
-        self, candidate: Candidate, *, new_status: str, lease_id: str, expires: int, now: int, updated_at: str
-    ) -> Execution | None:
+    def claim_execution(self, candidate: Candidate, lease: ExecutionLease) -> Execution | None:
         with self._lock:
             item = self._items.get((candidate.pk, candidate.sk))
+            now = lease.now
             if item is None or not (item.get("dispatchAt", now + 1) <= now and item.get("status") == candidate.status):
                 return None
             item.update(
-                status=new_status,
-                leaseId=lease_id,
-                leaseExpiresAt=expires,
-                dispatchAt=expires,
+                status=lease.status,
+                leaseId=lease.lease_id,
+                leaseExpiresAt=lease.expires,
+                dispatchAt=lease.expires,
                 seenSeq=item["lastSeq"],
-                updatedAt=updated_at,
+                updatedAt=lease.updated_at,
                 ver=item.get("ver", 0) + 1,
             )
             return self._to_record(Execution, copy.deepcopy(item))
 
-    def claim_task(
-        self,
-        candidate: Candidate,
-        *,
-        lease_id: str,
-        lease_ms: int,
-        expires: int,
-        deadline: int | None,
-        sweep_pk: str,
-        sweep_at: int,
-        now: int,
-        updated_at: str,
-    ) -> Task | None:
+    def claim_task(self, candidate: Candidate, lease: TaskLease) -> Task | None:
         with self._lock:
             item = self._items.get((candidate.pk, candidate.sk))
+            now = lease.now
             if item is None or not (item.get("status") == "PENDING" and item.get("dispatchAt", now + 1) <= now):
                 return None
             item.update(
                 status="RUNNING",
                 attempt=item.get("attempt", 0) + 1,
-                leaseId=lease_id,
-                leaseMs=lease_ms,
-                leaseExpiresAt=expires,
-                sweepPk=sweep_pk,
-                sweepAt=sweep_at,
-                updatedAt=updated_at,
+                leaseId=lease.lease_id,
+                leaseMs=lease.lease_ms,
+                leaseExpiresAt=lease.expires,
+                sweepPk=lease.sweep_pk,
+                sweepAt=lease.sweep_at,
+                updatedAt=lease.updated_at,
                 ver=item.get("ver", 0) + 1,
             )
             item.pop("dispatchPk", None)
             item.pop("dispatchAt", None)
-            if deadline is not None:
-                item["attemptDeadline"] = deadline
+            if lease.deadline is not None:
+                item["attemptDeadline"] = lease.deadline
             return self._to_record(Task, copy.deepcopy(item))
 
     # ------------------------------------------------------------------ writes

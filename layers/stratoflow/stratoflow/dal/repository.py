@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-from stratoflow.dal.unit_of_work import FieldIs, UnitOfWork
+from stratoflow.dal.unit_of_work import FieldIs, TransactionConflict, UnitOfWork, raise_for_conflict
 from stratoflow.records import Candidate, Event, Execution, Record, Task
 
 R = TypeVar("R", bound=Record)
@@ -32,13 +32,44 @@ class Page(Generic[T]):
     next_token: str | None
 
 
+@dataclass(frozen=True)
+class ExecutionLease:
+    """A claim of a ready execution: its new status, the lease and when it ends (also its next ready time)."""
+
+    status: str
+    lease_id: str
+    expires: int
+    now: int
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class TaskLease:
+    """A claim of a pending task: the lease, the attempt's deadline (timeoutMs) and when the sweeper looks again."""
+
+    lease_id: str
+    lease_ms: int
+    expires: int
+    deadline: int | None
+    sweep_pk: str
+    sweep_at: int
+    now: int
+    updated_at: str
+
+
+def commit_or_retry(repo: Repository, uow: UnitOfWork, refusals: dict[str, Exception] | None = None) -> None:
+    """Commit; a refused write raises the refusal registered for its label, or Contention (re-read and retry)."""
+    try:
+        repo.commit(uow)
+    except TransactionConflict as conflict:
+        raise_for_conflict(conflict, refusals)
+
+
 class Repository(Protocol):
     table_name: str
 
     def get(self, record_type: type[R], pk: str, sk: str) -> R | None:
         """A strongly consistent read of one item."""
-
-    def exists(self, record_type: type[Record], pk: str, sk: str) -> bool: ...
 
     def query(
         self, record_type: type[R], pk: str, prefix: str, *, where: FieldIs | None = None, consistent: bool = True
@@ -61,25 +92,11 @@ class Repository(Protocol):
     def due(self, sweep_pk: str, now: int, limit: int) -> Iterator[tuple[str, str]]:
         """Keys of one sweep shard's items whose `sweepAt <= now`."""
 
-    def claim_execution(
-        self, candidate: Candidate, *, new_status: str, lease_id: str, expires: int, now: int, updated_at: str
-    ) -> Execution | None:
+    def claim_execution(self, candidate: Candidate, lease: ExecutionLease) -> Execution | None:
         """Lease the execution while it is ready and still `candidate.status`; None when someone else won."""
 
-    def claim_task(
-        self,
-        candidate: Candidate,
-        *,
-        lease_id: str,
-        lease_ms: int,
-        expires: int,
-        deadline: int | None,
-        sweep_pk: str,
-        sweep_at: int,
-        now: int,
-        updated_at: str,
-    ) -> Task | None:
-        """Lease the task while it is PENDING and ready; None when someone else won."""
+    def claim_task(self, candidate: Candidate, lease: TaskLease) -> Task | None:
+        """Lease the task while it is PENDING and ready (attempt + 1); None when someone else won."""
 
     def commit(self, uow: UnitOfWork) -> None:
         """Write the unit of work atomically; raises TransactionConflict naming the failed operations."""

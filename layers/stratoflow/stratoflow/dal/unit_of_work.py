@@ -135,9 +135,6 @@ class UnitOfWork:
     def __init__(self) -> None:
         self.operations: list[Operation] = []
 
-    def __len__(self) -> int:
-        return len(self.operations)
-
     def put(self, record: Record, requires: Requirement | None = None, label: str = "put") -> None:
         """Write the whole record (a versioned record: under the version it was read at)."""
         self.operations.append(Operation("put", label, record, requires))
