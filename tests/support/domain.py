@@ -95,13 +95,15 @@ def stored_items_of(
     dynamodb: Any, table_name: str, tenant: str, histories: dict[str, list[dict[str, Any]]]
 ) -> list[dict[str, Any]]:
     """The stored items of these executions and of the tasks they scheduled (Queries, no Scan)."""
+    return [item for pk in partitions_of(tenant, histories) for item in query_items(dynamodb, table_name, pk)]
+
+
+def partitions_of(tenant: str, histories: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """The partitions of these executions and of the tasks they scheduled."""
     keys = [f"T#{tenant}#WF#{wid}" for wid in histories]
     for events in histories.values():
         keys += [f"T#{tenant}#TASK#{e['data']['taskExecutionId']}" for e in events if e["type"] == "TASK_SCHEDULED"]
-    items: list[dict[str, Any]] = []
-    for pk in keys:
-        items += query_items(dynamodb, table_name, pk)
-    return items
+    return keys
 
 
 def scan_items(dynamodb: Any, table_name: str) -> list[dict[str, Any]]:
@@ -380,12 +382,7 @@ class Engine:
 
     def stored_items_of(self, tenant: str, histories: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
         """The stored items of these executions and of the tasks they scheduled (Queries, no Scan)."""
-        if self.memory is None:
-            return stored_items_of(self.dynamodb, self.settings.table_name, tenant, histories)
-        keys = [f"T#{tenant}#WF#{wid}" for wid in histories]
-        for events in histories.values():
-            keys += [f"T#{tenant}#TASK#{e['data']['taskExecutionId']}" for e in events if e["type"] == "TASK_SCHEDULED"]
-        return [item for pk in keys for item in self.memory.partition(pk)]
+        return [item for pk in partitions_of(tenant, histories) for item in self.partition(pk)]
 
     def check(self, *, settled: bool = True, tenant: str | None = None) -> None:
         """I1-I4 over every history of the tenant and the stored items."""
