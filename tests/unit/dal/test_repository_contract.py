@@ -8,6 +8,7 @@ themselves), so a change to either repository that the other does not follow fai
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -95,9 +96,7 @@ def execution(workflow_id: str = "wf-1", tenant: str = "acme", *, at: int = T0, 
         list_pk=keys.list_pk(tenant),
         list_sk=keys.list_sk(created, workflow_id),
     )
-    for name, value in changes.items():
-        setattr(record, name, value)
-    return record
+    return replace(record, **changes)
 
 
 def task(task_id: str = "t-1", tenant: str = "acme", **changes: Any) -> Task:
@@ -112,9 +111,7 @@ def task(task_id: str = "t-1", tenant: str = "acme", **changes: Any) -> Task:
         created_at=STAMP,
         updated_at=STAMP,
     )
-    for name, value in changes.items():
-        setattr(record, name, value)
-    return record
+    return replace(record, **changes)
 
 
 def timer(timer_id: str = "r", status: str = "STARTED", **changes: Any) -> Timer:
@@ -131,9 +128,7 @@ def timer(timer_id: str = "r", status: str = "STARTED", **changes: Any) -> Timer
         created_at=STAMP,
         updated_at=STAMP,
     )
-    for name, value in changes.items():
-        setattr(record, name, value)
-    return record
+    return replace(record, **changes)
 
 
 def link(name: str = "ship", **changes: Any) -> ChildLink:
@@ -150,9 +145,7 @@ def link(name: str = "ship", **changes: Any) -> ChildLink:
         created_at=STAMP,
         updated_at=STAMP,
     )
-    for name_, value in changes.items():
-        setattr(record, name_, value)
-    return record
+    return replace(record, **changes)
 
 
 # ---------------------------------------------------------------------- conditions that pass and fail
