@@ -151,16 +151,31 @@ def _token_environment(arguments: argparse.Namespace) -> None:
         for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
             os.environ.setdefault(key, value)
         os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    table_name = arguments.table_name
+    if not (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")):
+        raise SystemExit("set AWS_REGION (or AWS_DEFAULT_REGION) to the stack's region")
+    table_name = arguments.table_name or (_stack_table(arguments.stack_name) if arguments.stack_name else None)
     if not table_name:
         if not arguments.endpoint_url:
-            raise SystemExit("--table-name is required for a deployed stack (the stack's TableName output)")
+            raise SystemExit("--stack-name or --table-name is required for a deployed stack")
 
         template = load_template(arguments.template)
         table_name = next(iter(template.tables.values())).name
     os.environ["TABLE_NAME"] = table_name
-    if not (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")):
-        raise SystemExit("set AWS_REGION (or AWS_DEFAULT_REGION) to the stack's region")
+
+
+def _stack_table(stack_name: str) -> str:
+    """The deployed stack's `TableName` output, read from CloudFormation."""
+    import boto3  # noqa: PLC0415 - only this path talks to CloudFormation
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+    try:
+        stacks = boto3.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
+    except (BotoCoreError, ClientError) as error:
+        raise SystemExit(f"cannot read stack {stack_name!r}: {error}") from None
+    outputs = {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs", [])}
+    if "TableName" not in outputs:
+        raise SystemExit(f"stack {stack_name!r} has no TableName output; is it a Stratoflow stack?")
+    return outputs["TableName"]
 
 
 def _tokens(arguments: argparse.Namespace) -> int:
@@ -209,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     tokens_actions = tokens.add_subparsers(dest="action", required=True)
     for action in ("create", "revoke"):
         sub = tokens_actions.add_parser(action)
+        sub.add_argument("--stack-name", help="a deployed stack: its table is read from the TableName output")
         sub.add_argument("--table-name", help="the stack's table (TableName output); default: the local table")
         sub.add_argument("--endpoint-url", help="the local stack's endpoint (serve prints it)")
         sub.add_argument("--template", default=DEFAULT_TEMPLATE)
