@@ -20,11 +20,12 @@ export SAM_CLI_TELEMETRY := 0
 # `sam build` looks for python3.11 on PATH: the virtualenv has one.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv local test pytest lint typecheck validate build check-build invoke example bench soak deploy destroy \
+.PHONY: help venv local local-reset test pytest lint typecheck validate build check-build invoke example bench soak deploy destroy \
 	outputs token smoke clean
 
 help:
-	@echo "make local     run the local stack on http://127.0.0.1:$(PORT) (Ctrl-C stops it)"
+	@echo "make local     run the local stack on http://127.0.0.1:$(PORT) (Ctrl-C stops it; state kept across restarts)"
+	@echo "make local-reset   the same, from a clean state"
 	@echo "make test      everything CI runs: lint, typecheck, pytest, validate, build, check-build"
 	@echo "make invoke FN=<LogicalId> EVENT=events/<file>.json"
 	@echo "make example NAME=order_saga|provider_race|fanout_deadline   (against a running make local)"
@@ -50,6 +51,10 @@ $(VENV_SAM)/.stamp: requirements-sam.txt
 # ---------------------------------------------------------------- run
 local: $(VENV)/.stamp
 	@$(PY) -m stratoflow_local serve --port $(PORT)
+
+# The local stack from a clean state (make local keeps its state in .stratoflow/state across restarts).
+local-reset: $(VENV)/.stamp
+	@$(PY) -m stratoflow_local serve --port $(PORT) --reset
 
 invoke: $(VENV)/.stamp
 	@$(PY) -m stratoflow_local invoke $(FN) $(EVENT)

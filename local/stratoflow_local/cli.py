@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import signal
 import sys
 import threading
@@ -23,6 +24,7 @@ from stratoflow_local.template import load_template
 from stratoflow_local.tokens import ALL_SCOPES, TokenSpec, revoke, store_tokens
 
 DEFAULT_TEMPLATE = "template.yaml"
+DEFAULT_STATE_DIR = ".stratoflow/state"
 
 
 class _KeyValueFormatter(logging.Formatter):
@@ -53,9 +55,13 @@ def _configure_logging(level: str) -> None:
 
 def _serve(arguments: argparse.Namespace) -> int:
 
+    state_dir = None if arguments.in_memory else Path(arguments.state_dir)
+    if state_dir is not None and arguments.reset:
+        shutil.rmtree(state_dir, ignore_errors=True)
     stack = LocalStack(
         template_path=arguments.template,
         port=arguments.port,
+        state_dir=state_dir,
         duplicate_deliveries=arguments.duplicate_deliveries,
         reorder=arguments.reorder,
         seed=arguments.seed,
@@ -73,6 +79,14 @@ def _serve(arguments: argparse.Namespace) -> int:
     stack.start()
     try:
         print(f"ready on {stack.url}", flush=True)
+        if state_dir is None:
+            print("state is kept in memory only (--in-memory): it is gone when the stack stops", flush=True)
+        else:
+            print(
+                f"state is kept in {state_dir} ({stack.replayed_requests} earlier requests replayed); "
+                "`make local-reset` starts clean",
+                flush=True,
+            )
         for spec in stack.tokens:
             print(f"token {spec.token} (tenant {spec.tenant}, scopes {'+'.join(sorted(spec.scopes))})", flush=True)
         if stack.tokens:
@@ -211,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--reorder", action="store_true", help="reorder records of different items in a batch")
     serve.add_argument("--seed", type=int, default=0)
     serve.add_argument("--quiet", action="store_true", help="no access log")
+    serve.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help="where local state is kept across restarts")
+    serve.add_argument("--reset", action="store_true", help="forget the state kept in --state-dir first")
+    serve.add_argument("--in-memory", action="store_true", help="keep no state across restarts")
     serve.set_defaults(run=_serve)
 
     invoke = commands.add_parser("invoke", help="invoke one function with an event file (like sam local invoke -e)")

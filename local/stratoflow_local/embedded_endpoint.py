@@ -50,6 +50,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wsgi import get_input_stream
 
 from stratoflow_local.moto_pin import check_moto
+from stratoflow_local.persistence import RequestJournal, call, is_mutation
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -73,9 +74,15 @@ class _SerializedApplication:
     accepted just before the server shut down.
     """
 
-    def __init__(self, application: Callable[[dict[str, Any], StartResponse], Iterable[bytes]], lock: Any) -> None:
+    def __init__(
+        self,
+        application: Callable[[dict[str, Any], StartResponse], Iterable[bytes]],
+        lock: Any,
+        journal: RequestJournal | None = None,
+    ) -> None:
         self._application = application
         self._lock = lock
+        self._journal = journal
         self.closed = False
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
@@ -102,9 +109,19 @@ class _SerializedApplication:
                 close = getattr(result, "close", None)
                 if close is not None:
                     close()
+            if self._journal is not None:
+                self._journal_request(environ, body, started[0][0])
         status, headers, exc_info = started[0]
         start_response(status, headers, exc_info)
         return chunks
+
+    def _journal_request(self, environ: dict[str, Any], body: bytes, status: str) -> None:
+        """Under the lock, before the answer leaves: committed changes are journaled in commit order."""
+        assert self._journal is not None
+        if environ.get("PATH_INFO") == "/moto-api/reset" and status.startswith("2"):
+            self._journal.clear()
+        elif status.startswith("2") and is_mutation(environ, body):
+            self._journal.record(environ, body)
 
 
 class EmbeddedAwsEndpoint:
@@ -115,9 +132,11 @@ class EmbeddedAwsEndpoint:
     survives `stop()`.
     """
 
-    def __init__(self, port: int = 0, region: str = DEFAULT_REGION) -> None:
+    def __init__(self, port: int = 0, region: str = DEFAULT_REGION, journal: RequestJournal | None = None) -> None:
         self._port = port
         self._region = region
+        self._journal = journal
+        self.replayed = 0
         self._lock = _MOTO_LOCK
         self._server: BaseWSGIServer | None = None
         self._application: _SerializedApplication | None = None
@@ -156,7 +175,10 @@ class EmbeddedAwsEndpoint:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         moto_transactions.install()
         try:
-            application = _SerializedApplication(DomainDispatcherApplication(create_backend_app), self._lock)
+            moto_application = DomainDispatcherApplication(create_backend_app)
+            if self._journal is not None:
+                self._restore(moto_application)
+            application = _SerializedApplication(moto_application, self._lock, self._journal)
             server = make_server(
                 "127.0.0.1", self._port, application, threaded=True, request_handler=MotoRequestHandler
             )
@@ -170,6 +192,14 @@ class EmbeddedAwsEndpoint:
         self._thread.start()
         self._url = f"http://127.0.0.1:{server.server_port}"
         return self._url
+
+    def _restore(self, moto_application: Callable[[dict[str, Any], StartResponse], Iterable[bytes]]) -> None:
+        """Start moto from empty and replay the journal into it, before the first request is served."""
+        assert self._journal is not None
+        with self._lock:
+            call(moto_application, "POST", "/moto-api/reset")  # moto's backends are process-global
+            self.replayed = self._journal.replay(moto_application)
+            self._journal.open()
 
     def stop(self) -> None:
         server, thread, application, uninstall = self._server, self._thread, self._application, self._uninstall
@@ -188,6 +218,8 @@ class EmbeddedAwsEndpoint:
                     application.closed = True
                 if uninstall is not None:
                     uninstall()
+                if self._journal is not None:
+                    self._journal.close()
 
     def run_locked(self, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run `function` linearizably with every request (it must not call the endpoint over HTTP)."""

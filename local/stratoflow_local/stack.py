@@ -27,6 +27,7 @@ from typing import Any
 import requests
 
 from stratoflow_local.gateway import ApiGateway, HttpFrontDoor
+from stratoflow_local.persistence import RequestJournal, StreamCheckpoints
 from stratoflow_local.resources import client, provision
 from stratoflow_local.runtime import DEFAULT_MAX_CONTAINERS, LambdaRuntime
 from stratoflow_local.scheduler import PeriodicTicker, SchedulerEmulator
@@ -62,8 +63,12 @@ def tokens_from(tokens: str | Sequence[str | TokenSpec] | None) -> list[TokenSpe
     return [token if isinstance(token, TokenSpec) else parse_token(token) for token in tokens]
 
 
-def start_endpoint() -> Any:
-    """The embedded endpoint (moto on loopback, linearizable); plain moto's server if that module is missing."""
+def start_endpoint(state_dir: Path | None = None) -> Any:
+    """The embedded endpoint (moto on loopback, linearizable); plain moto's server if that module is missing.
+
+    With `state_dir`, the endpoint replays that folder's journal of earlier requests and journals new ones, so the
+    stack's state survives a restart; without, it starts empty.
+    """
     try:
         from stratoflow_local.embedded_endpoint import EmbeddedAwsEndpoint  # noqa: PLC0415 - optional module
     except ImportError:
@@ -87,10 +92,12 @@ def start_endpoint() -> Any:
 
         endpoint: Any = _PlainMoto()
     else:
-        endpoint = EmbeddedAwsEndpoint()
+        endpoint = EmbeddedAwsEndpoint(journal=RequestJournal(state_dir) if state_dir is not None else None)
     endpoint.start()
-    # moto's backends are process-global: start every embedded stack from empty.
-    requests.post(f"{endpoint.url}/moto-api/reset", timeout=10).raise_for_status()
+    if state_dir is None:
+        # moto's backends are process-global: start every embedded stack from empty (a journaled one starts from its
+        # journal, replayed into an emptied moto).
+        requests.post(f"{endpoint.url}/moto-api/reset", timeout=10).raise_for_status()
     return endpoint
 
 
@@ -151,6 +158,7 @@ class LocalStack:
         prewarm: bool = True,
         access_log: bool = False,
         max_containers: int = DEFAULT_MAX_CONTAINERS,
+        state_dir: str | Path | None = None,
     ) -> None:
         self.template_path = Path(template_path)
         self.port = port
@@ -166,6 +174,9 @@ class LocalStack:
         self.prewarm = prewarm
         self.access_log = access_log
         self.max_containers = max_containers
+        # Where the embedded endpoint journals its state and the stream mappings their positions (None: in memory).
+        self.state_dir = Path(state_dir) if state_dir is not None else None
+        self.replayed_requests = 0
         self.template: LocalTemplate = load_template(self.template_path, self.parameters, LocalNames())
         self.endpoint_url = ""
         self.url = ""
@@ -204,8 +215,9 @@ class LocalStack:
             self.endpoint_url = self._endpoint_override
             self._environment.set(DUMMY_CREDENTIALS, only_if_missing=True)
         else:
-            self._endpoint = start_endpoint()
+            self._endpoint = start_endpoint(self.state_dir)
             self.endpoint_url = str(self._endpoint.url)
+            self.replayed_requests = int(getattr(self._endpoint, "replayed", 0))
             self._environment.set(DUMMY_CREDENTIALS)
         self._environment.set(
             {
@@ -235,6 +247,7 @@ class LocalStack:
             duplicate_deliveries=self.duplicate_deliveries,
             reorder=self.reorder,
             seed=self.seed,
+            checkpoints=StreamCheckpoints(self.state_dir) if self.state_dir is not None and self._endpoint else None,
         )
         self.streams.start()
         self.scheduler = SchedulerEmulator(
