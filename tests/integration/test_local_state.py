@@ -44,7 +44,7 @@ class ServedStack:
         self._offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT)
-        self.url = wait_for(lambda: self._ready_url(), 60, "the stack to be ready")
+        self.url = wait_for(self._ready_url, 60, "the stack to be ready")
         return self.url
 
     def _ready_url(self) -> str | None:
