@@ -168,8 +168,8 @@ def test_a_killed_stack_restarts_with_every_acknowledged_write_and_its_workflows
     listed: set[str] = set()
     token: str | None = None
     while True:
-        page = requests.get(f"{url}/v1/workflows", params={"limit": 100, **({"nextToken": token} if token else {})},
-                            headers=HEADERS, timeout=30).json()
+        params = {"limit": "100"} if token is None else {"limit": "100", "nextToken": token}
+        page = requests.get(f"{url}/v1/workflows", params=params, headers=HEADERS, timeout=30).json()
         listed |= {workflow["workflowExecutionId"] for workflow in page["workflows"]}
         token = page["nextToken"]
         if token is None:
