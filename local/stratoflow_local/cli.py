@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -76,7 +77,16 @@ def _serve(arguments: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    stack.start()
+    try:
+        stack.start()
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            raise
+        print(
+            f"port {arguments.port} is already in use (another `make local`?); pick another one: PORT=3001 make local",
+            file=sys.stderr,
+        )
+        return 2
     try:
         print(f"ready on {stack.url}", flush=True)
         if state_dir is None:

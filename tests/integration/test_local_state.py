@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -193,3 +194,21 @@ def test_reset_starts_from_a_clean_state(served: ServedStack) -> None:
     response = requests.get(f"{url}/v1/workflows/{workflow_id}", headers=HEADERS, timeout=30)
     assert response.status_code == 404
     assert "(0 earlier requests replayed)" in served.output()
+
+
+def test_a_busy_port_is_one_line_with_the_way_out(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        environment = {key: value for key, value in os.environ.items() if key != "AWS_ENDPOINT_URL"}
+        environment["PYTHONPATH"] = os.pathsep.join(str(REPO / part) for part in ("layers/stratoflow", "local"))
+        finished = subprocess.run(
+            [sys.executable, "-m", "stratoflow_local", "serve", "--port", str(port), "--in-memory", "--quiet"],
+            cwd=REPO, env=environment, capture_output=True, text=True, timeout=120, check=False,
+        )
+    assert finished.returncode == 2
+    assert finished.stderr.splitlines()[-1] == (
+        f"port {port} is already in use (another `make local`?); pick another one: PORT=3001 make local"
+    )
+    assert "Traceback" not in finished.stderr
