@@ -28,6 +28,8 @@ from boto3.dynamodb.types import TypeDeserializer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 from stratoflow.tokens import put_token
 from stratoflow_local.stack import LocalStack
 
@@ -38,6 +40,7 @@ from tests.support.invariants import check_invariants
 TENANT = "fuzz"
 TOKEN = "tok-fuzz-3e1a"
 VALUE_LIMIT = 256 * 1024
+DOCUMENT_CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
 ERROR_CODES = {
     400: {"INVALID_ARGUMENT"},
     401: {"UNAUTHENTICATED"},
@@ -177,6 +180,8 @@ def schemathesis_run(
             check_answer(response.status_code, body, content_type)
         except AssertionError as failure:
             raise AssertionError(f"{case.method} {response.request.url}: {failure}") from None
+        # The document is honest: every status answered is documented, with a body of its documented schema.
+        case.validate_response(response, checks=DOCUMENT_CHECKS)
 
     return run
 

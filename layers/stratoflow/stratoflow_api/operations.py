@@ -60,7 +60,7 @@ def operation(
         raise LookupError(f"{method} {path} is not in stratoflow_api.route_table")
     responses: dict[int, Any] = {ok: {"description": summary, "content": {"application/json": {"model": answer}}}}
     if nothing_ready:
-        responses[204] = {"description": "Nothing is ready: no body."}
+        responses[204] = {"description": "Nothing is ready: no body.", "content": {}}
     statuses = set(refusals)
     if not access.public:
         statuses |= {401, 403, 413}
