@@ -607,17 +607,23 @@ class _Handler(BaseHTTPRequestHandler):
         raise AttributeError(name)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """http.server's own refusals (a malformed request line, an oversize header) in the API's error shape."""
-        status = HTTPStatus(code) if code in HTTPStatus._value2member_map_ else HTTPStatus.BAD_REQUEST
-        error_code = _FRONT_DOOR_CODES.get(status, "INTERNAL" if status >= 500 else "INVALID_ARGUMENT")
+        """http.server's own refusals (a malformed request line, an oversize header) in the API's error shape.
+
+        They are all the client's mistakes (an HTTP version it cannot speak included), so never a 5xx; and they get
+        a status line and headers even when the request line was too broken to say which HTTP version it spoke.
+        """
+        status = HTTPStatus(code) if code in HTTPStatus._value2member_map_ and code < 500 else HTTPStatus.BAD_REQUEST
+        error_code = _FRONT_DOOR_CODES.get(status, "INVALID_ARGUMENT")
         body = json.dumps({"error": {"code": error_code, "message": message or status.phrase}}).encode()
+        if self.request_version == "HTTP/0.9":
+            self.request_version = self.protocol_version
         self.close_connection = True
         self.send_response(status, status.phrase)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Connection", "close")
         self.end_headers()
-        if self.command != "HEAD" and status >= 200 and status not in (HTTPStatus.NO_CONTENT, HTTPStatus.NOT_MODIFIED):
+        if self.command != "HEAD":
             self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
