@@ -185,9 +185,7 @@ def test_a_command_duration_must_be_a_json_number(edge: Edge) -> None:
     workflow = edge.workflow(queue)
     lease = edge.ok("/v1/worker/workflows/poll", {"queue": queue, "leaseMs": 300_000})["leaseId"]
     body = json.dumps({"leaseId": lease, "commands": [{"type": "START_TIMER", "timerId": "t1", "durationMs": "5"}]})
-    answer = edge.refused_changes_nothing(
-        lambda: edge.send("POST", f"/v1/worker/workflows/{workflow}/commands", body)
-    )
+    answer = edge.refused_changes_nothing(lambda: edge.send("POST", f"/v1/worker/workflows/{workflow}/commands", body))
     assert answer == (400, invalid("commands.0.START_TIMER.durationMs", "Input should be a valid integer"))
 
 
@@ -196,8 +194,8 @@ def test_both_polls_require_a_queue(edge: Edge, poll: str) -> None:
     """Bug: `{}` polled the `default` queue."""
     edge.workflow("default")
     edge.ok("/v1/tasks", {"kind": "edge-t"}, 201)  # queue "default"
-    for body in ({}, {"kinds": ["edge-k", "edge-t"], "leaseMs": 60000, "workerId": "w"}):
-        answer = edge.refused_changes_nothing(lambda: edge.send("POST", poll, json.dumps(body)))
+    for body in ("{}", json.dumps({"kinds": ["edge-k", "edge-t"], "leaseMs": 60000, "workerId": "w"})):
+        answer = edge.refused_changes_nothing(lambda text=body: edge.send("POST", poll, text))  # type: ignore[misc]
         assert answer == (400, invalid("queue", "Field required"))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from stratoflow import tasks, workflows
 from stratoflow.services import runtime
@@ -29,9 +29,7 @@ def register_caller_routes(app: APIGatewayRestResolver) -> None:
             summary="Start a workflow", tags=["workflows"],
         )
     )  # fmt: skip
-    def start_workflow(
-        body: Annotated[StartWorkflowBody, Body()], idempotency_key: IdempotencyKey = None
-    ):
+    def start_workflow(body: Annotated[StartWorkflowBody, Body()], idempotency_key: IdempotencyKey = None):
         tenant = tenant_of(app)
         view = workflows.start_workflow(
             runtime(),
@@ -85,9 +83,7 @@ def register_caller_routes(app: APIGatewayRestResolver) -> None:
         # Workers read the rest of a long history here too (the poll returns its first page).
         tenant = tenant_of(app)
         workflows.require_workflow(tenant, id)
-        return answer(
-            200, HistoryPage, workflows.read_history(tenant, id, after_sequence=after_sequence, limit=limit)
-        )
+        return answer(200, HistoryPage, workflows.read_history(tenant, id, after_sequence=after_sequence, limit=limit))
 
     @app.route(
         **operation(

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, SecurityScheme
 from pydantic import BaseModel
 from stratoflow.errors import PermissionDenied
 
@@ -28,7 +28,9 @@ from stratoflow_api.response_models import ErrorBody
 from stratoflow_api.route_table import route_access
 
 BEARER = "bearerAuth"
-SECURITY_SCHEMES = {BEARER: HTTPBearer(description="A tenant's API token: `Authorization: Bearer <token>`.")}
+SECURITY_SCHEMES: dict[str, SecurityScheme] = {
+    BEARER: HTTPBearer(description="A tenant's API token: `Authorization: Bearer <token>`.")
+}
 
 REFUSALS = {
     400: "INVALID_ARGUMENT: malformed JSON, a body that is not an object, a schema violation, a bad parameter",
@@ -94,7 +96,9 @@ def answer(status: int, model: type[Answer], value: Any) -> Response:
     """`value` (the domain's answer) as `model` says, or a ValidationError (a 5xx: the server broke its contract)."""
     checked = model.model_validate(value)
     return Response(
-        status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(checked.model_dump(mode="json"))
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps(checked.model_dump(mode="json")),
     )
 
 

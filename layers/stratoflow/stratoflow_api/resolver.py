@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import ResponseBuilder
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from stratoflow.errors import StratoflowError
 
@@ -35,7 +36,8 @@ class _GuardedResolver(APIGatewayRestResolver):
         return super().resolve(event, context)
 
     def _refusal(self, response: Response) -> dict[str, Any]:
-        return ResponseBuilder(response).build(self.current_event)
+        builder: ResponseBuilder[APIGatewayProxyEvent] = ResponseBuilder(response)
+        return builder.build(self.current_event)
 
 
 def new_resolver(*registrations: Callable[[APIGatewayRestResolver], None]) -> APIGatewayRestResolver:

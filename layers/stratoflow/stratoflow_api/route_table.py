@@ -64,6 +64,4 @@ def route_access(method: str, path: str) -> RouteAccess | None:
 
 def policy_routes(scopes: frozenset[str]) -> list[tuple[str, str]]:
     """(method, IAM resource pattern) of every protected route that one of `scopes` opens, for the authorizer."""
-    return [
-        (route.method, route.policy_resource) for route in ROUTES if not route.public and route.scopes & scopes
-    ]
+    return [(route.method, route.policy_resource) for route in ROUTES if not route.public and route.scopes & scopes]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from stratoflow.commands import submit_commands
 from stratoflow.services import runtime
@@ -26,6 +26,4 @@ def register_submit_routes(app: APIGatewayRestResolver) -> None:
         body: Annotated[SubmitCommandsBody, Body()],
     ):
         tenant = tenant_of(app)
-        return answer(
-            200, CommandsSubmitted, submit_commands(runtime(), tenant, id, body.leaseId, list(body.commands))
-        )
+        return answer(200, CommandsSubmitted, submit_commands(runtime(), tenant, id, body.leaseId, list(body.commands)))

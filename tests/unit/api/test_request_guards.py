@@ -191,7 +191,9 @@ def test_an_answer_is_sent_as_its_model_checks_it(rest_call: RestCall, monkeypat
     assert (status, body) == (200, {**VIEW, "cleanupDeadline": None})  # a field the model does not list yet
 
 
-def test_an_answer_that_breaks_its_model_is_a_server_error(monkeypatch: pytest.MonkeyPatch, rest_call: RestCall) -> None:
+def test_an_answer_that_breaks_its_model_is_a_server_error(
+    monkeypatch: pytest.MonkeyPatch, rest_call: RestCall
+) -> None:
     monkeypatch.setattr(caller_routes.workflows, "get_workflow", lambda tenant, id: {**VIEW, "status": "NAPPING"})
     with pytest.raises(ValidationError):
         rest_call(APP, "GET", "/v1/workflows/{id}")
