@@ -137,7 +137,9 @@ def _split(path: str) -> tuple[str, ...]:
 
 
 def _arn_pattern(resource: str) -> re.Pattern[str]:
-    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in resource) + r"\Z")
+    # IAM's `*` and `?` match any character, a newline in a path id included (DOTALL).
+    pattern = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in resource) + r"\Z"
+    return re.compile(pattern, re.DOTALL)
 
 
 def _as_list(value: Any) -> list[Any]:
