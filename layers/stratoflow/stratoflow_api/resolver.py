@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler.api_gateway import ResponseBuilder
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from stratoflow.errors import StratoflowError
+from stratoflow.observability import logger
 
 from stratoflow_api.error_mapping import error_response, register_error_handlers
 from stratoflow_api.guards import guard_request
@@ -32,6 +33,7 @@ class _GuardedResolver(APIGatewayRestResolver):
         try:
             guard_request(event)
         except StratoflowError as refused:
+            logger.info("request refused", extra={"code": refused.code, "path": event.get("path")})
             return self._refusal(error_response(refused.code, refused.message, **refused.details))
         return super().resolve(event, context)
 

@@ -3,6 +3,9 @@
 The authorizer turns it into the IAM policy of a token (API Gateway answers 403 for a route the policy leaves out);
 the functions' request guards check it again before a route runs, and the OpenAPI document marks the routes with
 no scopes as public. Paths are written as in template.yaml (`{id}`); a route missing here cannot be registered.
+
+A new route: add it here and to template.yaml (tests/unit/api/test_route_table.py compares them), then register it
+with `operation(...)` as stratoflow_api.operations shows.
 """
 
 from __future__ import annotations
