@@ -499,8 +499,24 @@ def _valid_token(stack: LocalStack, function: str, event: dict[str, Any]) -> Non
         answer = stack.invoke(function, event)
     finally:
         revoke_token("dev-token")
-    api = "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/dev/*"
-    routes = ["/v1/workflows", "/v1/workflows/*", "/v1/tasks", "/v1/tasks/*", "/v1/worker/*", "/v1/workflows/*/events"]
+    # One resource per route and method of stratoflow_api.route_table that the token's scopes open.
+    api = "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/dev/"
+    routes = [
+        "POST/v1/workflows",
+        "GET/v1/workflows",
+        "GET/v1/workflows/*",
+        "GET/v1/workflows/*/events",
+        "POST/v1/workflows/*/cancel",
+        "POST/v1/tasks",
+        "GET/v1/tasks/*",
+        "POST/v1/tasks/*/cancel",
+        "POST/v1/worker/workflows/poll",
+        "POST/v1/worker/workflows/*/commands",
+        "POST/v1/worker/tasks/poll",
+        "POST/v1/worker/tasks/*/heartbeat",
+        "POST/v1/worker/tasks/*/complete",
+        "POST/v1/worker/tasks/*/fail",
+    ]
     assert answer == {
         "principalId": "dev",
         "policyDocument": {

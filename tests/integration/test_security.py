@@ -403,16 +403,16 @@ def test_regression_concurrent_requests_each_run_with_their_own_identity(
     queue = f"sec-iso-{uuid.uuid4().hex[:8]}"
     mine = a.post("/v1/workflows", json={"kind": "iso", "queue": queue}).json()["workflowExecutionId"]
     path = f"/v1/workflows/{mine}"
-    original = caller_routes.authorize
+    original = caller_routes.tenant_of
     waiting, go = threading.Event(), threading.Event()
 
-    def authorize_later(app: Any, *scopes: str) -> str:
+    def tenant_of_later(app: Any) -> str:
         if app.current_event.path == path and not waiting.is_set():
             waiting.set()
             assert go.wait(30)
-        return original(app, *scopes)
+        return original(app)
 
-    monkeypatch.setattr(caller_routes, "authorize", authorize_later)
+    monkeypatch.setattr(caller_routes, "tenant_of", tenant_of_later)
     answers: list[Any] = []
     reader = threading.Thread(target=lambda: answers.append(a.get(path)))
     reader.start()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
@@ -57,8 +57,8 @@ class ScheduleTask(_Command):
     kind: Name
     input: Any = None
     queue: Name | None = None
-    maxRetries: int = Field(default=0, ge=0, le=1000)
-    timeoutMs: int | None = Field(default=None, ge=1, le=MAX_DURATION_MS)
+    maxRetries: StrictInt = Field(default=0, ge=0, le=1000)
+    timeoutMs: StrictInt | None = Field(default=None, ge=1, le=MAX_DURATION_MS)
 
 
 class RequestCancelTask(_Command):
@@ -70,7 +70,7 @@ class RequestCancelTask(_Command):
 class StartTimer(_Command):
     type: Literal["START_TIMER"]
     timerId: Id
-    durationMs: int = Field(ge=1, le=MAX_DURATION_MS)
+    durationMs: StrictInt = Field(ge=1, le=MAX_DURATION_MS)
 
 
 class CancelTimer(_Command):
