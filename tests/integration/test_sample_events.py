@@ -57,6 +57,7 @@ FOLDER_TO_FUNCTION = {
     "authorizer": "AuthorizerFunction",
     "caller_api": "CallerApiFunction",
     "cancel_task": "CancelTaskFunction",
+    "console": "ConsoleFunction",
     "worker_api": "WorkerApiFunction",
     "submit_workflow_commands": "SubmitWorkflowCommandsFunction",
     "propagate_child_cancel": "PropagateChildCancelFunction",
@@ -524,6 +525,26 @@ def _unknown_token(stack: LocalStack, function: str, event: dict[str, Any]) -> N
 @sample("caller_api_health")
 def _health(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
     assert api_call(stack, function, event) == (200, {"status": "ok"})
+
+
+@sample("console_page")
+def _console_page(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    response = stack.invoke(function, event)
+    assert response["statusCode"] == 200
+    headers = {name.lower(): value for name, value in (response.get("headers") or {}).items()}
+    assert headers["content-type"] == "text/html; charset=utf-8"
+    assert "script-src 'self'" in headers["content-security-policy"]
+    assert "<title>Stratoflow console</title>" in response["body"]
+
+
+@sample("console_asset")
+def _console_asset(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    response = stack.invoke(function, event)
+    assert response["statusCode"] == 200
+    headers = {name.lower(): value for name, value in (response.get("headers") or {}).items()}
+    assert headers["content-type"] == "text/javascript; charset=utf-8"
+    assert "default-src 'none'" in headers["content-security-policy"]
+    assert response["body"] == (REPO / "functions" / "console" / "static" / "console.js").read_text(encoding="utf-8")
 
 
 @sample("caller_api_openapi")

@@ -175,6 +175,7 @@ def test_real_template_functions_and_environment(template: LocalTemplate) -> Non
         "AuthorizerFunction",
         "CallerApiFunction",
         "CancelTaskFunction",
+        "ConsoleFunction",
         "WorkerApiFunction",
         "SubmitWorkflowCommandsFunction",
         "PropagateChildCancelFunction",
