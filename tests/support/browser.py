@@ -12,9 +12,11 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+WAIT = 15.0
 CHROMIUM_ARGUMENTS = (
     "--headless",
     "--no-sandbox",
@@ -66,3 +68,54 @@ def chromium() -> Iterator[object]:
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- page helpers
+
+
+def wait(driver: Any, condition: Any, what: str) -> Any:
+    """Wait for a condition; the page re-renders while it refreshes, so a stale element just means "look again"."""
+    from selenium.common.exceptions import StaleElementReferenceException  # noqa: PLC0415
+    from selenium.webdriver.support.ui import WebDriverWait  # noqa: PLC0415
+
+    return WebDriverWait(driver, WAIT, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)
+                         ).until(condition, f"timed out waiting for {what}")
+
+
+def texts(driver: Any, selector: str) -> list[str]:
+    """The text of every element that matches, read in one go (no element can go stale in between)."""
+    return list(driver.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].map((e) => e.innerText)", selector))
+
+
+def attributes(driver: Any, selector: str, name: str) -> list[str]:
+    return list(driver.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].map((e) => e.getAttribute(arguments[1]))",
+        selector, name))
+
+
+def by_id(driver: Any, element_id: str) -> Any:
+    from selenium.webdriver.common.by import By  # noqa: PLC0415
+
+    return driver.find_element(By.ID, element_id)
+
+
+def click(driver: Any, element_id: str) -> None:
+    """Click an element by id, finding it again if a refresh replaced it in between."""
+    wait(driver, lambda d: by_id(d, element_id).click() or True, f"#{element_id} to be clickable")
+
+
+def css(driver: Any, selector: str) -> list[Any]:
+    from selenium.webdriver.common.by import By  # noqa: PLC0415
+
+    return driver.find_elements(By.CSS_SELECTOR, selector)
+
+
+def sign_in(driver: Any, url: str, token: str = "tok-acme") -> None:
+    driver.get(f"{url}/console")
+    driver.execute_script("window.sessionStorage.clear()")
+    driver.get(f"{url}/console")
+    wait(driver, lambda d: by_id(d, "token-input").is_displayed(), "the token prompt")
+    by_id(driver, "token-input").send_keys(token)
+    click(driver, "token-submit")
+    wait(driver, lambda d: css(d, "#workflow-table"), "the workflow list")

@@ -403,11 +403,15 @@
         const last = state.events.length ? state.events[state.events.length - 1].sequence : 0;
         const fresh = await allEvents(id, last);
         if (!current(v)) return;
+        // Re-render only what changed, so that buttons under the pointer stay where they are.
+        const changed = JSON.stringify(execution) !== JSON.stringify(state.execution) || fresh.length > 0;
         state.execution = execution;
         state.events.push(...fresh);
         clearError();
-        renderBanner();
-        renderHeader();
+        if (changed) {
+          renderBanner();
+          renderHeader();
+        }
         if (fresh.length || !content.firstChild) renderEvents();
         if (state.events.some((x) => x.type === "CHILD_WORKFLOW_INITIATED")) {
           const nodes = await childrenOf(id, state.events, 4, { left: TREE_LIMIT });
