@@ -101,6 +101,7 @@ def cli_environment() -> dict[str, str]:
     environment = {key: value for key, value in os.environ.items() if not key.startswith("STRATOFLOW_")}
     paths = [str(REPO / "layers" / "stratoflow"), str(REPO / "local"), str(REPO / "sdk" / "src")]
     environment["PYTHONPATH"] = os.pathsep.join(paths)
+    environment["COLUMNS"] = "200"  # history lines are cut to the terminal's width
     return environment
 
 

@@ -20,6 +20,8 @@ REPO = Path(__file__).resolve().parents[2]
 ROUTES = {
     ("GET", "/v1/health", "CallerApiFunction", None),
     ("GET", "/v1/openapi.json", "CallerApiFunction", None),
+    ("GET", "/console", "ConsoleFunction", None),
+    ("GET", "/console/{asset}", "ConsoleFunction", None),
     ("POST", "/v1/workflows", "CallerApiFunction", "TokenAuthorizer"),
     ("GET", "/v1/workflows", "CallerApiFunction", "TokenAuthorizer"),
     ("GET", "/v1/workflows/{id}", "CallerApiFunction", "TokenAuthorizer"),

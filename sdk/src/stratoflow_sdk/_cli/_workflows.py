@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from itertools import islice
 from typing import Any
@@ -194,9 +195,11 @@ def describe(workflow_execution_id: str) -> None:
 
 
 def _event_line(event: HistoryEvent) -> str:
-    stamp = event.to_json()["createdAt"] or "-"
-    return (f"{event.sequence:>5}  {stamp}  {relative(event.created_at):>10}  {event.type:<40} "
-            f"{shorten(event.data, 100)}")
+    """``  12  03:02:54.135  11s ago  TASK_COMPLETED  {…}``: the time of day is UTC, the data cut to the terminal."""
+    stamp = (event.to_json()["createdAt"] or "-").partition("T")[2].rstrip("Z") or "-"
+    prefix = f"{event.sequence:>5}  {stamp:<12}  {relative(event.created_at):>10}  {event.type:<30} "
+    room = max(40, shutil.get_terminal_size((160, 24)).columns - len(prefix))
+    return prefix + shorten(event.data, room)
 
 
 @workflow_group.command("history")
