@@ -35,7 +35,8 @@ help:
 # ---------------------------------------------------------------- virtualenvs (rebuilt when requirements change)
 venv: $(VENV)/.stamp $(VENV_SAM)/.stamp
 
-$(VENV)/.stamp: requirements-dev.txt layers/dependencies/requirements.txt
+# requirements-dev.txt installs the SDK editable (`-e ./sdk`), which puts the `stratoflow` CLI in .venv/bin.
+$(VENV)/.stamp: requirements-dev.txt layers/dependencies/requirements.txt sdk/pyproject.toml
 	@echo "Installing the pinned packages into $(VENV) (the first time takes about two minutes)..."
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt

@@ -36,6 +36,7 @@ FIXTURE_FOR_FOLDER = {
     "authorizer": "authorizer.py",
     "caller_api": "echo.py",
     "cancel_task": "echo.py",
+    "console": "echo.py",
     "worker_api": "echo.py",
     "submit_workflow_commands": "echo.py",
     "propagate_child_cancel": "recorder.py",

@@ -57,6 +57,7 @@ FOLDER_TO_FUNCTION = {
     "authorizer": "AuthorizerFunction",
     "caller_api": "CallerApiFunction",
     "cancel_task": "CancelTaskFunction",
+    "console": "ConsoleFunction",
     "worker_api": "WorkerApiFunction",
     "submit_workflow_commands": "SubmitWorkflowCommandsFunction",
     "propagate_child_cancel": "PropagateChildCancelFunction",
@@ -540,6 +541,34 @@ def _unknown_token(stack: LocalStack, function: str, event: dict[str, Any]) -> N
 @sample("caller_api_health")
 def _health(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
     assert api_call(stack, function, event) == (200, {"status": "ok"})
+
+
+def console_headers(response: dict[str, Any]) -> dict[str, str]:
+    """The response's headers, lower-cased (the resolver answers with multiValueHeaders)."""
+    headers = {name.lower(): value for name, value in (response.get("headers") or {}).items()}
+    for name, values in (response.get("multiValueHeaders") or {}).items():
+        headers[name.lower()] = values[-1]
+    return headers
+
+
+@sample("console_page")
+def _console_page(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    response = stack.invoke(function, event)
+    assert response["statusCode"] == 200
+    headers = console_headers(response)
+    assert headers["content-type"] == "text/html; charset=utf-8"
+    assert "script-src 'self'" in headers["content-security-policy"]
+    assert "<title>Stratoflow console</title>" in response["body"]
+
+
+@sample("console_asset")
+def _console_asset(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    response = stack.invoke(function, event)
+    assert response["statusCode"] == 200
+    headers = console_headers(response)
+    assert headers["content-type"] == "text/javascript; charset=utf-8"
+    assert "default-src 'none'" in headers["content-security-policy"]
+    assert response["body"] == (REPO / "functions" / "console" / "static" / "console.js").read_text(encoding="utf-8")
 
 
 @sample("caller_api_openapi")

@@ -150,6 +150,7 @@ def test_no_function_may_scan_and_the_authorizer_only_reads() -> None:
         "AuthorizerFunction",
         "CallerApiFunction",
         "CancelTaskFunction",
+        "ConsoleFunction",
         "WorkerApiFunction",
         "SubmitWorkflowCommandsFunction",
         "PropagateChildCancelFunction",
@@ -159,6 +160,7 @@ def test_no_function_may_scan_and_the_authorizer_only_reads() -> None:
     }
     assert not any("dynamodb:Scan" in granted for granted in actions.values())
     assert actions["AuthorizerFunction"] <= DYNAMODB_READS
+    assert actions["ConsoleFunction"] == set()  # static files only: the page calls the API with the user's token
     for logical_id, granted in actions.items():
         others = {action for action in granted if not action.startswith("dynamodb:")}
         if logical_id == "OutboxDispatcherFunction":

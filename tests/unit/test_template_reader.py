@@ -20,6 +20,8 @@ REPO = Path(__file__).resolve().parents[2]
 ROUTES = {
     ("GET", "/v1/health", "CallerApiFunction", None),
     ("GET", "/v1/openapi.json", "CallerApiFunction", None),
+    ("GET", "/console", "ConsoleFunction", None),
+    ("GET", "/console/{asset}", "ConsoleFunction", None),
     ("POST", "/v1/workflows", "CallerApiFunction", "TokenAuthorizer"),
     ("GET", "/v1/workflows", "CallerApiFunction", "TokenAuthorizer"),
     ("GET", "/v1/workflows/{id}", "CallerApiFunction", "TokenAuthorizer"),
@@ -175,6 +177,7 @@ def test_real_template_functions_and_environment(template: LocalTemplate) -> Non
         "AuthorizerFunction",
         "CallerApiFunction",
         "CancelTaskFunction",
+        "ConsoleFunction",
         "WorkerApiFunction",
         "SubmitWorkflowCommandsFunction",
         "PropagateChildCancelFunction",

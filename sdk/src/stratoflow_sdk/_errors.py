@@ -145,6 +145,15 @@ class WorkflowCancelledError(StratoflowError):
         self.reason = reason
 
 
+class WorkflowTerminatedError(StratoflowError):
+    """``Client.result`` on an execution that ended ``TERMINATED`` (by an operator, a batch or a cleanup timeout)."""
+
+    def __init__(self, workflow_execution_id: str, reason: str | None) -> None:
+        super().__init__(f"workflow {workflow_execution_id} was terminated" + (f": {reason}" if reason else ""))
+        self.workflow_execution_id = workflow_execution_id
+        self.reason = reason
+
+
 # --- Outcomes seen by workflow and task code --------------------------------------------------------------------
 
 
