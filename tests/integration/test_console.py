@@ -72,8 +72,9 @@ def test_the_list_filters_by_kind_and_links_to_the_execution(
     by_id(browser, "filter-kind").send_keys(kind)
     by_id(browser, "filter-status").send_keys("PENDING")
     css(browser, "form.filters button[type=submit]")[0].click()
-    wait(browser, lambda d: [row for row in texts(d, "#workflow-table tbody tr") if workflow_id in row],
-         "the execution in the filtered list")
+    # The unfiltered list (rendered first) holds the execution too: wait for the filtered one, which holds it alone.
+    wait(browser, lambda d: len(rows := texts(d, "#workflow-table tbody tr")) == 1 and workflow_id in rows[0],
+         "the execution alone in the filtered list")
     (row,) = texts(browser, "#workflow-table tbody tr")
     assert "PENDING" in row and kind in row
     wait(browser, lambda d: css(d, "#workflow-table tbody tr a")[0].click() or True, "the link to be clickable")
