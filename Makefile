@@ -25,7 +25,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 help:
 	@echo "make local     run the local stack on http://127.0.0.1:$(PORT) (Ctrl-C stops it)"
 	@echo "make test      everything CI runs: lint, typecheck, pytest, validate, build, check-build"
-	@echo "make invoke FN=<LogicalId> EVENT=events/<file>.json"
+	@echo "make invoke FN=<LogicalId> EVENT=events/<file>.json   (against a running make local, else a fresh endpoint)"
 	@echo "make example NAME=order_saga|provider_race|fanout_deadline   (against a running make local)"
 	@echo "make lint | typecheck | validate | build | bench | soak | deploy | clean"
 
@@ -46,6 +46,8 @@ $(VENV_SAM)/.stamp: requirements-sam.txt
 local: $(VENV)/.stamp
 	@$(PY) -m stratoflow_local serve --port $(PORT)
 
+# One function in a container of its own: against the running `make local` (its .stratoflow/local.json) if one is up,
+# else a fresh embedded endpoint. Dummy credentials are set for you.
 invoke: $(VENV)/.stamp
 	@$(PY) -m stratoflow_local invoke $(FN) $(EVENT)
 
@@ -98,5 +100,5 @@ deploy: venv
 	$(SAM) deploy
 
 clean:
-	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis .stratoflow
 	find . -name __pycache__ -type d -not -path "./.venv*" -prune -exec rm -rf {} +

@@ -169,7 +169,7 @@ class Container:
         self.exit_code: int | None = None
         self._settings = settings
         self._changed = threading.Event()
-        self._api = RuntimeApi(f"{spec.logical_id}-{self.number}")
+        self._api = RuntimeApi(f"{spec.logical_id}-{self.number}", self._changed.set)
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -181,7 +181,8 @@ class Container:
         """Start the process and wait until it is ready for its first invocation; raise `FunctionError` if not."""
         spec = self._settings
         environment = container_environment(self.spec, spec, self._api.address, self.access_key_id, self.log_stream)
-        output: Any = None
+        # The containers' logs go to this process's stderr (as `sam local` prints them), or to a file.
+        output: Any = 2
         if spec.log_file is not None:
             self._log = output = spec.log_file.open("ab", buffering=0)
         started = time.monotonic()
@@ -191,7 +192,7 @@ class Container:
             env=environment,
             stdin=subprocess.DEVNULL,
             stdout=output,
-            stderr=subprocess.STDOUT if output is not None else None,
+            stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C in a terminal stops the stack, which stops its containers
         )
         threading.Thread(target=self._watch, name=f"container-{self.access_key_id}", daemon=True).start()

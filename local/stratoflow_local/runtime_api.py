@@ -18,6 +18,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
@@ -51,12 +52,12 @@ class Invocation:
 class RuntimeApi:
     """The Runtime API of one container: hand it invocations with `offer`, learn when it is ready with `ready`."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, on_change: Callable[[], None] = lambda: None) -> None:
         self.name = name
+        self._on_change = on_change  # called when the container becomes ready or reports an init error
         self._condition = threading.Condition()
         self._pending: Invocation | None = None
         self._current: Invocation | None = None
-        self._waiting = False  # the container is blocked in `next`: initialised and idle
         self._closed = False
         self.ready = threading.Event()  # set by the container's first `next`
         self.init_error: dict[str, Any] | None = None
@@ -134,11 +135,11 @@ class RuntimeApi:
     def next_invocation(self) -> Invocation | None:
         """Block until there is an invocation for the container; None once the Runtime API is closed."""
         with self._condition:
-            self._waiting = True
-            self.ready.set()
+            if not self.ready.is_set():
+                self.ready.set()
+                self._on_change()
             while self._pending is None and not self._closed:
                 self._condition.wait()
-            self._waiting = False
             if self._closed:
                 return None
             invocation, self._pending = self._pending, None
@@ -161,6 +162,7 @@ class RuntimeApi:
             error = {"errorMessage": body.decode(errors="replace"), "errorType": "Runtime.Unknown"}
         self.init_error = error if isinstance(error, dict) else {"errorMessage": str(error)}
         self.init_failed.set()
+        self._on_change()
 
 
 class _Handler(BaseHTTPRequestHandler):

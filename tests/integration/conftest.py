@@ -152,6 +152,7 @@ def stack_factory(journal_path: Path) -> Iterator[StackFactory]:
     def factory(template: Path, **options: Any) -> Iterator[LocalStack]:
         options.setdefault("tokens", [])
         options.setdefault("sweep_seconds", 0)
+        options.setdefault("environment", {"FIXTURE_JOURNAL": str(journal_path)})
         with LocalStack(template_path=template, **options) as stack:
             yield stack
 
