@@ -8,10 +8,13 @@ unknown one with `Unauthorized` (API Gateway's 401), and the stream, schedule an
 
 The table is empty but for the dev token: what a sample names need not exist, but nothing may fail because the
 container is new. The stack's event sources are stopped so that nothing but the sample reaches a container.
+
+Each container has the environment of its own function: its logs name its own service.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,8 +38,20 @@ def function_of(sample: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def cold_stack() -> Iterator[LocalStack]:
-    with LocalStack(template_path=TEMPLATE, tokens="dev:dev-token", prewarm=False, sweep_seconds=0) as stack:
+def container_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("containers") / "containers.log"
+
+
+@pytest.fixture(scope="module")
+def cold_stack(container_log: Path) -> Iterator[LocalStack]:
+    with LocalStack(
+        template_path=TEMPLATE,
+        tokens="dev:dev-token",
+        prewarm=False,
+        sweep_seconds=0,
+        environment={"POWERTOOLS_LOGGER_LOG_EVENT": "true"},  # every invocation logs its event, with its service
+        container_log=container_log,
+    ) as stack:
         assert stack.streams is not None and stack.scheduler is not None
         stack.streams.stop()
         stack.scheduler.stop()
@@ -80,3 +95,20 @@ def test_a_sample_as_the_first_request_of_a_new_container(cold_stack: LocalStack
         assert isinstance(answer, dict) and int(answer["statusCode"]) < 500, f"{sample.name}: {answer}"
     elif "Records" in event:
         assert isinstance(answer, dict) and isinstance(answer.get("batchItemFailures"), list), answer
+
+
+def test_every_function_logs_as_its_own_service(cold_stack: LocalStack, container_log: Path) -> None:
+    template = cold_stack.template
+    for function in template.functions:
+        sample = next(sample for sample in SAMPLES if function_of(sample) == function)
+        with contextlib.suppress(FunctionError):  # answered or refused, the invocation logged its event
+            cold_stack.invoke(function, json.loads(sample.read_text(encoding="utf-8")))
+
+    services: dict[str, set[str]] = {}
+    for line in container_log.read_text(encoding="utf-8").splitlines():
+        with contextlib.suppress(ValueError):
+            entry = json.loads(line)
+            if isinstance(entry, dict) and "function_name" in entry:
+                services.setdefault(entry["function_name"], set()).add(entry.get("service"))
+    expected = {name: {spec.environment["POWERTOOLS_SERVICE_NAME"]} for name, spec in template.functions.items()}
+    assert services == expected
