@@ -426,15 +426,16 @@ class LocalTemplate:
         return next((queue for queue in self.queues.values() if queue.arn == arn), None)
 
     def shared_environment(self) -> dict[str, str]:
-        """The variables every function has, with the same value (Globals, mostly): the stack's own process gets
-        them, for tools and tests that use the shared layer in process. Functions may differ in anything else."""
-        specs = list(self.functions.values())
-        if not specs:
-            return {}
-        shared = dict(specs[0].environment)
-        for spec in specs[1:]:
-            shared = {key: value for key, value in shared.items() if spec.environment.get(key) == value}
-        return shared
+        """Every function's variables merged, less those whose value differs between functions (each function's
+        `POWERTOOLS_SERVICE_NAME`): the stack's own process gets them, for tools and tests that use the shared layer
+        in process. The functions themselves each get exactly their own environment."""
+        merged: dict[str, str] = {}
+        differing: set[str] = set()
+        for spec in self.functions.values():
+            for key, value in spec.environment.items():
+                if merged.setdefault(key, value) != value:
+                    differing.add(key)
+        return {key: value for key, value in merged.items() if key not in differing}
 
 
 def rate_to_seconds(expression: str) -> float:

@@ -165,7 +165,7 @@ Resources:
     assert template.functions["A"].handler_file == tmp_path / "a" / "app.py"
     # Functions may differ (each container gets its own environment); the stack's process gets what they share.
     assert template.functions["B"].environment == {"SHARED": "two", "POWERTOOLS_SERVICE_NAME": "b"}
-    assert template.shared_environment() == {}
+    assert template.shared_environment() == {}  # both variables differ between the functions
 
 
 # ---------------------------------------------------------------- the real template
@@ -198,6 +198,7 @@ def test_real_template_functions_and_environment(template: LocalTemplate) -> Non
     assert dispatcher["TIMER_DLQ_ARN"] == template.queues["TimerScheduleDLQ"].arn
     shared = template.shared_environment()
     assert shared["TABLE_NAME"] == "stratoflow-local-Table"
+    assert shared["FIRE_TIMER_FUNCTION_ARN"] == template.functions["FireTimerFunction"].arn  # one function's only
     assert "POWERTOOLS_SERVICE_NAME" not in shared  # each function has its own
 
 
