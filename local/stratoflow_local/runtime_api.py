@@ -124,7 +124,7 @@ class RuntimeApi:
 
     def _serve(self, connection: socket.socket, address: Any) -> None:
         try:
-            _Handler(connection, address, self)
+            _Handler(connection, address, self)  # type: ignore[arg-type]  # only `server` attributes are read
         except OSError:
             pass
         finally:
