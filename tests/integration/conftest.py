@@ -8,9 +8,10 @@
 - `stack_factory` and `fixture_template`: stacks on a copy of the template whose functions are the small
   handlers of tests/fixtures/local_stack, for tests of the local stack's own machinery.
 
-The handlers share one process environment and moto's backends are process-global, so one stack runs at a time:
-the tests that start their own stacks run first, then the tests that use `local_stack`, which stops after the last
-of them, before any other test runs (see `pytest_collection_modifyitems`).
+Each function runs in containers (processes) of its own, but moto's backends are process-global (a stack resets
+them when it starts) and a stack sets this process's environment for the shared layer used in tests, so one stack
+runs at a time: the tests that start their own stacks run first, then the tests that use `local_stack`, which stops
+after the last of them, before any other test runs (see `pytest_collection_modifyitems`).
 """
 
 from __future__ import annotations
