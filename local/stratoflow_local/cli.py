@@ -144,7 +144,10 @@ def _serve(arguments: argparse.Namespace) -> int:
         )
         for logical_id, error in stack.warm_errors.items():
             print(f"warning: {logical_id} failed to start: {error.error_type}: {error.error_message}", flush=True)
-        stopping.wait()
+        # A signal may be delivered to any of the stack's threads; Python runs its handler in the main thread only
+        # once that thread wakes, so it must wake now and then rather than block for good.
+        while not stopping.wait(0.5):
+            pass
     finally:
         remove_state()
         stack.stop()
