@@ -13,7 +13,8 @@ containers or with the stack's process.
   (`max_containers`, default `STRATOFLOW_MAX_CONTAINERS` or 8); an invocation past the bound waits for a container.
 - A handler past its `Timeout` is killed and reported as Lambda reports it (`Sandbox.Timedout`); a container that
   exits or crashes fails its invocation (`Runtime.ExitError`) and is replaced by the next invocation.
-- Containers idle for `idle_seconds` (default `STRATOFLOW_IDLE_SECONDS` or 600) are stopped.
+- Containers idle for `idle_seconds` (default `STRATOFLOW_IDLE_SECONDS` or 600) are stopped. A container whose
+  stack's process is gone exits too: `awslambdaric` gives up once its Runtime API connection closes.
 
 Each container signs its AWS calls with an access key id of its own (`AKLOCAL_<function>_<n>`), so the endpoint can
 tell which function and invocation made a call (`invocation_of`), and `add_invocation_listener` learns of every
@@ -172,10 +173,11 @@ class Container:
         self._api = RuntimeApi(f"{spec.logical_id}-{self.number}", self._changed.set)
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        self._closed = False
 
     @property
     def alive(self) -> bool:
-        return self._process is not None and self.exit_code is None
+        return self._process is not None and self.exit_code is None and not self._closed
 
     def start(self) -> None:
         """Start the process and wait until it is ready for its first invocation; raise `FunctionError` if not."""
@@ -292,6 +294,7 @@ class Container:
         return True
 
     def close(self) -> None:
+        self._closed = True
         process = self._process
         if process is not None and process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
