@@ -101,8 +101,10 @@ class Api:
 
 
 @pytest.fixture(scope="session")
-def local_stack() -> Iterator[LocalStack]:
-    with LocalStack(template_path=TEMPLATE, port=0, tokens=SESSION_TOKENS) as stack:
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """The session's stack; its containers' output (the functions' logs) goes to `stack.container_log`."""
+    log = tmp_path_factory.mktemp("containers") / "containers.log"
+    with LocalStack(template_path=TEMPLATE, port=0, tokens=SESSION_TOKENS, container_log=log) as stack:
         _SessionStack.stack = stack
         yield stack
         _SessionStack.stack = None
