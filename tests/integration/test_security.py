@@ -459,5 +459,5 @@ def test_regression_concurrent_requests_each_run_with_their_own_identity(
     reader.join(30)
 
     assert theirs["statusCode"] == 200
-    assert answers[0]["statusCode"] == 200, answers[0]
+    assert answers[0]["statusCode"] == 200, (mine, answers[0])
     assert json.loads(answers[0]["body"])["workflowExecutionId"] == mine
