@@ -27,7 +27,7 @@ help:
 	@echo "make local     run the local stack on http://127.0.0.1:$(PORT) (Ctrl-C stops it; state kept across restarts)"
 	@echo "make local-reset   the same, from a clean state"
 	@echo "make test      everything CI runs: lint, typecheck, pytest, validate, build, check-build"
-	@echo "make invoke FN=<LogicalId> EVENT=events/<file>.json"
+	@echo "make invoke FN=<LogicalId> EVENT=events/<file>.json   (against a running make local, else a fresh endpoint)"
 	@echo "make example NAME=order_saga|provider_race|fanout_deadline   (against a running make local)"
 	@echo "make deploy [GUIDED=1] | outputs | token TENANT=<t> | smoke URL=<ApiUrl> TOKEN=<t> | destroy"
 	@echo "make lint | typecheck | validate | build | bench | soak | clean"
@@ -57,6 +57,8 @@ local: $(VENV)/.stamp
 local-reset: $(VENV)/.stamp
 	@$(PY) -m stratoflow_local serve --port $(PORT) --reset
 
+# One function in a container of its own: against the running `make local` (its .stratoflow/local.json) if one is up,
+# else a fresh embedded endpoint. Dummy credentials are set for you.
 invoke: $(VENV)/.stamp
 	@$(PY) -m stratoflow_local invoke $(FN) $(EVENT)
 
@@ -133,5 +135,5 @@ destroy: $(VENV_SAM)/.stamp
 	$(SAM) delete --stack-name $(STACK) --no-prompts
 
 clean:
-	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis .stratoflow/local.json
 	find . -name __pycache__ -type d -not -path "./.venv*" -prune -exec rm -rf {} +

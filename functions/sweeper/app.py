@@ -12,7 +12,9 @@ from stratoflow.sweeper import sweep
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     swept = sweep(runtime())
-    if swept:
+    total = sum(swept.values())
+    # An idle sweep (every minute, most of the time) publishes no metric line: only sweeps that did something count.
+    if total:
         logger.info("swept", extra={"swept": swept})
-    metrics.add_metric(name="SweptItems", unit=MetricUnit.Count, value=sum(swept.values()))
+        metrics.add_metric(name="SweptItems", unit=MetricUnit.Count, value=total)
     return {"swept": swept}

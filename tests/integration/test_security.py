@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import importlib.util
 import json
 import logging
 import os
@@ -26,13 +27,14 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 from stratoflow.tokens import put_token
 from stratoflow_local.stack import LocalStack
 
-from tests.integration.conftest import SESSION_TOKENS, Api
+from tests.integration.conftest import REPO, SESSION_TOKENS, Api
 from tests.support.domain import scan_items
 from tests.support.http import wait_until
 
@@ -184,6 +186,27 @@ def test_tokens_are_stored_only_as_hashes(local_stack: LocalStack, tenant_b: Ten
     assert {key for item in token_items for key in item} <= {"pk", "sk", "tenant", "scopes", "createdAt", "revoked"}
 
 
+def handler_in_process(folder: str) -> Any:
+    """The handler of functions/<folder>/app.py imported into this process, for the tests that must watch the code
+    inside an invocation (a spy on a library call, a pause inside a route): the stack runs it in containers."""
+    spec = importlib.util.spec_from_file_location(f"in_process_{folder}", REPO / "functions" / folder / "app.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.lambda_handler
+
+
+class _Context:
+    function_name = "in-process"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:in-process"
+    memory_limit_in_mb = 512
+    aws_request_id = "in-process"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
 def test_the_authorizer_compares_token_hashes_in_constant_time(
     local_stack: LocalStack, tenant_b: TenantB, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -195,10 +218,11 @@ def test_the_authorizer_compares_token_hashes_in_constant_time(
         return real(a, b)
 
     monkeypatch.setattr(hmac, "compare_digest", spy)
-    assert local_stack.gateway is not None
-    local_stack.gateway.clear_authorizer_cache()
-    response = Api(local_stack.url, TOKENS["a"]).get("/v1/workflows?limit=1")
-    assert response.status_code == 200, response.text
+    authorizer = handler_in_process("authorizer")  # the spy must see inside the invocation
+    event = json.loads((REPO / "events" / "authorizer_valid_token.json").read_text(encoding="utf-8"))
+    event["headers"]["Authorization"] = event["multiValueHeaders"]["Authorization"][0] = f"Bearer {TOKENS['a']}"
+    answer = authorizer(event, _Context())
+    assert answer["policyDocument"]["Statement"][0]["Effect"] == "Allow", answer
     expected = f"TOKEN#{hashlib.sha256(TOKENS['a'].encode()).hexdigest()}"
     assert (expected, expected) in calls, calls
 
@@ -325,6 +349,8 @@ def test_logs_of_a_whole_flow_hold_no_token_no_secret_and_no_item_image(
         assert response.status_code == status, (path, response.status_code, response.text)
         return response.json() if response.text else None
 
+    container_log = Path(str(local_stack.container_log))  # the functions' own logs, from their containers
+    offset = container_log.stat().st_size if container_log.exists() else 0
     with captured_logs() as lines:
         workflow = post("/v1/workflows", {"kind": "k", "queue": queue, "input": {"s": secret}}, 201)
         wid = workflow["workflowExecutionId"]
@@ -368,6 +394,7 @@ def test_logs_of_a_whole_flow_hold_no_token_no_secret_and_no_item_image(
         post(f"/v1/worker/workflows/{wid}/commands", {"leaseId": lease, "commands": failing})
         local_stack.wait_idle()
         local_stack.wait_idle()
+    lines.extend(container_log.read_bytes()[offset:].decode("utf-8", errors="replace").splitlines())
     printed = capsys.readouterr()
     everything = "\n".join([*lines, printed.out, printed.err])
 
@@ -412,15 +439,25 @@ def test_regression_concurrent_requests_each_run_with_their_own_identity(
             assert go.wait(30)
         return original(app)
 
+    # The stack runs one invocation per container, as Lambda does; the race needs two requests in one process, so
+    # the caller API's handler runs here, twice at once, with the events the front door would give it.
     monkeypatch.setattr(caller_routes, "tenant_of", tenant_of_later)
+    handler = handler_in_process("caller_api")
+
+    def event(sample: str, tenant: str, **changes: Any) -> dict[str, Any]:
+        proxy = json.loads((REPO / "events" / sample).read_text(encoding="utf-8"))
+        proxy["requestContext"]["authorizer"] = {"tenant": tenant, "scopes": "client worker", "principalId": tenant}
+        return {**proxy, **changes}
+
     answers: list[Any] = []
-    reader = threading.Thread(target=lambda: answers.append(a.get(path)))
+    mine_event = event("caller_api_get_workflow.json", "sec-a", path=path, pathParameters={"id": mine})
+    reader = threading.Thread(target=lambda: answers.append(handler(mine_event, _Context())))
     reader.start()
     assert waiting.wait(30)
-    theirs = Api(local_stack.url, TOKENS["b"]).get("/v1/workflows?limit=1")  # resolved while A's request waits
+    theirs = handler(event("caller_api_list_workflows.json", "sec-b"), _Context())  # resolved while A's waits
     go.set()
     reader.join(30)
 
-    assert theirs.status_code == 200
-    assert answers[0].status_code == 200, answers[0].text
-    assert answers[0].json()["workflowExecutionId"] == mine
+    assert theirs["statusCode"] == 200
+    assert answers[0]["statusCode"] == 200, (mine, answers[0])
+    assert json.loads(answers[0]["body"])["workflowExecutionId"] == mine

@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from stratoflow.errors import StratoflowError
 from stratoflow.observability import logger
+from stratoflow.services import runtime
 
 from stratoflow_api.error_mapping import error_response, register_error_handlers
 from stratoflow_api.guards import guard_request
@@ -30,6 +31,9 @@ class _GuardedResolver(APIGatewayRestResolver):
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         self.current_event = self._to_proxy_event(dict(event))  # type: ignore[assignment]  # it is the REST event
         self.lambda_context = context
+        # The process's collaborators (the table the models are bound to, among them) exist before any route runs:
+        # a cold container whose first request is a read must find the table as one whose first is a write does.
+        runtime()
         try:
             guard_request(event)
         except StratoflowError as refused:
