@@ -440,9 +440,10 @@ def test_regression_concurrent_requests_each_run_with_their_own_identity(
         return original(app)
 
     # The stack runs one invocation per container, as Lambda does; the race needs two requests in one process, so
-    # the caller API's handler runs here, twice at once, with the events the front door would give it.
+    # the caller API's handler runs here in two containers' worth of modules (each its own resolver, as two
+    # containers have), at once, with the events the front door would give them.
     monkeypatch.setattr(caller_routes, "tenant_of", tenant_of_later)
-    handler = handler_in_process("caller_api")
+    handler_a, handler_b = handler_in_process("caller_api"), handler_in_process("caller_api")
 
     def event(sample: str, tenant: str, **changes: Any) -> dict[str, Any]:
         proxy = json.loads((REPO / "events" / sample).read_text(encoding="utf-8"))
@@ -451,10 +452,10 @@ def test_regression_concurrent_requests_each_run_with_their_own_identity(
 
     answers: list[Any] = []
     mine_event = event("caller_api_get_workflow.json", "sec-a", path=path, pathParameters={"id": mine})
-    reader = threading.Thread(target=lambda: answers.append(handler(mine_event, _Context())))
+    reader = threading.Thread(target=lambda: answers.append(handler_a(mine_event, _Context())))
     reader.start()
     assert waiting.wait(30)
-    theirs = handler(event("caller_api_list_workflows.json", "sec-b"), _Context())  # resolved while A's waits
+    theirs = handler_b(event("caller_api_list_workflows.json", "sec-b"), _Context())  # resolved while A's waits
     go.set()
     reader.join(30)
 
