@@ -13,7 +13,15 @@ from stratoflow.tokens import parse_bearer, resolve_token
 # Which routes each scope opens; a token without the scope of a route gets API Gateway's 403.
 # Workers may also read a history page: a poll returns the first page and points them there for the rest.
 SCOPE_ROUTES = {
-    "client": ("/v1/workflows", "/v1/workflows/*", "/v1/tasks", "/v1/tasks/*"),
+    "client": (
+        "/v1/workflows",
+        "/v1/workflows/*",
+        "/v1/tasks",
+        "/v1/tasks/*",
+        "/v1/batches",
+        "/v1/batches/*",
+        "/v1/events",
+    ),
     "worker": ("/v1/worker/*", "/v1/workflows/*/events"),
 }
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from stratoflow_local.operator_sources import event_bus_names
 from stratoflow_local.resources import provision
 from stratoflow_local.runtime import FunctionError, LambdaRuntime
 from stratoflow_local.stack import DUMMY_CREDENTIALS, LocalStack, start_endpoint, tokens_from
@@ -82,6 +83,8 @@ def _serve(arguments: argparse.Namespace) -> int:
         print(
             f"endpoint {stack.endpoint_url} (AWS_ENDPOINT_URL for tools, e.g. tokens create --endpoint-url)", flush=True
         )
+        for bus in event_bus_names(stack.template):
+            print(f"event bus {bus} on {stack.endpoint_url} (PutEvents, source stratoflow.<tenant>)", flush=True)
         stopping.wait()
     finally:
         stack.stop()

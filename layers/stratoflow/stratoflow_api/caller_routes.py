@@ -27,6 +27,7 @@ def register_caller_routes(app: APIGatewayRestResolver) -> None:
             queue=body.queue,
             input_value=body.input,
             idempotency_key=idempotency_key,
+            cancel_on=body.cancelOn,
         )
         return json_response(201, view)
 
@@ -66,7 +67,14 @@ def register_caller_routes(app: APIGatewayRestResolver) -> None:
     ):
         tenant = authorize(app, "client")
         request = body or CancelWorkflowBody()
-        result = workflows.cancel_workflow(runtime(), tenant, id, reason=request.reason, cascade=request.cascade)
+        result = workflows.cancel_workflow(
+            runtime(),
+            tenant,
+            id,
+            reason=request.reason,
+            cascade=request.cascade,
+            cleanup_timeout_ms=request.cleanupTimeoutMs,
+        )
         return json_response(202, result)
 
     @app.post("/v1/tasks", summary="Create a standalone task", tags=["tasks"])

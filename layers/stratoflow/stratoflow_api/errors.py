@@ -51,7 +51,17 @@ def _task_exists(tenant: str, task_id: str) -> bool:
 
 
 # Path parameters name resources; a request naming a missing one is 404 before its body is judged.
-_resource_checks: dict[str, Callable[[str, str], bool]] = {"id": _workflow_exists, "taskExecutionId": _task_exists}
+def _batch_exists(tenant: str, batch_id: str) -> bool:
+    from stratoflow.batches import get_batch_item  # noqa: PLC0415 - only batch routes name a batch
+
+    return get_batch_item(tenant, batch_id) is not None
+
+
+_resource_checks: dict[str, Callable[[str, str], bool]] = {
+    "id": _workflow_exists,
+    "taskExecutionId": _task_exists,
+    "batchId": _batch_exists,
+}
 
 
 def error_response(code: str, message: str, **details: Any) -> Response:
