@@ -316,5 +316,5 @@ def test_redelivery_through_the_deployed_handlers(client: Client, local_stack: A
     histories = client.check(pid)
     assert [e["type"] for e in histories[pid]].count("TIMER_FIRED") == 1
     assert event_data(histories[child_id], "CANCELLATION_REQUESTED") == [
-        {"reason": "twice", "requestedBy": f"workflow:{pid}"}
+        {"reason": "twice", "requestedBy": f"workflow:{pid}", "cleanupDeadline": None}
     ]

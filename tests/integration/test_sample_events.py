@@ -443,6 +443,9 @@ def saga_view(at: int, **changes: Any) -> dict[str, Any]:
         "cancelReason": None,
         "parentWorkflowExecutionId": None,
         "childExecutionName": None,
+        "cleanupDeadline": None,
+        "terminatedReason": None,
+        "cancelOn": [],
         "createdAt": iso_ms(at),
         "updatedAt": iso_ms(at),
     }
@@ -475,7 +478,7 @@ Event = tuple[int, str, Any]
 def cancel_requested_by_saga(input_value: Any, reason: str, *before: Event) -> list[Event]:
     """A child's history once the saga's request reached it."""
     events: list[Event] = [(1, "WORKFLOW_STARTED", {"input": input_value}), *before]
-    return [*events, (len(events) + 1, "CANCELLATION_REQUESTED", {"reason": reason, "requestedBy": f"workflow:{WID}"})]
+    return [*events, (len(events) + 1, "CANCELLATION_REQUESTED", {"reason": reason, "requestedBy": f"workflow:{WID}", "cleanupDeadline": None})]
 
 
 # ---------------------------------------------------------------- one check per sample
@@ -570,6 +573,9 @@ def _start_workflow(stack: LocalStack, function: str, event: dict[str, Any]) -> 
             "cancelReason": None,
             "parentWorkflowExecutionId": None,
             "childExecutionName": None,
+            "cleanupDeadline": None,
+            "terminatedReason": None,
+            "cancelOn": [],
             "createdAt": body["createdAt"],
             "updatedAt": body["createdAt"],
         }
@@ -663,7 +669,7 @@ def _cancel_workflow(stack: LocalStack, function: str, event: dict[str, Any]) ->
     assert api_call(stack, function, event) == (202, {"workflowExecutionId": WID, "status": "CANCELLING"})
     saga = execution_of(WID)
     assert (saga.status, saga.cancel_reason, saga.lease_id) == ("CANCELLING", "customer asked", LEASE)
-    cancelled = (5, "CANCELLATION_REQUESTED", {"reason": "customer asked", "requestedBy": "api"})
+    cancelled = (5, "CANCELLATION_REQUESTED", {"reason": "customer asked", "requestedBy": "api", "cleanupDeadline": None})
     assert history(WID) == [*saga_events(story.at), cancelled]
     # cascade: true - the shipping child follows, through the cascade item and the outbox dispatcher
     stack.wait_idle()
@@ -941,7 +947,7 @@ def _cascade(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
     assert history(GRANDCHILD) == cancel_requested_by_saga(LABEL, "customer asked")
     assert execution_of(GRANDCHILD).status == WorkflowStatus.CANCELLING
     assert (outbox_of(WID), outbox_of(CHILD)) == ([], [])
-    cancelled = (5, "CANCELLATION_REQUESTED", {"reason": "customer asked", "requestedBy": "api"})
+    cancelled = (5, "CANCELLATION_REQUESTED", {"reason": "customer asked", "requestedBy": "api", "cleanupDeadline": None})
     assert history(WID) == [*saga_events(story.at), cancelled]
 
 

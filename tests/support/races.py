@@ -307,7 +307,7 @@ def stream_record_twice(engine: Engine, pool: ThreadPoolExecutor) -> Run:
         )
         assert deliver_twice(engine, pool, outbox_keys(engine, pid)[0]) == ["delivered", "done"]
         assert data_of(engine, child_id, "CANCELLATION_REQUESTED") == [
-            {"reason": "twice", "requestedBy": f"workflow:{pid}"}
+            {"reason": "twice", "requestedBy": f"workflow:{pid}", "cleanupDeadline": None}
         ]
         return [pid], "child-cancel"
     if variant == 1:
@@ -332,7 +332,7 @@ def stream_record_twice(engine: Engine, pool: ThreadPoolExecutor) -> Run:
         drain(engine, [pid, child_id, grandchild])
         for wid in (child_id, grandchild):
             assert data_of(engine, wid, "CANCELLATION_REQUESTED") == [
-                {"reason": "twice", "requestedBy": f"workflow:{pid}"}
+                {"reason": "twice", "requestedBy": f"workflow:{pid}", "cleanupDeadline": None}
             ], wid
         return [pid], "cascade"
     task_id = f"{pid}.task"
@@ -351,7 +351,7 @@ def stream_record_twice(engine: Engine, pool: ThreadPoolExecutor) -> Run:
     assert engine.history(pid) == at_end
     assert engine.task(task_id)["status"] == "CANCELLED"
     assert data_of(engine, child_id, "CANCELLATION_REQUESTED") == [
-        {"reason": "parent closed", "requestedBy": f"workflow:{pid}"}
+        {"reason": "parent closed", "requestedBy": f"workflow:{pid}", "cleanupDeadline": None}
     ]
     return [pid], "parent-close"
 

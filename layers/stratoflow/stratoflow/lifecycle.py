@@ -164,6 +164,7 @@ def request_workflow_cancel(
         raise FailedPrecondition(f"workflow execution is {execution.status}", execution.status)
     now = rt.now_ms()
     appended = False
+    spawned = bool(execution.spawned)  # before a deadline's timer marks it: only children need the cascade
     if execution.status != WorkflowStatus.CANCELLING:
         history = HistoryWriter(execution, now)
         history.append(
@@ -186,7 +187,7 @@ def request_workflow_cancel(
             make_ready(execution, now)
         history.stage(tx)
         appended = True
-    if cascade_root is not None and execution.spawned:
+    if cascade_root is not None and spawned:
         request = cascade_request or rt.ids.new_id()
         stage_outbox(
             rt,
