@@ -94,7 +94,7 @@ def end_execution(
     execution.seen_seq = execution.last_seq
     clear_lease(execution)
     clear_dispatch(execution)
-    if execution.spawned:
+    if execution.spawned or execution.cancel_on not in (None, "[]"):  # open work, or subscriptions to delete
         stage_outbox(rt, tx, execution, OUTBOX_CLOSE, "close", close_payload or {})
     if execution.parent_id:
         _report_to_parent(tx, execution, status, value, now)

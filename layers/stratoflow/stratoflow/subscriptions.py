@@ -5,7 +5,7 @@ partition that an event of its type will query: one partition per (tenant, event
 value), and one per (tenant, event type) for empty matches. An event therefore costs one Query per top-level key of
 its data plus one, and reads only the subscriptions that match it, never every subscriber of its type. The sort key
 starts with the subscription time, so "subscribed before the event arrived" is a key condition. The entries are
-deleted by the execution's close follow-up once it ends, and the table's TTL removes timed-out ones.
+deleted by the execution's close follow-up once it ends (an execution with `cancelOn` always gets one), and the table's TTL removes timed-out ones.
 """
 
 from __future__ import annotations
@@ -103,7 +103,6 @@ def stage_subscriptions(tx: Transaction, execution: ExecutionItem, entries: list
     execution.cancel_on = dumps(views)
     if not views:
         return
-    execution.spawned = True  # its close follow-up deletes the subscriptions
     for index, view in enumerate(views):
         ends_at = None if view["timeoutMs"] is None else now_ms + int(view["timeoutMs"])
         tx.put(
