@@ -33,7 +33,8 @@ from stratoflow_local.template import LocalTemplate, Resolver
 
 logger = logging.getLogger(__name__)
 
-POLL_INTERVAL = 0.05
+# Every request to the embedded endpoint takes its one lock: poll no more often than latency needs.
+POLL_INTERVAL = 0.1
 BUS_DELIVERY_ATTEMPTS = 3
 Invoke = Callable[[str, Any], Any]
 
