@@ -30,11 +30,14 @@ class WorkflowStatus(enum.StrEnum):
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
+    TERMINATED = "TERMINATED"
 
     @property
     def is_terminal(self) -> bool:
         """Whether the execution has ended."""
-        return self in (WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELLED)
+        return self in (
+            WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELLED, WorkflowStatus.TERMINATED
+        )
 
 
 class TaskStatus(enum.StrEnum):

@@ -378,7 +378,7 @@ class FakeServer:
     def _request_cancel(self, execution: Execution, reason: str | None, requested_by: str) -> None:
         execution.status = "CANCELLING"
         execution.cancel_reason = reason
-        self._append(execution, "CANCELLATION_REQUESTED", {"reason": reason, "requestedBy": requested_by},
+        self._append(execution, "CANCELLATION_REQUESTED", {"reason": reason, "requestedBy": requested_by, "cleanupDeadline": None},
                      by_holder=False)
 
     def _descendants(self, execution: Execution) -> list[Execution]:
@@ -688,8 +688,8 @@ class FakeServer:
                     cancelled = execution.status == "CANCELLED"
                     error = execution.error if not cancelled else {"code": "CANCELLED",
                                                                   "message": execution.cancel_reason or "cancelled"}
-                    self._append(parent, "CHILD_WORKFLOW_FAILED", {**data, "error": error, "cancelled": cancelled},
-                                 by_holder=False)
+                    outcome = {**data, "error": error, "cancelled": cancelled, "terminated": False}
+                    self._append(parent, "CHILD_WORKFLOW_FAILED", outcome, by_holder=False)
         for name, child_id in execution.children.items():
             child = self.executions[child_id]
             if child.status in LIVE and child.parent_close_policy == "REQUEST_CANCEL":

@@ -18,6 +18,7 @@ SDK_ROOT = Path(__file__).resolve().parents[3] / "sdk"
 # Changing this list changes the public API: do it on purpose, with docs/sdk.md.
 PUBLIC_API = [
     "ApiError", "ApplicationError", "CancellationScope", "ChildWorkflowCancelledError", "ChildWorkflowError",
+    "ChildWorkflowTerminatedError",
     "ChildWorkflowFailedError", "ChildWorkflowHandle", "Client", "ConflictError", "FailedPreconditionError",
     "HistoryEvent", "InvalidArgumentError", "LeaseLostError", "NonDeterminismError", "NotFoundError",
     "ParentClosePolicy", "PayloadTooLargeError", "PermissionDeniedError", "ReplayError", "ReplayResult",
@@ -59,7 +60,7 @@ def test_public_methods_are_documented() -> None:
 
 def test_enums_carry_the_api_values() -> None:
     assert [p.value for p in ParentClosePolicy] == ["REQUEST_CANCEL", "ABANDON"]
-    assert [s.value for s in WorkflowStatus if s.is_terminal] == ["COMPLETED", "FAILED", "CANCELLED"]
+    assert [s.value for s in WorkflowStatus if s.is_terminal] == ["COMPLETED", "FAILED", "CANCELLED", "TERMINATED"]
     assert [s.value for s in TaskStatus if not s.is_terminal] == ["PENDING", "RUNNING"]
     assert ParentClosePolicy.ABANDON == "ABANDON"
 
