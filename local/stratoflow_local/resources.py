@@ -115,9 +115,9 @@ def provision(template: LocalTemplate, endpoint_url: str) -> dict[str, str]:
         sqs = client("sqs", endpoint_url, region)
         from stratoflow_local.operator_sources import queue_attributes  # noqa: PLC0415 - it imports this module
 
-        attributes = {queue.logical_id: queue_attributes(template, queue.logical_id) for queue in template.queues.values()}
+        attributes = {q.logical_id: queue_attributes(template, q.logical_id) for q in template.queues.values()}
         # Dead-letter queues first: a redrive policy names one that must exist.
-        for queue in sorted(template.queues.values(), key=lambda queue: "RedrivePolicy" in attributes[queue.logical_id]):
+        for queue in sorted(template.queues.values(), key=lambda q: "RedrivePolicy" in attributes[q.logical_id]):
             ensure_queue(sqs, queue.name, attributes[queue.logical_id])
     if template.schedule_groups:
         scheduler = client("scheduler", endpoint_url, region)

@@ -229,9 +229,8 @@ def test_a_batch_cancels_what_its_filter_selects_once_each(client: Client) -> No
     client.run(ended, kind, [{"type": "COMPLETE_WORKFLOW"}])
     wids = [client.start(kind) for _ in range(5)]
     time.sleep(0.01)
-    assert client.post("/v1/batches", {"operation": "CANCEL", "filter": {"kind": kind}, "dryRun": True}, 200).json() == {
-        "matched": 5
-    }
+    dry_run = {"operation": "CANCEL", "filter": {"kind": kind}, "dryRun": True}
+    assert client.post("/v1/batches", dry_run, 200).json() == {"matched": 5}
     body = {"operation": "CANCEL", "filter": {"kind": kind}, "reason": "maintenance", "maxPerSecond": 2}
     key = {"Idempotency-Key": f"batch-{kind}"}
     created = client.post("/v1/batches", body, 202, headers=key).json()

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from stratoflow.batches import batch_view
 from stratoflow.clock import iso_ms, parse_iso_ms
 from stratoflow.dal import keys
 from stratoflow.dal.items import (
@@ -35,16 +36,6 @@ from stratoflow.dal.items import (
     TaskRefItem,
     TimerItem,
 )
-from stratoflow.dal.transactions import Transaction
-from stratoflow.executions import HistoryWriter, get_execution, new_execution, stage_value
-from stratoflow.lifecycle import OUTBOX_CHILD_CANCEL, end_execution, request_workflow_cancel, stage_outbox
-from stratoflow.runtime import Runtime
-from stratoflow.services import runtime, timer_scheduler
-from stratoflow.states import ChildCancelState, ChildStatus, ParentClosePolicy, TaskStatus, TimerStatus, WorkflowStatus
-from stratoflow.tasks import new_task
-from stratoflow.timers import fire_timer, new_timer, schedule_name, timer_schedule
-from stratoflow.tokens import revoke_token
-from stratoflow.batches import batch_view
 from stratoflow.dal.operator_items import (
     BATCH_SK,
     EVENT_SK,
@@ -57,8 +48,17 @@ from stratoflow.dal.operator_items import (
     event_pk,
     subscription_pk,
 )
+from stratoflow.dal.transactions import Transaction
 from stratoflow.deadlines import DEADLINE_TIMER_ID
+from stratoflow.executions import HistoryWriter, get_execution, new_execution, stage_value
+from stratoflow.lifecycle import OUTBOX_CHILD_CANCEL, end_execution, request_workflow_cancel, stage_outbox
+from stratoflow.runtime import Runtime
+from stratoflow.services import runtime, timer_scheduler
+from stratoflow.states import ChildCancelState, ChildStatus, ParentClosePolicy, TaskStatus, TimerStatus, WorkflowStatus
 from stratoflow.subscriptions import CancelOnEntry, partition, stage_subscriptions
+from stratoflow.tasks import new_task
+from stratoflow.timers import fire_timer, new_timer, schedule_name, timer_schedule
+from stratoflow.tokens import revoke_token
 from stratoflow.values import dumps, loads
 from stratoflow_local.runtime import FunctionError
 from stratoflow_local.scheduler import PeriodicTicker
@@ -503,7 +503,8 @@ Event = tuple[int, str, Any]
 def cancel_requested_by_saga(input_value: Any, reason: str, *before: Event) -> list[Event]:
     """A child's history once the saga's request reached it."""
     events: list[Event] = [(1, "WORKFLOW_STARTED", {"input": input_value}), *before]
-    return [*events, (len(events) + 1, "CANCELLATION_REQUESTED", {"reason": reason, "requestedBy": f"workflow:{WID}", "cleanupDeadline": None})]
+    request = {"reason": reason, "requestedBy": f"workflow:{WID}", "cleanupDeadline": None}
+    return [*events, (len(events) + 1, "CANCELLATION_REQUESTED", request)]
 
 
 # ---------------------------------------------------------------- one check per sample
@@ -710,7 +711,8 @@ def _cancel_workflow(stack: LocalStack, function: str, event: dict[str, Any]) ->
     assert api_call(stack, function, event) == (202, {"workflowExecutionId": WID, "status": "CANCELLING"})
     saga = execution_of(WID)
     assert (saga.status, saga.cancel_reason, saga.lease_id) == ("CANCELLING", "customer asked", LEASE)
-    cancelled = (5, "CANCELLATION_REQUESTED", {"reason": "customer asked", "requestedBy": "api", "cleanupDeadline": None})
+    request = {"reason": "customer asked", "requestedBy": "api", "cleanupDeadline": None}
+    cancelled = (5, "CANCELLATION_REQUESTED", request)
     assert history(WID) == [*saga_events(story.at), cancelled]
     # cascade: true - the shipping child follows, through the cascade item and the outbox dispatcher
     stack.wait_idle()
@@ -988,7 +990,8 @@ def _cascade(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
     assert history(GRANDCHILD) == cancel_requested_by_saga(LABEL, "customer asked")
     assert execution_of(GRANDCHILD).status == WorkflowStatus.CANCELLING
     assert (outbox_of(WID), outbox_of(CHILD)) == ([], [])
-    cancelled = (5, "CANCELLATION_REQUESTED", {"reason": "customer asked", "requestedBy": "api", "cleanupDeadline": None})
+    request = {"reason": "customer asked", "requestedBy": "api", "cleanupDeadline": None}
+    cancelled = (5, "CANCELLATION_REQUESTED", request)
     assert history(WID) == [*saga_events(story.at), cancelled]
 
 
@@ -1116,7 +1119,8 @@ def _terminate_workflow(stack: LocalStack, function: str, event: dict[str, Any])
         "TERMINATED", "stuck in a loop", None, None
     )
     stack.wait_idle()  # the close work: the child terminated (cascade), the task and the timer cancelled
-    assert history(CHILD)[-1] == (2, "WORKFLOW_TERMINATED", {"reason": "stuck in a loop", "requestedBy": f"workflow:{WID}"})
+    by_saga = {"reason": "stuck in a loop", "requestedBy": f"workflow:{WID}"}
+    assert history(CHILD)[-1] == (2, "WORKFLOW_TERMINATED", by_saga)
     assert task_item().status == TaskStatus.CANCELLED
     assert timer_item().status == TimerStatus.CANCELLED
     assert history(WID) == [*saga_events(story.at), terminated]

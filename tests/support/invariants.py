@@ -167,9 +167,8 @@ class _Checker:
             if not isinstance(by, str) or not (
                 by == "api" or any(by.startswith(origin) and len(by) > len(origin) for origin in origins)
             ):
-                self.fail(
-                    "I4", wid, f"{_describe(request)} has requestedBy {by!r}, not 'api', 'workflow:', 'event:' or 'batch:'"
-                )
+                expected = "not 'api', 'workflow:', 'event:' or 'batch:'"
+                self.fail("I4", wid, f"{_describe(request)} has requestedBy {by!r}, {expected}")
 
     # ------------------------------------------------------------------ I2
 

@@ -32,11 +32,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from stratoflow import batches, event_delivery, outbox, terminate, workflows
-from stratoflow.deadlines import DEADLINE_TIMER_ID
-from stratoflow.subscriptions import CancelOnEntry
 from stratoflow.config import Settings
+from stratoflow.deadlines import DEADLINE_TIMER_ID
 from stratoflow.errors import FailedPrecondition
 from stratoflow.runtime import Runtime
+from stratoflow.subscriptions import CancelOnEntry
 
 from tests.support.domain import Engine, FakeClock, SequentialIds, query_items, scan_items
 from tests.support.invariants import check_invariants
@@ -462,7 +462,7 @@ def batch_vs_single_cancels(engine: Engine, pool: ThreadPoolExecutor) -> Run:
         *[lambda wid=wid: engine.cancel(wid, "single") for wid in wids],
     )
     assert all(o.error is None for o in outcomes), outcomes
-    drain(engine, wids + [f"BATCH#{batch_id}"])
+    drain(engine, [*wids, f"BATCH#{batch_id}"])
     view = batches.get_batch(engine.tenant, batch_id)
     assert (view["status"], view["matched"]) == ("COMPLETED", 3), view
     by_batch = 0
@@ -498,7 +498,7 @@ def stop_vs_running_batch(engine: Engine, pool: ThreadPoolExecutor) -> Run:
         assert isinstance(stop.error, FailedPrecondition) and view["status"] == "COMPLETED", (stop, view)
         assert view["succeeded"] == 4
         label = "completed-first"
-    drain(engine, wids + [f"BATCH#{batch_id}"])
+    drain(engine, [*wids, f"BATCH#{batch_id}"])
     return wids, label
 
 
@@ -523,7 +523,9 @@ def event_vs_subscriber_end(engine: Engine, pool: ThreadPoolExecutor) -> Run:
     types = engine.types(wid)
     assert types[-1] == "WORKFLOW_COMPLETED" and _terminal_events(engine, wid) == ["WORKFLOW_COMPLETED"]
     assert deliver.value == types.count("CANCELLATION_REQUESTED") in (0, 1)
-    again = event_delivery.receive_bus_event(engine.rt, engine.tenant, event_id=event_id, event_type=event_type, data={})
+    again = event_delivery.receive_bus_event(
+        engine.rt, engine.tenant, event_id=event_id, event_type=event_type, data={}
+    )
     assert again == 0 and engine.types(wid) == types
     drain(engine, [wid])
     return [wid], "cancelled-then-completed" if deliver.value else "completed-first"

@@ -28,6 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from pynamodb.expressions.update import Action
+
 from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
 from stratoflow.dal.items import ExecutionItem, OutboxItem
@@ -161,7 +163,12 @@ def list_items(
     for raw in page:
         item = BatchOutcomeItem.from_raw_data(raw)
         items.append(
-            {"workflowExecutionId": item.workflow_id, "outcome": item.outcome, "error": loads(item.error), "at": item.at}
+            {
+                "workflowExecutionId": item.workflow_id,
+                "outcome": item.outcome,
+                "error": loads(item.error),
+                "at": item.at,
+            }
         )
     return {"items": items, "nextToken": _encode_token(last) if last else None}
 
@@ -440,7 +447,7 @@ def _list_until(batch: BatchItem, slice_number: int, budget: int) -> bool:
         if cursor is None:
             listed = True
             break
-    actions = [
+    actions: list[Action] = [
         BatchItem.pending.set(dumps(pending)),
         BatchItem.cursor.set(dumps(cursor)) if cursor is not None else BatchItem.cursor.remove(),
         BatchItem.found.set(found),
@@ -463,7 +470,7 @@ def _running_slice(slice_number: int) -> Any:
 
 def _advance(rt: Runtime, batch: BatchItem, slice_number: int, rest: list[str], done: bool) -> bool:
     now = rt.now_ms()
-    actions = [
+    actions: list[Action] = [
         BatchItem.pending.set(dumps(rest)) if rest else BatchItem.pending.remove(),
         BatchItem.slice_number.set(slice_number + 1),
         BatchItem.not_before.set(now + SLICE_GAP_MS),

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from stratoflow.batches import OUTBOX_BATCH, BatchQueue, start_batch
 from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
 from stratoflow.dal.items import ChildLinkItem, ExecutionItem, OutboxItem, TaskRefItem, TimerItem
 from stratoflow.dal.transactions import Transaction, TransactionConflict, run_optimistic
+from stratoflow.deadlines import CASCADE_TIMER_DELAY_MS
+from stratoflow.event_delivery import OUTBOX_EVENT, deliver_recorded_event
 from stratoflow.executions import HistoryWriter, get_execution, is_live, raise_for_conflict, wake
 from stratoflow.lifecycle import (
     OUTBOX_CASCADE,
@@ -21,9 +24,6 @@ from stratoflow.lifecycle import (
     request_workflow_cancel,
     stage_outbox,
 )
-from stratoflow.batches import OUTBOX_BATCH, BatchQueue, start_batch
-from stratoflow.deadlines import CASCADE_TIMER_DELAY_MS
-from stratoflow.event_delivery import OUTBOX_EVENT, deliver_recorded_event
 from stratoflow.runtime import Runtime
 from stratoflow.states import ChildCancelState, ChildStatus, ParentClosePolicy, TimerStatus, WorkflowStatus
 from stratoflow.subscriptions import delete_subscriptions

@@ -5,7 +5,8 @@ partition that an event of its type will query: one partition per (tenant, event
 value), and one per (tenant, event type) for empty matches. An event therefore costs one Query per top-level key of
 its data plus one, and reads only the subscriptions that match it, never every subscriber of its type. The sort key
 starts with the subscription time, so "subscribed before the event arrived" is a key condition. The entries are
-deleted by the execution's close follow-up once it ends (an execution with `cancelOn` always gets one), and the table's TTL removes timed-out ones.
+deleted by the execution's close follow-up once it ends (an execution with `cancelOn` always gets one), and the
+table's TTL removes timed-out ones.
 """
 
 from __future__ import annotations
@@ -14,8 +15,17 @@ import hashlib
 from decimal import Decimal, localcontext
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, StringConstraints
-from pydantic import field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+    field_validator,
+)
 
 from stratoflow.clock import parse_iso_ms
 from stratoflow.dal.items import ExecutionItem

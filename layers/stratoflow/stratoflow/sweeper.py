@@ -6,8 +6,8 @@ from collections import Counter
 
 from stratoflow.batches import BatchQueue, redrive
 from stratoflow.dal import keys
-from stratoflow.dal.operator_items import BATCH_SK
 from stratoflow.dal.items import SweepableItem
+from stratoflow.dal.operator_items import BATCH_SK
 from stratoflow.outbox import process_outbox_item
 from stratoflow.runtime import Runtime
 from stratoflow.tasks import expire_task_attempt

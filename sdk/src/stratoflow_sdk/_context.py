@@ -256,7 +256,7 @@ def _cancel_on(entries: list[Mapping[str, Any]] | None) -> list[dict[str, Any]] 
     checked = []
     for entry in entries:
         if not isinstance(entry, Mapping) or not isinstance(entry.get("eventType"), str):
-            raise ValueError(f"a cancel_on entry is {{'eventType': str, 'match'?: {{}}, 'timeoutMs'?: int}}, got {entry!r}")
+            raise ValueError(f"a cancel_on entry is {{'eventType', 'match'?, 'timeoutMs'?}}, got {entry!r}")
         match = entry.get("match") or {}
         if not isinstance(match, Mapping) or len(match) > 1:
             raise ValueError(f"a cancel_on match has at most one key, got {match!r}")

@@ -277,7 +277,9 @@ def test_a_child_outcome_lost_by_a_live_parent_is_reported() -> None:
 
 def test_an_outcome_that_does_not_match_how_the_child_ended_is_reported() -> None:
     parent = history(
-        STARTED, child_started(), ("CHILD_WORKFLOW_FAILED", {**names(), "error": {"code": "X"}, "cancelled": False, "terminated": False})
+        STARTED,
+        child_started(),
+        ("CHILD_WORKFLOW_FAILED", {**names(), "error": {"code": "X"}, "cancelled": False, "terminated": False}),
     )
     child = history(STARTED, ("WORKFLOW_CANCELLED", {"reason": "r"}))
     found = find_violations({"p": parent, "child-1": child})

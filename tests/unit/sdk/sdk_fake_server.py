@@ -378,7 +378,8 @@ class FakeServer:
     def _request_cancel(self, execution: Execution, reason: str | None, requested_by: str) -> None:
         execution.status = "CANCELLING"
         execution.cancel_reason = reason
-        self._append(execution, "CANCELLATION_REQUESTED", {"reason": reason, "requestedBy": requested_by, "cleanupDeadline": None},
+        request = {"reason": reason, "requestedBy": requested_by, "cleanupDeadline": None}
+        self._append(execution, "CANCELLATION_REQUESTED", request,
                      by_holder=False)
 
     def _descendants(self, execution: Execution) -> list[Execution]:
