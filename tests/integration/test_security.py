@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -179,6 +180,9 @@ def tenant_b(local_stack: LocalStack) -> TenantB:
     standalone = ok("/v1/tasks", {"kind": "sec-s", "queue": f"{queue}-standalone"}, 201)["taskExecutionId"]
     ok("/v1/workflows", {"kind": "sec-k", "queue": f"{queue}-other"}, 201)  # B's list has more than one page
     batch = ok("/v1/batches", {"operation": "CANCEL", "filter": {"kind": "sec-none"}, "reason": "b's own"}, 202)
+    deadline = time.monotonic() + 30
+    while b.get(f"/v1/batches/{batch['batchId']}").json()["status"] == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.1)  # B's batch finishes (it matches nothing) before the tests compare B's items
     local_stack.wait_idle()
     return TenantB(queue, workflow, claimed["leaseId"], task, task_lease, standalone, batch["batchId"])
 
