@@ -34,7 +34,7 @@ from stratoflow_local.template import LocalTemplate, Resolver
 logger = logging.getLogger(__name__)
 
 # Every request to the embedded endpoint takes its one lock: poll no more often than latency needs.
-POLL_INTERVAL = 0.1
+POLL_INTERVAL = 0.25
 BUS_DELIVERY_ATTEMPTS = 3
 Invoke = Callable[[str, Any], Any]
 
