@@ -20,6 +20,7 @@ from typing import Any
 
 import requests
 
+from stratoflow_local.operator_sources import event_bus_names
 from stratoflow_local.resources import provision
 from stratoflow_local.runtime import FunctionError, LambdaRuntime
 from stratoflow_local.stack import DUMMY_CREDENTIALS, LocalStack, start_endpoint, tokens_from
@@ -168,6 +169,8 @@ def _serve(arguments: argparse.Namespace) -> int:
         )
         for logical_id, error in stack.warm_errors.items():
             print(f"warning: {logical_id} failed to start: {error.error_type}: {error.error_message}", flush=True)
+        for bus in event_bus_names(stack.template):
+            print(f"event bus {bus} on {stack.endpoint_url} (PutEvents, source stratoflow.<tenant>)", flush=True)
         # A signal may be delivered to any of the stack's threads; Python runs its handler in the main thread only
         # once that thread wakes, so it must wake now and then rather than block for good.
         while not stopping.wait(0.5):

@@ -30,6 +30,7 @@ from typing import Any
 import requests
 
 from stratoflow_local.gateway import ApiGateway, HttpFrontDoor
+from stratoflow_local.operator_sources import OperatorSources
 from stratoflow_local.persistence import RequestJournal, StreamCheckpoints
 from stratoflow_local.resources import client, provision
 from stratoflow_local.runtime import FunctionError, LambdaRuntime
@@ -199,6 +200,7 @@ class LocalStack:
         self.streams: StreamPoller | None = None
         self.scheduler: SchedulerEmulator | None = None
         self.periodic: PeriodicTicker | None = None
+        self.operator_sources: OperatorSources | None = None
         self.warm_errors: dict[str, FunctionError] = {}
         self._endpoint: Any = None
         self._front_door: HttpFrontDoor | None = None
@@ -280,6 +282,7 @@ class LocalStack:
             template, self.invoke, self.endpoint_url, duplicate_invocations=self.duplicate_schedule_invocations
         )
         self.scheduler.start()
+        self.operator_sources = OperatorSources(template, self.invoke, self.endpoint_url).start()  # queues, buses
         self.periodic = PeriodicTicker(template, self.invoke, self.sweep_seconds if self.sweep_seconds > 0 else None)
         if self.sweep_seconds > 0:
             self.periodic.start()
@@ -302,6 +305,9 @@ class LocalStack:
                 self.periodic.stop()
             if self.scheduler is not None:
                 self.scheduler.stop()
+            if self.operator_sources is not None:
+                self.operator_sources.stop()
+                self.operator_sources = None
             if self.streams is not None:
                 self.streams.stop()
             if self.runtime is not None:

@@ -44,6 +44,9 @@ FIXTURE_FOR_FOLDER = {
     "outbox_dispatcher": "recorder.py",
     "fire_timer": "recorder.py",
     "sweeper": "recorder.py",
+    "operator_api": "echo.py",
+    "batch_runner": "recorder.py",
+    "cancel_on_event": "recorder.py",
 }
 _OWN_STACK_FIXTURES = {"stack_factory", "fixture_stack"}
 

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -54,8 +55,10 @@ class Route:
     scopes: tuple[str, ...]  # any of them opens the route; none: public
 
     def url(self, ids: dict[str, str]) -> str:
-        return self.path.replace("{id}", ids.get("id", "x")).replace(
-            "{taskExecutionId}", ids.get("taskExecutionId", "x")
+        return (
+            self.path.replace("{id}", ids.get("id", "x"))
+            .replace("{taskExecutionId}", ids.get("taskExecutionId", "x"))
+            .replace("{batchId}", ids.get("batchId", "x"))
         )
 
     @property
@@ -80,6 +83,13 @@ ROUTES = [
     Route("POST", "/v1/worker/tasks/{taskExecutionId}/heartbeat", ("worker",)),
     Route("POST", "/v1/worker/tasks/{taskExecutionId}/complete", ("worker",)),
     Route("POST", "/v1/worker/tasks/{taskExecutionId}/fail", ("worker",)),
+    Route("POST", "/v1/workflows/{id}/terminate", ("client",)),
+    Route("POST", "/v1/events", ("client",)),
+    Route("POST", "/v1/batches", ("client",)),
+    Route("GET", "/v1/batches", ("client",)),
+    Route("GET", "/v1/batches/{batchId}", ("client",)),
+    Route("GET", "/v1/batches/{batchId}/items", ("client",)),
+    Route("POST", "/v1/batches/{batchId}/stop", ("client",)),
 ]
 MALFORMED = ["", "Bearer", "Bearer    ", "Basic dG9rLXNlYy1hLTBjMmY6", "tok-sec-a-0c2f", "Token tok-sec-a-0c2f"]
 
@@ -94,10 +104,11 @@ class TenantB:
     task: str
     task_lease: str
     standalone: str
+    batch: str
 
     def ids(self, route: Route) -> dict[str, str]:
         task = self.task if "/worker/" in route.path or route.path.endswith("/cancel") else self.standalone
-        return {"id": self.workflow, "taskExecutionId": task}
+        return {"id": self.workflow, "taskExecutionId": task, "batchId": self.batch}
 
     def body(self, route: Route) -> Any:
         """A valid body for the route, with B's own lease ids where one is needed."""
@@ -115,6 +126,9 @@ class TenantB:
             "/v1/worker/tasks/{taskExecutionId}/heartbeat": {"leaseId": self.task_lease},
             "/v1/worker/tasks/{taskExecutionId}/complete": {"leaseId": self.task_lease, "output": "from a"},
             "/v1/worker/tasks/{taskExecutionId}/fail": {"leaseId": self.task_lease, "error": "from a"},
+            "/v1/workflows/{id}/terminate": {"reason": "from a"},
+            "/v1/events": {"eventType": "sec-event", "data": {"queue": self.queue}},
+            "/v1/batches": {"operation": "CANCEL", "filter": {"kind": "sec-none"}, "dryRun": True},
         }
         return bodies.get(route.path) if route.method == "POST" else None
 
@@ -167,8 +181,12 @@ def tenant_b(local_stack: LocalStack) -> TenantB:
     assert claimed["workflowExecution"]["workflowExecutionId"] == workflow
     standalone = ok("/v1/tasks", {"kind": "sec-s", "queue": f"{queue}-standalone"}, 201)["taskExecutionId"]
     ok("/v1/workflows", {"kind": "sec-k", "queue": f"{queue}-other"}, 201)  # B's list has more than one page
+    batch = ok("/v1/batches", {"operation": "CANCEL", "filter": {"kind": "sec-none"}, "reason": "b's own"}, 202)
+    deadline = time.monotonic() + 30
+    while b.get(f"/v1/batches/{batch['batchId']}").json()["status"] == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.1)  # B's batch finishes (it matches nothing) before the tests compare B's items
     local_stack.wait_idle()
-    return TenantB(queue, workflow, claimed["leaseId"], task, task_lease, standalone)
+    return TenantB(queue, workflow, claimed["leaseId"], task, task_lease, standalone, batch["batchId"])
 
 
 # ---------------------------------------------------------------- tokens at rest and in comparison
@@ -269,7 +287,7 @@ def test_another_tenants_ids_are_not_found_like_missing_ones(
     before = items_of(local_stack, "sec-b")
 
     theirs = call(a, route, tenant_b)
-    missing_ids = {"id": str(uuid.uuid4()), "taskExecutionId": str(uuid.uuid4())}
+    missing_ids = {"id": str(uuid.uuid4()), "taskExecutionId": str(uuid.uuid4()), "batchId": str(uuid.uuid4())}
     missing = call(a, route, tenant_b, ids=missing_ids)
 
     assert error_of(theirs) == (404, "NOT_FOUND")
@@ -293,6 +311,9 @@ def test_routes_without_ids_never_reach_another_tenant(local_stack: LocalStack, 
             assert response.status_code == 204, (path, queue, response.text)
     page = a.get(f"/v1/workflows?limit=1&nextToken={_their_page_token(local_stack, tenant_b)}")
     assert error_of(page) == (400, "INVALID_ARGUMENT")
+    assert tenant_b.batch not in {batch["batchId"] for batch in a.get("/v1/batches?limit=100").json()["batches"]}
+    theirs_only = {"operation": "CANCEL", "filter": {"queue": f"{tenant_b.queue}-other"}, "dryRun": True}
+    assert a.post("/v1/batches", json=theirs_only).json() == {"matched": 0}  # B has one there
     assert items_of(local_stack, "sec-b") == before
 
 

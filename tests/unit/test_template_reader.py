@@ -36,6 +36,13 @@ ROUTES = {
     ("POST", "/v1/worker/tasks/{taskExecutionId}/complete", "WorkerApiFunction", "TokenAuthorizer"),
     ("POST", "/v1/worker/tasks/{taskExecutionId}/fail", "WorkerApiFunction", "TokenAuthorizer"),
     ("POST", "/v1/worker/workflows/{id}/commands", "SubmitWorkflowCommandsFunction", "TokenAuthorizer"),
+    ("POST", "/v1/workflows/{id}/terminate", "OperatorApiFunction", "TokenAuthorizer"),
+    ("POST", "/v1/events", "OperatorApiFunction", "TokenAuthorizer"),
+    ("POST", "/v1/batches", "OperatorApiFunction", "TokenAuthorizer"),
+    ("GET", "/v1/batches", "OperatorApiFunction", "TokenAuthorizer"),
+    ("GET", "/v1/batches/{batchId}", "OperatorApiFunction", "TokenAuthorizer"),
+    ("GET", "/v1/batches/{batchId}/items", "OperatorApiFunction", "TokenAuthorizer"),
+    ("POST", "/v1/batches/{batchId}/stop", "OperatorApiFunction", "TokenAuthorizer"),
 }
 
 
@@ -185,6 +192,9 @@ def test_real_template_functions_and_environment(template: LocalTemplate) -> Non
         "OutboxDispatcherFunction",
         "FireTimerFunction",
         "SweeperFunction",
+        "OperatorApiFunction",
+        "BatchRunnerFunction",
+        "CancelOnEventFunction",
     }
     for spec in template.functions.values():
         assert spec.handler == "app.lambda_handler"

@@ -34,6 +34,7 @@ from stratoflow.states import (
     TimerStatus,
     WorkflowStatus,
 )
+from stratoflow.subscriptions import CancelOn, stage_subscriptions
 from stratoflow.tasks import close_task_attempt, get_task_item, new_task, task_cancelled_event
 from stratoflow.timers import new_timer
 from stratoflow.values import encode_value
@@ -86,6 +87,7 @@ class ScheduleChildWorkflow(_Command):
     input: Any = None
     queue: Name | None = None
     parentClosePolicy: ParentClosePolicy = ParentClosePolicy.REQUEST_CANCEL
+    cancelOn: CancelOn = Field(default_factory=list)
 
 
 class RequestCancelChildWorkflow(_Command):
@@ -434,6 +436,7 @@ def _schedule_child(batch: _Batch, command: ScheduleChildWorkflow, encoded: str 
         parent_close_policy=command.parentClosePolicy.value,
     )
     stage_value(batch.tx, child, "input", encoded)
+    stage_subscriptions(batch.tx, child, command.cancelOn, now)
     child_history = HistoryWriter(child, now)
     child_history.append("WORKFLOW_STARTED", {"input": command.input})
     child_label = f"new-child:{child.workflow_id}"

@@ -6,6 +6,7 @@ from functools import lru_cache
 
 import boto3
 
+from stratoflow.batch_queue import SqsBatchQueue
 from stratoflow.config import Settings, get_settings
 from stratoflow.dal.items import bind
 from stratoflow.runtime import Runtime
@@ -28,6 +29,11 @@ def timer_scheduler() -> EventBridgeTimerScheduler:
         role_arn=settings.scheduler_role_arn,
         dlq_arn=settings.timer_dlq_arn,
     )
+
+
+@lru_cache(maxsize=1)
+def batch_queue() -> SqsBatchQueue:
+    return SqsBatchQueue(boto3.client("sqs"), runtime().settings.batch_queue_url)
 
 
 def _bind(settings: Settings) -> None:

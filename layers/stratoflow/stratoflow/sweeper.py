@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 
+from stratoflow.batches import BatchQueue, redrive
 from stratoflow.dal import keys
 from stratoflow.dal.items import SweepableItem
+from stratoflow.dal.operator_items import BATCH_SK
 from stratoflow.outbox import process_outbox_item
 from stratoflow.runtime import Runtime
 from stratoflow.tasks import expire_task_attempt
@@ -23,7 +25,7 @@ class SweepIncomplete(Exception):
         self.failed = failed
 
 
-def sweep(rt: Runtime) -> dict[str, int]:
+def sweep(rt: Runtime, batch_queue: BatchQueue | None = None) -> dict[str, int]:
     """One pass over the sweep index: everything whose `sweepAt` has passed. Each step is idempotent.
 
     An item that fails (a poison outbox item, say) does not stop the items after it: they are handled, then the run
@@ -39,7 +41,7 @@ def sweep(rt: Runtime) -> dict[str, int]:
         )
         for item in due:
             try:
-                done[sweep_item(rt, item.pk, item.sk)] += 1
+                done[sweep_item(rt, item.pk, item.sk, batch_queue)] += 1
             except Exception as error:  # recorded, and raised below once the other items are handled
                 failed.append((item.pk, item.sk))
                 first_error = first_error or error
@@ -48,13 +50,15 @@ def sweep(rt: Runtime) -> dict[str, int]:
     return dict(done)
 
 
-def sweep_item(rt: Runtime, pk: str, sk: str) -> str:
+def sweep_item(rt: Runtime, pk: str, sk: str, batch_queue: BatchQueue | None = None) -> str:
     _, tenant, kind, identifier = pk.split("#", 3)
+    if kind == "BATCH" and sk == BATCH_SK and batch_queue is not None:
+        return "batch:" + redrive(rt, batch_queue, tenant, identifier)
     if kind == "TASK" and sk == keys.TASK_SK:
         outcome = expire_task_attempt(rt, tenant, identifier)
         return f"task:{outcome or 'unchanged'}"
     if sk.startswith(keys.TIMER_PREFIX):
         return "timer:" + fire_timer(rt, tenant, identifier, sk.removeprefix(keys.TIMER_PREFIX))
     if sk.startswith(keys.OUTBOX_PREFIX):
-        return "outbox:" + process_outbox_item(rt, pk, sk)
+        return "outbox:" + process_outbox_item(rt, pk, sk, batch_queue)
     return "unknown"

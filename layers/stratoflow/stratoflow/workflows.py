@@ -19,6 +19,7 @@ from stratoflow.executions import (
     HistoryWriter,
     execution_view,
     new_execution,
+    operator_fields,
     raise_for_conflict,
     require_execution,
     stage_value,
@@ -26,6 +27,7 @@ from stratoflow.executions import (
 from stratoflow.lifecycle import request_workflow_cancel
 from stratoflow.runtime import Runtime
 from stratoflow.states import WorkflowStatus
+from stratoflow.subscriptions import CancelOnEntry, stage_subscriptions
 from stratoflow.values import dumps, encode_value, loads
 
 IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
@@ -42,6 +44,7 @@ def start_workflow(
     queue: str,
     input_value: Any,
     idempotency_key: str | None = None,
+    cancel_on: list[CancelOnEntry] | None = None,
 ) -> dict[str, Any]:
     """Create a PENDING execution whose history starts with WORKFLOW_STARTED {input}."""
     input_text = encode_value("input", input_value)
@@ -50,11 +53,14 @@ def start_workflow(
     execution = new_execution(tenant=tenant, workflow_id=workflow_id, kind=kind, queue=queue, now_ms=now)
     tx = Transaction()
     stage_value(tx, execution, "input", input_text)
+    stage_subscriptions(tx, execution, cancel_on or [], now)
     history = HistoryWriter(execution, now)
     history.append("WORKFLOW_STARTED", {"input": input_value})
     history.stage(tx)
     view = execution_view_from_values(execution, input_value)
-    request = {"kind": kind, "queue": queue, "input": input_value}
+    request: dict[str, Any] = {"kind": kind, "queue": queue, "input": input_value}
+    if cancel_on:  # absent when none, so keys recorded before cancelOn existed still match their retries
+        request["cancelOn"] = [entry.view() for entry in cancel_on]
     return commit_once(tx, tenant, idempotency_key, request, view, now)
 
 
@@ -119,6 +125,7 @@ def execution_view_without_values(execution: ExecutionItem) -> dict[str, Any]:
         "cancelReason": execution.cancel_reason,
         "parentWorkflowExecutionId": execution.parent_id,
         "childExecutionName": execution.child_execution_name,
+        **operator_fields(execution),
         "createdAt": execution.created_at,
         "updatedAt": execution.updated_at,
     }
@@ -272,14 +279,34 @@ def _claim(rt: Runtime, candidate: ExecutionItem, lease_ms: int, worker_id: str,
     return item
 
 
-def cancel_workflow(rt: Runtime, tenant: str, workflow_id: str, *, reason: str | None, cascade: bool) -> dict[str, Any]:
-    """Flow 6: make a live execution CANCELLING (idempotent), and ask its descendants too when cascading."""
+def cancel_workflow(
+    rt: Runtime,
+    tenant: str,
+    workflow_id: str,
+    *,
+    reason: str | None,
+    cascade: bool,
+    cleanup_timeout_ms: int | None = None,
+    requested_by: str = "api",
+) -> dict[str, Any]:
+    """Flow 6: make a live execution CANCELLING (idempotent), and ask its descendants too when cascading.
+
+    With `cleanup_timeout_ms`, an execution this call makes CANCELLING is terminated if still live that long after
+    (stratoflow.deadlines); one already CANCELLING keeps its deadline, or its lack of one.
+    """
 
     def attempt() -> dict[str, Any]:
         execution = require_execution(tenant, workflow_id)
         tx = Transaction()
+        deadline = None if cleanup_timeout_ms is None else rt.now_ms() + cleanup_timeout_ms
         request_workflow_cancel(
-            rt, tx, execution, reason=reason, requested_by="api", cascade_root=workflow_id if cascade else None
+            rt,
+            tx,
+            execution,
+            reason=reason,
+            requested_by=requested_by,
+            cascade_root=workflow_id if cascade else None,
+            cleanup_deadline=deadline,
         )
         try:
             tx.commit()

@@ -38,6 +38,7 @@ def register_caller_routes(app: APIGatewayRestResolver) -> None:
             queue=body.queue,
             input_value=body.input,
             idempotency_key=idempotency_key,
+            cancel_on=body.cancelOn,
         )
         return answer(201, WorkflowExecution, view)
 
@@ -97,7 +98,14 @@ def register_caller_routes(app: APIGatewayRestResolver) -> None:
     ):
         tenant = tenant_of(app)
         request = body or CancelWorkflowBody()
-        result = workflows.cancel_workflow(runtime(), tenant, id, reason=request.reason, cascade=request.cascade)
+        result = workflows.cancel_workflow(
+            runtime(),
+            tenant,
+            id,
+            reason=request.reason,
+            cascade=request.cascade,
+            cleanup_timeout_ms=request.cleanupTimeoutMs,
+        )
         return answer(202, WorkflowCancelled, result)
 
     @app.route(

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from stratoflow.batches import get_batch_item
 from stratoflow.errors import NotFound, PayloadTooLarge, PermissionDenied, Unauthenticated
 from stratoflow.executions import get_execution
 from stratoflow.tasks import get_task_item
@@ -41,8 +42,16 @@ def _task_exists(tenant: str, task_id: str) -> bool:
     return get_task_item(tenant, task_id) is not None
 
 
+def _batch_exists(tenant: str, batch_id: str) -> bool:
+    return get_batch_item(tenant, batch_id) is not None
+
+
 # Path parameters name resources; a request naming a missing one is 404 before its body is judged.
-PATH_RESOURCES: dict[str, Callable[[str, str], bool]] = {"id": _workflow_exists, "taskExecutionId": _task_exists}
+PATH_RESOURCES: dict[str, Callable[[str, str], bool]] = {
+    "id": _workflow_exists,
+    "taskExecutionId": _task_exists,
+    "batchId": _batch_exists,
+}
 
 
 def guard_request(event: Mapping[str, Any]) -> None:

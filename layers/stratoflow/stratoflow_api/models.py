@@ -10,6 +10,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
 from stratoflow.commands import MAX_COMMANDS, Command
+from stratoflow.deadlines import MAX_CLEANUP_TIMEOUT_MS, MIN_CLEANUP_TIMEOUT_MS
+from stratoflow.subscriptions import CancelOn
 
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
 Reason = Annotated[str, StringConstraints(max_length=1024)]
@@ -25,11 +27,13 @@ class StartWorkflowBody(_Body):
     kind: Name
     input: Any = None
     queue: Name = "default"
+    cancelOn: CancelOn = Field(default_factory=list)
 
 
 class CancelWorkflowBody(_Body):
     reason: Reason | None = None
     cascade: StrictBool = True
+    cleanupTimeoutMs: StrictInt | None = Field(default=None, ge=MIN_CLEANUP_TIMEOUT_MS, le=MAX_CLEANUP_TIMEOUT_MS)
 
 
 class CreateTaskBody(_Body):

@@ -55,6 +55,7 @@ def operation(
     tags: list[str],
     refusals: Iterable[int] = (),
     nothing_ready: bool = False,
+    dry_run: type[BaseModel] | None = None,
 ) -> dict[str, Any]:
     """Keyword arguments of `app.route` for a route of route_table (`path` as in template.yaml: `{id}`)."""
     access = route_access(method, path)
@@ -63,6 +64,9 @@ def operation(
     responses: dict[int, Any] = {ok: {"description": summary, "content": {"application/json": {"model": answer}}}}
     if nothing_ready:
         responses[204] = {"description": "Nothing is ready: no body.", "content": {}}
+    if dry_run is not None:
+        dry_run_answer = {"application/json": {"model": dry_run}}
+        responses[200] = {"description": "A dry run: what would be done, nothing changed.", "content": dry_run_answer}
     statuses = set(refusals)
     if not access.public:
         statuses |= {401, 403, 413}

@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from stratoflow_api.caller_routes import register_caller_routes
 from stratoflow_api.cancel_task_routes import register_cancel_task_routes
 from stratoflow_api.operations import SECURITY_SCHEMES, answer, operation
+from stratoflow_api.operator_routes import register_operator_routes
 from stratoflow_api.resolver import new_resolver
 from stratoflow_api.response_models import Health, OpenApiDocument
 from stratoflow_api.submit_routes import register_submit_routes
@@ -25,6 +26,7 @@ def build_resolver() -> APIGatewayRestResolver:
         register_cancel_task_routes,
         register_worker_routes,
         register_submit_routes,
+        register_operator_routes,
     )
 
 

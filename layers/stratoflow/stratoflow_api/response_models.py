@@ -30,8 +30,17 @@ class WorkflowExecution(_Answer):
     cancelReason: str | None
     parentWorkflowExecutionId: str | None
     childExecutionName: str | None
+    cleanupDeadline: Timestamp | None = Field(default=None, description="When a cancel's cleanup must be over.")
+    terminatedReason: str | None = Field(default=None, description="The reason given, once TERMINATED.")
+    cancelOn: list[CancelOnSubscription] = Field(default_factory=list)
     createdAt: Timestamp
     updatedAt: Timestamp
+
+
+class CancelOnSubscription(_Answer):
+    eventType: str
+    match: dict[str, str | int | float | bool]
+    timeoutMs: int | None
 
 
 class WorkflowPage(_Answer):
@@ -106,6 +115,53 @@ class Heartbeat(_Answer):
 
 class TaskAttemptClosed(_Answer):
     status: TaskStatus
+
+
+class WorkflowTerminated(_Answer):
+    workflowExecutionId: str
+    status: Literal["TERMINATED"]
+
+
+class EventAccepted(_Answer):
+    eventId: str
+
+
+class BatchMatchCount(_Answer):
+    matched: int = Field(ge=0, description="How many executions match the filter now (a dry run).")
+
+
+class Batch(_Answer):
+    batchId: str
+    operation: Literal["CANCEL", "TERMINATE"]
+    filter: dict[str, Any]
+    reason: str | None
+    cascade: bool
+    cleanupTimeoutMs: int | None
+    status: Literal["RUNNING", "COMPLETED", "STOPPED"]
+    matched: int | None = Field(description="Set once the batch has finished listing the executions it matches.")
+    succeeded: int = Field(ge=0)
+    failed: int = Field(ge=0)
+    skipped: int = Field(ge=0)
+    createdAt: Timestamp
+    updatedAt: Timestamp
+    completedAt: Timestamp | None
+
+
+class BatchPage(_Answer):
+    batches: list[Batch]
+    nextToken: str | None
+
+
+class BatchItem(_Answer):
+    workflowExecutionId: str
+    outcome: Literal["SUCCEEDED", "FAILED", "SKIPPED"]
+    error: Any = None
+    at: Timestamp
+
+
+class BatchItemPage(_Answer):
+    items: list[BatchItem]
+    nextToken: str | None
 
 
 class Health(_Answer):

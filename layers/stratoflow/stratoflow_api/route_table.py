@@ -46,6 +46,13 @@ ROUTES: tuple[RouteAccess, ...] = (
     # Workers read the rest of a long history here: a poll returns only its first page.
     _route("GET", "/v1/workflows/{id}/events", CLIENT, WORKER),
     _route("POST", "/v1/workflows/{id}/cancel", CLIENT),
+    _route("POST", "/v1/workflows/{id}/terminate", CLIENT),
+    _route("POST", "/v1/events", CLIENT),
+    _route("POST", "/v1/batches", CLIENT),
+    _route("GET", "/v1/batches", CLIENT),
+    _route("GET", "/v1/batches/{batchId}", CLIENT),
+    _route("GET", "/v1/batches/{batchId}/items", CLIENT),
+    _route("POST", "/v1/batches/{batchId}/stop", CLIENT),
     _route("POST", "/v1/tasks", CLIENT),
     _route("GET", "/v1/tasks/{taskExecutionId}", CLIENT),
     _route("POST", "/v1/tasks/{taskExecutionId}/cancel", CLIENT),

@@ -228,6 +228,20 @@ class ChildWorkflowFailedError(ChildWorkflowError):
     """Awaiting a child whose outcome is ``CHILD_WORKFLOW_FAILED`` with ``cancelled: false``."""
 
 
+class ChildWorkflowTerminatedError(ChildWorkflowFailedError):
+    """Awaiting a child that was terminated (``CHILD_WORKFLOW_FAILED`` with ``terminated: true``).
+
+    A failure (``except ChildWorkflowFailedError`` catches it) that workflow code can tell apart: the child's code
+    did not fail, an operator or a cleanup deadline ended it; ``reason`` is why.
+    """
+
+    @property
+    def reason(self) -> str | None:
+        """The reason the child was terminated with."""
+        message = self.error.get("message") if isinstance(self.error, Mapping) else None
+        return message if isinstance(message, str) else None
+
+
 class ChildWorkflowCancelledError(ChildWorkflowError):
     """Awaiting a child whose outcome is ``CHILD_WORKFLOW_FAILED`` with ``cancelled: true`` (it ended CANCELLED)."""
 

@@ -28,6 +28,7 @@ SDK_ROOT = Path(__file__).resolve().parents[3] / "sdk"
 PUBLIC_API = [
     "ApiError", "ApplicationError", "Batch", "BatchFilter", "BatchItem", "BatchItemOutcome", "BatchOperation",
     "BatchStatus", "CancelOn", "CancellationScope", "ChildWorkflowCancelledError", "ChildWorkflowError",
+    "ChildWorkflowTerminatedError",
     "ChildWorkflowFailedError", "ChildWorkflowHandle", "Client", "ConflictError", "FailedPreconditionError",
     "HistoryEvent", "InvalidArgumentError", "LeaseLostError", "NonDeterminismError", "NotFoundError",
     "ParentClosePolicy", "PayloadTooLargeError", "PermissionDeniedError", "ReplayError", "ReplayResult",

@@ -94,6 +94,10 @@ class ExecutionItem(BaseItem):
     list_sk = UnicodeAttribute(null=True, attr_name="listSk")
     # Set once the execution scheduled a task, timer or child: only then has its end anything to clean up.
     spawned = BooleanAttribute(default=False)
+    # Operator controls (operators.md): the cleanup deadline (epoch ms), the terminate reason, cancelOn (JSON).
+    cleanup_deadline = NumberAttribute(null=True, attr_name="cleanupDeadline")
+    terminated_reason = UnicodeAttribute(null=True, attr_name="terminatedReason")
+    cancel_on = UnicodeAttribute(null=True, attr_name="cancelOn")
     ver = VersionAttribute()
 
     dispatch_index: ClassVar[DispatchIndex] = DispatchIndex()
@@ -224,8 +228,16 @@ def bind(table_name: str, region: str | None = None, host: str | None = None) ->
     _TableMeta.table_name = table_name
     _TableMeta.region = region
     _TableMeta.host = host
-    for model in ALL_MODELS:
+    for model in _all_subclasses(BaseItem):
         model._connection = None
+
+
+def _all_subclasses(model: type[BaseItem]) -> list[type[BaseItem]]:
+    """Every model of the table, those of other modules (stratoflow.dal.operator_items) included."""
+    found: list[type[BaseItem]] = [model]
+    for subclass in model.__subclasses__():
+        found += _all_subclasses(subclass)
+    return found
 
 
 def as_dict(item: Any) -> dict[str, Any]:
