@@ -75,3 +75,11 @@ def rest_call() -> RestCall:
         return answer["statusCode"], json.loads(body) if body else None
 
     return call
+
+
+@pytest.fixture(autouse=True)
+def function_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The variables the template gives every function: a resolver builds the process's collaborators from them
+    before any route runs (nothing here reaches the table: the resources a path names are faked)."""
+    monkeypatch.setenv("TABLE_NAME", "unit-test-table")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
