@@ -20,32 +20,45 @@ export SAM_CLI_TELEMETRY := 0
 # `sam build` looks for python3.11 on PATH: the virtualenv has one.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv local test pytest lint typecheck validate build check-build invoke example bench soak deploy clean
+.PHONY: help venv local local-reset test pytest lint typecheck validate build check-build invoke example bench soak deploy destroy \
+	outputs token smoke clean
 
 help:
-	@echo "make local     run the local stack on http://127.0.0.1:$(PORT) (Ctrl-C stops it)"
+	@echo "make local     run the local stack on http://127.0.0.1:$(PORT) (Ctrl-C stops it; state kept across restarts)"
+	@echo "make local-reset   the same, from a clean state"
 	@echo "make test      everything CI runs: lint, typecheck, pytest, validate, build, check-build"
-	@echo "make invoke FN=<LogicalId> EVENT=events/<file>.json"
+	@echo "make invoke FN=<LogicalId> EVENT=events/<file>.json   (against a running make local, else a fresh endpoint)"
 	@echo "make example NAME=order_saga|provider_race|fanout_deadline   (against a running make local)"
-	@echo "make lint | typecheck | validate | build | bench | soak | deploy | clean"
+	@echo "make deploy [GUIDED=1] | outputs | token TENANT=<t> | smoke URL=<ApiUrl> TOKEN=<t> | destroy"
+	@echo "make lint | typecheck | validate | build | bench | soak | clean"
 
 # ---------------------------------------------------------------- virtualenvs (rebuilt when requirements change)
 venv: $(VENV)/.stamp $(VENV_SAM)/.stamp
 
-$(VENV)/.stamp: requirements-dev.txt layers/dependencies/requirements.txt
+# requirements-dev.txt installs the SDK editable (`-e ./sdk`), which puts the `stratoflow` CLI in .venv/bin.
+$(VENV)/.stamp: requirements-dev.txt layers/dependencies/requirements.txt sdk/pyproject.toml
+	@echo "Installing the pinned packages into $(VENV) (the first time takes about two minutes)..."
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@echo "$(VENV) is ready."
 	@touch $@
 
 $(VENV_SAM)/.stamp: requirements-sam.txt
+	@echo "Installing the AWS SAM CLI into $(VENV_SAM) (its own virtualenv; about two minutes the first time)..."
 	@test -x $(VENV_SAM)/bin/python || $(PYTHON) -m venv $(VENV_SAM)
-	$(VENV_SAM)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-sam.txt
+	@$(VENV_SAM)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-sam.txt
 	@touch $@
 
 # ---------------------------------------------------------------- run
 local: $(VENV)/.stamp
 	@$(PY) -m stratoflow_local serve --port $(PORT)
 
+# The local stack from a clean state (make local keeps its state in .stratoflow/state across restarts).
+local-reset: $(VENV)/.stamp
+	@$(PY) -m stratoflow_local serve --port $(PORT) --reset
+
+# One function in a container of its own: against the running `make local` (its .stratoflow/local.json) if one is up,
+# else a fresh embedded endpoint. Dummy credentials are set for you.
 invoke: $(VENV)/.stamp
 	@$(PY) -m stratoflow_local invoke $(FN) $(EVENT)
 
@@ -93,10 +106,34 @@ bench: $(VENV)/.stamp
 soak: $(VENV)/.stamp
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
-deploy: venv
+# ---------------------------------------------------------------- AWS (credentials and region from the AWS environment)
+STACK ?= stratoflow
+TENANT ?=
+SCOPES ?= client,worker
+
+# The first deploy may be `make deploy GUIDED=1` (sam asks for the settings once); later ones do not stop to ask.
+deploy: $(VENV_SAM)/.stamp
 	$(SAM) build
-	$(SAM) deploy
+	$(SAM) deploy --stack-name $(STACK) $(if $(GUIDED),--guided,--no-confirm-changeset)
+	@$(MAKE) --no-print-directory outputs
+
+outputs: $(VENV_SAM)/.stamp
+	@$(SAM) list stack-outputs --stack-name $(STACK) --output table
+
+# A token for a tenant of the deployed stack; the table is found from the stack's TableName output.
+token: $(VENV)/.stamp
+	@test -n "$(TENANT)" || { echo "usage: make token TENANT=<tenant> [SCOPES=client,worker] [STACK=stratoflow]"; exit 2; }
+	@$(PY) -m stratoflow_local tokens create --tenant $(TENANT) --scopes $(SCOPES) --stack-name $(STACK)
+
+# The README's tour as a script, against a deployed (or local) API.
+smoke: $(VENV)/.stamp
+	@test -n "$(URL)" -a -n "$(TOKEN)" || { echo "usage: make smoke URL=<ApiUrl output> TOKEN=<token>"; exit 2; }
+	@$(PY) -m stratoflow_local.smoke --url $(URL) --token $(TOKEN)
+
+# Deletes the stack; the table is kept (DeletionPolicy: Retain), delete it in the console if you mean to.
+destroy: $(VENV_SAM)/.stamp
+	$(SAM) delete --stack-name $(STACK) --no-prompts
 
 clean:
-	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis .stratoflow/local.json
 	find . -name __pycache__ -type d -not -path "./.venv*" -prune -exec rm -rf {} +

@@ -21,6 +21,7 @@ from typing import Any
 from stratoflow_sdk import (
     Client,
     TaskCancelledError,
+    TransportError,
     Worker,
     WorkflowContext,
     join_all,
@@ -101,6 +102,10 @@ def run(url: str, token: str, queue: str, *, images: dict[str, float] | None = N
 def main() -> None:
     url = os.environ.get("STRATOFLOW_URL", "http://127.0.0.1:3000")
     token = os.environ.get("STRATOFLOW_TOKEN", "dev-token")
+    try:  # one clear line instead of a traceback (and worker warnings) when no server is up
+        Client(url, token).health()
+    except TransportError:
+        raise SystemExit(f"cannot reach Stratoflow at {url}: is `make local` running?") from None
     run(url, token, f"examples-{uuid.uuid4().hex[:8]}")
 
 

@@ -19,7 +19,16 @@ import time
 import uuid
 from typing import Any
 
-from stratoflow_sdk import Client, Worker, WorkflowCancelledError, WorkflowContext, task, task_context, workflow
+from stratoflow_sdk import (
+    Client,
+    TransportError,
+    Worker,
+    WorkflowCancelledError,
+    WorkflowContext,
+    task,
+    task_context,
+    workflow,
+)
 
 STARTED = time.monotonic()
 
@@ -137,6 +146,10 @@ def run(url: str, token: str, queue: str, *, warehouse_slot_seconds: float = 60.
 def main() -> None:
     url = os.environ.get("STRATOFLOW_URL", "http://127.0.0.1:3000")
     token = os.environ.get("STRATOFLOW_TOKEN", "dev-token")
+    try:  # one clear line instead of a traceback (and worker warnings) when no server is up
+        Client(url, token).health()
+    except TransportError:
+        raise SystemExit(f"cannot reach Stratoflow at {url}: is `make local` running?") from None
     result = run(url, token, f"examples-{uuid.uuid4().hex[:8]}")
     say(f"compensations run, in order: {', '.join(result['compensations'])}")
 

@@ -4,19 +4,12 @@ from aws_lambda_powertools.utilities.data_classes import event_source
 from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
     APIGatewayAuthorizerRequestEvent,
     APIGatewayAuthorizerResponse,
-    HttpVerb,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from stratoflow.observability import logger, tracer
 from stratoflow.services import runtime
 from stratoflow.tokens import parse_bearer, resolve_token
-
-# Which routes each scope opens; a token without the scope of a route gets API Gateway's 403.
-# Workers may also read a history page: a poll returns the first page and points them there for the rest.
-SCOPE_ROUTES = {
-    "client": ("/v1/workflows", "/v1/workflows/*", "/v1/tasks", "/v1/tasks/*"),
-    "worker": ("/v1/worker/*", "/v1/workflows/*/events"),
-}
+from stratoflow_api.route_table import policy_routes
 
 
 @logger.inject_lambda_context
@@ -37,9 +30,10 @@ def lambda_handler(event: APIGatewayAuthorizerRequestEvent, context: LambdaConte
         stage=arn.stage,
         context={"tenant": principal.tenant, "scopes": " ".join(sorted(principal.scopes))},
     )
-    for scope in sorted(principal.scopes):
-        for route in SCOPE_ROUTES.get(scope, ()):
-            policy.allow_route(HttpVerb.ALL.value, route)
-    if not principal.scopes:
+    # The routes the token's scopes open (stratoflow_api.route_table); API Gateway answers 403 for the others.
+    allowed = policy_routes(principal.scopes)
+    for method, resource in allowed:
+        policy.allow_route(method, resource)
+    if not allowed:
         policy.deny_all_routes()
     return policy.asdict()

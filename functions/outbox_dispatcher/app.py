@@ -1,4 +1,4 @@
-"""The outbox dispatcher: timer schedules, cascading cancels and parent close, from the table's stream."""
+"""The outbox dispatcher: timer schedules, cascading cancels, parent close, events and batch starts, from the stream."""
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from stratoflow.dal.keys import OUTBOX_PREFIX, TIMER_PREFIX
 from stratoflow.observability import logger, metrics, tracer
 from stratoflow.outbox import handle_timer_change, process_outbox_item
-from stratoflow.services import runtime
+from stratoflow.services import batch_queue, runtime
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
@@ -23,7 +23,7 @@ def record_handler(record: DynamoDBRecord) -> None:
     if sk.startswith(TIMER_PREFIX):
         outcome = handle_timer_change(runtime(), change.old_image or None, change.new_image or None)
     elif sk.startswith(OUTBOX_PREFIX):
-        outcome = process_outbox_item(runtime(), keys["pk"], sk)
+        outcome = process_outbox_item(runtime(), keys["pk"], sk, batch_queue())
     else:
         outcome = "ignored"
     logger.info("outbox record", extra={"sk": sk, "outcome": outcome})

@@ -3,7 +3,7 @@
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from stratoflow.observability import logger, metrics, tracer
-from stratoflow.services import runtime
+from stratoflow.services import batch_queue, runtime
 from stratoflow.sweeper import sweep
 
 
@@ -11,8 +11,10 @@ from stratoflow.sweeper import sweep
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    swept = sweep(runtime())
-    if swept:
+    swept = sweep(runtime(), batch_queue())
+    total = sum(swept.values())
+    # An idle sweep (every minute, most of the time) publishes no metric line: only sweeps that did something count.
+    if total:
         logger.info("swept", extra={"swept": swept})
-    metrics.add_metric(name="SweptItems", unit=MetricUnit.Count, value=sum(swept.values()))
+        metrics.add_metric(name="SweptItems", unit=MetricUnit.Count, value=total)
     return {"swept": swept}

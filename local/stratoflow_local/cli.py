@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import logging
 import os
 import secrets
+import shutil
 import signal
 import sys
 import threading
-import traceback
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import requests
+
+from stratoflow_local.operator_sources import event_bus_names
 from stratoflow_local.resources import provision
 from stratoflow_local.runtime import FunctionError, LambdaRuntime
 from stratoflow_local.stack import DUMMY_CREDENTIALS, LocalStack, start_endpoint, tokens_from
@@ -23,6 +28,7 @@ from stratoflow_local.template import load_template
 from stratoflow_local.tokens import ALL_SCOPES, TokenSpec, revoke, store_tokens
 
 DEFAULT_TEMPLATE = "template.yaml"
+DEFAULT_STATE_DIR = ".stratoflow/state"
 
 
 class _KeyValueFormatter(logging.Formatter):
@@ -48,20 +54,75 @@ def _configure_logging(level: str) -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
 
+# ---------------------------------------------------------------- the running stack's state file
+
+STATE_FILE = Path(".stratoflow") / "local.json"
+
+
+def _environment_options(pairs: Sequence[str]) -> dict[str, str]:
+    """`--env NAME=VALUE` options: variables added to every function's environment."""
+    values: dict[str, str] = {}
+    for pair in pairs:
+        name, separator, value = pair.partition("=")
+        if not separator or not name:
+            raise SystemExit(f"--env takes NAME=VALUE, not {pair!r}")
+        values[name] = value
+    return values
+
+
+def write_state(stack: LocalStack, path: Path = STATE_FILE) -> None:
+    """Tell `invoke` (and tools) where the running stack is: its URL, port and AWS endpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        "url": stack.url,
+        "port": int(stack.url.rsplit(":", 1)[1]),
+        "endpoint_url": stack.endpoint_url,
+        "region": stack.template.names.region,
+        "template": str(stack.template.path),
+        "pid": os.getpid(),
+    }
+    path.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+
+
+def remove_state(path: Path = STATE_FILE) -> None:
+    """Remove the state file if this process wrote it (another `serve` may have started since)."""
+    with contextlib.suppress(FileNotFoundError, ValueError, KeyError):
+        if json.loads(path.read_text(encoding="utf-8"))["pid"] == os.getpid():
+            path.unlink()
+
+
+def running_stack(template: Path, path: Path = STATE_FILE) -> dict[str, Any] | None:
+    """The state of a `serve` of `template` that is up (its process alive, its endpoint answering), else None."""
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+        if Path(state["template"]) != template.resolve():
+            return None
+        os.kill(int(state["pid"]), 0)
+        requests.get(f"{state['endpoint_url']}/moto-api/", timeout=2)
+    except (OSError, ValueError, KeyError, TypeError, requests.RequestException):
+        return None
+    return dict(state)
+
+
 # ---------------------------------------------------------------- serve
 
 
 def _serve(arguments: argparse.Namespace) -> int:
 
+    state_dir = None if arguments.in_memory else Path(arguments.state_dir)
+    if state_dir is not None and arguments.reset:
+        shutil.rmtree(state_dir, ignore_errors=True)
     stack = LocalStack(
         template_path=arguments.template,
         port=arguments.port,
+        state_dir=state_dir,
         duplicate_deliveries=arguments.duplicate_deliveries,
         reorder=arguments.reorder,
         seed=arguments.seed,
         sweep_seconds=arguments.sweep_seconds,
         access_log=not arguments.quiet,
         parameters=dict(item.split("=", 1) for item in arguments.parameter),
+        environment=_environment_options(arguments.env),
     )
     stopping = threading.Event()
 
@@ -70,9 +131,28 @@ def _serve(arguments: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    stack.start()
+    started = time.monotonic()
     try:
+        stack.start()
+    except OSError as refused:
+        if refused.errno != errno.EADDRINUSE:
+            raise
+        print(
+            f"port {arguments.port} is already in use (another `make local`?); pick another one: PORT=3001 make local",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        write_state(stack)
         print(f"ready on {stack.url}", flush=True)
+        if state_dir is None:
+            print("state is kept in memory only (--in-memory): it is gone when the stack stops", flush=True)
+        else:
+            print(
+                f"state is kept in {state_dir} ({stack.replayed_requests} earlier requests replayed); "
+                "`make local-reset` starts clean",
+                flush=True,
+            )
         for spec in stack.tokens:
             print(f"token {spec.token} (tenant {spec.tenant}, scopes {'+'.join(sorted(spec.scopes))})", flush=True)
         if stack.tokens:
@@ -82,8 +162,21 @@ def _serve(arguments: argparse.Namespace) -> int:
         print(
             f"endpoint {stack.endpoint_url} (AWS_ENDPOINT_URL for tools, e.g. tokens create --endpoint-url)", flush=True
         )
-        stopping.wait()
+        print(
+            f"started in {time.monotonic() - started:.1f} s, one warm container per function "
+            f"(make invoke FN=... EVENT=... runs against this stack)",
+            flush=True,
+        )
+        for logical_id, error in stack.warm_errors.items():
+            print(f"warning: {logical_id} failed to start: {error.error_type}: {error.error_message}", flush=True)
+        for bus in event_bus_names(stack.template):
+            print(f"event bus {bus} on {stack.endpoint_url} (PutEvents, source stratoflow.<tenant>)", flush=True)
+        # A signal may be delivered to any of the stack's threads; Python runs its handler in the main thread only
+        # once that thread wakes, so it must wake now and then rather than block for good.
+        while not stopping.wait(0.5):
+            pass
     finally:
+        remove_state()
         stack.stop()
         print("stopped", file=sys.stderr, flush=True)
     return 0
@@ -93,8 +186,10 @@ def _serve(arguments: argparse.Namespace) -> int:
 
 
 def _invoke(arguments: argparse.Namespace) -> int:
-
-    template = load_template(arguments.template, dict(item.split("=", 1) for item in arguments.parameter))
+    """Invoke one function in a container of its own, against the running `serve` of the same template if one is
+    up (its data, as `sam local invoke` against a local endpoint), else against a fresh embedded endpoint."""
+    template_path = Path(arguments.template)
+    template = load_template(template_path, dict(item.split("=", 1) for item in arguments.parameter))
     if arguments.function not in template.functions:
         print(f"no function {arguments.function!r}; the template has: {', '.join(template.functions)}", file=sys.stderr)
         return 2
@@ -104,11 +199,14 @@ def _invoke(arguments: argparse.Namespace) -> int:
         else json.load(sys.stdin)
     )
     endpoint: Any = None
-    endpoint_url = os.environ.get("AWS_ENDPOINT_URL")
+    state = running_stack(template_path)
+    endpoint_url = state["endpoint_url"] if state else os.environ.get("AWS_ENDPOINT_URL")
+    for key, value in DUMMY_CREDENTIALS.items():
+        os.environ.setdefault(key, value)
     if not endpoint_url:
         endpoint = start_endpoint()
         endpoint_url = str(endpoint.url)
-        os.environ.update(DUMMY_CREDENTIALS)
+    runtime: LambdaRuntime | None = None
     try:
         os.environ.update(
             {
@@ -116,27 +214,30 @@ def _invoke(arguments: argparse.Namespace) -> int:
                 "AWS_REGION": template.names.region,
                 "AWS_DEFAULT_REGION": template.names.region,
                 "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-                **template.functions[arguments.function].environment,
+                **template.shared_environment(),
             }
         )
-        os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-        # Logs go to stderr (as `sam local invoke` does), the response alone to stdout.
-        failure: dict[str, Any] | None = None
-        with contextlib.redirect_stdout(sys.stderr):
-            provision(template, endpoint_url)
-            if endpoint is not None:
-                store_tokens(tokens_from(None))
-            try:
-                response = LambdaRuntime(template).invoke(arguments.function, event)
-            except FunctionError as error:
-                failure = {
-                    "errorMessage": error.error_message,
-                    "errorType": error.error_type,
-                    "stackTrace": traceback.format_exception(error.error),
-                }
-        print(json.dumps(failure if failure is not None else response, indent=2, default=str))
-        return 1 if failure is not None else 0
+        if state:
+            print(f"against the running stack {state['url']} (endpoint {endpoint_url})", file=sys.stderr)
+        else:
+            # Logs go to stderr (as `sam local invoke` does), the response alone to stdout.
+            with contextlib.redirect_stdout(sys.stderr):
+                provision(template, endpoint_url)
+                if endpoint is not None:
+                    store_tokens(tokens_from(None))
+        runtime = LambdaRuntime(
+            template, endpoint_url, max_containers=1, extra_environment=_environment_options(arguments.env)
+        )
+        try:
+            response = runtime.invoke(arguments.function, event)
+        except FunctionError as error:
+            print(json.dumps(error.report(), indent=2))
+            return 1
+        print(json.dumps(response, indent=2, default=str))
+        return 0
     finally:
+        if runtime is not None:
+            runtime.close()
         if endpoint is not None:
             endpoint.stop()
 
@@ -151,16 +252,31 @@ def _token_environment(arguments: argparse.Namespace) -> None:
         for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
             os.environ.setdefault(key, value)
         os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    table_name = arguments.table_name
+    if not (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")):
+        raise SystemExit("set AWS_REGION (or AWS_DEFAULT_REGION) to the stack's region")
+    table_name = arguments.table_name or (_stack_table(arguments.stack_name) if arguments.stack_name else None)
     if not table_name:
         if not arguments.endpoint_url:
-            raise SystemExit("--table-name is required for a deployed stack (the stack's TableName output)")
+            raise SystemExit("--stack-name or --table-name is required for a deployed stack")
 
         template = load_template(arguments.template)
         table_name = next(iter(template.tables.values())).name
     os.environ["TABLE_NAME"] = table_name
-    if not (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")):
-        raise SystemExit("set AWS_REGION (or AWS_DEFAULT_REGION) to the stack's region")
+
+
+def _stack_table(stack_name: str) -> str:
+    """The deployed stack's `TableName` output, read from CloudFormation."""
+    import boto3  # noqa: PLC0415 - only this path talks to CloudFormation
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+    try:
+        stacks = boto3.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
+    except (BotoCoreError, ClientError) as error:
+        raise SystemExit(f"cannot read stack {stack_name!r}: {error}") from None
+    outputs = {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs", [])}
+    if "TableName" not in outputs:
+        raise SystemExit(f"stack {stack_name!r} has no TableName output; is it a Stratoflow stack?")
+    return outputs["TableName"]
 
 
 def _tokens(arguments: argparse.Namespace) -> int:
@@ -196,6 +312,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--reorder", action="store_true", help="reorder records of different items in a batch")
     serve.add_argument("--seed", type=int, default=0)
     serve.add_argument("--quiet", action="store_true", help="no access log")
+    serve.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help="where local state is kept across restarts")
+    serve.add_argument("--reset", action="store_true", help="forget the state kept in --state-dir first")
+    serve.add_argument("--in-memory", action="store_true", help="keep no state across restarts")
+    serve.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="add to every function")
     serve.set_defaults(run=_serve)
 
     invoke = commands.add_parser("invoke", help="invoke one function with an event file (like sam local invoke -e)")
@@ -203,12 +323,14 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument("event", help="event JSON file, or - for standard input")
     invoke.add_argument("--template", default=DEFAULT_TEMPLATE)
     invoke.add_argument("--parameter", action="append", default=[], metavar="NAME=VALUE")
+    invoke.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="add to the function")
     invoke.set_defaults(run=_invoke)
 
     tokens = commands.add_parser("tokens", help="create or revoke API tokens")
     tokens_actions = tokens.add_subparsers(dest="action", required=True)
     for action in ("create", "revoke"):
         sub = tokens_actions.add_parser(action)
+        sub.add_argument("--stack-name", help="a deployed stack: its table is read from the TableName output")
         sub.add_argument("--table-name", help="the stack's table (TableName output); default: the local table")
         sub.add_argument("--endpoint-url", help="the local stack's endpoint (serve prints it)")
         sub.add_argument("--template", default=DEFAULT_TEMPLATE)

@@ -32,6 +32,11 @@ Thread safety:
   to the endpoint while holding it: the request would wait for the lock forever.
 - `start()` and `stop()` are meant to be called from one thread.
 
+Request hook (for fault injection): `request_hook`, if set, sees every request (`AwsRequest`: who signed it, which
+service and operation, botocore's per-call id that its retries share) before moto does, outside the lock, and may
+answer it itself (`Answer`, e.g. a throttling error), drop the connection without processing it (`Drop.BEFORE`), or
+let moto process it and then drop the connection so the answer is lost (`Drop.AFTER`).
+
 Clients: pass `client_kwargs()` to boto3 (explicit `endpoint_url`, region, dummy credentials), or export
 `environment()` to a process that builds its own clients. It sets `AWS_ACCOUNT_ID_ENDPOINT_MODE=disabled`, without
 which botocore resolves DynamoDB (and Streams) to account-id endpoints instead of `AWS_ENDPOINT_URL`.
@@ -39,10 +44,16 @@ which botocore resolves DynamoDB (and Streams) to account-id endpoints instead o
 
 from __future__ import annotations
 
+import contextlib
+import enum
 import io
+import json
 import logging
+import re
+import socket
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
@@ -50,6 +61,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wsgi import get_input_stream
 
 from stratoflow_local.moto_pin import check_moto
+from stratoflow_local.persistence import RequestJournal, call, is_mutation
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -66,6 +78,87 @@ StartResponse = Callable[..., Any]
 _MOTO_LOCK = threading.RLock()
 
 
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/]+/[^/]+/([^/]+)/")
+
+
+@dataclass(frozen=True)
+class AwsRequest:
+    """One request to the endpoint, as the request hook sees it (header names in lower case)."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: bytes
+
+    def _credential(self) -> tuple[str, str] | tuple[None, None]:
+        match = _CREDENTIAL.search(self.headers.get("authorization", ""))
+        return (match.group(1), match.group(2)) if match else (None, None)
+
+    @property
+    def access_key_id(self) -> str | None:
+        """The access key id of the SigV4 signature: who sent the request."""
+        return self._credential()[0]
+
+    @property
+    def service(self) -> str | None:
+        """The service of the SigV4 credential scope (`dynamodb`, `scheduler`, ...)."""
+        return self._credential()[1]
+
+    @property
+    def call_id(self) -> str | None:
+        """botocore's `amz-sdk-invocation-id`: the same for every attempt (retry) of one API call."""
+        return self.headers.get("amz-sdk-invocation-id")
+
+    @property
+    def operation(self) -> str:
+        """The API operation: from `X-Amz-Target` (JSON protocols) or the method and path (REST protocols)."""
+        target = self.headers.get("x-amz-target")
+        if target:
+            return target.rpartition(".")[2]
+        collection, _, name = self.path.strip("/").partition("/")
+        if self.service == "scheduler" and collection == "schedules":
+            if not name:
+                return "ListSchedules"
+            verb = {"POST": "Create", "PUT": "Update", "DELETE": "Delete", "GET": "Get"}.get(self.method, self.method)
+            return f"{verb}Schedule"
+        return f"{self.method} {self.path}"
+
+    def json(self) -> dict[str, object]:
+        try:
+            value = json.loads(self.body or b"{}")
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer the hook gives instead of moto's."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+
+class Drop(enum.Enum):
+    """Close the connection without an answer: before moto sees the request, or after it processed it."""
+
+    BEFORE = "before"
+    AFTER = "after"
+
+
+RequestHook = Callable[[AwsRequest], "Answer | Drop | None"]
+
+
+def _drop_connection(environ: dict[str, object]) -> None:
+    connection = environ.get("werkzeug.socket")
+    if isinstance(connection, socket.socket):
+        with contextlib.suppress(OSError):
+            connection.shutdown(socket.SHUT_RDWR)
+    # werkzeug treats a ConnectionError as a connection the client dropped: nothing is written.
+    raise ConnectionAbortedError("the request hook dropped the connection")
+
+
 class _SerializedApplication:
     """WSGI middleware that runs the wrapped application under `lock`, one request at a time.
 
@@ -73,16 +166,31 @@ class _SerializedApplication:
     accepted just before the server shut down.
     """
 
-    def __init__(self, application: Callable[[dict[str, Any], StartResponse], Iterable[bytes]], lock: Any) -> None:
+    def __init__(
+        self,
+        application: Callable[[dict[str, Any], StartResponse], Iterable[bytes]],
+        lock: Any,
+        journal: RequestJournal | None = None,
+    ) -> None:
         self._application = application
         self._lock = lock
+        self._journal = journal
         self.closed = False
+        self.hook: RequestHook | None = None
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
         # Read the body before taking the lock: a slow client must not hold up everyone else.
         body = get_input_stream(environ).read()
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
+        decision = self._consult_hook(environ, body)
+        if isinstance(decision, Answer):
+            start_response(
+                f"{decision.status} Hooked", [*decision.headers, ("Content-Length", str(len(decision.body)))]
+            )
+            return [decision.body]
+        if decision is Drop.BEFORE:
+            _drop_connection(environ)
         started: list[tuple[str, list[tuple[str, str]], Any]] = []
         chunks: list[bytes] = []
 
@@ -102,9 +210,32 @@ class _SerializedApplication:
                 close = getattr(result, "close", None)
                 if close is not None:
                     close()
+            if self._journal is not None:
+                self._journal_request(environ, body, started[0][0])
+        if decision is Drop.AFTER:
+            _drop_connection(environ)
         status, headers, exc_info = started[0]
         start_response(status, headers, exc_info)
         return chunks
+
+    def _journal_request(self, environ: dict[str, Any], body: bytes, status: str) -> None:
+        """Under the lock, before the answer leaves: committed changes are journaled in commit order."""
+        assert self._journal is not None
+        if environ.get("PATH_INFO") == "/moto-api/reset" and status.startswith("2"):
+            self._journal.clear()
+        elif status.startswith("2") and is_mutation(environ, body):
+            self._journal.record(environ, body)
+    def _consult_hook(self, environ: dict[str, Any], body: bytes) -> Answer | Drop | None:
+        hook = self.hook
+        if hook is None:
+            return None
+        headers = {
+            key[5:].replace("_", "-").lower(): str(value) for key, value in environ.items() if key.startswith("HTTP_")
+        }
+        if environ.get("CONTENT_TYPE"):
+            headers["content-type"] = str(environ["CONTENT_TYPE"])
+        request = AwsRequest(str(environ.get("REQUEST_METHOD", "")), str(environ.get("PATH_INFO", "")), headers, body)
+        return hook(request)
 
 
 class EmbeddedAwsEndpoint:
@@ -115,20 +246,34 @@ class EmbeddedAwsEndpoint:
     survives `stop()`.
     """
 
-    def __init__(self, port: int = 0, region: str = DEFAULT_REGION) -> None:
+    def __init__(self, port: int = 0, region: str = DEFAULT_REGION, journal: RequestJournal | None = None) -> None:
         self._port = port
         self._region = region
+        self._journal = journal
+        self.replayed = 0
         self._lock = _MOTO_LOCK
         self._server: BaseWSGIServer | None = None
         self._application: _SerializedApplication | None = None
         self._thread: threading.Thread | None = None
         self._url: str | None = None
         self._uninstall: Callable[[], None] | None = None
+        self._hook: RequestHook | None = None
 
     @property
     def lock(self) -> threading.RLock:
         """The process-wide lock every request runs under; hold it to touch moto's backends in process."""
         return self._lock
+
+    @property
+    def request_hook(self) -> RequestHook | None:
+        return self._hook
+
+    @request_hook.setter
+    def request_hook(self, hook: RequestHook | None) -> None:
+        """See every request before moto does (fault injection); None removes the hook."""
+        self._hook = hook
+        if self._application is not None:
+            self._application.hook = hook
 
     @property
     def url(self) -> str:
@@ -156,7 +301,11 @@ class EmbeddedAwsEndpoint:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         moto_transactions.install()
         try:
-            application = _SerializedApplication(DomainDispatcherApplication(create_backend_app), self._lock)
+            moto_application = DomainDispatcherApplication(create_backend_app)
+            if self._journal is not None:
+                self._restore(moto_application)
+            application = _SerializedApplication(moto_application, self._lock, self._journal)
+            application.hook = self._hook
             server = make_server(
                 "127.0.0.1", self._port, application, threaded=True, request_handler=MotoRequestHandler
             )
@@ -170,6 +319,14 @@ class EmbeddedAwsEndpoint:
         self._thread.start()
         self._url = f"http://127.0.0.1:{server.server_port}"
         return self._url
+
+    def _restore(self, moto_application: Callable[[dict[str, Any], StartResponse], Iterable[bytes]]) -> None:
+        """Start moto from empty and replay the journal into it, before the first request is served."""
+        assert self._journal is not None
+        with self._lock:
+            call(moto_application, "POST", "/moto-api/reset")  # moto's backends are process-global
+            self.replayed = self._journal.replay(moto_application)
+            self._journal.open()
 
     def stop(self) -> None:
         server, thread, application, uninstall = self._server, self._thread, self._application, self._uninstall
@@ -188,6 +345,8 @@ class EmbeddedAwsEndpoint:
                     application.closed = True
                 if uninstall is not None:
                     uninstall()
+                if self._journal is not None:
+                    self._journal.close()
 
     def run_locked(self, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run `function` linearizably with every request (it must not call the endpoint over HTTP)."""

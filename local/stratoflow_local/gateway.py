@@ -64,6 +64,7 @@ _DEFAULT_STATUS = {
     "UNSUPPORTED_MEDIA_TYPE": 415,
 }
 _DEFAULT_TEMPLATE = '{"message":$context.error.messageString}'
+_FRONT_DOOR_CODES = {HTTPStatus.NOT_FOUND: "NOT_FOUND", HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "PAYLOAD_TOO_LARGE"}
 
 Invoke = Callable[[str, Any], Any]
 
@@ -136,7 +137,9 @@ def _split(path: str) -> tuple[str, ...]:
 
 
 def _arn_pattern(resource: str) -> re.Pattern[str]:
-    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in resource) + r"\Z")
+    # IAM's `*` and `?` match any character, a newline in a path id included (DOTALL).
+    pattern = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in resource) + r"\Z"
+    return re.compile(pattern, re.DOTALL)
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -598,7 +601,32 @@ class _Handler(BaseHTTPRequestHandler):
             return None, length
         return (b"".join(parts) or None), length
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+    def __getattr__(self, name: str) -> Any:
+        # http.server answers 501 with an HTML page for a method it has no do_<METHOD> for (TRACE, PROPFIND…);
+        # API Gateway routes every method, and one without a route gets the unknown-route answer (404).
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (a malformed request line, an oversize header) in the API's error shape.
+
+        They are all the client's mistakes (an HTTP version it cannot speak included), so never a 5xx; and they get
+        a status line and headers even when the request line was too broken to say which HTTP version it spoke.
+        """
+        status = HTTPStatus(code) if code in HTTPStatus._value2member_map_ and code < 500 else HTTPStatus.BAD_REQUEST
+        error_code = _FRONT_DOOR_CODES.get(status, "INVALID_ARGUMENT")
+        body = json.dumps({"error": {"code": error_code, "message": message or status.phrase}}).encode()
+        if self.request_version == "HTTP/0.9":
+            self.request_version = self.protocol_version
+        self.close_connection = True
+        self.send_response(status, status.phrase)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
         if self.access_log:

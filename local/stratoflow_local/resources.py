@@ -91,8 +91,10 @@ def ensure_table(dynamodb: Any, spec: TableSpec) -> str:
     return str(description.get("LatestStreamArn", ""))
 
 
-def ensure_queue(sqs: Any, name: str) -> str:
-    """Create the queue if missing; return its URL."""
+def ensure_queue(sqs: Any, name: str, attributes: Mapping[str, str] | None = None) -> str:
+    """Create the queue if missing (FIFO, delay and redrive as the template says); return its URL."""
+    if attributes:
+        return str(sqs.create_queue(QueueName=name, Attributes=dict(attributes))["QueueUrl"])
     return str(sqs.create_queue(QueueName=name)["QueueUrl"])
 
 
@@ -111,8 +113,12 @@ def provision(template: LocalTemplate, endpoint_url: str) -> dict[str, str]:
     stream_arns = {spec.name: ensure_table(dynamodb, spec) for spec in template.tables.values()}
     if template.queues:
         sqs = client("sqs", endpoint_url, region)
-        for queue in template.queues.values():
-            ensure_queue(sqs, queue.name)
+        from stratoflow_local.operator_sources import queue_attributes  # noqa: PLC0415 - it imports this module
+
+        attributes = {q.logical_id: queue_attributes(template, q.logical_id) for q in template.queues.values()}
+        # Dead-letter queues first: a redrive policy names one that must exist.
+        for queue in sorted(template.queues.values(), key=lambda q: "RedrivePolicy" in attributes[q.logical_id]):
+            ensure_queue(sqs, queue.name, attributes[queue.logical_id])
     if template.schedule_groups:
         scheduler = client("scheduler", endpoint_url, region)
         for group in template.schedule_groups.values():

@@ -1,175 +1,447 @@
-"""In-process Lambda runtime: a pool of "containers" per function.
+"""The local Lambda runtime: every container is an OS process running its function through `awslambdaric`.
 
-A handler module is not safe for concurrent invocations (a Powertools resolver holds the current event), exactly
-like a Lambda execution environment. So each container is a separate import of the function's handler file under
-a unique module name, and an invocation gets a free container, or a new one while the pool is below its bound.
-Shared layer modules (`stratoflow`, Powertools, ...) are ordinary imports, loaded once per process.
+A container is what Lambda calls an execution environment: `python -m awslambdaric <Handler>` started in the
+function's code folder with exactly the environment Lambda would give it (the template's variables, Globals merged,
+plus the `AWS_LAMBDA_*` variables, the region, credentials and the stack's endpoint), talking to a Runtime API of its
+own (`stratoflow_local.runtime_api`). Module state lives as long as the process; nothing is shared between
+containers or with the stack's process.
 
-Environment: every function's template environment is put into `os.environ` once, at start (the functions share
-one process, so they share one environment; the template reader refuses a template whose functions disagree on a
-variable). The only variable that differs, `POWERTOOLS_SERVICE_NAME`, is set while a container is imported, which
-is when Powertools' Logger, Tracer and Metrics read it.
+- A new container is a cold start: it is ready once its handler module is loaded and it asks for its first
+  invocation; an init error (`/runtime/init/error`) fails the invocation that was waiting for it, as in Lambda.
+- A warm container is reused (the most recently used first). One container runs one invocation at a time.
+- Concurrency per function is bounded by the template's `ReservedConcurrentExecutions` and by a local cap
+  (`max_containers`, default `STRATOFLOW_MAX_CONTAINERS` or 8); an invocation past the bound waits for a container.
+- A handler past its `Timeout` is killed and reported as Lambda reports it (`Sandbox.Timedout`); a container that
+  exits or crashes fails its invocation (`Runtime.ExitError`) and is replaced by the next invocation.
+- Containers idle for `idle_seconds` (default `STRATOFLOW_IDLE_SECONDS` or 600) are stopped. A container whose
+  stack's process is gone exits too: `awslambdaric` gives up once its Runtime API connection closes.
+
+Each container signs its AWS calls with an access key id of its own (`AKLOCAL_<function>_<n>`), so the endpoint can
+tell which function and invocation made a call (`invocation_of`), and `add_invocation_listener` learns of every
+invocation as it is handed to a container: together they let tests inject faults at the endpoint.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import itertools
+import json
 import logging
 import os
+import secrets
+import subprocess
 import sys
+import sysconfig
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from types import ModuleType
-from typing import Any
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
 
+from stratoflow_local.runtime_api import Invocation, RuntimeApi
 from stratoflow_local.template import FunctionSpec, LocalTemplate
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_CONTAINERS = 32
-_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
-# Module imports and os.environ changes are process-wide: one container imports at a time.
-_IMPORT_LOCK = threading.RLock()
-_container_ids = itertools.count(1)
+DEFAULT_MAX_CONTAINERS = 8
+DEFAULT_IDLE_SECONDS = 600.0
+MIN_INIT_SECONDS = 10.0  # Lambda's limit on the init phase; a longer Timeout gives init that long
+ACCESS_KEY_PREFIX = "AKLOCAL_"
+SECRET_ACCESS_KEY = "local-secret"
+
+InvocationListener = Callable[[str, str, str], None]  # (function, request id, container's access key id)
+
+
+def max_containers_from_environment(environ: Mapping[str, str] = os.environ) -> int:
+    raw = environ.get("STRATOFLOW_MAX_CONTAINERS")
+    return max(1, int(raw)) if raw else DEFAULT_MAX_CONTAINERS
+
+
+def idle_seconds_from_environment(environ: Mapping[str, str] = os.environ) -> float:
+    raw = environ.get("STRATOFLOW_IDLE_SECONDS")
+    return float(raw) if raw else DEFAULT_IDLE_SECONDS
 
 
 class FunctionError(Exception):
-    """The handler raised; `error_type` and `error_message` are what Lambda would report."""
+    """The invocation failed: what Lambda's Invoke would report (`errorType`, `errorMessage`, `stackTrace`)."""
 
-    def __init__(self, function: str, error: BaseException) -> None:
-        super().__init__(f"{function}: {type(error).__name__}: {error}")
+    def __init__(
+        self, function: str, error_type: str, error_message: str, stack_trace: Iterable[str] = (), request_id: str = ""
+    ) -> None:
+        super().__init__(f"{function}: {error_type}: {error_message}")
         self.function = function
-        self.error = error
-        self.error_type = type(error).__name__
-        self.error_message = str(error)
+        self.error_type = error_type
+        self.error_message = error_message
+        self.stack_trace = list(stack_trace)
+        self.request_id = request_id
 
-
-@dataclass
-class LambdaContext:
-    """The attributes of the Lambda context object that handlers and Powertools use."""
-
-    function_name: str
-    function_version: str
-    invoked_function_arn: str
-    memory_limit_in_mb: int
-    aws_request_id: str
-    log_group_name: str
-    log_stream_name: str
-    deadline_epoch_s: float
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.deadline_epoch_s - time.time()) * 1000))
-
-
-class _Container:
-    def __init__(self, spec: FunctionSpec, handler: Callable[[Any, Any], Any], module_name: str) -> None:
-        self.spec = spec
-        self.handler = handler
-        self.module_name = module_name
-        self.cold = True
-
-
-def _import_container(spec: FunctionSpec) -> _Container:
-    handler_file = spec.handler_file
-    if not handler_file.is_file():
-        raise FileNotFoundError(f"{spec.logical_id}: handler file {handler_file} does not exist")
-    module_name = f"_stratoflow_fn_{spec.logical_id}_{next(_container_ids)}"
-    with _IMPORT_LOCK:
-        for layer_dir in spec.layer_dirs:
-            if str(layer_dir) not in sys.path:
-                sys.path.append(str(layer_dir))
-        previous = os.environ.get(_SERVICE_NAME)
-        service_name = spec.environment.get(_SERVICE_NAME)
-        if service_name is not None:
-            os.environ[_SERVICE_NAME] = service_name
+    @classmethod
+    def from_report(cls, function: str, body: bytes, error_type: str = "", request_id: str = "") -> FunctionError:
+        """From the JSON a runtime posts to `/invocation/{id}/error` or `/init/error`."""
         try:
-            module_spec = importlib.util.spec_from_file_location(module_name, handler_file)
-            if module_spec is None or module_spec.loader is None:
-                raise ImportError(f"cannot import {handler_file}")
-            module: ModuleType = importlib.util.module_from_spec(module_spec)
-            sys.modules[module_name] = module
-            try:
-                module_spec.loader.exec_module(module)
-            except BaseException:
-                sys.modules.pop(module_name, None)
-                raise
+            report = json.loads(body or b"{}")
+        except ValueError:
+            report = {"errorMessage": body.decode(errors="replace")}
+        if not isinstance(report, dict):
+            report = {"errorMessage": str(report)}
+        trace = report.get("stackTrace") or []
+        return cls(
+            function,
+            str(report.get("errorType") or error_type or "Runtime.Unknown"),
+            str(report.get("errorMessage", "")),
+            [str(line) for line in trace] if isinstance(trace, list) else [str(trace)],
+            request_id,
+        )
+
+    def report(self) -> dict[str, Any]:
+        """The error as Lambda's Invoke returns it."""
+        return {"errorMessage": self.error_message, "errorType": self.error_type, "stackTrace": self.stack_trace}
+
+
+def site_packages() -> list[Path]:
+    """The stack's own site-packages: the stand-in for the dependencies layer (and where awslambdaric lives)."""
+    paths = sysconfig.get_paths()
+    return [Path(paths[key]) for key in ("purelib", "platlib") if key in paths and Path(paths[key]).is_dir()]
+
+
+@dataclass(frozen=True)
+class ContainerSettings:
+    """What every container of a runtime shares: where AWS is, which region, and variables added to all of them."""
+
+    endpoint_url: str
+    region: str
+    extra_environment: Mapping[str, str]
+    log_file: Path | None = None
+
+
+def container_environment(
+    spec: FunctionSpec, settings: ContainerSettings, runtime_api: str, access_key_id: str, log_stream: str
+) -> dict[str, str]:
+    """The environment of one container: what Lambda sets, over the function's own variables from the template."""
+    python_path = [spec.code_dir, *spec.layer_dirs, *site_packages()]
+    return {
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "TZ": ":UTC",
+        **spec.environment,
+        **settings.extra_environment,
+        # Lambda's reserved variables: the function's own environment cannot change them.
+        "_HANDLER": spec.handler,
+        "LAMBDA_TASK_ROOT": str(spec.code_dir),
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
+        "AWS_LAMBDA_FUNCTION_NAME": spec.logical_id,
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_size),
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.logical_id}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
+        "AWS_LAMBDA_RUNTIME_API": runtime_api,
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_REGION": settings.region,
+        "AWS_DEFAULT_REGION": settings.region,
+        "AWS_ACCESS_KEY_ID": access_key_id,
+        "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+        # Local only: the stack's endpoint, no account-id endpoints, no X-Ray daemon to send traces to.
+        "AWS_ENDPOINT_URL": settings.endpoint_url,
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "PYTHONPATH": os.pathsep.join(str(path) for path in python_path),
+    }
+
+
+_container_numbers = itertools.count(1)
+
+
+class Container:
+    """One execution environment of one function: an `awslambdaric` process and its Runtime API."""
+
+    def __init__(self, spec: FunctionSpec, settings: ContainerSettings) -> None:
+        self.spec = spec
+        self.number = next(_container_numbers)
+        self.access_key_id = f"{ACCESS_KEY_PREFIX}{spec.logical_id}_{self.number}"
+        self.log_stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{secrets.token_hex(16)}"
+        self.cold = True
+        self.init_seconds = 0.0
+        self.invocations = 0
+        self.last_used = time.monotonic()
+        self.current_request_id: str | None = None
+        self.exit_code: int | None = None
+        self._settings = settings
+        self._changed = threading.Event()
+        self._api = RuntimeApi(f"{spec.logical_id}-{self.number}", self._changed.set)
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+        self._closed = False
+
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self.exit_code is None and not self._closed
+
+    def start(self) -> None:
+        """Start the process and wait until it is ready for its first invocation; raise `FunctionError` if not."""
+        spec = self._settings
+        environment = container_environment(self.spec, spec, self._api.address, self.access_key_id, self.log_stream)
+        # The containers' logs go to this process's stderr (as `sam local` prints them), or to a file.
+        output: Any = 2
+        if spec.log_file is not None:
+            self._log = output = spec.log_file.open("ab", buffering=0)
+        started = time.monotonic()
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "awslambdaric", self.spec.handler],
+            cwd=self.spec.code_dir,
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C in a terminal stops the stack, which stops its containers
+        )
+        threading.Thread(target=self._watch, name=f"container-{self.access_key_id}", daemon=True).start()
+        deadline = started + max(MIN_INIT_SECONDS, float(self.spec.timeout))
+        while not self._api.ready.is_set():
+            if self._api.init_failed.is_set() or self.exit_code is not None:
+                self._wait_exit(1.0)
+                self.close()
+                if self._api.init_error is not None:
+                    body = json.dumps(self._api.init_error).encode()
+                    raise FunctionError.from_report(self.spec.logical_id, body, "Runtime.Unknown")
+                raise FunctionError(
+                    self.spec.logical_id,
+                    "Runtime.ExitError",
+                    f"Runtime exited without providing a reason ({self._exit_text()})",
+                )
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.close()
+                raise FunctionError(
+                    self.spec.logical_id, "Sandbox.Timedout", f"Init timed out after {deadline - started:.2f} seconds"
+                )
+            self._changed.wait(min(remaining, 0.5))
+            self._changed.clear()
+            if self._api.ready.is_set():
+                break
+        self.init_seconds = time.monotonic() - started
+
+    def _watch(self) -> None:
+        process = self._process
+        assert process is not None
+        code = process.wait()
+        self.exit_code = code
+        self._changed.set()
+
+    def _wait_exit(self, timeout: float) -> None:
+        if self._process is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._process.wait(timeout)
+
+    def _exit_text(self) -> str:
+        code = self.exit_code
+        if code is None:
+            return "running"
+        return f"signal: {-code}" if code < 0 else f"exit status {code}"
+
+    def invoke(self, payload: bytes, request_id: str) -> bytes:
+        """Run one invocation; the handler's answer (JSON), or `FunctionError`."""
+        timeout = float(self.spec.timeout)
+        invocation = Invocation(
+            request_id=request_id,
+            payload=payload,
+            function_arn=self.spec.arn,
+            deadline_ms=int((time.time() + timeout) * 1000),
+            trace_id=_trace_id(),
+        )
+        self.current_request_id = request_id
+        self.invocations += 1
+        try:
+            self._api.offer(invocation)
+            finished = self._wait(invocation, timeout)
         finally:
-            if previous is None:
-                os.environ.pop(_SERVICE_NAME, None)
-            else:
-                os.environ[_SERVICE_NAME] = previous
-    handler = getattr(module, spec.handler_attribute, None)
-    if not callable(handler):
-        raise ImportError(f"{spec.logical_id}: {handler_file} has no callable {spec.handler_attribute}")
-    return _Container(spec, handler, module_name)
+            self.current_request_id = None
+            self.cold = False
+            self.last_used = time.monotonic()
+        function = self.spec.logical_id
+        if not finished:
+            self._api.abandon(invocation)
+            self.close()
+            raise FunctionError(
+                function,
+                "Sandbox.Timedout",
+                f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds",
+                request_id=request_id,
+            )
+        if invocation.outcome == "response":
+            return invocation.body
+        if invocation.outcome == "error":
+            raise FunctionError.from_report(function, invocation.body, invocation.error_type, request_id)
+        self._api.abandon(invocation)
+        self._wait_exit(1.0)
+        raise FunctionError(
+            function,
+            "Runtime.ExitError",
+            f"RequestId: {request_id} Error: Runtime exited with error: {self._exit_text()}",
+            request_id=request_id,
+        )
+
+    def _wait(self, invocation: Invocation, timeout: float) -> bool:
+        """Until the invocation is answered (True), the container exits (True, outcome ""), or the deadline."""
+        deadline = time.monotonic() + timeout
+        while not invocation.done.wait(min(0.2, max(0.0, deadline - time.monotonic()))):
+            if self.exit_code is not None:
+                return True  # died: `invocation.outcome` stays "" unless it answered first
+            if time.monotonic() >= deadline:
+                return False
+        return True
+
+    def close(self) -> None:
+        self._closed = True
+        process = self._process
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            self._wait_exit(5.0)
+        self._api.close()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def _trace_id() -> str:
+    return f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)};Parent={secrets.token_hex(8)};Sampled=0"
 
 
 class FunctionPool:
-    """Containers of one function: reuse a free one, create one when none is free (up to `max_containers`)."""
+    """The containers of one function: reuse an idle one, start one while below `limit`, else wait for one."""
 
-    def __init__(self, spec: FunctionSpec, max_containers: int = DEFAULT_MAX_CONTAINERS) -> None:
+    def __init__(self, spec: FunctionSpec, settings: ContainerSettings, limit: int) -> None:
         self.spec = spec
-        self._max = max_containers
-        self._free: list[_Container] = []
+        self.limit = limit
+        self._settings = settings
+        self._idle: list[Container] = []
+        self._busy: set[Container] = set()
         self._count = 0
         self._condition = threading.Condition()
+        self._closed = False
+        self.cold_starts = 0
 
     @property
     def size(self) -> int:
+        """How many containers exist (idle, busy or starting)."""
         with self._condition:
             return self._count
 
+    def containers(self) -> list[Container]:
+        with self._condition:
+            return [*self._idle, *self._busy]
+
     @contextlib.contextmanager
-    def container(self) -> Iterator[_Container]:
+    def container(self) -> Iterator[Container]:
         container = self._acquire()
         try:
             yield container
         finally:
-            container.cold = False
-            with self._condition:
-                self._free.append(container)
-                self._condition.notify()
+            self._release(container)
 
-    def warm(self) -> None:
-        """Import one container now, so that import errors show at start and the first request is fast."""
-        with self.container():
-            pass
-
-    def _acquire(self) -> _Container:
+    def _acquire(self) -> Container:
         with self._condition:
-            while not self._free and self._count >= self._max:
+            while True:
+                if self._closed:
+                    raise RuntimeError(f"{self.spec.logical_id}: the runtime is stopped")
+                while self._idle:
+                    container = self._idle.pop()
+                    if container.alive:
+                        self._busy.add(container)
+                        return container
+                    self._discard(container)
+                if self._count < self.limit:
+                    self._count += 1
+                    break
                 self._condition.wait()
-            if self._free:
-                return self._free.pop()
-            self._count += 1
+        container = Container(self.spec, self._settings)
         try:
-            return _import_container(self.spec)
+            container.start()
         except BaseException:
             with self._condition:
                 self._count -= 1
                 self._condition.notify()
             raise
+        with self._condition:
+            self.cold_starts += 1
+            self._busy.add(container)
+        return container
+
+    def _release(self, container: Container) -> None:
+        with self._condition:
+            self._busy.discard(container)
+            if container.alive and not self._closed:
+                self._idle.append(container)
+            else:
+                self._count -= 1
+                container.close()
+            self._condition.notify()
+
+    def _discard(self, container: Container) -> None:
+        self._count -= 1
+        container.close()
+
+    def warm(self) -> None:
+        """Start one container now (if none exists), so that the first request finds it warm."""
+        if self.size == 0:
+            with self.container():
+                pass
+
+    def reap(self, idle_seconds: float) -> int:
+        """Stop the containers idle for longer than `idle_seconds`; how many were stopped."""
+        now = time.monotonic()
+        with self._condition:
+            stale = [c for c in self._idle if not c.alive or now - c.last_used > idle_seconds]
+            self._idle = [c for c in self._idle if c not in stale]
+            self._count -= len(stale)
+            self._condition.notify_all()
+        for container in stale:
+            container.close()
+        return len(stale)
 
     def close(self) -> None:
         with self._condition:
-            for container in self._free:
-                sys.modules.pop(container.module_name, None)
-            self._free.clear()
+            self._closed = True
+            containers = [*self._idle, *self._busy]
+            self._idle.clear()
+            self._condition.notify_all()
+        for container in containers:
+            container.close()
 
 
 class LambdaRuntime:
-    """Invokes the template's functions in this process."""
+    """Invokes the template's functions, each in containers (processes) of its own."""
 
-    def __init__(self, template: LocalTemplate, max_containers: int = DEFAULT_MAX_CONTAINERS) -> None:
+    def __init__(
+        self,
+        template: LocalTemplate,
+        endpoint_url: str,
+        *,
+        max_containers: int | None = None,
+        idle_seconds: float | None = None,
+        extra_environment: Mapping[str, str] | None = None,
+        log_file: str | Path | None = None,
+    ) -> None:
         self.template = template
+        cap = max_containers if max_containers is not None else max_containers_from_environment()
+        self.idle_seconds = idle_seconds if idle_seconds is not None else idle_seconds_from_environment()
+        settings = ContainerSettings(
+            endpoint_url=endpoint_url,
+            region=template.names.region,
+            extra_environment=dict(extra_environment or {}),
+            log_file=Path(log_file) if log_file is not None else None,
+        )
         self._pools = {
-            logical_id: FunctionPool(spec, max_containers) for logical_id, spec in template.functions.items()
+            logical_id: FunctionPool(spec, settings, _limit(spec, cap))
+            for logical_id, spec in template.functions.items()
         }
+        self._listeners: list[InvocationListener] = []
+        self._stopping = threading.Event()
+        self._reaper = threading.Thread(target=self._reap, name="container-reaper", daemon=True)
+        self._reaper.start()
 
     def pool(self, logical_id: str) -> FunctionPool:
         try:
@@ -177,47 +449,74 @@ class LambdaRuntime:
         except KeyError:
             raise KeyError(f"no function {logical_id!r} in {self.template.path}") from None
 
-    def invoke(self, logical_id: str, event: Any) -> Any:
-        """Invoke synchronously; raise `FunctionError` if the handler raises."""
-        pool = self.pool(logical_id)
-        spec = pool.spec
-        with pool.container() as container:
-            context = LambdaContext(
-                function_name=logical_id,
-                function_version="$LATEST",
-                invoked_function_arn=spec.arn,
-                memory_limit_in_mb=spec.memory_size,
-                aws_request_id=str(uuid.uuid4()),
-                log_group_name=f"/aws/lambda/{logical_id}",
-                log_stream_name=f"local/{container.module_name}",
-                deadline_epoch_s=time.time() + spec.timeout,
-            )
-            started = time.monotonic()
-            try:
-                return container.handler(event, context)
-            except Exception as error:
-                logger.info("function error", extra={"function": logical_id, "error": repr(error)})
-                raise FunctionError(logical_id, error) from error
-            finally:
-                elapsed = time.monotonic() - started
-                if elapsed > spec.timeout:
-                    logger.warning(
-                        "invocation exceeded the function's timeout",
-                        extra={"function": logical_id, "seconds": round(elapsed, 3), "timeout": spec.timeout},
-                    )
+    @property
+    def pools(self) -> Mapping[str, FunctionPool]:
+        return dict(self._pools)
 
-    def warm(self, logical_ids: Mapping[str, Any] | None = None) -> dict[str, BaseException]:
-        """Import one container of each function; return the import errors by function."""
-        errors: dict[str, BaseException] = {}
+    def add_invocation_listener(self, listener: InvocationListener) -> None:
+        self._listeners.append(listener)
+
+    def remove_invocation_listener(self, listener: InvocationListener) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
+
+    def invocation_of(self, access_key_id: str) -> tuple[str, str | None] | None:
+        """(function, request id of the invocation it is running, or None) of the container with that key."""
+        if not access_key_id.startswith(ACCESS_KEY_PREFIX):
+            return None
         for logical_id, pool in self._pools.items():
-            if logical_ids is not None and logical_id not in logical_ids:
-                continue
+            for container in pool.containers():
+                if container.access_key_id == access_key_id:
+                    return logical_id, container.current_request_id
+        return None
+
+    def invoke(self, logical_id: str, event: Any) -> Any:
+        """Invoke synchronously (RequestResponse); the handler's answer, or `FunctionError`."""
+        pool = self.pool(logical_id)
+        payload = json.dumps(event).encode()
+        request_id = str(uuid.uuid4())
+        with pool.container() as container:
+            for listener in list(self._listeners):
+                listener(logical_id, request_id, container.access_key_id)
+            body = container.invoke(payload, request_id)
+        return json.loads(body) if body else None
+
+    def warm(self, logical_ids: Iterable[str] | None = None) -> dict[str, FunctionError]:
+        """Start one container of each function, all at once; the init errors by function."""
+        wanted = list(self._pools) if logical_ids is None else [name for name in logical_ids if name in self._pools]
+        errors: dict[str, FunctionError] = {}
+
+        def start(logical_id: str) -> None:
             try:
-                pool.warm()
-            except Exception as error:
+                self._pools[logical_id].warm()
+            except FunctionError as error:
                 errors[logical_id] = error
+
+        threads = [threading.Thread(target=start, args=(name,), name=f"warm-{name}") for name in wanted]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
         return errors
 
+    def _reap(self) -> None:
+        period = max(0.5, min(30.0, self.idle_seconds / 4))
+        while not self._stopping.wait(period):
+            for pool in self._pools.values():
+                pool.reap(self.idle_seconds)
+
     def close(self) -> None:
-        for pool in self._pools.values():
-            pool.close()
+        self._stopping.set()
+        pools = list(self._pools.values())
+        threads = [threading.Thread(target=pool.close) for pool in pools]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self._reaper.join(5)
+
+
+def _limit(spec: FunctionSpec, cap: int) -> int:
+    if spec.reserved_concurrency is not None:
+        return max(1, min(cap, spec.reserved_concurrency))
+    return cap

@@ -5,11 +5,14 @@
         stack.wait_idle()
 
 Parts: an AWS endpoint (the embedded moto endpoint, or `AWS_ENDPOINT_URL` when set) with the template's table,
-queues and schedule groups; an in-process Lambda runtime; the HTTP front door; the stream poller; the scheduler
-emulator; the periodic ticker (the sweeper, every `sweep_seconds`, default `STRATOFLOW_SWEEP_SECONDS` or 2 s).
+queues and schedule groups; the Lambda runtime (every container an `awslambdaric` process of its own, see
+`stratoflow_local.runtime`), whose first container of each function starts, all at once, while the stack starts; the
+HTTP front door; the stream poller; the scheduler emulator; the periodic ticker (the sweeper, every `sweep_seconds`,
+default `STRATOFLOW_SWEEP_SECONDS` or 2 s). Everything invokes the functions through the runtime.
 
-The handlers read their configuration from the process environment, so only one `LocalStack` runs per process at a
-time; the environment is restored on `stop()`.
+The stack's own process gets the environment the functions share (table name, schedule group, endpoint, region,
+dummy credentials) for tools and tests that use the shared layer in process, such as seeding tokens; moto's backends
+are process-global too. So only one `LocalStack` runs per process at a time; the environment is restored on `stop()`.
 """
 
 from __future__ import annotations
@@ -27,8 +30,10 @@ from typing import Any
 import requests
 
 from stratoflow_local.gateway import ApiGateway, HttpFrontDoor
+from stratoflow_local.operator_sources import OperatorSources
+from stratoflow_local.persistence import RequestJournal, StreamCheckpoints
 from stratoflow_local.resources import client, provision
-from stratoflow_local.runtime import DEFAULT_MAX_CONTAINERS, LambdaRuntime
+from stratoflow_local.runtime import FunctionError, LambdaRuntime
 from stratoflow_local.scheduler import PeriodicTicker, SchedulerEmulator
 from stratoflow_local.streams import StreamPoller
 from stratoflow_local.template import LocalNames, LocalTemplate, load_template
@@ -62,8 +67,12 @@ def tokens_from(tokens: str | Sequence[str | TokenSpec] | None) -> list[TokenSpe
     return [token if isinstance(token, TokenSpec) else parse_token(token) for token in tokens]
 
 
-def start_endpoint() -> Any:
-    """The embedded endpoint (moto on loopback, linearizable); plain moto's server if that module is missing."""
+def start_endpoint(state_dir: Path | None = None) -> Any:
+    """The embedded endpoint (moto on loopback, linearizable); plain moto's server if that module is missing.
+
+    With `state_dir`, the endpoint replays that folder's journal of earlier requests and journals new ones, so the
+    stack's state survives a restart; without, it starts empty.
+    """
     try:
         from stratoflow_local.embedded_endpoint import EmbeddedAwsEndpoint  # noqa: PLC0415 - optional module
     except ImportError:
@@ -87,10 +96,12 @@ def start_endpoint() -> Any:
 
         endpoint: Any = _PlainMoto()
     else:
-        endpoint = EmbeddedAwsEndpoint()
+        endpoint = EmbeddedAwsEndpoint(journal=RequestJournal(state_dir) if state_dir is not None else None)
     endpoint.start()
-    # moto's backends are process-global: start every embedded stack from empty.
-    requests.post(f"{endpoint.url}/moto-api/reset", timeout=10).raise_for_status()
+    if state_dir is None:
+        # moto's backends are process-global: start every embedded stack from empty (a journaled one starts from its
+        # journal, replayed into an emptied moto).
+        requests.post(f"{endpoint.url}/moto-api/reset", timeout=10).raise_for_status()
     return endpoint
 
 
@@ -150,8 +161,17 @@ class LocalStack:
         authorizer_cache_seconds: float | None = None,
         prewarm: bool = True,
         access_log: bool = False,
-        max_containers: int = DEFAULT_MAX_CONTAINERS,
+        max_containers: int | None = None,
+        idle_seconds: float | None = None,
+        environment: Mapping[str, str] | None = None,
+        container_log: str | Path | None = None,
+        state_dir: str | Path | None = None,
     ) -> None:
+        """`max_containers`: per function (default `STRATOFLOW_MAX_CONTAINERS` or 8); `idle_seconds`: idle
+        containers are stopped after that long (default `STRATOFLOW_IDLE_SECONDS` or 600); `environment`: variables
+        added to every function's environment; `container_log`: a file the containers' output is appended to
+        (default: this process's stdout and stderr); `state_dir`: where the embedded endpoint journals its state so that
+        it survives a restart (default: none, in memory)."""
         self.template_path = Path(template_path)
         self.port = port
         self.duplicate_deliveries = duplicate_deliveries
@@ -166,6 +186,12 @@ class LocalStack:
         self.prewarm = prewarm
         self.access_log = access_log
         self.max_containers = max_containers
+        # Where the embedded endpoint journals its state and the stream mappings their positions (None: in memory).
+        self.state_dir = Path(state_dir) if state_dir is not None else None
+        self.replayed_requests = 0
+        self.idle_seconds = idle_seconds
+        self.environment = dict(environment or {})
+        self.container_log = container_log
         self.template: LocalTemplate = load_template(self.template_path, self.parameters, LocalNames())
         self.endpoint_url = ""
         self.url = ""
@@ -174,7 +200,8 @@ class LocalStack:
         self.streams: StreamPoller | None = None
         self.scheduler: SchedulerEmulator | None = None
         self.periodic: PeriodicTicker | None = None
-        self.warm_errors: dict[str, BaseException] = {}
+        self.operator_sources: OperatorSources | None = None
+        self.warm_errors: dict[str, FunctionError] = {}
         self._endpoint: Any = None
         self._front_door: HttpFrontDoor | None = None
         self._environment = _Environment()
@@ -186,8 +213,8 @@ class LocalStack:
         with _ActiveStack.lock:
             if _ActiveStack.stack is not None:
                 raise RuntimeError(
-                    "another LocalStack is running in this process; the handlers share one process environment, "
-                    "so stop it first (or run this one in a subprocess: python -m stratoflow_local serve)"
+                    "another LocalStack is running in this process; moto's backends and the stack's environment are "
+                    "process-wide, so stop it first (or run this one in a subprocess: python -m stratoflow_local serve)"
                 )
             _ActiveStack.stack = self
         try:
@@ -204,8 +231,9 @@ class LocalStack:
             self.endpoint_url = self._endpoint_override
             self._environment.set(DUMMY_CREDENTIALS, only_if_missing=True)
         else:
-            self._endpoint = start_endpoint()
+            self._endpoint = start_endpoint(self.state_dir)
             self.endpoint_url = str(self._endpoint.url)
+            self.replayed_requests = int(getattr(self._endpoint, "replayed", 0))
             self._environment.set(DUMMY_CREDENTIALS)
         self._environment.set(
             {
@@ -219,14 +247,26 @@ class LocalStack:
         # No X-Ray daemon locally; Powertools' Tracer would otherwise try to emit segments.
         self._environment.set({"POWERTOOLS_TRACE_DISABLED": "true"}, only_if_missing=True)
         simulate_cold_start()
-        stream_arns = provision(template, self.endpoint_url)
-        if self.token_specs:
-            store_tokens(self.token_specs)
-        self.runtime = LambdaRuntime(template, self.max_containers)
-        if self.prewarm:
-            self.warm_errors = self.runtime.warm()
-            for logical_id, error in self.warm_errors.items():
-                logger.warning("function failed to import", extra={"function": logical_id, "error": repr(error)})
+        self.runtime = LambdaRuntime(
+            template,
+            self.endpoint_url,
+            max_containers=self.max_containers,
+            idle_seconds=self.idle_seconds,
+            extra_environment=self.environment,
+            log_file=self.container_log,
+        )
+        # The first container of every function starts while the endpoint is provisioned: a handler loads nothing
+        # from AWS at import, so the two overlap and the stack is ready sooner.
+        warming = threading.Thread(target=self._warm, name="warm-containers") if self.prewarm else None
+        if warming is not None:
+            warming.start()
+        try:
+            stream_arns = provision(template, self.endpoint_url)
+            if self.token_specs:
+                store_tokens(self.token_specs)
+        finally:
+            if warming is not None:
+                warming.join()
         self.streams = StreamPoller(
             template,
             self.invoke,
@@ -235,12 +275,14 @@ class LocalStack:
             duplicate_deliveries=self.duplicate_deliveries,
             reorder=self.reorder,
             seed=self.seed,
+            checkpoints=StreamCheckpoints(self.state_dir) if self.state_dir is not None and self._endpoint else None,
         )
         self.streams.start()
         self.scheduler = SchedulerEmulator(
             template, self.invoke, self.endpoint_url, duplicate_invocations=self.duplicate_schedule_invocations
         )
         self.scheduler.start()
+        self.operator_sources = OperatorSources(template, self.invoke, self.endpoint_url).start()  # queues, buses
         self.periodic = PeriodicTicker(template, self.invoke, self.sweep_seconds if self.sweep_seconds > 0 else None)
         if self.sweep_seconds > 0:
             self.periodic.start()
@@ -248,6 +290,12 @@ class LocalStack:
         self._front_door = HttpFrontDoor(self.gateway, self.port, access_log=self.access_log)
         self._front_door.start()
         self.url = self._front_door.url
+
+    def _warm(self) -> None:
+        assert self.runtime is not None
+        self.warm_errors = self.runtime.warm()
+        for logical_id, error in self.warm_errors.items():
+            logger.warning("function failed to start", extra={"function": logical_id, "error": str(error)})
 
     def stop(self) -> None:
         try:
@@ -257,6 +305,9 @@ class LocalStack:
                 self.periodic.stop()
             if self.scheduler is not None:
                 self.scheduler.stop()
+            if self.operator_sources is not None:
+                self.operator_sources.stop()
+                self.operator_sources = None
             if self.streams is not None:
                 self.streams.stop()
             if self.runtime is not None:
@@ -265,6 +316,7 @@ class LocalStack:
                 self._endpoint.stop()
         finally:
             self._front_door = None
+            self.runtime = None
             self.periodic = self.scheduler = self.streams = None
             self._endpoint = None
             self._environment.restore()
@@ -282,8 +334,13 @@ class LocalStack:
 
     # ------------------------------------------------------------ for tests and tools
 
+    @property
+    def aws_endpoint(self) -> Any:
+        """The embedded endpoint (for its request hook), or None when the stack uses an external one."""
+        return self._endpoint
+
     def invoke(self, logical_id: str, event: Any) -> Any:
-        """Invoke a function of the template in process (raises `FunctionError` if the handler raises)."""
+        """Invoke a function of the template in one of its containers (`FunctionError` if the invocation fails)."""
         if self.runtime is None:
             raise RuntimeError("the stack is not running")
         return self.runtime.invoke(logical_id, event)

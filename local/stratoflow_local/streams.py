@@ -34,6 +34,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from stratoflow_local.filters import matches_any
+from stratoflow_local.persistence import StreamCheckpoints
 from stratoflow_local.resources import client
 from stratoflow_local.runtime import FunctionError
 from stratoflow_local.template import LocalTemplate, StreamMapping
@@ -185,6 +186,8 @@ class _Consumer:
             self._shard_id = shard_id
             if records:
                 self._process([lambda_record(record, self.stream_arn) for record in records])
+                if self._poller.checkpoints is not None:
+                    self._poller.checkpoints.save(self.mapping.name, shard_id, self._last_sequence[shard_id])
         return read
 
     def _discover_shards(self) -> None:
@@ -198,6 +201,17 @@ class _Consumer:
             position = self.mapping.starting_position if first_time else "TRIM_HORIZON"
             if position == "AT_TIMESTAMP":
                 position = "TRIM_HORIZON"
+            delivered = self._poller.checkpoints.get(self.mapping.name, shard_id) if self._poller.checkpoints else None
+            if delivered is not None:
+                # A restarted stack goes on after the last record this mapping delivered, as Lambda's mapping does.
+                self._last_sequence[shard_id] = delivered
+                self._iterators[shard_id] = self._streams.get_shard_iterator(
+                    StreamArn=self.stream_arn,
+                    ShardId=shard_id,
+                    ShardIteratorType="AFTER_SEQUENCE_NUMBER",
+                    SequenceNumber=delivered,
+                )["ShardIterator"]
+                continue
             self._iterators[shard_id] = self._streams.get_shard_iterator(
                 StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType=position
             )["ShardIterator"]
@@ -355,8 +369,10 @@ class StreamPoller:
         seed: int = 0,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         history: int = 10_000,
+        checkpoints: StreamCheckpoints | None = None,
     ) -> None:
         self.template = template
+        self.checkpoints = checkpoints
         self.invoke = invoke
         self.endpoint_url = endpoint_url
         self.region = template.names.region

@@ -306,6 +306,8 @@ class FunctionSpec:
     timeout: int
     memory_size: int
     arn: str
+    runtime: str = "python3.11"
+    reserved_concurrency: int | None = None
 
     @property
     def handler_file(self) -> Path:
@@ -424,19 +426,16 @@ class LocalTemplate:
         return next((queue for queue in self.queues.values() if queue.arn == arn), None)
 
     def shared_environment(self) -> dict[str, str]:
-        """Every function's environment merged; only `POWERTOOLS_SERVICE_NAME` may differ between functions."""
+        """Every function's variables merged, less those whose value differs between functions (each function's
+        `POWERTOOLS_SERVICE_NAME`): the stack's own process gets them, for tools and tests that use the shared layer
+        in process. The functions themselves each get exactly their own environment."""
         merged: dict[str, str] = {}
+        differing: set[str] = set()
         for spec in self.functions.values():
             for key, value in spec.environment.items():
-                if key == "POWERTOOLS_SERVICE_NAME":
-                    continue
-                if key in merged and merged[key] != value:
-                    raise TemplateError(
-                        f"{key} differs between functions ({merged[key]!r} vs {value!r}); the local stack runs "
-                        "every function in one process and can only differ in POWERTOOLS_SERVICE_NAME"
-                    )
-                merged[key] = value
-        return merged
+                if merged.setdefault(key, value) != value:
+                    differing.add(key)
+        return {key: value for key, value in merged.items() if key not in differing}
 
 
 def rate_to_seconds(expression: str) -> float:
@@ -543,6 +542,7 @@ def _function_spec(
             raise TemplateError(f"{layer_id}: ContentUri must be a local folder")
         layer_dirs.append((base_dir / content_uri).resolve())
     variables = resolver.resolve((raw_properties.get("Environment", {}) or {}).get("Variables", {}) or {})
+    reserved = resolver.resolve(raw_properties.get("ReservedConcurrentExecutions"))
     return FunctionSpec(
         logical_id=logical_id,
         code_dir=(base_dir / code_uri).resolve(),
@@ -552,6 +552,8 @@ def _function_spec(
         timeout=int(resolver.resolve(raw_properties.get("Timeout", 3))),
         memory_size=int(resolver.resolve(raw_properties.get("MemorySize", 128))),
         arn=resolver.names.function_arn(logical_id),
+        runtime=str(resolver.resolve(raw_properties.get("Runtime", "python3.11"))),
+        reserved_concurrency=int(reserved) if reserved is not None else None,
     )
 
 

@@ -8,9 +8,10 @@
 - `stack_factory` and `fixture_template`: stacks on a copy of the template whose functions are the small
   handlers of tests/fixtures/local_stack, for tests of the local stack's own machinery.
 
-The handlers share one process environment and moto's backends are process-global, so one stack runs at a time:
-the tests that start their own stacks run first, then the tests that use `local_stack`, which stops after the last
-of them, before any other test runs (see `pytest_collection_modifyitems`).
+Each function runs in containers (processes) of its own, but moto's backends are process-global (a stack resets
+them when it starts) and a stack sets this process's environment for the shared layer used in tests, so one stack
+runs at a time: the tests that start their own stacks run first, then the tests that use `local_stack`, which stops
+after the last of them, before any other test runs (see `pytest_collection_modifyitems`).
 """
 
 from __future__ import annotations
@@ -36,12 +37,16 @@ FIXTURE_FOR_FOLDER = {
     "authorizer": "authorizer.py",
     "caller_api": "echo.py",
     "cancel_task": "echo.py",
+    "console": "echo.py",
     "worker_api": "echo.py",
     "submit_workflow_commands": "echo.py",
     "propagate_child_cancel": "recorder.py",
     "outbox_dispatcher": "recorder.py",
     "fire_timer": "recorder.py",
     "sweeper": "recorder.py",
+    "operator_api": "echo.py",
+    "batch_runner": "recorder.py",
+    "cancel_on_event": "recorder.py",
 }
 _OWN_STACK_FIXTURES = {"stack_factory", "fixture_stack"}
 
@@ -100,8 +105,10 @@ class Api:
 
 
 @pytest.fixture(scope="session")
-def local_stack() -> Iterator[LocalStack]:
-    with LocalStack(template_path=TEMPLATE, port=0, tokens=SESSION_TOKENS) as stack:
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """The session's stack; its containers' output (the functions' logs) goes to `stack.container_log`."""
+    log = tmp_path_factory.mktemp("containers") / "containers.log"
+    with LocalStack(template_path=TEMPLATE, port=0, tokens=SESSION_TOKENS, container_log=log) as stack:
         _SessionStack.stack = stack
         yield stack
         _SessionStack.stack = None
@@ -152,6 +159,7 @@ def stack_factory(journal_path: Path) -> Iterator[StackFactory]:
     def factory(template: Path, **options: Any) -> Iterator[LocalStack]:
         options.setdefault("tokens", [])
         options.setdefault("sweep_seconds", 0)
+        options.setdefault("environment", {"FIXTURE_JOURNAL": str(journal_path)})
         with LocalStack(template_path=template, **options) as stack:
             yield stack
 

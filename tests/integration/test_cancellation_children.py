@@ -60,7 +60,7 @@ def test_a_cancel_request_reaches_the_live_child_which_cancels_and_reports_back(
     ]
     client.settle()
     assert event_data(client.history(child_id), "CANCELLATION_REQUESTED") == [
-        {"reason": "customer left", "requestedBy": f"workflow:{pid}"}
+        {"reason": "customer left", "requestedBy": f"workflow:{pid}", "cleanupDeadline": None}
     ]
     view = client.workflow(child_id)
     assert (view["status"], view["cancelReason"]) == ("CANCELLING", "customer left")
@@ -73,6 +73,7 @@ def test_a_cancel_request_reaches_the_live_child_which_cancels_and_reports_back(
         "childWorkflowExecutionId": child_id,
         "error": {"code": "CANCELLED", "message": "customer left"},
         "cancelled": True,
+        "terminated": False,
     }
     assert client.status(pid) == "PENDING"
     client.check(pid)
@@ -85,7 +86,7 @@ def test_a_request_to_a_child_already_cancelling_changes_nothing(client: Client)
     client.run(pid, "checkout", [cancel_request("pay", child_id, "from the parent")])
     client.settle()
     assert event_data(client.history(child_id), "CANCELLATION_REQUESTED") == [
-        {"reason": "asked directly", "requestedBy": "api"}
+        {"reason": "asked directly", "requestedBy": "api", "cleanupDeadline": None}
     ]
     assert "CHILD_WORKFLOW_CANCELLATION_FAILED" not in client.types(pid)
     client.check(pid)
@@ -142,7 +143,7 @@ def test_a_request_for_a_child_that_is_not_ours_fails_with_not_found(client: Cli
         (
             {"type": "FAIL_WORKFLOW", "error": {"code": "DECLINED"}},
             "CHILD_WORKFLOW_FAILED",
-            {"error": {"code": "DECLINED"}, "cancelled": False},
+            {"error": {"code": "DECLINED"}, "cancelled": False, "terminated": False},
         ),
     ],
 )

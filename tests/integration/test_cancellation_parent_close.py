@@ -65,7 +65,7 @@ def test_a_closing_parent_cancels_its_open_work(client: Client, ending: dict[str
 
     assert client.history(pid) == history_at_end  # nothing follows the terminal event
     assert event_data(client.history(asked), "CANCELLATION_REQUESTED") == [
-        {"reason": "parent closed", "requestedBy": f"workflow:{pid}"}
+        {"reason": "parent closed", "requestedBy": f"workflow:{pid}", "cleanupDeadline": None}
     ]
     assert client.status(asked) == "CANCELLING"
     assert client.types(abandoned) == ["WORKFLOW_STARTED"] and client.status(abandoned) == "PENDING"
@@ -105,7 +105,7 @@ def test_children_that_ended_or_are_already_cancelling_are_not_asked_again(clien
     client.settle()
     assert client.types(finished) == ["WORKFLOW_STARTED", "WORKFLOW_COMPLETED"]
     assert event_data(client.history(cancelling), "CANCELLATION_REQUESTED") == [
-        {"reason": "on its own", "requestedBy": "api"}
+        {"reason": "on its own", "requestedBy": "api", "cleanupDeadline": None}
     ]
     assert "CHILD_WORKFLOW_CANCELLATION_FAILED" not in client.types(pid)
     client.check(pid)

@@ -43,12 +43,12 @@ def test_a_cascading_cancel_reaches_children_and_grandchildren(client: Client) -
     answer = client.cancel(root, "store closing")
     assert answer.json() == {"workflowExecutionId": root, "status": "CANCELLING"}
     assert event_data(client.history(root), "CANCELLATION_REQUESTED") == [
-        {"reason": "store closing", "requestedBy": "api"}
+        {"reason": "store closing", "requestedBy": "api", "cleanupDeadline": None}
     ]
     client.settle()
     for name in ("a", "b", "a1", "b1"):
         assert event_data(client.history(ids[name]), "CANCELLATION_REQUESTED") == [
-            {"reason": "store closing", "requestedBy": f"workflow:{root}"}
+            {"reason": "store closing", "requestedBy": f"workflow:{root}", "cleanupDeadline": None}
         ], name
         view = client.workflow(ids[name])
         assert (view["status"], view["cancelReason"]) == ("CANCELLING", "store closing"), name
@@ -68,7 +68,7 @@ def test_a_non_cascading_cancel_leaves_descendants_until_the_parent_closes(clien
     client.settle()
     for name in ("a", "b"):
         assert event_data(client.history(ids[name]), "CANCELLATION_REQUESTED") == [
-            {"reason": "parent closed", "requestedBy": f"workflow:{root}"}
+            {"reason": "parent closed", "requestedBy": f"workflow:{root}", "cleanupDeadline": None}
         ], name
     for name in ("a1", "b1"):
         assert client.status(ids[name]) == "WAITING", name
@@ -136,7 +136,7 @@ def test_workflow_code_cleans_up_its_task_timer_and_child_before_it_ends(client:
     assert client.heartbeat(f"{wid}.reserve", task_lease, 200).json()["cancelRequested"] is True
     # the child was already CANCELLING (the cascade): the parent's own request adds nothing
     assert event_data(client.history(child_id), "CANCELLATION_REQUESTED") == [
-        {"reason": "customer cancelled", "requestedBy": f"workflow:{wid}"}
+        {"reason": "customer cancelled", "requestedBy": f"workflow:{wid}", "cleanupDeadline": None}
     ]
     client.check(wid)
 

@@ -47,13 +47,14 @@ from tests.support.fault_matrix import (
     Work,
     applicable,
     async_sources,
+    fast_sdk_retries,
     fault_injector,
     record_figures,
 )
-from tests.support.faults import InjectedCrash, InjectedTimeout
 from tests.support.invariants import check_invariants
 
 REPO = Path(__file__).resolve().parents[2]
+TEMPLATE = REPO / "template.yaml"
 TENANT = "faults"
 TOKEN = "tok-faults-matrix"
 LONG_LEASE_MS = 300_000
@@ -902,10 +903,12 @@ SCENARIOS: list[Scenario] = [
 
 
 @pytest.fixture(scope="module")
-def world(local_stack: LocalStack) -> Iterator[World]:
-    put_token(runtime(), TENANT, TOKEN, frozenset({"client", "worker"}))
-    with async_sources(local_stack) as sources, fault_injector(local_stack) as injector:
-        yield World(local_stack, sources, injector)
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    environment = fast_sdk_retries(tmp_path_factory.mktemp("sdk"))
+    with LocalStack(template_path=TEMPLATE, tokens=[], environment=environment) as stack:
+        put_token(runtime(), TENANT, TOKEN, frozenset({"client", "worker"}))
+        with async_sources(stack) as sources, fault_injector(stack) as injector:
+            yield World(stack, sources, injector)
 
 
 def holder(scenario: Scenario, cases: list[Case], work: Work) -> list[Case]:
@@ -1067,6 +1070,7 @@ def test_regression_a_lost_connection_fails_the_handler_with_itself_not_an_attri
         with pytest.raises(FunctionError) as raised:
             world.stack.invoke("CallerApiFunction", event)
         assert plan.injected is not None and plan.injected.operation == "TransactWriteItems"
+        # Lambda's error report names PynamoDB's error of the transaction whose connection was lost (the cause, a
+        # botocore error, stays in the container: the report carries the last exception only), not an AttributeError
         assert raised.value.error_type == "TransactWriteError", raised.value.error_message
-        cause = getattr(raised.value.error, "cause", None)  # PynamoDB's own link to the botocore error
-        assert isinstance(cause, InjectedCrash if kind == NETWORK else InjectedTimeout)
+        assert raised.value.error_message == "Failed to write transaction items"

@@ -103,16 +103,13 @@ def test_stack_follows_an_edited_template(tmp_path: Path, journal_path: Path, st
 def fixture_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalStack, Path]]:
     directory = tmp_path_factory.mktemp("gateway")
     journal_file = directory / "journal.jsonl"
-    previous = os.environ.get("FIXTURE_JOURNAL")
-    os.environ["FIXTURE_JOURNAL"] = str(journal_file)
-    try:
-        with LocalStack(template_path=make_fixture_template(directory / "app"), tokens=[], sweep_seconds=0) as stack:
-            yield stack, journal_file
-    finally:
-        if previous is None:
-            os.environ.pop("FIXTURE_JOURNAL", None)
-        else:
-            os.environ["FIXTURE_JOURNAL"] = previous
+    with LocalStack(
+        template_path=make_fixture_template(directory / "app"),
+        tokens=[],
+        sweep_seconds=0,
+        environment={"FIXTURE_JOURNAL": str(journal_file)},
+    ) as stack:
+        yield stack, journal_file
 
 
 class TestGateway:
@@ -557,6 +554,8 @@ def test_cli_invoke_prints_the_handler_response(fixture_template: Path, journal_
             str(event_file),
             "--template",
             str(fixture_template),
+            "--env",
+            f"FIXTURE_JOURNAL={journal_path}",
         ],
         capture_output=True,
         text=True,
@@ -581,6 +580,8 @@ def test_cli_serve_prints_ready_and_stops_on_sigterm(fixture_template: Path, jou
             "--quiet",
             "--template",
             str(fixture_template),
+            "--env",
+            f"FIXTURE_JOURNAL={journal_path}",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -285,9 +285,18 @@ def test_every_function_has_an_errors_alarm() -> None:
 
 
 def test_every_queue_is_a_failure_destination_with_a_depth_alarm() -> None:
-    queues = set(of_type("AWS::SQS::Queue"))
-    assert queues == {"PropagateChildCancelFailureQueue", "OutboxDispatcherFailureQueue", "TimerScheduleDLQ"}
+    """Every queue but the batch queue (the work queue of batches) is where failures land, and is alarmed."""
+    queues = set(of_type("AWS::SQS::Queue")) - {"BatchQueue"}
+    assert queues == {
+        "PropagateChildCancelFailureQueue",
+        "OutboxDispatcherFailureQueue",
+        "TimerScheduleDLQ",
+        "BatchDeadLetterQueue",
+        "CancelOnEventDLQ",
+    }
     assert depth_alarm_queues() == queues
+    batch_queue = resources()["BatchQueue"]["Properties"]
+    assert batch_queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": "BatchDeadLetterQueue.Arn"}
 
 
 def test_stream_mappings_are_bounded_and_have_an_on_failure_destination() -> None:

@@ -1,6 +1,6 @@
 """Every race of semantics.md's table, run concurrently many times.
 
-The many runs (`RUNS` per race, default 100, `STRATOFLOW_RACE_RUNS` to change) happen in two processes of their own
+The many runs (`RUNS` per race, default 100, `STRATOFLOW_RACE_RUNS` to change) happen in processes of their own
 (`python -m tests.support.races`), which race real threads released together by a barrier against the domain
 services on moto behind one lock with atomic transactions, as the embedded endpoint serves it. Every run asserts the
 exact outcome the table requires; after all runs of a race, the invariant checker (settled) covers every execution
@@ -31,10 +31,13 @@ from tests.support.races import race
 
 REPO = Path(__file__).resolve().parents[2]
 RUNS = int(os.environ.get("STRATOFLOW_RACE_RUNS", "100"))
-# Two groups of about equal cost, one process each.
+# Groups of about equal cost, one process each.
 GROUPS = (
     ("child-completes-vs-cancel-request", "two-pollers", "cancel-task-vs-complete", "scheduler-fires-twice"),
     ("stream-record-twice", "task-completes-while-running", "cancel-timer-vs-fire", "two-cancels-of-a-task"),
+    # the operator controls' races (operators.md)
+    ("terminate-vs-complete", "terminate-vs-cascade-cancel", "deadline-vs-own-cancel"),
+    ("batch-vs-single-cancels", "stop-vs-running-batch", "event-vs-subscriber-end"),
 )
 # The outcomes each race may end with (each run asserts more: the events, statuses and errors of its outcome).
 ALLOWED = {
@@ -46,12 +49,18 @@ ALLOWED = {
     "two-pollers": {"poller-1", "poller-2"},
     "scheduler-fires-twice": {"fired-once"},
     "stream-record-twice": {"child-cancel", "cascade", "parent-close"},
+    "terminate-vs-complete": {"terminated", "completed"},
+    "terminate-vs-cascade-cancel": {"asked-first", "terminated-first"},
+    "deadline-vs-own-cancel": {"deadline", "own-cancel"},
+    "batch-vs-single-cancels": {"batch-won-0", "batch-won-1", "batch-won-2", "batch-won-3"},
+    "stop-vs-running-batch": {"stopped", "completed-first"},
+    "event-vs-subscriber-end": {"cancelled-then-completed", "completed-first"},
 }
 
 
 @pytest.fixture(scope="module")
 def race_results() -> dict[str, Any]:
-    """Every race RUNS times, the two groups in parallel processes; their JSON results merged."""
+    """Every race RUNS times, the groups in parallel processes; their JSON results merged."""
     paths = (REPO / "layers" / "stratoflow", REPO / "local", REPO / "sdk" / "src", REPO)
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join(str(path) for path in paths)}
     processes = [
@@ -316,5 +325,5 @@ def test_redelivery_through_the_deployed_handlers(client: Client, local_stack: A
     histories = client.check(pid)
     assert [e["type"] for e in histories[pid]].count("TIMER_FIRED") == 1
     assert event_data(histories[child_id], "CANCELLATION_REQUESTED") == [
-        {"reason": "twice", "requestedBy": f"workflow:{pid}"}
+        {"reason": "twice", "requestedBy": f"workflow:{pid}", "cleanupDeadline": None}
     ]

@@ -24,16 +24,41 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from stratoflow.batches import batch_view
 from stratoflow.clock import iso_ms, parse_iso_ms
 from stratoflow.dal import keys
 from stratoflow.dal.dynamodb import DynamoRepository
 from stratoflow.dal.items import BaseItem, to_model
 from stratoflow.dal.unit_of_work import UnitOfWork
+from stratoflow.dal.items import (
+    BaseItem,
+    ChildLinkItem,
+    EventItem,
+    ExecutionItem,
+    OutboxItem,
+    TaskItem,
+    TaskRefItem,
+    TimerItem,
+)
+from stratoflow.dal.operator_items import (
+    BATCH_SK,
+    EVENT_SK,
+    BatchItem,
+    BatchOutcomeItem,
+    EventRecordItem,
+    batch_list_pk,
+    batch_outcome_sk,
+    batch_pk,
+    event_pk,
+    subscription_pk,
+)
+from stratoflow.deadlines import DEADLINE_TIMER_ID
 from stratoflow.executions import HistoryWriter, get_execution, new_execution, stage_value
 from stratoflow.lifecycle import OUTBOX_CHILD_CANCEL, end_execution, request_workflow_cancel, stage_outbox
 from stratoflow.records import ChildLink, Execution, OutboxEntry, Task, TaskRef, Timer
 from stratoflow.services import runtime
 from stratoflow.states import ChildCancelState, ChildStatus, ParentClosePolicy, TaskStatus, TimerStatus, WorkflowStatus
+from stratoflow.subscriptions import CancelOnEntry, partition, stage_subscriptions
 from stratoflow.tasks import new_task
 from stratoflow.timers import fire_timer, new_timer, schedule_name, timer_schedule
 from stratoflow.tokens import revoke_token
@@ -50,12 +75,16 @@ FOLDER_TO_FUNCTION = {
     "authorizer": "AuthorizerFunction",
     "caller_api": "CallerApiFunction",
     "cancel_task": "CancelTaskFunction",
+    "console": "ConsoleFunction",
     "worker_api": "WorkerApiFunction",
     "submit_workflow_commands": "SubmitWorkflowCommandsFunction",
     "propagate_child_cancel": "PropagateChildCancelFunction",
     "outbox_dispatcher": "OutboxDispatcherFunction",
     "fire_timer": "FireTimerFunction",
     "sweeper": "SweeperFunction",
+    "operator_api": "OperatorApiFunction",
+    "batch_runner": "BatchRunnerFunction",
+    "cancel_on_event": "CancelOnEventFunction",
 }
 
 # What the samples name.
@@ -79,12 +108,19 @@ GRANDCHILD = "label-8f14e45f"
 GRANDCHILD_NAME = "label"
 LABEL = {"orderId": "42", "carrier": "ups"}
 
+# The operator controls' samples: a batch, an event, and the saga's cancel-on-event subscription.
+BATCH = "b1c2d3e4-0000-4f00-8000-0000000000b1"
+EVENT_ID = "e1f2a3b4-0000-4f00-8000-0000000000e1"
+CANCELLED_EVENT = "order.cancelled"
 SAMPLE_PKS = frozenset(
     {
         keys.workflow_pk(TENANT, WID),
         keys.workflow_pk(TENANT, CHILD),
         keys.workflow_pk(TENANT, GRANDCHILD),
         keys.task_pk(TENANT, TASK),
+        batch_pk(TENANT, BATCH),
+        event_pk(TENANT, EVENT_ID),
+        subscription_pk(TENANT, partition(CANCELLED_EVENT, "orderId", "42")),
     }
 )
 SCHEDULE = schedule_name(TENANT, WID, TIMER)
@@ -445,6 +481,9 @@ def saga_view(at: int, **changes: Any) -> dict[str, Any]:
         "cancelReason": None,
         "parentWorkflowExecutionId": None,
         "childExecutionName": None,
+        "cleanupDeadline": None,
+        "terminatedReason": None,
+        "cancelOn": [],
         "createdAt": iso_ms(at),
         "updatedAt": iso_ms(at),
     }
@@ -477,7 +516,8 @@ Event = tuple[int, str, Any]
 def cancel_requested_by_saga(input_value: Any, reason: str, *before: Event) -> list[Event]:
     """A child's history once the saga's request reached it."""
     events: list[Event] = [(1, "WORKFLOW_STARTED", {"input": input_value}), *before]
-    return [*events, (len(events) + 1, "CANCELLATION_REQUESTED", {"reason": reason, "requestedBy": f"workflow:{WID}"})]
+    request = {"reason": reason, "requestedBy": f"workflow:{WID}", "cleanupDeadline": None}
+    return [*events, (len(events) + 1, "CANCELLATION_REQUESTED", request)]
 
 
 # ---------------------------------------------------------------- one check per sample
@@ -501,8 +541,31 @@ def _valid_token(stack: LocalStack, function: str, event: dict[str, Any]) -> Non
         answer = stack.invoke(function, event)
     finally:
         revoke_token(runtime(), "dev-token")
-    api = "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/dev/*"
-    routes = ["/v1/workflows", "/v1/workflows/*", "/v1/tasks", "/v1/tasks/*", "/v1/worker/*", "/v1/workflows/*/events"]
+    # One resource per route and method of stratoflow_api.route_table that the token's scopes open.
+    api = "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/dev/"
+    routes = [
+        "POST/v1/workflows",
+        "GET/v1/workflows",
+        "GET/v1/workflows/*",
+        "GET/v1/workflows/*/events",
+        "POST/v1/workflows/*/cancel",
+        "POST/v1/workflows/*/terminate",
+        "POST/v1/events",
+        "POST/v1/batches",
+        "GET/v1/batches",
+        "GET/v1/batches/*",
+        "GET/v1/batches/*/items",
+        "POST/v1/batches/*/stop",
+        "POST/v1/tasks",
+        "GET/v1/tasks/*",
+        "POST/v1/tasks/*/cancel",
+        "POST/v1/worker/workflows/poll",
+        "POST/v1/worker/workflows/*/commands",
+        "POST/v1/worker/tasks/poll",
+        "POST/v1/worker/tasks/*/heartbeat",
+        "POST/v1/worker/tasks/*/complete",
+        "POST/v1/worker/tasks/*/fail",
+    ]
     assert answer == {
         "principalId": "dev",
         "policyDocument": {
@@ -528,6 +591,34 @@ def _health(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
     assert api_call(stack, function, event) == (200, {"status": "ok"})
 
 
+def console_headers(response: dict[str, Any]) -> dict[str, str]:
+    """The response's headers, lower-cased (the resolver answers with multiValueHeaders)."""
+    headers = {name.lower(): value for name, value in (response.get("headers") or {}).items()}
+    for name, values in (response.get("multiValueHeaders") or {}).items():
+        headers[name.lower()] = values[-1]
+    return headers
+
+
+@sample("console_page")
+def _console_page(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    response = stack.invoke(function, event)
+    assert response["statusCode"] == 200
+    headers = console_headers(response)
+    assert headers["content-type"] == "text/html; charset=utf-8"
+    assert "script-src 'self'" in headers["content-security-policy"]
+    assert "<title>Stratoflow console</title>" in response["body"]
+
+
+@sample("console_asset")
+def _console_asset(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    response = stack.invoke(function, event)
+    assert response["statusCode"] == 200
+    headers = console_headers(response)
+    assert headers["content-type"] == "text/javascript; charset=utf-8"
+    assert "default-src 'none'" in headers["content-security-policy"]
+    assert response["body"] == (REPO / "functions" / "console" / "static" / "console.js").read_text(encoding="utf-8")
+
+
 @sample("caller_api_openapi")
 def _openapi(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
     status, document = api_call(stack, function, event)
@@ -550,6 +641,12 @@ def _openapi(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
         "/v1/worker/tasks/{taskExecutionId}/heartbeat": ["post"],
         "/v1/worker/tasks/{taskExecutionId}/complete": ["post"],
         "/v1/worker/tasks/{taskExecutionId}/fail": ["post"],
+        "/v1/workflows/{id}/terminate": ["post"],
+        "/v1/events": ["post"],
+        "/v1/batches": ["get", "post"],
+        "/v1/batches/{batchId}": ["get"],
+        "/v1/batches/{batchId}/items": ["get"],
+        "/v1/batches/{batchId}/stop": ["post"],
     }
 
 
@@ -572,6 +669,9 @@ def _start_workflow(stack: LocalStack, function: str, event: dict[str, Any]) -> 
             "cancelReason": None,
             "parentWorkflowExecutionId": None,
             "childExecutionName": None,
+            "cleanupDeadline": None,
+            "terminatedReason": None,
+            "cancelOn": [],
             "createdAt": body["createdAt"],
             "updatedAt": body["createdAt"],
         }
@@ -665,7 +765,8 @@ def _cancel_workflow(stack: LocalStack, function: str, event: dict[str, Any]) ->
     assert api_call(stack, function, event) == (202, {"workflowExecutionId": WID, "status": "CANCELLING"})
     saga = execution_of(WID)
     assert (saga.status, saga.cancel_reason, saga.lease_id) == ("CANCELLING", "customer asked", LEASE)
-    cancelled = (5, "CANCELLATION_REQUESTED", {"reason": "customer asked", "requestedBy": "api"})
+    request = {"reason": "customer asked", "requestedBy": "api", "cleanupDeadline": None}
+    cancelled = (5, "CANCELLATION_REQUESTED", request)
     assert history(WID) == [*saga_events(story.at), cancelled]
     # cascade: true - the shipping child follows, through the cascade item and the outbox dispatcher
     stack.wait_idle()
@@ -943,7 +1044,8 @@ def _cascade(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
     assert history(GRANDCHILD) == cancel_requested_by_saga(LABEL, "customer asked")
     assert execution_of(GRANDCHILD).status == WorkflowStatus.CANCELLING
     assert (outbox_of(WID), outbox_of(CHILD)) == ([], [])
-    cancelled = (5, "CANCELLATION_REQUESTED", {"reason": "customer asked", "requestedBy": "api"})
+    request = {"reason": "customer asked", "requestedBy": "api", "cleanupDeadline": None}
+    cancelled = (5, "CANCELLATION_REQUESTED", request)
     assert history(WID) == [*saga_events(story.at), cancelled]
 
 
@@ -995,6 +1097,242 @@ def _sweeper(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
     assert history(CHILD) == cancel_requested_by_saga(SHIPMENT, "customer asked")
     assert link_of(WID, CHILD_NAME).cancel_state == ChildCancelState.DELIVERED
     assert outbox_of(WID) == []
+
+
+# ---------------------------------------------------------------- the operator controls' samples
+
+
+def subscribed_saga() -> Story:
+    """The running saga, subscribed to order.cancelled for order 42 (cancelOn)."""
+    story = running_saga(runtime().now_ms() - 1_000)
+    stage_subscriptions(
+        story.tx, story.saga, [CancelOnEntry(eventType=CANCELLED_EVENT, match={"orderId": "42"})], story.at
+    )
+    return story
+
+
+def cancelled_by(requested_by: str, reason: str) -> tuple[int, str, Any]:
+    return (5, "CANCELLATION_REQUESTED", {"reason": reason, "requestedBy": requested_by, "cleanupDeadline": None})
+
+
+def seed_batch(at: int, status: str = "RUNNING", **fields: Any) -> BatchItem:
+    """Batch b1c2d3e4-... CANCEL of the saga (listed by id) at `at`; written by the caller."""
+    created = iso_ms(at)
+    values: dict[str, Any] = {
+        "tenant": TENANT,
+        "batch_id": BATCH,
+        "operation": "CANCEL",
+        "filter_json": dumps({"workflowExecutionIds": [WID]}),
+        "reason": "maintenance window",
+        "cascade": True,
+        "cleanup_timeout_ms": None,
+        "max_per_second": 10,
+        "status": status,
+        "matched": None,
+        "found": 0,
+        "succeeded": 0,
+        "failed": 0,
+        "skipped": 0,
+        "snapshot_before": created,
+        "pending": dumps([WID]),
+        "listed": True,
+        "slice_number": 1,
+        "not_before": 0,
+        "created_at": created,
+        "updated_at": created,
+        "list_pk": batch_list_pk(TENANT),
+        "list_sk": f"{created}#{BATCH}",
+    }
+    values.update(fields)
+    return BatchItem(batch_pk(TENANT, BATCH), BATCH_SK, **values)
+
+
+def batch_of() -> BatchItem:
+    return BatchItem.get(batch_pk(TENANT, BATCH), BATCH_SK, consistent_read=True)
+
+
+def finished_batch(batch_id: str, timeout: float = 30.0) -> BatchItem:
+    deadline = time.monotonic() + timeout
+    while True:
+        batch = BatchItem.get(batch_pk(TENANT, batch_id), BATCH_SK, consistent_read=True)
+        if batch.status != "RUNNING" or time.monotonic() > deadline:
+            return batch
+        time.sleep(0.1)
+
+
+@sample("operator_api_terminate_workflow")
+def _terminate_workflow(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    with seeding(stack):
+        story = running_saga()
+        story.write()
+    assert api_call(stack, function, event) == (200, {"workflowExecutionId": WID, "status": "TERMINATED"})
+    terminated = (5, "WORKFLOW_TERMINATED", {"reason": "stuck in a loop", "requestedBy": "api"})
+    assert history(WID) == [*saga_events(story.at), terminated]
+    saga = execution_of(WID)
+    assert (saga.status, saga.terminated_reason, saga.lease_id, saga.dispatch_pk) == (
+        "TERMINATED", "stuck in a loop", None, None
+    )
+    stack.wait_idle()  # the close work: the child terminated (cascade), the task and the timer cancelled
+    by_saga = {"reason": "stuck in a loop", "requestedBy": f"workflow:{WID}"}
+    assert history(CHILD)[-1] == (2, "WORKFLOW_TERMINATED", by_saga)
+    assert task_item().status == TaskStatus.CANCELLED
+    assert timer_item().status == TimerStatus.CANCELLED
+    assert history(WID) == [*saga_events(story.at), terminated]
+
+
+@sample("operator_api_send_event")
+def _send_event(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    with seeding(stack):
+        story = subscribed_saga()
+        story.write()
+    status, body = api_call(stack, function, event)
+    try:
+        assert status == 202 and set(body) == {"eventId"}
+        stack.wait_idle()  # the outbox dispatcher cancels the subscribers
+        assert history(WID)[-1] == cancelled_by(f"event:{body['eventId']}", "cancelOn order.cancelled")
+        assert execution_of(WID).status == WorkflowStatus.CANCELLING
+    finally:
+        forget(event_pk(TENANT, body["eventId"]))
+
+
+@sample("operator_api_create_batch")
+def _create_batch(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    with seeding(stack):
+        story = running_saga(runtime().now_ms() - 1_000)
+        story.write()
+    status, body = api_call(stack, function, event)
+    try:
+        assert status == 202
+        assert {k: body[k] for k in ("operation", "filter", "reason", "status", "matched", "succeeded")} == {
+            "operation": "CANCEL",
+            "filter": {"workflowExecutionIds": [WID]},
+            "reason": "maintenance window",
+            "status": "RUNNING",
+            "matched": None,
+            "succeeded": 0,
+        }
+        batch = finished_batch(body["batchId"])  # started by the outbox dispatcher, run by the batch runner
+        assert (batch.status, batch.matched, batch.succeeded) == ("COMPLETED", 1, 1)
+        assert history(WID)[-1] == cancelled_by(f"batch:{body['batchId']}", "maintenance window")
+    finally:
+        forget(batch_pk(TENANT, body["batchId"]))
+
+
+@sample("operator_api_list_batches")
+def _list_batches(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    batch = seed_batch(runtime().now_ms() + 60_000, "COMPLETED", matched=1, succeeded=1)  # the newest
+    batch.save()
+    status, body = api_call(stack, function, event)
+    assert status == 200 and set(body) == {"batches", "nextToken"}
+    assert body["batches"][0] == batch_view(batch)
+    assert len(body["batches"]) <= 10
+
+
+@sample("operator_api_get_batch")
+def _get_batch(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    batch = seed_batch(runtime().now_ms(), "COMPLETED", matched=1, succeeded=1, completed_at=iso_ms(runtime().now_ms()))
+    batch.save()
+    assert api_call(stack, function, event) == (200, batch_view(batch))
+
+
+@sample("operator_api_list_batch_items")
+def _list_batch_items(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    at = iso_ms(runtime().now_ms())
+    seed_batch(runtime().now_ms(), "COMPLETED", matched=1, succeeded=1).save()
+    BatchOutcomeItem(batch_pk(TENANT, BATCH), batch_outcome_sk(WID), workflow_id=WID, outcome="SUCCEEDED", at=at).save()
+    assert api_call(stack, function, event) == (
+        200,
+        {"items": [{"workflowExecutionId": WID, "outcome": "SUCCEEDED", "error": None, "at": at}], "nextToken": None},
+    )
+
+
+@sample("operator_api_stop_batch")
+def _stop_batch(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    seed_batch(runtime().now_ms()).save()  # running, its first slice not yet run (no message sent)
+    status, body = api_call(stack, function, event)
+    assert status == 200 and (body["status"], body["succeeded"]) == ("STOPPED", 0)
+    assert body["completedAt"] is not None and batch_of().status == "STOPPED"
+
+
+@sample("batch_runner_slice")
+def _batch_slice(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    with seeding(stack):
+        story = running_saga(runtime().now_ms() - 1_000)
+        story.write()
+        seed_batch(runtime().now_ms()).save()
+    assert stack.invoke(function, event) == {"batchItemFailures": []}
+    batch = batch_of()
+    assert (batch.status, batch.matched, batch.succeeded) == ("COMPLETED", 1, 1)
+    assert history(WID)[-1] == cancelled_by(f"batch:{BATCH}", "maintenance window")
+    outcome = BatchOutcomeItem.get(batch_pk(TENANT, BATCH), batch_outcome_sk(WID), consistent_read=True)
+    assert outcome.outcome == "SUCCEEDED"
+
+
+@sample("cancel_on_event_bus_event")
+def _bus_event(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    with seeding(stack):
+        story = subscribed_saga()
+        story.write()
+    assert stack.invoke(function, event) == {"eventId": EVENT_ID, "cancelled": 1}
+    assert history(WID)[-1] == cancelled_by(f"event:{EVENT_ID}", "cancelOn order.cancelled")
+    assert stack.invoke(function, event) == {"eventId": EVENT_ID, "cancelled": 0}  # redelivered: nothing twice
+    assert len(history(WID)) == 5
+
+
+@sample("outbox_dispatcher_event")
+def _dispatch_event(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    with seeding(stack):
+        story = subscribed_saga()
+        story.write()
+        now = runtime().now_ms()
+        EventRecordItem(
+            event_pk(TENANT, EVENT_ID), EVENT_SK, tenant=TENANT, event_id=EVENT_ID, event_type=CANCELLED_EVENT,
+            data=dumps({"orderId": "42", "by": "customer"}), arrived_at=now, created_at=iso_ms(now),
+            expires_at=now // 1000 + 86400,
+        ).save()
+        OutboxItem(
+            event_pk(TENANT, EVENT_ID), keys.outbox_sk("EVENT", EVENT_ID), tenant=TENANT, workflow_id=EVENT_ID,
+            kind="EVENT", payload=dumps({"eventId": EVENT_ID}), created_at=iso_ms(now),
+        ).save()
+    assert stack.invoke(function, event) == {"batchItemFailures": []}
+    assert history(WID)[-1] == cancelled_by(f"event:{EVENT_ID}", "cancelOn order.cancelled")
+    assert list(OutboxItem.query(event_pk(TENANT, EVENT_ID), OutboxItem.sk.startswith("OUTBOX#"))) == []
+
+
+@sample("outbox_dispatcher_batch_start")
+def _dispatch_batch_start(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    with seeding(stack):
+        story = running_saga(runtime().now_ms() - 1_000)
+        story.write()
+        seed_batch(runtime().now_ms()).save()
+        OutboxItem(
+            batch_pk(TENANT, BATCH), keys.outbox_sk("BATCH", "start"), tenant=TENANT, workflow_id=BATCH,
+            kind="BATCH", payload=dumps({"batchId": BATCH}), created_at=iso_ms(runtime().now_ms()),
+        ).save()
+    assert stack.invoke(function, event) == {"batchItemFailures": []}
+    # the first slice's message went to the batch queue; the stack's queue emulator runs the batch runner on it
+    assert finished_batch(BATCH).status == "COMPLETED"
+    assert history(WID)[-1] == cancelled_by(f"batch:{BATCH}", "maintenance window")
+
+
+@sample("fire_timer_cleanup_deadline")
+def _fire_deadline(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    with seeding(stack):
+        story = running_saga(runtime().now_ms() - 31_000)
+        story.write()
+        # cancelled then with a 30 s cleanup timeout, which ran out a second ago
+        tx = Transaction()
+        request_workflow_cancel(story.rt, tx, execution_of(WID), reason="shutdown", requested_by="api",
+                                cascade_root=None, cleanup_deadline=story.at + 30_000)
+        tx.commit()
+    assert stack.invoke(function, event) == {"outcome": "terminated"}
+    terminated = (6, "WORKFLOW_TERMINATED", {"reason": "cleanup timeout", "requestedBy": "cleanup-timeout"})
+    assert history(WID)[-1] == terminated
+    deadline = TimerItem.get(keys.workflow_pk(TENANT, WID), keys.timer_sk(DEADLINE_TIMER_ID), consistent_read=True)
+    assert deadline.status == TimerStatus.FIRED
+    assert stack.invoke(function, event) == {"outcome": "ignored"}  # a second invocation changes nothing
+    stack.wait_idle()
+    assert history(CHILD)[-1][1] == "WORKFLOW_TERMINATED"
 
 
 # ---------------------------------------------------------------- the tests

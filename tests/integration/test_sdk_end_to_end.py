@@ -385,7 +385,7 @@ def test_a_parent_cancelling_its_child_sees_it_end_cancelled_after_its_cleanup(s
 
     child_events = sdk.history(child)
     assert event_data(child_events, "CANCELLATION_REQUESTED") == [
-        {"reason": "no longer needed", "requestedBy": f"workflow:{wid}"}
+        {"reason": "no longer needed", "requestedBy": f"workflow:{wid}", "cleanupDeadline": None}
     ]
     work, cleanup = f"{child}:task:1", f"{child}:task:2"
     assert set(by_task(child_events, "TASK_CANCELLED")) == {work}
@@ -419,7 +419,7 @@ def test_cancelling_a_workflow_cascades_and_its_shielded_cleanup_runs_a_compensa
     parent_events = sdk.history(wid)
     types = [e["type"] for e in parent_events]
     assert event_data(parent_events, "CANCELLATION_REQUESTED") == [
-        {"reason": "customer cancelled", "requestedBy": "api"}
+        {"reason": "customer cancelled", "requestedBy": "api", "cleanupDeadline": None}
     ]
     assert set(by_task(parent_events, "TASK_CANCELLED")) == {charge}
     assert set(by_task(parent_events, "TASK_COMPLETED")) == {compensation}
@@ -431,7 +431,7 @@ def test_cancelling_a_workflow_cascades_and_its_shielded_cleanup_runs_a_compensa
 
     child_events = sdk.history(child)
     assert event_data(child_events, "CANCELLATION_REQUESTED") == [
-        {"reason": "customer cancelled", "requestedBy": f"workflow:{wid}"}
+        {"reason": "customer cancelled", "requestedBy": f"workflow:{wid}", "cleanupDeadline": None}
     ]
     assert set(by_task(child_events, "TASK_CANCELLED")) == {f"{child}:task:1"}
     assert set(by_task(child_events, "TASK_COMPLETED")) == {f"{child}:task:2"}

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from examples import fanout_deadline, order_saga, provider_race
+from examples import cleanup_deadline, fanout_deadline, order_saga, provider_race
 from tests.support.http import Client as HttpClient
 
 TOKEN = "tok-acme"
@@ -72,14 +72,27 @@ def test_a_fan_out_within_its_deadline_cancels_the_timer(local_stack: Any, api: 
     check(local_stack, api, result["workflowExecutionId"])
 
 
+def test_a_cleanup_that_overruns_its_deadline_is_terminated(local_stack: Any, api: Any) -> None:
+    result = cleanup_deadline.run(local_stack.url, TOKEN, queue(), cleanup_seconds=60.0, cleanup_timeout_ms=2_000)
+    assert result["status"] == "TERMINATED"
+    assert result["lastEvent"] == {
+        "type": "WORKFLOW_TERMINATED",
+        "data": {"reason": "cleanup timeout", "requestedBy": "cleanup-timeout"},
+    }
+    assert result["seenByWorkflow"] is not None  # ctx.cleanup_deadline, as the workflow saw it
+    assert result["cleanupTask"] == "CANCELLED"
+    check(local_stack, api, result["workflowExecutionId"])
+
+
 @pytest.mark.parametrize(
     ("main", "printed"),
     [
         (order_saga.main, "compensations run, in order: refund-card, release-stock"),
         (provider_race.main, "winner: "),
         (fanout_deadline.main, "deadline timer: "),
+        (cleanup_deadline.main, "last event: WORKFLOW_TERMINATED"),
     ],
-    ids=["order_saga", "provider_race", "fanout_deadline"],
+    ids=["order_saga", "provider_race", "fanout_deadline", "cleanup_deadline"],
 )
 def test_each_example_runs_as_make_example_runs_it(
     main: Callable[[], None], printed: str, local_stack: Any, monkeypatch: pytest.MonkeyPatch,

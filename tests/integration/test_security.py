@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import importlib.util
 import json
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,7 +36,7 @@ from stratoflow.services import runtime
 from stratoflow.tokens import put_token
 from stratoflow_local.stack import LocalStack
 
-from tests.integration.conftest import SESSION_TOKENS, Api
+from tests.integration.conftest import REPO, SESSION_TOKENS, Api
 from tests.support.domain import scan_items
 from tests.support.http import wait_until
 
@@ -53,8 +56,10 @@ class Route:
     scopes: tuple[str, ...]  # any of them opens the route; none: public
 
     def url(self, ids: dict[str, str]) -> str:
-        return self.path.replace("{id}", ids.get("id", "x")).replace(
-            "{taskExecutionId}", ids.get("taskExecutionId", "x")
+        return (
+            self.path.replace("{id}", ids.get("id", "x"))
+            .replace("{taskExecutionId}", ids.get("taskExecutionId", "x"))
+            .replace("{batchId}", ids.get("batchId", "x"))
         )
 
     @property
@@ -79,6 +84,13 @@ ROUTES = [
     Route("POST", "/v1/worker/tasks/{taskExecutionId}/heartbeat", ("worker",)),
     Route("POST", "/v1/worker/tasks/{taskExecutionId}/complete", ("worker",)),
     Route("POST", "/v1/worker/tasks/{taskExecutionId}/fail", ("worker",)),
+    Route("POST", "/v1/workflows/{id}/terminate", ("client",)),
+    Route("POST", "/v1/events", ("client",)),
+    Route("POST", "/v1/batches", ("client",)),
+    Route("GET", "/v1/batches", ("client",)),
+    Route("GET", "/v1/batches/{batchId}", ("client",)),
+    Route("GET", "/v1/batches/{batchId}/items", ("client",)),
+    Route("POST", "/v1/batches/{batchId}/stop", ("client",)),
 ]
 MALFORMED = ["", "Bearer", "Bearer    ", "Basic dG9rLXNlYy1hLTBjMmY6", "tok-sec-a-0c2f", "Token tok-sec-a-0c2f"]
 
@@ -93,10 +105,11 @@ class TenantB:
     task: str
     task_lease: str
     standalone: str
+    batch: str
 
     def ids(self, route: Route) -> dict[str, str]:
         task = self.task if "/worker/" in route.path or route.path.endswith("/cancel") else self.standalone
-        return {"id": self.workflow, "taskExecutionId": task}
+        return {"id": self.workflow, "taskExecutionId": task, "batchId": self.batch}
 
     def body(self, route: Route) -> Any:
         """A valid body for the route, with B's own lease ids where one is needed."""
@@ -114,6 +127,9 @@ class TenantB:
             "/v1/worker/tasks/{taskExecutionId}/heartbeat": {"leaseId": self.task_lease},
             "/v1/worker/tasks/{taskExecutionId}/complete": {"leaseId": self.task_lease, "output": "from a"},
             "/v1/worker/tasks/{taskExecutionId}/fail": {"leaseId": self.task_lease, "error": "from a"},
+            "/v1/workflows/{id}/terminate": {"reason": "from a"},
+            "/v1/events": {"eventType": "sec-event", "data": {"queue": self.queue}},
+            "/v1/batches": {"operation": "CANCEL", "filter": {"kind": "sec-none"}, "dryRun": True},
         }
         return bodies.get(route.path) if route.method == "POST" else None
 
@@ -166,8 +182,12 @@ def tenant_b(local_stack: LocalStack) -> TenantB:
     assert claimed["workflowExecution"]["workflowExecutionId"] == workflow
     standalone = ok("/v1/tasks", {"kind": "sec-s", "queue": f"{queue}-standalone"}, 201)["taskExecutionId"]
     ok("/v1/workflows", {"kind": "sec-k", "queue": f"{queue}-other"}, 201)  # B's list has more than one page
+    batch = ok("/v1/batches", {"operation": "CANCEL", "filter": {"kind": "sec-none"}, "reason": "b's own"}, 202)
+    deadline = time.monotonic() + 30
+    while b.get(f"/v1/batches/{batch['batchId']}").json()["status"] == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.1)  # B's batch finishes (it matches nothing) before the tests compare B's items
     local_stack.wait_idle()
-    return TenantB(queue, workflow, claimed["leaseId"], task, task_lease, standalone)
+    return TenantB(queue, workflow, claimed["leaseId"], task, task_lease, standalone, batch["batchId"])
 
 
 # ---------------------------------------------------------------- tokens at rest and in comparison
@@ -185,6 +205,27 @@ def test_tokens_are_stored_only_as_hashes(local_stack: LocalStack, tenant_b: Ten
     assert {key for item in token_items for key in item} <= {"pk", "sk", "tenant", "scopes", "createdAt", "revoked"}
 
 
+def handler_in_process(folder: str) -> Any:
+    """The handler of functions/<folder>/app.py imported into this process, for the tests that must watch the code
+    inside an invocation (a spy on a library call, a pause inside a route): the stack runs it in containers."""
+    spec = importlib.util.spec_from_file_location(f"in_process_{folder}", REPO / "functions" / folder / "app.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.lambda_handler
+
+
+class _Context:
+    function_name = "in-process"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:in-process"
+    memory_limit_in_mb = 512
+    aws_request_id = "in-process"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
 def test_the_authorizer_compares_token_hashes_in_constant_time(
     local_stack: LocalStack, tenant_b: TenantB, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -196,10 +237,11 @@ def test_the_authorizer_compares_token_hashes_in_constant_time(
         return real(a, b)
 
     monkeypatch.setattr(hmac, "compare_digest", spy)
-    assert local_stack.gateway is not None
-    local_stack.gateway.clear_authorizer_cache()
-    response = Api(local_stack.url, TOKENS["a"]).get("/v1/workflows?limit=1")
-    assert response.status_code == 200, response.text
+    authorizer = handler_in_process("authorizer")  # the spy must see inside the invocation
+    event = json.loads((REPO / "events" / "authorizer_valid_token.json").read_text(encoding="utf-8"))
+    event["headers"]["Authorization"] = event["multiValueHeaders"]["Authorization"][0] = f"Bearer {TOKENS['a']}"
+    answer = authorizer(event, _Context())
+    assert answer["policyDocument"]["Statement"][0]["Effect"] == "Allow", answer
     expected = f"TOKEN#{hashlib.sha256(TOKENS['a'].encode()).hexdigest()}"
     assert (expected, expected) in calls, calls
 
@@ -246,7 +288,7 @@ def test_another_tenants_ids_are_not_found_like_missing_ones(
     before = items_of(local_stack, "sec-b")
 
     theirs = call(a, route, tenant_b)
-    missing_ids = {"id": str(uuid.uuid4()), "taskExecutionId": str(uuid.uuid4())}
+    missing_ids = {"id": str(uuid.uuid4()), "taskExecutionId": str(uuid.uuid4()), "batchId": str(uuid.uuid4())}
     missing = call(a, route, tenant_b, ids=missing_ids)
 
     assert error_of(theirs) == (404, "NOT_FOUND")
@@ -270,6 +312,9 @@ def test_routes_without_ids_never_reach_another_tenant(local_stack: LocalStack, 
             assert response.status_code == 204, (path, queue, response.text)
     page = a.get(f"/v1/workflows?limit=1&nextToken={_their_page_token(local_stack, tenant_b)}")
     assert error_of(page) == (400, "INVALID_ARGUMENT")
+    assert tenant_b.batch not in {batch["batchId"] for batch in a.get("/v1/batches?limit=100").json()["batches"]}
+    theirs_only = {"operation": "CANCEL", "filter": {"queue": f"{tenant_b.queue}-other"}, "dryRun": True}
+    assert a.post("/v1/batches", json=theirs_only).json() == {"matched": 0}  # B has one there
     assert items_of(local_stack, "sec-b") == before
 
 
@@ -326,6 +371,8 @@ def test_logs_of_a_whole_flow_hold_no_token_no_secret_and_no_item_image(
         assert response.status_code == status, (path, response.status_code, response.text)
         return response.json() if response.text else None
 
+    container_log = Path(str(local_stack.container_log))  # the functions' own logs, from their containers
+    offset = container_log.stat().st_size if container_log.exists() else 0
     with captured_logs() as lines:
         workflow = post("/v1/workflows", {"kind": "k", "queue": queue, "input": {"s": secret}}, 201)
         wid = workflow["workflowExecutionId"]
@@ -369,6 +416,7 @@ def test_logs_of_a_whole_flow_hold_no_token_no_secret_and_no_item_image(
         post(f"/v1/worker/workflows/{wid}/commands", {"leaseId": lease, "commands": failing})
         local_stack.wait_idle()
         local_stack.wait_idle()
+    lines.extend(container_log.read_bytes()[offset:].decode("utf-8", errors="replace").splitlines())
     printed = capsys.readouterr()
     everything = "\n".join([*lines, printed.out, printed.err])
 
@@ -404,24 +452,35 @@ def test_regression_concurrent_requests_each_run_with_their_own_identity(
     queue = f"sec-iso-{uuid.uuid4().hex[:8]}"
     mine = a.post("/v1/workflows", json={"kind": "iso", "queue": queue}).json()["workflowExecutionId"]
     path = f"/v1/workflows/{mine}"
-    original = caller_routes.authorize
+    original = caller_routes.tenant_of
     waiting, go = threading.Event(), threading.Event()
 
-    def authorize_later(app: Any, *scopes: str) -> str:
+    def tenant_of_later(app: Any) -> str:
         if app.current_event.path == path and not waiting.is_set():
             waiting.set()
             assert go.wait(30)
-        return original(app, *scopes)
+        return original(app)
 
-    monkeypatch.setattr(caller_routes, "authorize", authorize_later)
+    # The stack runs one invocation per container, as Lambda does; the race needs two requests in one process, so
+    # the caller API's handler runs here in two containers' worth of modules (each its own resolver, as two
+    # containers have), at once, with the events the front door would give them.
+    monkeypatch.setattr(caller_routes, "tenant_of", tenant_of_later)
+    handler_a, handler_b = handler_in_process("caller_api"), handler_in_process("caller_api")
+
+    def event(sample: str, tenant: str, **changes: Any) -> dict[str, Any]:
+        proxy = json.loads((REPO / "events" / sample).read_text(encoding="utf-8"))
+        proxy["requestContext"]["authorizer"] = {"tenant": tenant, "scopes": "client worker", "principalId": tenant}
+        return {**proxy, **changes}
+
     answers: list[Any] = []
-    reader = threading.Thread(target=lambda: answers.append(a.get(path)))
+    mine_event = event("caller_api_get_workflow.json", "sec-a", path=path, pathParameters={"id": mine})
+    reader = threading.Thread(target=lambda: answers.append(handler_a(mine_event, _Context())))
     reader.start()
     assert waiting.wait(30)
-    theirs = Api(local_stack.url, TOKENS["b"]).get("/v1/workflows?limit=1")  # resolved while A's request waits
+    theirs = handler_b(event("caller_api_list_workflows.json", "sec-b"), _Context())  # resolved while A's waits
     go.set()
     reader.join(30)
 
-    assert theirs.status_code == 200
-    assert answers[0].status_code == 200, answers[0].text
-    assert answers[0].json()["workflowExecutionId"] == mine
+    assert theirs["statusCode"] == 200
+    assert answers[0]["statusCode"] == 200, (mine, answers[0])
+    assert json.loads(answers[0]["body"])["workflowExecutionId"] == mine

@@ -124,12 +124,13 @@ def scan_items(dynamodb: Any, table_name: str) -> list[dict[str, Any]]:
 class Engine:
     """The domain's services for one tenant by default, with a fake clock and predictable ids."""
 
-    def __init__(self, rt: Runtime, dynamodb: Any = None, tenant: str = "acme") -> None:
+    def __init__(self, rt: Runtime, dynamodb: Any = None, tenant: str = "acme", batch_queue: Any = None) -> None:
         """`dynamodb`: a client of the table's endpoint, to read stored items when the repository is DynamoDB's."""
         self.rt = rt
         self.dynamodb = dynamodb
         self.tenant = tenant
         self.memory = rt.repo if isinstance(rt.repo, MemoryRepository) else None
+        self.batch_queue = batch_queue  # where a batch's start sends its first slice (stratoflow.batches)
 
     @property
     def clock(self) -> FakeClock:
@@ -306,7 +307,7 @@ class Engine:
                 return outcomes
             for pk, sk in pending:
                 for _ in range(deliveries):
-                    outcomes.append(outbox.process_outbox_item(self.rt, pk, sk))
+                    outcomes.append(outbox.process_outbox_item(self.rt, pk, sk, self.batch_queue))
         raise AssertionError(f"the outbox did not drain in {max_rounds} rounds: {self.outbox_keys()}")
 
     # ------------------------------------------------------------------ stored state

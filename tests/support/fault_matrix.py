@@ -1,30 +1,37 @@
-"""Fault injection for the fault matrix: the k-th AWS call of one Lambda invocation fails, on top of botocore's events.
+"""Fault injection for the fault matrix: the k-th AWS call of one Lambda invocation fails, at the AWS endpoint.
+
+Every function runs in containers (processes) of its own, so faults are injected where Lambda code really meets them:
+at the stack's embedded AWS endpoint, on the calls that reach it. Each container signs its calls with an access key id
+of its own, so the endpoint's request hook knows which function, and which invocation, sent a call.
 
 - `FaultPlan(kind, k)` says what happens to the AWS calls of one invocation; `FaultPlan(None)` only records them.
-  The kinds (`FAULT_KINDS`):
-  - `throttle`: DynamoDB answers `ProvisionedThroughputExceededException` (other services `ThrottlingException`), as
-    botocore reports it once its own retries are spent; nothing is written;
+  A call is one botocore API call: its retries carry the same `amz-sdk-invocation-id` and meet the same fault, so the
+  handler sees the error botocore reports once its own retries are spent. The kinds (`FAULT_KINDS`):
+  - `throttle`: DynamoDB answers `ProvisionedThroughputExceededException` (other services `ThrottlingException`);
+    nothing is written;
   - `condition`: another writer updates a versioned item (an execution, a task) between the handler's read and its
     write: the item's version moves on, nothing else changes, and DynamoDB itself then refuses the handler's write
     for its version condition (`TransactionCanceledException` with `ConditionalCheckFailed`, or
     `ConditionalCheckFailedException`). Only writes guarded by a version can meet this fault; other conditions
     (existence, a status) fail only when their item really changed, which is a different race, not a fault;
-  - `network`: `EndpointConnectionError` before the request is sent; nothing is written;
-  - `timeout-after`: the real call is made and succeeds, then `ReadTimeoutError` is raised as if its answer was lost.
-- `FaultInjector(stack)` hooks every botocore client of the process (DynamoDB through PynamoDB, EventBridge Scheduler
-  through boto3) with `before-call` / `after-call` handlers, and wraps the stack's Lambda runtime: `arm(function,
-  plan)` applies `plan` to the next invocation of `function` only, on the thread that runs it; every other
-  invocation and thread (the front door, the stream poller, the scheduler emulator) is untouched.
+  - `network`: the connection is closed before the endpoint processes the request; nothing is written;
+  - `timeout-after`: the endpoint processes the request, then closes the connection without answering: the write
+    happened, its answer was lost (a retry of that call is dropped too, so the call is made once).
+- `FaultInjector(stack)` installs the endpoint's request hook and listens to the stack's runtime: `arm(function,
+  plan)` applies `plan` to the next invocation of `function` only; every other invocation (the front door's
+  authorizer, the stream poller, the scheduler emulator) is untouched.
+- `FAST_SDK_RETRIES` is the environment the matrix's stack gives its functions: botocore and PynamoDB make one
+  attempt per call. A faulted call fails every attempt anyway, so the outcome is the one retries would reach, without
+  their back-off (seconds per case).
 - `AsyncSources(stack)` stands in for the stack's event sources while installed: stream batches, due schedules and
   periodic sweeps are recorded instead of delivered, and `drain()` delivers them as Lambda's event-source mappings,
   EventBridge Scheduler and the sweeper's schedule would: one record per batch in stream order, retried on a function
   error or a reported item failure (up to the mapping's `MaximumRetryAttempts`), schedules retried on a function
   error. A test can hold back the records or schedules it wants to deliver itself, under a fault.
 
-tests/support/faults.py injects the same `network` and `timeout-after` failures (its `InjectedCrash` and
-`InjectedTimeout`, used here too) into the domain's calls for the crash tests of the cancellation handlers; this
-module works at the level of whole Lambda invocations behind API Gateway and the event sources, and adds throttling
-and concurrent writers.
+tests/support/faults.py injects network and lost-answer failures into the domain's calls in process, for the crash
+tests of the cancellation handlers; this module works at the level of whole Lambda invocations behind API Gateway and
+the event sources, and adds throttling and concurrent writers.
 """
 
 from __future__ import annotations
@@ -33,17 +40,16 @@ import json
 import os
 import re
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from botocore.awsrequest import AWSResponse
-from botocore.client import BaseClient
+from stratoflow_local.embedded_endpoint import Answer, AwsRequest, Drop
 from stratoflow_local.runtime import FunctionError
 from stratoflow_local.scheduler import scheduled_event
-
-from tests.support.faults import InjectedCrash, InjectedTimeout
 
 THROTTLE = "throttle"
 CONDITION = "condition"
@@ -58,9 +64,16 @@ IDLE_POLL_SECONDS = 1.0
 VERSION_ATTRIBUTE = "ver"  # the optimistic-locking attribute of executions and tasks (PynamoDB VersionAttribute)
 
 
+def fast_sdk_retries(directory: Path) -> dict[str, str]:
+    """Function environment in which botocore (`AWS_MAX_ATTEMPTS`) and PynamoDB (its settings file) try once."""
+    settings = directory / "pynamodb_settings.py"
+    settings.write_text('retry_configuration = {"total_max_attempts": 1, "mode": "standard"}\n', encoding="utf-8")
+    return {"AWS_MAX_ATTEMPTS": "1", "AWS_RETRY_MODE": "standard", "PYNAMODB_CONFIG": str(settings)}
+
+
 @dataclass(frozen=True)
 class Call:
-    """One AWS API call as the injector saw it."""
+    """One AWS API call as the endpoint saw it."""
 
     service: str
     operation: str
@@ -81,14 +94,57 @@ class FaultPlan:
     k: int = 0
     calls: list[Call] = field(default_factory=list)
     injected: Call | None = None
-    _timeout_pending: bool = False
+    _attempts: dict[str, Answer | Drop | None] = field(default_factory=dict)  # call id → what its retries meet
     _concurrent_writer: Callable[[str, dict[str, Any]], None] | None = None
 
     def __str__(self) -> str:
         return "no fault" if self.kind is None else f"{self.kind} at call {self.k}"
 
+    def on_request(self, request: AwsRequest) -> Answer | Drop | None:
+        """What the endpoint does with one request of the planned invocation."""
+        call_id = request.call_id or str(uuid.uuid4())
+        if call_id in self._attempts:  # botocore retrying a call already seen: it meets the same fault
+            return self._attempts[call_id]
+        service = request.service or "unknown"
+        versioned = _versioned_writes(request.json()) if service == "dynamodb" else []
+        call = Call(service, request.operation, bool(versioned))
+        self.calls.append(call)
+        if self.kind is None or len(self.calls) != self.k or not applicable(self.kind, call):
+            self._attempts[call_id] = None
+            return None
+        self.injected = call
+        if self.kind == CONDITION:
+            assert self._concurrent_writer is not None
+            table, key = versioned[0]
+            self._concurrent_writer(table, key)
+            self._attempts[call_id] = None
+            return None  # the real call goes ahead and fails its version condition
+        if self.kind == TIMEOUT_AFTER:
+            self._attempts[call_id] = Drop.BEFORE  # a retry must not write a second time
+            return Drop.AFTER
+        if self.kind == NETWORK:
+            self._attempts[call_id] = Drop.BEFORE
+            return Drop.BEFORE
+        self._attempts[call_id] = answer = _throttled(service)
+        return answer
 
-_active = threading.local()
+
+def _throttled(service: str) -> Answer:
+    if service == "dynamodb":
+        code = "ProvisionedThroughputExceededException"
+        body = {
+            "__type": f"com.amazonaws.dynamodb.v20120810#{code}",
+            "message": "The level of configured provisioned throughput for the table was exceeded.",
+        }
+        return Answer(400, (("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-ErrorType", code)), _json(body))
+    code = "ThrottlingException"
+    return Answer(
+        429, (("Content-Type", "application/json"), ("x-amzn-ErrorType", code)), _json({"Message": "Rate exceeded"})
+    )
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value).encode()
 
 
 def _version_guard(operation: dict[str, Any]) -> str | None:
@@ -101,14 +157,8 @@ def _version_guard(operation: dict[str, Any]) -> str | None:
     return None
 
 
-def _versioned_writes(params: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+def _versioned_writes(body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """(table, key) of each write of a DynamoDB request that is conditioned on the item's version."""
-    try:
-        body = json.loads(params.get("body") or b"{}")
-    except ValueError:
-        return []
-    if not isinstance(body, dict):
-        return []
     operations = [next(iter(item.values()), {}) for item in body.get("TransactItems") or []] or [body]
     writes = []
     for operation in operations:
@@ -119,95 +169,46 @@ def _versioned_writes(params: dict[str, Any]) -> list[tuple[str, dict[str, Any]]
     return writes
 
 
-def _error_response(code: str, message: str, status: int, **extra: Any) -> tuple[AWSResponse, dict[str, Any]]:
-    parsed = {
-        "Error": {"Code": code, "Message": message},
-        "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": {}, "RetryAttempts": 0},
-        **extra,
-    }
-    return AWSResponse("https://fault.invalid/", status, {}, None), parsed
-
-
-def _before_call(model: Any, params: dict[str, Any], **_: Any) -> Any:
-    plan: FaultPlan | None = getattr(_active, "plan", None)
-    if plan is None:
-        return None
-    service = model.service_model.service_name
-    versioned = _versioned_writes(params) if service == "dynamodb" else []
-    call = Call(service, model.name, bool(versioned))
-    plan.calls.append(call)
-    if plan.kind is None or len(plan.calls) != plan.k or not applicable(plan.kind, call):
-        return None
-    url = params.get("url", "https://fault.invalid/")
-    if plan.kind == TIMEOUT_AFTER:
-        plan._timeout_pending = True
-        return None
-    plan.injected = call
-    if plan.kind == NETWORK:
-        raise InjectedCrash(endpoint_url=url)
-    if plan.kind == CONDITION:
-        assert plan._concurrent_writer is not None
-        table, key = versioned[0]
-        _active.plan = None  # the other writer's call is not the handler's
-        try:
-            plan._concurrent_writer(table, key)
-        finally:
-            _active.plan = plan
-        return None  # the real call goes ahead and fails its version condition
-    if service == "dynamodb":
-        return _error_response(
-            "ProvisionedThroughputExceededException",
-            "The level of configured provisioned throughput for the table was exceeded.",
-            400,
-        )
-    return _error_response("ThrottlingException", "Rate exceeded", 429)
-
-
-def _after_call(http_response: Any, **_: Any) -> None:
-    plan: FaultPlan | None = getattr(_active, "plan", None)
-    if plan is None or not plan._timeout_pending:
-        return
-    plan._timeout_pending = False
-    plan.injected = plan.calls[-1]
-    raise InjectedTimeout(endpoint_url=getattr(http_response, "url", None) or "https://fault.invalid/")
-
-
-_HOOKED = "_stratoflow_fault_hooks"
-_install_lock = threading.Lock()
-_original_make_api_call = BaseClient._make_api_call
-
-
-def _make_api_call(self: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
-    if not getattr(self, _HOOKED, False):
-        self.meta.events.register_first("before-call.*.*", _before_call, unique_id="stratoflow-fault-before")
-        self.meta.events.register_last("after-call.*.*", _after_call, unique_id="stratoflow-fault-after")
-        setattr(self, _HOOKED, True)
-    return _original_make_api_call(self, operation_name, api_params)
-
-
 class FaultInjector:
-    """Arms fault plans for single invocations of the stack's functions."""
+    """Arms fault plans for single invocations of the stack's functions, applied at its embedded endpoint."""
 
     def __init__(self, stack: Any) -> None:
         self._stack = stack
         self._armed: dict[str, FaultPlan] = {}
+        self._by_request: dict[str, FaultPlan] = {}
         self._lock = threading.Lock()
-        self._original_invoke: Callable[[str, Any], Any] | None = None
         self._dynamodb: Any = None
 
     def install(self) -> None:
-        with _install_lock:
-            BaseClient._make_api_call = _make_api_call  # type: ignore[method-assign]
-        runtime = self._stack.runtime
-        self._original_invoke = runtime.invoke
-        runtime.invoke = self._invoke
+        endpoint = self._stack.aws_endpoint
+        assert endpoint is not None, "faults are injected at the embedded endpoint"
+        endpoint.request_hook = self._hook
+        self._stack.runtime.add_invocation_listener(self._on_invocation)
 
     def uninstall(self) -> None:
-        if self._original_invoke is not None:
-            self._stack.runtime.invoke = self._original_invoke
-            self._original_invoke = None
-        with _install_lock:
-            BaseClient._make_api_call = _original_make_api_call  # type: ignore[method-assign]
+        endpoint = self._stack.aws_endpoint
+        if endpoint is not None:
+            endpoint.request_hook = None
+        if self._stack.runtime is not None:
+            self._stack.runtime.remove_invocation_listener(self._on_invocation)
+
+    def _on_invocation(self, function: str, request_id: str, access_key_id: str) -> None:
+        with self._lock:
+            plan = self._armed.pop(function, None)
+            if plan is not None:
+                self._by_request = {request_id: plan}  # one faulted invocation at a time
+
+    def _hook(self, request: AwsRequest) -> Answer | Drop | None:
+        key = request.access_key_id
+        runtime = self._stack.runtime
+        if not key or runtime is None:
+            return None
+        owner = runtime.invocation_of(key)
+        if owner is None or owner[1] is None:
+            return None
+        with self._lock:
+            plan = self._by_request.get(owner[1])
+        return None if plan is None else plan.on_request(request)
 
     def _bump_version(self, table: str, key: dict[str, Any]) -> None:
         """Another writer's update of the item: its version moves on, nothing else changes."""
@@ -232,17 +233,6 @@ class FaultInjector:
     def disarm(self, function: str) -> FaultPlan | None:
         with self._lock:
             return self._armed.pop(function, None)
-
-    def _invoke(self, logical_id: str, event: Any) -> Any:
-        assert self._original_invoke is not None
-        plan = self.disarm(logical_id)
-        if plan is None:
-            return self._original_invoke(logical_id, event)
-        _active.plan = plan
-        try:
-            return self._original_invoke(logical_id, event)
-        finally:
-            _active.plan = None
 
 
 @contextmanager
@@ -316,7 +306,7 @@ class AsyncSources:
         stack.scheduler.invoke = self._record_schedule
         stack.periodic.invoke = self._record_tick
         # Nothing is delivered between drains, and a drain wakes the poller and the emulator itself: polling them
-        # rarely meanwhile saves the CPU their polls take from every request of the test (one process, one GIL).
+        # rarely meanwhile saves the CPU their polls take from every request of the test.
         self._saved["intervals"] = (stack.streams.poll_interval, stack.scheduler.poll_interval)
         stack.streams.poll_interval = stack.scheduler.poll_interval = IDLE_POLL_SECONDS
 

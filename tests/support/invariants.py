@@ -39,6 +39,7 @@ TERMINAL_EVENTS = {
     "WORKFLOW_COMPLETED": "COMPLETED",
     "WORKFLOW_FAILED": "FAILED",
     "WORKFLOW_CANCELLED": "CANCELLED",
+    "WORKFLOW_TERMINATED": "TERMINATED",
 }
 TERMINAL_STATUSES = frozenset(TERMINAL_EVENTS.values())
 LIVE_STATUSES = frozenset({"PENDING", "RUNNING", "WAITING", "CANCELLING"})
@@ -162,8 +163,12 @@ class _Checker:
             )
         for request in requests:
             by = (request.get("data") or {}).get("requestedBy")
-            if not isinstance(by, str) or not (by == "api" or (by.startswith("workflow:") and len(by) > 9)):
-                self.fail("I4", wid, f"{_describe(request)} has requestedBy {by!r}, not 'api' or 'workflow:<id>'")
+            origins = ("workflow:", "event:", "batch:")  # the operator controls' requests (operators.md)
+            if not isinstance(by, str) or not (
+                by == "api" or any(by.startswith(origin) and len(by) > len(origin) for origin in origins)
+            ):
+                expected = "not 'api', 'workflow:', 'event:' or 'batch:'"
+                self.fail("I4", wid, f"{_describe(request)} has requestedBy {by!r}, {expected}")
 
     # ------------------------------------------------------------------ I2
 
@@ -198,7 +203,8 @@ class _Checker:
                     ended[timer_id] = event
         if self.stored is None:
             return
-        stored = self.stored.timers.get(wid, {})
+        # A cleanup deadline's timer ($cleanup-deadline) is the platform's, not the workflow's: it has no events.
+        stored = {tid: item for tid, item in self.stored.timers.get(wid, {}).items() if not tid.startswith("$")}
         for timer_id in started:
             item = stored.get(timer_id)
             if item is None:
@@ -391,10 +397,22 @@ class _Checker:
             good = (
                 event.get("type") == "CHILD_WORKFLOW_FAILED"
                 and data.get("cancelled") is False
+                and data.get("terminated") is False
                 and data.get("error") == terminal_data.get("error")
             )
+        elif ended_as == "TERMINATED":
+            good = (
+                event.get("type") == "CHILD_WORKFLOW_FAILED"
+                and data.get("cancelled") is False
+                and data.get("terminated") is True
+                and data.get("error") == {"code": "TERMINATED", "message": terminal_data.get("reason")}
+            )
         else:
-            good = event.get("type") == "CHILD_WORKFLOW_FAILED" and data.get("cancelled") is True
+            good = (
+                event.get("type") == "CHILD_WORKFLOW_FAILED"
+                and data.get("cancelled") is True
+                and data.get("terminated") is False
+            )
         if not good:
             self.fail(
                 "I4",

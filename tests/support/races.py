@@ -31,9 +31,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from stratoflow import outbox
+from stratoflow import batches, event_delivery, outbox, terminate, workflows
 from stratoflow.config import Settings
+from stratoflow.deadlines import DEADLINE_TIMER_ID
 from stratoflow.errors import FailedPrecondition
+from stratoflow.runtime import Runtime
+from stratoflow.subscriptions import CancelOnEntry
 
 from tests.support.domain import Engine, FakeClock, SequentialIds, query_items, scan_items
 from tests.support.invariants import check_invariants
@@ -82,7 +85,9 @@ def data_in(events: list[dict[str, Any]], event_type: str) -> list[dict[str, Any
 
 
 def outbox_keys(engine: Engine, wid: str, prefix: str = "OUTBOX#") -> list[tuple[str, str]]:
-    items = query_items(engine.dynamodb, engine.settings.table_name, f"T#{engine.tenant}#WF#{wid}")
+    """The pending outbox items of an execution (or of another owner named `<KIND>#<id>`, e.g. `BATCH#<id>`)."""
+    owner = wid if "#" in wid else f"WF#{wid}"
+    items = query_items(engine.dynamodb, engine.settings.table_name, f"T#{engine.tenant}#{owner}")
     return [(item["pk"], item["sk"]) for item in items if item["sk"].startswith(prefix)]
 
 
@@ -93,7 +98,7 @@ def drain(engine: Engine, wids: list[str]) -> None:
         if not pending:
             return
         for key in pending:
-            outbox.process_outbox_item(engine.rt, *key)
+            outbox.process_outbox_item(engine.rt, *key, RecordingQueue())
     raise AssertionError(f"outbox items left in {wids}")
 
 
@@ -306,7 +311,7 @@ def stream_record_twice(engine: Engine, pool: ThreadPoolExecutor) -> Run:
         )
         assert deliver_twice(engine, pool, outbox_keys(engine, pid)[0]) == ["delivered", "done"]
         assert data_of(engine, child_id, "CANCELLATION_REQUESTED") == [
-            {"reason": "twice", "requestedBy": f"workflow:{pid}"}
+            {"reason": "twice", "requestedBy": f"workflow:{pid}", "cleanupDeadline": None}
         ]
         return [pid], "child-cancel"
     if variant == 1:
@@ -331,7 +336,7 @@ def stream_record_twice(engine: Engine, pool: ThreadPoolExecutor) -> Run:
         drain(engine, [pid, child_id, grandchild])
         for wid in (child_id, grandchild):
             assert data_of(engine, wid, "CANCELLATION_REQUESTED") == [
-                {"reason": "twice", "requestedBy": f"workflow:{pid}"}
+                {"reason": "twice", "requestedBy": f"workflow:{pid}", "cleanupDeadline": None}
             ], wid
         return [pid], "cascade"
     task_id = f"{pid}.task"
@@ -350,12 +355,189 @@ def stream_record_twice(engine: Engine, pool: ThreadPoolExecutor) -> Run:
     assert engine.history(pid) == at_end
     assert engine.task(task_id)["status"] == "CANCELLED"
     assert data_of(engine, child_id, "CANCELLATION_REQUESTED") == [
-        {"reason": "parent closed", "requestedBy": f"workflow:{pid}"}
+        {"reason": "parent closed", "requestedBy": f"workflow:{pid}", "cleanupDeadline": None}
     ]
     return [pid], "parent-close"
 
 
+# ---------------------------------------------------------------------- the operator controls' races (operators.md)
+
+
+class RecordingQueue:
+    """The batch queue: records slice messages (the races deliver them themselves)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, int]] = []
+
+    def send(self, tenant: str, batch_id: str, slice_number: int) -> None:
+        self.sent.append((tenant, batch_id, slice_number))
+
+
+def _terminal_events(engine: Engine, wid: str) -> list[str]:
+    ends = ("WORKFLOW_COMPLETED", "WORKFLOW_FAILED", "WORKFLOW_CANCELLED", "WORKFLOW_TERMINATED")
+    return [t for t in engine.types(wid) if t in ends]
+
+
+def terminate_vs_complete(engine: Engine, pool: ThreadPoolExecutor) -> Run:
+    """Exactly one terminal event; the loser gets FAILED_PRECONDITION with the winner's status."""
+    wid = engine.start()["workflowExecutionId"]
+    lease = engine.claim(wid)
+    kill, complete = race(
+        pool,
+        lambda: terminate.terminate_workflow(engine.rt, engine.tenant, wid, reason="race", cascade=True),
+        lambda: engine.submit(wid, lease, [{"type": "COMPLETE_WORKFLOW", "output": "done"}]),
+    )
+    assert sorted([kill.status, complete.status]) == ["FailedPrecondition", "ok"], (kill, complete)
+    winner = "TERMINATED" if kill.error is None else "COMPLETED"
+    loser = complete if kill.error is None else kill
+    assert isinstance(loser.error, FailedPrecondition) and loser.error.details == {"currentStatus": winner}
+    assert _terminal_events(engine, wid) == [f"WORKFLOW_{winner}"]
+    assert engine.types(wid)[-1] == f"WORKFLOW_{winner}"
+    return [wid], winner.lower()
+
+
+def terminate_vs_cascade_cancel(engine: Engine, pool: ThreadPoolExecutor) -> Run:
+    """A cascade cancel reaching a child while the child is terminated: it ends TERMINATED, nothing follows."""
+    pid = engine.start()["workflowExecutionId"]
+    child_id = f"{pid}.child"
+    engine.run(
+        pid,
+        [{"type": "SCHEDULE_CHILD_WORKFLOW", "childExecutionName": "c", "childWorkflowExecutionId": child_id,
+          "workflowKind": "child"}],
+    )
+    engine.cancel(pid, "cascade")
+    (cascade_key,) = outbox_keys(engine, pid, "OUTBOX#CASCADE#")
+    cascade, kill = race(
+        pool,
+        lambda: outbox.process_outbox_item(engine.rt, *cascade_key),
+        lambda: terminate.terminate_workflow(engine.rt, engine.tenant, child_id, reason="race", cascade=True),
+    )
+    assert cascade.error is None and kill.error is None, (cascade, kill)
+    drain(engine, [pid, child_id])
+    child = engine.types(child_id)
+    assert child[-1] == "WORKFLOW_TERMINATED" and _terminal_events(engine, child_id) == ["WORKFLOW_TERMINATED"]
+    assert child.count("CANCELLATION_REQUESTED") <= 1
+    reports = data_of(engine, pid, "CHILD_WORKFLOW_FAILED")
+    assert [(r["terminated"], r["cancelled"]) for r in reports] == [(True, False)]
+    return [pid], "asked-first" if "CANCELLATION_REQUESTED" in child else "terminated-first"
+
+
+def deadline_vs_own_cancel(engine: Engine, pool: ThreadPoolExecutor) -> Run:
+    """The cleanup deadline fires while the workflow submits CANCEL_WORKFLOW: exactly one terminal event."""
+    wid = engine.start()["workflowExecutionId"]
+    workflows.cancel_workflow(engine.rt, engine.tenant, wid, reason="stop", cascade=True, cleanup_timeout_ms=1_000)
+    lease = engine.claim(wid)
+    engine.clock.advance(1_000)
+    fire, cancel = race(
+        pool,
+        lambda: engine.fire(wid, DEADLINE_TIMER_ID),
+        lambda: engine.submit(wid, lease, [{"type": "CANCEL_WORKFLOW", "reason": "cleaned up"}]),
+    )
+    assert fire.error is None, fire
+    if fire.value == "terminated":
+        assert isinstance(cancel.error, FailedPrecondition) and cancel.error.details == {"currentStatus": "TERMINATED"}
+        expected = "WORKFLOW_TERMINATED"
+    else:
+        assert (fire.value, cancel.error) == ("cancelled", None), (fire, cancel)
+        expected = "WORKFLOW_CANCELLED"
+    assert _terminal_events(engine, wid) == [expected]
+    drain(engine, [wid])
+    return [wid], "deadline" if expected == "WORKFLOW_TERMINATED" else "own-cancel"
+
+
+def batch_vs_single_cancels(engine: Engine, pool: ThreadPoolExecutor) -> Run:
+    """A batch and single cancels of the same executions: each is asked once; the batch counts what it changed."""
+    kind = f"b-{engine.rt.ids.new_id()}"
+    wids = [engine.start(kind=kind)["workflowExecutionId"] for _ in range(3)]
+    engine.clock.advance(1)
+    queue = RecordingQueue()
+    batch = batches.create_batch(
+        engine.rt, engine.tenant,
+        batches.BatchRequest("CANCEL", {"kind": kind}, "batch", True, None, 50),
+    )
+    batch_id = batch["batchId"]
+    outcomes = race(
+        pool,
+        lambda: batches.run_slice(engine.rt, queue, engine.tenant, batch_id, 1, sleep=lambda _: None),
+        *[lambda wid=wid: engine.cancel(wid, "single") for wid in wids],
+    )
+    assert all(o.error is None for o in outcomes), outcomes
+    drain(engine, [*wids, f"BATCH#{batch_id}"])
+    view = batches.get_batch(engine.tenant, batch_id)
+    assert (view["status"], view["matched"]) == ("COMPLETED", 3), view
+    by_batch = 0
+    for wid in wids:
+        (request,) = data_of(engine, wid, "CANCELLATION_REQUESTED")
+        by_batch += request["requestedBy"] == f"batch:{batch_id}"
+    assert (view["succeeded"], view["skipped"], view["failed"]) == (by_batch, 3 - by_batch, 0), view
+    return wids, f"batch-won-{by_batch}"
+
+
+def stop_vs_running_batch(engine: Engine, pool: ThreadPoolExecutor) -> Run:
+    """`stop` while a slice runs: nothing is handled after the stop commits, and the counts match the outcomes."""
+    kind = f"s-{engine.rt.ids.new_id()}"
+    wids = [engine.start(kind=kind)["workflowExecutionId"] for _ in range(4)]
+    engine.clock.advance(1)
+    queue = RecordingQueue()
+    batch_id = batches.create_batch(
+        engine.rt, engine.tenant, batches.BatchRequest("CANCEL", {"kind": kind}, "batch", True, None, 50)
+    )["batchId"]
+    run, stop = race(
+        pool,
+        lambda: batches.run_slice(engine.rt, queue, engine.tenant, batch_id, 1, sleep=lambda _: None),
+        lambda: batches.stop_batch(engine.rt, engine.tenant, batch_id),
+    )
+    assert run.error is None, run
+    view = batches.get_batch(engine.tenant, batch_id)
+    handled = batches.list_items(engine.tenant, batch_id, outcome=None, limit=100, next_token=None)["items"]
+    assert view["succeeded"] == len(handled) == sum(engine.status(w) == "CANCELLING" for w in wids), view
+    if stop.error is None:
+        assert view["status"] == "STOPPED" and run.value in ("finished", "completed"), (view, run)
+        label = "stopped"
+    else:
+        assert isinstance(stop.error, FailedPrecondition) and view["status"] == "COMPLETED", (stop, view)
+        assert view["succeeded"] == 4
+        label = "completed-first"
+    drain(engine, [*wids, f"BATCH#{batch_id}"])
+    return wids, label
+
+
+def event_vs_subscriber_end(engine: Engine, pool: ThreadPoolExecutor) -> Run:
+    """An event for a subscriber that completes at the same moment: at most one request, nothing after the end."""
+    event_type = f"e-{engine.rt.ids.new_id()}"
+    wid = str(workflows.start_workflow(
+        engine.rt, engine.tenant, kind="sub", queue="default", input_value=None,
+        cancel_on=[CancelOnEntry(eventType=event_type)],
+    )["workflowExecutionId"])
+    lease = engine.claim(wid)
+    engine.clock.advance(1)
+    event_id = f"{wid}.event"
+    deliver, complete = race(
+        pool,
+        lambda: event_delivery.receive_bus_event(
+            engine.rt, engine.tenant, event_id=event_id, event_type=event_type, data={}
+        ),
+        lambda: engine.submit(wid, lease, [{"type": "COMPLETE_WORKFLOW", "output": "done"}]),
+    )
+    assert deliver.error is None and complete.error is None, (deliver, complete)
+    types = engine.types(wid)
+    assert types[-1] == "WORKFLOW_COMPLETED" and _terminal_events(engine, wid) == ["WORKFLOW_COMPLETED"]
+    assert deliver.value == types.count("CANCELLATION_REQUESTED") in (0, 1)
+    again = event_delivery.receive_bus_event(
+        engine.rt, engine.tenant, event_id=event_id, event_type=event_type, data={}
+    )
+    assert again == 0 and engine.types(wid) == types
+    drain(engine, [wid])
+    return [wid], "cancelled-then-completed" if deliver.value else "completed-first"
+
+
 RACES: dict[str, Callable[[Engine, ThreadPoolExecutor], Run]] = {
+    "terminate-vs-complete": terminate_vs_complete,
+    "terminate-vs-cascade-cancel": terminate_vs_cascade_cancel,
+    "deadline-vs-own-cancel": deadline_vs_own_cancel,
+    "batch-vs-single-cancels": batch_vs_single_cancels,
+    "stop-vs-running-batch": stop_vs_running_batch,
+    "event-vs-subscriber-end": event_vs_subscriber_end,
     "cancel-timer-vs-fire": cancel_timer_vs_fire,
     "cancel-task-vs-complete": cancel_task_vs_complete,
     "two-cancels-of-a-task": two_cancels_of_a_task,

@@ -83,9 +83,9 @@ class _Functions:
         if function == "AuthorizerFunction":
             token = event["headers"].get("Authorization", "").removeprefix("Bearer ")
             if token == "boom":
-                raise FunctionError(function, RuntimeError("down"))
+                raise FunctionError(function, "RuntimeError", "down")
             if token != "good":
-                raise FunctionError(function, Exception("Unauthorized"))
+                raise FunctionError(function, "Exception", "Unauthorized")
             return {
                 "principalId": "acme",
                 "policyDocument": {
@@ -96,7 +96,7 @@ class _Functions:
                 "context": {"tenant": "acme", "scopes": "client"},
             }
         if (event.get("headers") or {}).get("X-Fail"):
-            raise FunctionError(function, ValueError("bug"))
+            raise FunctionError(function, "ValueError", "bug")
         return {"statusCode": 201, "headers": {"X-Echo": "1"}, "body": json.dumps({"event": event})}
 
 

@@ -150,21 +150,44 @@ def test_no_function_may_scan_and_the_authorizer_only_reads() -> None:
         "AuthorizerFunction",
         "CallerApiFunction",
         "CancelTaskFunction",
+        "ConsoleFunction",
         "WorkerApiFunction",
         "SubmitWorkflowCommandsFunction",
         "PropagateChildCancelFunction",
         "OutboxDispatcherFunction",
         "FireTimerFunction",
         "SweeperFunction",
+        "OperatorApiFunction",
+        "BatchRunnerFunction",
+        "CancelOnEventFunction",
     }
     assert not any("dynamodb:Scan" in granted for granted in actions.values())
     assert actions["AuthorizerFunction"] <= DYNAMODB_READS
+    assert actions["ConsoleFunction"] == set()  # static files only: the page calls the API with the user's token
     for logical_id, granted in actions.items():
         others = {action for action in granted if not action.startswith("dynamodb:")}
         if logical_id == "OutboxDispatcherFunction":
-            assert others == SCHEDULER_ACTIONS | {"iam:PassRole"}, others
+            assert others == SCHEDULER_ACTIONS | {"iam:PassRole", "sqs:SendMessage"}, others
+        elif logical_id in ("SweeperFunction", "BatchRunnerFunction"):
+            assert others == {"sqs:SendMessage"}, (logical_id, others)
         else:
             assert others == set(), (logical_id, others)
+
+
+def test_only_the_batch_starters_send_to_the_batch_queue_and_only_to_it() -> None:
+    resources = load_template()["Resources"]
+    senders = {}
+    for logical_id, resource in resources.items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        for _, statement in statements_of(resource):
+            if "sqs:SendMessage" in _as_list(statement["Action"]):
+                assert _as_list(statement["Action"]) == ["sqs:SendMessage"], (logical_id, statement)
+                senders[logical_id] = statement["Resource"]
+    assert senders == {
+        name: {"Fn::GetAtt": "BatchQueue.Arn"}
+        for name in ("OutboxDispatcherFunction", "SweeperFunction", "BatchRunnerFunction")
+    }
 
 
 def test_the_outbox_dispatcher_manages_schedules_of_its_timer_group_only() -> None:

@@ -20,6 +20,8 @@ REPO = Path(__file__).resolve().parents[2]
 ROUTES = {
     ("GET", "/v1/health", "CallerApiFunction", None),
     ("GET", "/v1/openapi.json", "CallerApiFunction", None),
+    ("GET", "/console", "ConsoleFunction", None),
+    ("GET", "/console/{asset}", "ConsoleFunction", None),
     ("POST", "/v1/workflows", "CallerApiFunction", "TokenAuthorizer"),
     ("GET", "/v1/workflows", "CallerApiFunction", "TokenAuthorizer"),
     ("GET", "/v1/workflows/{id}", "CallerApiFunction", "TokenAuthorizer"),
@@ -34,6 +36,13 @@ ROUTES = {
     ("POST", "/v1/worker/tasks/{taskExecutionId}/complete", "WorkerApiFunction", "TokenAuthorizer"),
     ("POST", "/v1/worker/tasks/{taskExecutionId}/fail", "WorkerApiFunction", "TokenAuthorizer"),
     ("POST", "/v1/worker/workflows/{id}/commands", "SubmitWorkflowCommandsFunction", "TokenAuthorizer"),
+    ("POST", "/v1/workflows/{id}/terminate", "OperatorApiFunction", "TokenAuthorizer"),
+    ("POST", "/v1/events", "OperatorApiFunction", "TokenAuthorizer"),
+    ("POST", "/v1/batches", "OperatorApiFunction", "TokenAuthorizer"),
+    ("GET", "/v1/batches", "OperatorApiFunction", "TokenAuthorizer"),
+    ("GET", "/v1/batches/{batchId}", "OperatorApiFunction", "TokenAuthorizer"),
+    ("GET", "/v1/batches/{batchId}/items", "OperatorApiFunction", "TokenAuthorizer"),
+    ("POST", "/v1/batches/{batchId}/stop", "OperatorApiFunction", "TokenAuthorizer"),
 }
 
 
@@ -129,7 +138,7 @@ def test_rate_expressions() -> None:
         rate_to_seconds("cron(0 12 * * ? *)")
 
 
-def test_globals_merge_and_conflicting_environments_are_refused(tmp_path: Path) -> None:
+def test_globals_merge_and_functions_may_differ_in_environment(tmp_path: Path) -> None:
     path = _write(
         tmp_path,
         """
@@ -163,8 +172,9 @@ Resources:
     assert template.functions["B"].timeout == 10
     assert template.functions["A"].environment == {"SHARED": "one", "POWERTOOLS_SERVICE_NAME": "a"}
     assert template.functions["A"].handler_file == tmp_path / "a" / "app.py"
-    with pytest.raises(TemplateError, match="SHARED differs"):
-        template.shared_environment()
+    # Functions may differ (each container gets its own environment); the stack's process gets what they share.
+    assert template.functions["B"].environment == {"SHARED": "two", "POWERTOOLS_SERVICE_NAME": "b"}
+    assert template.shared_environment() == {}  # both variables differ between the functions
 
 
 # ---------------------------------------------------------------- the real template
@@ -175,12 +185,16 @@ def test_real_template_functions_and_environment(template: LocalTemplate) -> Non
         "AuthorizerFunction",
         "CallerApiFunction",
         "CancelTaskFunction",
+        "ConsoleFunction",
         "WorkerApiFunction",
         "SubmitWorkflowCommandsFunction",
         "PropagateChildCancelFunction",
         "OutboxDispatcherFunction",
         "FireTimerFunction",
         "SweeperFunction",
+        "OperatorApiFunction",
+        "BatchRunnerFunction",
+        "CancelOnEventFunction",
     }
     for spec in template.functions.values():
         assert spec.handler == "app.lambda_handler"
@@ -195,7 +209,10 @@ def test_real_template_functions_and_environment(template: LocalTemplate) -> Non
     assert dispatcher["FIRE_TIMER_FUNCTION_ARN"] == template.functions["FireTimerFunction"].arn
     assert dispatcher["SCHEDULER_ROLE_ARN"] == "arn:aws:iam::123456789012:role/stratoflow-local-SchedulerRole"
     assert dispatcher["TIMER_DLQ_ARN"] == template.queues["TimerScheduleDLQ"].arn
-    template.shared_environment()  # the functions agree on everything but their service name
+    shared = template.shared_environment()
+    assert shared["TABLE_NAME"] == "stratoflow-local-Table"
+    assert shared["FIRE_TIMER_FUNCTION_ARN"] == template.functions["FireTimerFunction"].arn  # one function's only
+    assert "POWERTOOLS_SERVICE_NAME" not in shared  # each function has its own
 
 
 def test_real_template_routes_and_authorizer(template: LocalTemplate) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
@@ -36,6 +36,7 @@ from stratoflow.states import (
     TimerStatus,
     WorkflowStatus,
 )
+from stratoflow.subscriptions import CancelOn, stage_subscriptions
 from stratoflow.tasks import close_task_attempt, get_task_record, new_task, task_cancelled_event
 from stratoflow.timers import end_timer, new_timer, stage_ended_timer
 from stratoflow.values import encode_value
@@ -59,8 +60,8 @@ class ScheduleTask(_Command):
     kind: Name
     input: Any = None
     queue: Name | None = None
-    maxRetries: int = Field(default=0, ge=0, le=1000)
-    timeoutMs: int | None = Field(default=None, ge=1, le=MAX_DURATION_MS)
+    maxRetries: StrictInt = Field(default=0, ge=0, le=1000)
+    timeoutMs: StrictInt | None = Field(default=None, ge=1, le=MAX_DURATION_MS)
 
 
 class RequestCancelTask(_Command):
@@ -72,7 +73,7 @@ class RequestCancelTask(_Command):
 class StartTimer(_Command):
     type: Literal["START_TIMER"]
     timerId: Id
-    durationMs: int = Field(ge=1, le=MAX_DURATION_MS)
+    durationMs: StrictInt = Field(ge=1, le=MAX_DURATION_MS)
 
 
 class CancelTimer(_Command):
@@ -88,6 +89,7 @@ class ScheduleChildWorkflow(_Command):
     input: Any = None
     queue: Name | None = None
     parentClosePolicy: ParentClosePolicy = ParentClosePolicy.REQUEST_CANCEL
+    cancelOn: CancelOn = Field(default_factory=list)
 
 
 class RequestCancelChildWorkflow(_Command):
@@ -429,6 +431,7 @@ def _schedule_child(batch: _Batch, index: int, command: ScheduleChildWorkflow, e
         parent_close_policy=command.parentClosePolicy.value,
     )
     stage_value(batch.uow, child, "input", encoded)
+    stage_subscriptions(batch.uow, child, command.cancelOn, now)
     child_history = HistoryWriter(child, now)
     child_history.append("WORKFLOW_STARTED", {"input": command.input})
     child_label = f"new-child:{child.workflow_id}"

@@ -13,6 +13,7 @@ class Settings(BaseModel):
     fire_timer_function_arn: str = ""
     scheduler_role_arn: str = ""
     timer_dlq_arn: str = ""
+    batch_queue_url: str = ""
     outbox_redrive_after_seconds: int = Field(default=60, ge=0)
     timer_sweep_grace_seconds: int = Field(default=90, ge=0)
     aws_region: str | None = None

@@ -1,4 +1,4 @@
-"""Domain exceptions. Each maps to one error code of the HTTP API in exactly one place (stratoflow_api.errors)."""
+"""Domain exceptions. Each maps to one error code of the HTTP API in one place (stratoflow_api.error_mapping)."""
 
 from __future__ import annotations
 

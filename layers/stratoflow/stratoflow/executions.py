@@ -162,8 +162,19 @@ def execution_view(repo: Repository, execution: Execution, **known: Any) -> dict
         "cancelReason": execution.cancel_reason,
         "parentWorkflowExecutionId": execution.parent_id,
         "childExecutionName": execution.child_execution_name,
+        **operator_fields(execution),
         "createdAt": execution.created_at,
         "updatedAt": execution.updated_at,
+    }
+
+
+def operator_fields(execution: ExecutionItem) -> dict[str, Any]:
+    """What the operator controls add to a WorkflowExecution (operators.md)."""
+    deadline = execution.cleanup_deadline
+    return {
+        "cleanupDeadline": None if deadline is None else iso_ms(int(deadline)),
+        "terminatedReason": execution.terminated_reason,
+        "cancelOn": loads(execution.cancel_on) if execution.cancel_on else [],
     }
 
 

@@ -36,6 +36,7 @@ _END_EVENTS = {
     WorkflowStatus.COMPLETED: "WORKFLOW_COMPLETED",
     WorkflowStatus.FAILED: "WORKFLOW_FAILED",
     WorkflowStatus.CANCELLED: "WORKFLOW_CANCELLED",
+    WorkflowStatus.TERMINATED: "WORKFLOW_TERMINATED",
 }
 
 
@@ -69,11 +70,19 @@ def end_execution(
     *,
     value: Any = None,
     value_text: str | None = None,
+    close_payload: dict[str, Any] | None = None,
 ) -> None:
-    """Append the terminal event, end the execution, tell a live parent, and schedule the cleanup of open work."""
+    """Append the terminal event, end the execution, tell a live parent, and schedule the cleanup of open work.
+
+    TERMINATED takes `value = {"reason", "requestedBy"}`; `close_payload` rides on the close follow-up (a
+    terminate's cascade to the children, see stratoflow.terminate).
+    """
     execution = history.execution
     now = history.now_ms
-    if status == WorkflowStatus.COMPLETED:
+    if status == WorkflowStatus.TERMINATED:
+        history.append(_END_EVENTS[status], {"reason": value["reason"], "requestedBy": value["requestedBy"]})
+        execution.terminated_reason = value["reason"]
+    elif status == WorkflowStatus.COMPLETED:
         history.append(_END_EVENTS[status], {"output": value})
         stage_value(uow, execution, "output", value_text)
     elif status == WorkflowStatus.FAILED:
@@ -85,8 +94,8 @@ def end_execution(
     execution.seen_seq = execution.last_seq
     clear_lease(execution)
     clear_dispatch(execution)
-    if execution.spawned:
-        stage_outbox(rt, uow, execution, OUTBOX_CLOSE, "close", {})
+    if execution.spawned or execution.cancel_on not in (None, "[]"):  # open work, or subscriptions to delete
+        stage_outbox(rt, uow, execution, OUTBOX_CLOSE, "close", close_payload or {})
     if execution.parent_id:
         _report_to_parent(rt, uow, execution, status, value, now)
 
@@ -111,10 +120,19 @@ def _report_to_parent(
     if status == WorkflowStatus.COMPLETED:
         parent_history.append("CHILD_WORKFLOW_COMPLETED", {**names, "output": value})
     elif status == WorkflowStatus.FAILED:
-        parent_history.append("CHILD_WORKFLOW_FAILED", {**names, "error": value, "cancelled": False})
+        parent_history.append(
+            "CHILD_WORKFLOW_FAILED", {**names, "error": value, "cancelled": False, "terminated": False}
+        )
+    elif status == WorkflowStatus.TERMINATED:
+        error = {"code": "TERMINATED", "message": value["reason"]}
+        parent_history.append(
+            "CHILD_WORKFLOW_FAILED", {**names, "error": error, "cancelled": False, "terminated": True}
+        )
     else:
         error = {"code": "CANCELLED", "message": value or "the child workflow was cancelled"}
-        parent_history.append("CHILD_WORKFLOW_FAILED", {**names, "error": error, "cancelled": True})
+        parent_history.append(
+            "CHILD_WORKFLOW_FAILED", {**names, "error": error, "cancelled": True, "terminated": False}
+        )
     wake(parent, now)
     parent_history.stage(uow, label="parent")
 
@@ -128,28 +146,44 @@ def request_workflow_cancel(
     requested_by: str,
     cascade_root: str | None,
     cascade_request: str | None = None,
+    cleanup_deadline: int | None = None,
+    deadline_timer_at: int | None = None,
 ) -> bool:
     """Make a live execution CANCELLING with CANCELLATION_REQUESTED; idempotent when it already is.
 
     With `cascade_root`, its children are asked too, through an outbox item carried out after the commit.
+    `cleanup_deadline` (epoch ms) is given only to an execution this request makes CANCELLING: it is terminated
+    if still live then (stratoflow.deadlines; `deadline_timer_at` delays its timer, see there).
     Returns whether an event was appended.
     """
     if not is_live(execution):
         raise FailedPrecondition(f"workflow execution is {execution.status}", execution.status)
     now = rt.now_ms()
     appended = False
+    spawned = bool(execution.spawned)  # before a deadline's timer marks it: only children need the cascade
     if execution.status != WorkflowStatus.CANCELLING:
         history = HistoryWriter(execution, now)
-        history.append("CANCELLATION_REQUESTED", {"reason": reason, "requestedBy": requested_by})
+        history.append(
+            "CANCELLATION_REQUESTED",
+            {
+                "reason": reason,
+                "requestedBy": requested_by,
+                "cleanupDeadline": None if cleanup_deadline is None else iso_ms(cleanup_deadline),
+            },
+        )
         execution.status = WorkflowStatus.CANCELLING
         execution.cancel_reason = reason
+        if cleanup_deadline is not None:
+            from stratoflow.deadlines import stage_deadline  # noqa: PLC0415 - deadlines builds on this module
+
+            stage_deadline(rt, tx, execution, cleanup_deadline, deadline_timer_at or cleanup_deadline)
         # A lease holder keeps its lease and sees the request at its next poll; anyone else may take it now.
         if not has_valid_lease(execution, now):
             clear_lease(execution)
             make_ready(execution, now)
         history.stage(uow)
         appended = True
-    if cascade_root is not None and execution.spawned:
+    if cascade_root is not None and spawned:
         request = cascade_request or rt.ids.new_id()
         stage_outbox(
             rt,
@@ -157,6 +191,12 @@ def request_workflow_cancel(
             execution,
             OUTBOX_CASCADE,
             request,
-            {"reason": reason, "requestedBy": f"workflow:{cascade_root}", "root": cascade_root, "request": request},
+            {
+                "reason": reason,
+                "requestedBy": f"workflow:{cascade_root}",
+                "root": cascade_root,
+                "request": request,
+                "cleanupDeadline": cleanup_deadline if appended else None,
+            },
         )
     return appended

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from stratoflow.batches import OUTBOX_BATCH, BatchQueue, start_batch
 from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
 from stratoflow.dal.repository import commit_or_retry
@@ -23,6 +24,8 @@ from stratoflow.dal.unit_of_work import (
     version_is,
 )
 from stratoflow.executions import HistoryWriter, get_execution, is_live, wake
+from stratoflow.deadlines import CASCADE_TIMER_DELAY_MS
+from stratoflow.event_delivery import OUTBOX_EVENT, deliver_recorded_event
 from stratoflow.lifecycle import (
     OUTBOX_CASCADE,
     OUTBOX_CHILD_CANCEL,
@@ -33,7 +36,9 @@ from stratoflow.lifecycle import (
 from stratoflow.records import ChildLink, OutboxEntry, TaskRef, Timer
 from stratoflow.runtime import Runtime
 from stratoflow.states import ChildCancelState, ChildStatus, ParentClosePolicy, TimerStatus, WorkflowStatus
+from stratoflow.subscriptions import delete_subscriptions
 from stratoflow.tasks import cancel_open_task
+from stratoflow.terminate import CLOSE_TERMINATES, terminate_child
 from stratoflow.timers import cancel_started_timer, on_timer_closed, on_timer_started
 from stratoflow.values import loads
 
@@ -44,9 +49,15 @@ def _get_outbox(rt: Runtime, pk: str, sk: str) -> OutboxEntry | None:
     return rt.repo.get(OutboxEntry, pk, sk)
 
 
-def process_outbox_item(rt: Runtime, pk: str, sk: str) -> str:
+def process_outbox_item(rt: Runtime, pk: str, sk: str, batch_queue: BatchQueue | None = None) -> str:
     """Carry out one outbox item, whatever its kind; returns what happened (for logs and tests)."""
     kind = sk.removeprefix(keys.OUTBOX_PREFIX).split("#", 1)[0]
+    if kind == OUTBOX_EVENT:
+        return deliver_recorded_event(rt, pk, sk)
+    if kind == OUTBOX_BATCH:
+        if batch_queue is None:
+            raise RuntimeError("a batch's start needs the batch queue")
+        return start_batch(batch_queue, pk, sk)
     if kind == OUTBOX_CHILD_CANCEL:
         return propagate_child_cancel(rt, pk, sk)
     if kind == OUTBOX_CASCADE:
@@ -151,10 +162,16 @@ def _cascade_to(rt: Runtime, tenant: str, child_id: str, payload: dict[str, Any]
             requested_by=payload["requestedBy"],
             cascade_root=payload["root"],
             cascade_request=payload["request"],
+            cleanup_deadline=payload.get("cleanupDeadline"),
+            deadline_timer_at=_cascaded_timer_at(payload.get("cleanupDeadline")),
         )
         commit_or_retry(rt.repo, uow)
 
     run_optimistic(attempt)
+
+
+def _cascaded_timer_at(deadline: int | None) -> int | None:
+    return None if deadline is None else deadline + CASCADE_TIMER_DELAY_MS
 
 
 def close_parent(rt: Runtime, pk: str, sk: str) -> str:
@@ -166,9 +183,13 @@ def close_parent(rt: Runtime, pk: str, sk: str) -> str:
     if outbox is None:
         return "done"
     tenant, workflow_id = outbox.tenant, outbox.workflow_id
+    terminating = loads(outbox.payload).get(CLOSE_TERMINATES)
     for link in _open_children(rt, pk):
-        if link.parent_close_policy == ParentClosePolicy.REQUEST_CANCEL:
+        if terminating is not None:
+            terminate_child(rt, link, terminating)  # a terminate's cascade: whatever the policy (operators.md)
+        elif link.parent_close_policy == ParentClosePolicy.REQUEST_CANCEL:
             _ask_child_to_cancel_on_close(rt, link)
+    delete_subscriptions(rt, tenant, workflow_id)
     for ref in rt.repo.query(TaskRef, pk, keys.TASKREF_PREFIX, consistent=False):
         cancel_open_task(rt, tenant, ref.task_id, PARENT_CLOSED)
     for timer in rt.repo.query(Timer, pk, keys.TIMER_PREFIX, where=status_is(TimerStatus.STARTED)):

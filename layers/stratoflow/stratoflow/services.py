@@ -18,6 +18,7 @@ from stratoflow.config import Settings
 from stratoflow.dal.dynamodb import DynamoRepository
 from stratoflow.dal.repository import Repository
 from stratoflow.runtime import Runtime, TimerScheduler
+from stratoflow.batch_queue import SqsBatchQueue
 from stratoflow.scheduler import EventBridgeTimerScheduler
 
 
@@ -64,3 +65,9 @@ class _LazyClient:
             if self._client is None:
                 self._client = boto3.client(self._service)
         return getattr(self._client, name)
+
+
+@lru_cache(maxsize=1)
+def batch_queue() -> SqsBatchQueue:
+    """The queue of batch slices (the functions that start or run batches), its client created on first use."""
+    return SqsBatchQueue(_LazyClient("sqs"), runtime().settings.batch_queue_url)

@@ -13,6 +13,7 @@ class WorkflowStatus(StrEnum):
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
+    TERMINATED = "TERMINATED"
 
 
 class TaskStatus(StrEnum):
@@ -34,6 +35,7 @@ class ChildStatus(StrEnum):
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
+    TERMINATED = "TERMINATED"
 
 
 class ChildCancelState(StrEnum):
@@ -48,6 +50,9 @@ class ParentClosePolicy(StrEnum):
     ABANDON = "ABANDON"
 
 
-TERMINAL_WORKFLOW = frozenset({WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELLED})
+TERMINAL_WORKFLOW = frozenset(
+    {WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELLED, WorkflowStatus.TERMINATED}
+)
+LIVE_WORKFLOW = frozenset(set(WorkflowStatus) - TERMINAL_WORKFLOW)
 OPEN_TASK = frozenset({TaskStatus.PENDING, TaskStatus.RUNNING})
 TERMINAL_TASK = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from stratoflow.batches import BatchQueue, redrive
 from stratoflow.dal import keys
 from stratoflow.outbox import process_outbox_item
 from stratoflow.runtime import Runtime
@@ -22,7 +23,7 @@ class SweepIncomplete(Exception):
         self.failed = failed
 
 
-def sweep(rt: Runtime) -> dict[str, int]:
+def sweep(rt: Runtime, batch_queue: BatchQueue | None = None) -> dict[str, int]:
     """One pass over the sweep index: everything whose `sweepAt` has passed. Each step is idempotent.
 
     An item that fails (a poison outbox item, say) does not stop the items after it: they are handled, then the run
@@ -35,7 +36,7 @@ def sweep(rt: Runtime) -> dict[str, int]:
     for shard in range(keys.SWEEP_SHARDS):
         for pk, sk in rt.repo.due(f"SWEEP#{shard}", now, MAX_ITEMS_PER_SHARD):
             try:
-                done[sweep_item(rt, pk, sk)] += 1
+                done[sweep_item(rt, pk, sk, batch_queue)] += 1
             except Exception as error:  # recorded, and raised below once the other items are handled
                 failed.append((pk, sk))
                 first_error = first_error or error
@@ -44,13 +45,15 @@ def sweep(rt: Runtime) -> dict[str, int]:
     return dict(done)
 
 
-def sweep_item(rt: Runtime, pk: str, sk: str) -> str:
+def sweep_item(rt: Runtime, pk: str, sk: str, batch_queue: BatchQueue | None = None) -> str:
     _, tenant, kind, identifier = pk.split("#", 3)
+    if kind == "BATCH" and sk == BATCH_SK and batch_queue is not None:
+        return "batch:" + redrive(rt, batch_queue, tenant, identifier)
     if kind == "TASK" and sk == keys.TASK_SK:
         outcome = expire_task_attempt(rt, tenant, identifier)
         return f"task:{outcome or 'unchanged'}"
     if sk.startswith(keys.TIMER_PREFIX):
         return "timer:" + fire_timer(rt, tenant, identifier, sk.removeprefix(keys.TIMER_PREFIX))
     if sk.startswith(keys.OUTBOX_PREFIX):
-        return "outbox:" + process_outbox_item(rt, pk, sk)
+        return "outbox:" + process_outbox_item(rt, pk, sk, batch_queue)
     return "unknown"

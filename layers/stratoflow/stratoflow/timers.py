@@ -86,6 +86,10 @@ def fire_timer(rt: Runtime, tenant: str, workflow_id: str, timer_id: str) -> str
 
     Returns what happened: "fired", "cancelled" (its workflow had ended) or "ignored".
     """
+    from stratoflow.deadlines import fire_deadline, is_deadline_timer  # noqa: PLC0415 - deadlines builds on timers
+
+    if is_deadline_timer(timer_id):  # a cleanup deadline rides on the timer machinery (stratoflow.deadlines)
+        return fire_deadline(rt, tenant, workflow_id)
 
     def attempt() -> str:
         execution = get_execution(rt.repo, tenant, workflow_id)

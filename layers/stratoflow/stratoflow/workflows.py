@@ -13,6 +13,7 @@ from stratoflow.executions import (
     HistoryWriter,
     execution_view,
     new_execution,
+    operator_fields,
     require_execution,
     stage_value,
 )
@@ -21,6 +22,7 @@ from stratoflow.lifecycle import request_workflow_cancel
 from stratoflow.records import Candidate, Execution
 from stratoflow.runtime import Runtime
 from stratoflow.states import WorkflowStatus
+from stratoflow.subscriptions import CancelOnEntry, stage_subscriptions
 from stratoflow.values import encode_value, loads
 
 # A history page stops once it holds about this much event data (DynamoDB reads 1 MB per query page).
@@ -36,6 +38,7 @@ def start_workflow(
     queue: str,
     input_value: Any,
     idempotency_key: str | None = None,
+    cancel_on: list[CancelOnEntry] | None = None,
 ) -> dict[str, Any]:
     """Create a PENDING execution whose history starts with WORKFLOW_STARTED {input}."""
     input_text = encode_value("input", input_value)
@@ -44,11 +47,14 @@ def start_workflow(
     execution = new_execution(tenant=tenant, workflow_id=workflow_id, kind=kind, queue=queue, now_ms=now)
     uow = UnitOfWork()
     stage_value(uow, execution, "input", input_text)
+    stage_subscriptions(uow, execution, cancel_on or [], now)
     history = HistoryWriter(execution, now)
     history.append("WORKFLOW_STARTED", {"input": input_value})
     history.stage(uow)
     view = execution_view(rt.repo, execution, input=input_value, output=None, error=None)
-    request = {"kind": kind, "queue": queue, "input": input_value}
+    request: dict[str, Any] = {"kind": kind, "queue": queue, "input": input_value}
+    if cancel_on:  # absent when none, so keys recorded before cancelOn existed still match their retries
+        request["cancelOn"] = [entry.view() for entry in cancel_on]
     return commit_once(rt.repo, uow, tenant, idempotency_key, request, view, now)
 
 
@@ -132,14 +138,34 @@ def claim(rt: Runtime, candidate: Candidate, lease_ms: int, now: int) -> Executi
     return rt.repo.claim_execution(candidate, lease)
 
 
-def cancel_workflow(rt: Runtime, tenant: str, workflow_id: str, *, reason: str | None, cascade: bool) -> dict[str, Any]:
-    """Flow 6: make a live execution CANCELLING (idempotent), and ask its descendants too when cascading."""
+def cancel_workflow(
+    rt: Runtime,
+    tenant: str,
+    workflow_id: str,
+    *,
+    reason: str | None,
+    cascade: bool,
+    cleanup_timeout_ms: int | None = None,
+    requested_by: str = "api",
+) -> dict[str, Any]:
+    """Flow 6: make a live execution CANCELLING (idempotent), and ask its descendants too when cascading.
+
+    With `cleanup_timeout_ms`, an execution this call makes CANCELLING is terminated if still live that long after
+    (stratoflow.deadlines); one already CANCELLING keeps its deadline, or its lack of one.
+    """
 
     def attempt() -> dict[str, Any]:
         execution = require_execution(rt.repo, tenant, workflow_id)
         uow = UnitOfWork()
+        deadline = None if cleanup_timeout_ms is None else rt.now_ms() + cleanup_timeout_ms
         request_workflow_cancel(
-            rt, uow, execution, reason=reason, requested_by="api", cascade_root=workflow_id if cascade else None
+            rt,
+            uow,
+            execution,
+            reason=reason,
+            requested_by=requested_by,
+            cascade_root=workflow_id if cascade else None,
+            cleanup_deadline=deadline,
         )
         commit_or_retry(rt.repo, uow)
         return {"workflowExecutionId": workflow_id, "status": WorkflowStatus.CANCELLING.value}

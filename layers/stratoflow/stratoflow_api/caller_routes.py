@@ -1,4 +1,9 @@
-"""The caller API (scope `client`) except task cancellation, which is a function of its own."""
+"""The caller API (scope `client`) except task cancellation, which is a function of its own.
+
+Every route follows one pattern (see stratoflow_api.operations): `@app.route(**operation(...))` names its entry of
+route_table, its success answer and its own refusals; the body is `tenant = tenant_of(app)`, one domain call, and
+`answer(status, Model, value)`. Routes have no try/except: guards, validation and error_mapping answer refusals.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +16,21 @@ from stratoflow.services import runtime
 from stratoflow.states import WorkflowStatus
 
 from stratoflow_api.models import CancelWorkflowBody, CreateTaskBody, Name, StartWorkflowBody
-from stratoflow_api.responses import authorize, json_response
+from stratoflow_api.operations import answer, operation, tenant_of
+from stratoflow_api.response_models import HistoryPage, Task, WorkflowCancelled, WorkflowExecution, WorkflowPage
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)]
 
 
 def register_caller_routes(app: APIGatewayRestResolver) -> None:
-    @app.post("/v1/workflows", summary="Start a workflow", tags=["workflows"])
+    @app.route(
+        **operation(
+            "POST", "/v1/workflows", ok=201, answer=WorkflowExecution, refusals=[409],
+            summary="Start a workflow", tags=["workflows"],
+        )
+    )  # fmt: skip
     def start_workflow(body: Annotated[StartWorkflowBody, Body()], idempotency_key: IdempotencyKey = None):
-        tenant = authorize(app, "client")
+        tenant = tenant_of(app)
         view = workflows.start_workflow(
             runtime(),
             tenant,
@@ -27,52 +38,85 @@ def register_caller_routes(app: APIGatewayRestResolver) -> None:
             queue=body.queue,
             input_value=body.input,
             idempotency_key=idempotency_key,
+            cancel_on=body.cancelOn,
         )
-        return json_response(201, view)
+        return answer(201, WorkflowExecution, view)
 
-    @app.get("/v1/workflows", summary="List workflow executions, newest first", tags=["workflows"])
+    @app.route(
+        **operation(
+            "GET", "/v1/workflows", ok=200, answer=WorkflowPage, refusals=[400],
+            summary="List workflow executions, newest first", tags=["workflows"],
+        )
+    )  # fmt: skip
     def list_workflows(
         status: Annotated[WorkflowStatus | None, Query()] = None,
         kind: Annotated[Name | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=100)] = 50,
         next_token: Annotated[str | None, Query(alias="nextToken", max_length=4096)] = None,
     ):
-        tenant = authorize(app, "client")
+        tenant = tenant_of(app)
         page = workflows.list_workflows(
             runtime(), tenant, status=status.value if status else None, kind=kind, limit=limit, next_token=next_token
         )
-        return json_response(200, page)
+        return answer(200, WorkflowPage, page)
 
-    @app.get("/v1/workflows/<id>", summary="Read a workflow execution", tags=["workflows"])
+    @app.route(
+        **operation(
+            "GET", "/v1/workflows/{id}", ok=200, answer=WorkflowExecution,
+            summary="Read a workflow execution", tags=["workflows"],
+        )
+    )  # fmt: skip
     def get_workflow(id: Annotated[str, Path()]):
-        tenant = authorize(app, "client")
-        return json_response(200, workflows.get_workflow(runtime(), tenant, id))
+        tenant = tenant_of(app)
+        return answer(200, WorkflowExecution, workflows.get_workflow(runtime(), tenant, id))
 
-    @app.get("/v1/workflows/<id>/events", summary="Read one page of history", tags=["workflows"])
+    @app.route(
+        **operation(
+            "GET", "/v1/workflows/{id}/events", ok=200, answer=HistoryPage, refusals=[400],
+            summary="Read one page of history", tags=["workflows"],
+        )
+    )  # fmt: skip
     def read_history(
         id: Annotated[str, Path()],
         after_sequence: Annotated[int, Query(alias="afterSequence", ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ):
         # Workers read the rest of a long history here too (the poll returns its first page).
-        tenant = authorize(app, "client", "worker")
+        tenant = tenant_of(app)
         workflows.require_workflow(runtime(), tenant, id)
         page = workflows.read_history(runtime(), tenant, id, after_sequence=after_sequence, limit=limit)
-        return json_response(200, page)
+        return answer(200, HistoryPage, page)
 
-    @app.post("/v1/workflows/<id>/cancel", summary="Cancel a workflow execution", tags=["workflows"])
+    @app.route(
+        **operation(
+            "POST", "/v1/workflows/{id}/cancel", ok=202, answer=WorkflowCancelled, refusals=[409, 503],
+            summary="Cancel a workflow execution", tags=["workflows"],
+        )
+    )  # fmt: skip
     def cancel_workflow(
         id: Annotated[str, Path()],
         body: Annotated[CancelWorkflowBody | None, Body()] = None,
     ):
-        tenant = authorize(app, "client")
+        tenant = tenant_of(app)
         request = body or CancelWorkflowBody()
-        result = workflows.cancel_workflow(runtime(), tenant, id, reason=request.reason, cascade=request.cascade)
-        return json_response(202, result)
+        result = workflows.cancel_workflow(
+            runtime(),
+            tenant,
+            id,
+            reason=request.reason,
+            cascade=request.cascade,
+            cleanup_timeout_ms=request.cleanupTimeoutMs,
+        )
+        return answer(202, WorkflowCancelled, result)
 
-    @app.post("/v1/tasks", summary="Create a standalone task", tags=["tasks"])
+    @app.route(
+        **operation(
+            "POST", "/v1/tasks", ok=201, answer=Task, refusals=[409],
+            summary="Create a standalone task", tags=["tasks"],
+        )
+    )  # fmt: skip
     def create_task(body: Annotated[CreateTaskBody, Body()], idempotency_key: IdempotencyKey = None):
-        tenant = authorize(app, "client")
+        tenant = tenant_of(app)
         view = tasks.create_task(
             runtime(),
             tenant,
@@ -83,9 +127,14 @@ def register_caller_routes(app: APIGatewayRestResolver) -> None:
             timeout_ms=body.timeoutMs,
             idempotency_key=idempotency_key,
         )
-        return json_response(201, view)
+        return answer(201, Task, view)
 
-    @app.get("/v1/tasks/<taskExecutionId>", summary="Read a task", tags=["tasks"])
+    @app.route(
+        **operation(
+            "GET", "/v1/tasks/{taskExecutionId}", ok=200, answer=Task,
+            summary="Read a task", tags=["tasks"],
+        )
+    )  # fmt: skip
     def get_task(taskExecutionId: Annotated[str, Path()]):  # noqa: N803 - the API's name
-        tenant = authorize(app, "client")
-        return json_response(200, tasks.get_task(runtime(), tenant, taskExecutionId))
+        tenant = tenant_of(app)
+        return answer(200, Task, tasks.get_task(runtime(), tenant, taskExecutionId))

@@ -10,15 +10,21 @@ from stratoflow import tasks
 from stratoflow.services import runtime
 
 from stratoflow_api.models import CancelTaskBody
-from stratoflow_api.responses import authorize, json_response
+from stratoflow_api.operations import answer, operation, tenant_of
+from stratoflow_api.response_models import TaskCancelled
 
 
 def register_cancel_task_routes(app: APIGatewayRestResolver) -> None:
-    @app.post("/v1/tasks/<taskExecutionId>/cancel", summary="Cancel a task", tags=["tasks"])
+    @app.route(
+        **operation(
+            "POST", "/v1/tasks/{taskExecutionId}/cancel", ok=200, answer=TaskCancelled, refusals=[409, 503],
+            summary="Cancel a task", tags=["tasks"],
+        )
+    )  # fmt: skip
     def cancel_task(
         taskExecutionId: Annotated[str, Path()],  # noqa: N803 - the API's name
         body: Annotated[CancelTaskBody | None, Body()] = None,
     ):
-        tenant = authorize(app, "client")
+        tenant = tenant_of(app)
         reason = body.reason if body else None
-        return json_response(200, tasks.cancel_task(runtime(), tenant, taskExecutionId, reason))
+        return answer(200, TaskCancelled, tasks.cancel_task(runtime(), tenant, taskExecutionId, reason))

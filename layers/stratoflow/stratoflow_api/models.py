@@ -1,11 +1,17 @@
-"""Request bodies of the HTTP API (api.md), validated by the resolver and described in the OpenAPI document."""
+"""Request bodies of the HTTP API (api.md), validated by the resolver and described in the OpenAPI document.
+
+Numbers and booleans are strict (`StrictInt`, `StrictBool`): `"leaseMs": "60000"` is a string, so it is refused, as
+JSON's types say. Unknown fields are ignored (docs/api-notes.md).
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
 from stratoflow.commands import MAX_COMMANDS, Command
+from stratoflow.deadlines import MAX_CLEANUP_TIMEOUT_MS, MIN_CLEANUP_TIMEOUT_MS
+from stratoflow.subscriptions import CancelOn
 
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
 Reason = Annotated[str, StringConstraints(max_length=1024)]
@@ -21,19 +27,21 @@ class StartWorkflowBody(_Body):
     kind: Name
     input: Any = None
     queue: Name = "default"
+    cancelOn: CancelOn = Field(default_factory=list)
 
 
 class CancelWorkflowBody(_Body):
     reason: Reason | None = None
-    cascade: bool = True
+    cascade: StrictBool = True
+    cleanupTimeoutMs: StrictInt | None = Field(default=None, ge=MIN_CLEANUP_TIMEOUT_MS, le=MAX_CLEANUP_TIMEOUT_MS)
 
 
 class CreateTaskBody(_Body):
     kind: Name
     input: Any = None
     queue: Name = "default"
-    maxRetries: int = Field(default=0, ge=0, le=1000)
-    timeoutMs: int | None = Field(default=None, ge=1, le=365 * 24 * 3600 * 1000)
+    maxRetries: StrictInt = Field(default=0, ge=0, le=1000)
+    timeoutMs: StrictInt | None = Field(default=None, ge=1, le=365 * 24 * 3600 * 1000)
 
 
 class CancelTaskBody(_Body):
@@ -41,10 +49,10 @@ class CancelTaskBody(_Body):
 
 
 class PollBody(_Body):
-    queue: Name = "default"
+    queue: Name
     workerId: WorkerId | None = None
     kinds: list[Name] | None = Field(default=None, min_length=1, max_length=100)
-    leaseMs: int | None = Field(default=None, ge=1000, le=300_000)
+    leaseMs: StrictInt | None = Field(default=None, ge=1000, le=300_000)
 
 
 class SubmitCommandsBody(_Body):
@@ -65,4 +73,4 @@ class CompleteTaskBody(_Body):
 class FailTaskBody(_Body):
     leaseId: LeaseId
     error: Any = None
-    retryable: bool = True
+    retryable: StrictBool = True

@@ -1,33 +1,52 @@
-"""Every API function's resolver is built the same way: validated, strict about JSON, one error mapping."""
+"""Every API function's resolver is built the same way: guarded, validated, strict about JSON, one error mapping."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.api_gateway import ResponseBuilder
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from stratoflow.errors import StratoflowError
+from stratoflow.observability import logger
 
-from stratoflow_api.errors import parse_json_body, register_error_handlers
+from stratoflow_api.error_mapping import error_response, register_error_handlers
+from stratoflow_api.guards import guard_request
+from stratoflow_api.json_body import JsonBodyValidation, parse_json_body
 
 
-class _InstanceBoundResolver(APIGatewayRestResolver):
-    """Powertools keeps the current request on a class attribute shared by every resolver of the process.
+class _GuardedResolver(APIGatewayRestResolver):
+    """Runs the request guards (scope, body size) before Powertools validates a request, and binds each request to
+    its resolver.
 
-    Lambda runs one request per process at a time, so that is harmless there; the local stack runs several
-    functions' handlers concurrently in one process, where a request could be routed with another's event. Binding
-    the event to the instance first keeps each resolver on its own request wherever it runs.
+    Powertools keeps the current request on a class attribute shared by every resolver of the process. Lambda runs
+    one request per process at a time, so that is harmless there; the local stack runs several functions' handlers
+    concurrently in one process, where a request could be routed with another's event. Binding the event to the
+    instance first keeps each resolver on its own request wherever it runs.
     """
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         self.current_event = self._to_proxy_event(dict(event))  # type: ignore[assignment]  # it is the REST event
         self.lambda_context = context
+        try:
+            guard_request(event)
+        except StratoflowError as refused:
+            logger.info("request refused", extra={"code": refused.code, "path": event.get("path")})
+            return self._refusal(error_response(refused.code, refused.message, **refused.details))
         return super().resolve(event, context)
+
+    def _refusal(self, response: Response) -> dict[str, Any]:
+        builder: ResponseBuilder[APIGatewayProxyEvent] = ResponseBuilder(response)
+        return builder.build(self.current_event)
 
 
 def new_resolver(*registrations: Callable[[APIGatewayRestResolver], None]) -> APIGatewayRestResolver:
-    """A resolver with the error mapping and the given routes (e.g. `register_caller_routes`)."""
-    app = _InstanceBoundResolver(enable_validation=True, json_body_deserializer=parse_json_body)
+    """A resolver with the guards, the error mapping and the given routes (e.g. `register_caller_routes`)."""
+    app = _GuardedResolver(enable_validation=True, json_body_deserializer=parse_json_body)
+    # Bodies are JSON whatever their Content-Type (stratoflow_api.json_body).
+    app._request_validation_middleware = JsonBodyValidation()
     register_error_handlers(app)
     for register in registrations:
         register(app)

@@ -10,14 +10,20 @@ from stratoflow.commands import submit_commands
 from stratoflow.services import runtime
 
 from stratoflow_api.models import SubmitCommandsBody
-from stratoflow_api.responses import authorize, json_response
+from stratoflow_api.operations import answer, operation, tenant_of
+from stratoflow_api.response_models import CommandsSubmitted
 
 
 def register_submit_routes(app: APIGatewayRestResolver) -> None:
-    @app.post("/v1/worker/workflows/<id>/commands", summary="Submit workflow commands", tags=["worker"])
+    @app.route(
+        **operation(
+            "POST", "/v1/worker/workflows/{id}/commands", ok=200, answer=CommandsSubmitted, refusals=[409, 503],
+            summary="Submit workflow commands", tags=["worker"],
+        )
+    )  # fmt: skip
     def submit(
         id: Annotated[str, Path()],
         body: Annotated[SubmitCommandsBody, Body()],
     ):
-        tenant = authorize(app, "worker")
-        return json_response(200, submit_commands(runtime(), tenant, id, body.leaseId, list(body.commands)))
+        tenant = tenant_of(app)
+        return answer(200, CommandsSubmitted, submit_commands(runtime(), tenant, id, body.leaseId, list(body.commands)))

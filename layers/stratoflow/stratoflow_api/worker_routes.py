@@ -11,13 +11,19 @@ from stratoflow.observability import logger
 from stratoflow.services import runtime
 
 from stratoflow_api.models import CompleteTaskBody, FailTaskBody, HeartbeatBody, PollBody
-from stratoflow_api.responses import authorize, json_response, no_content
+from stratoflow_api.operations import answer, no_content, operation, tenant_of
+from stratoflow_api.response_models import Heartbeat, TaskAttemptClosed, TaskClaim, WorkflowClaim
 
 
 def register_worker_routes(app: APIGatewayRestResolver) -> None:
-    @app.post("/v1/worker/workflows/poll", summary="Claim a ready workflow execution", tags=["worker"])
+    @app.route(
+        **operation(
+            "POST", "/v1/worker/workflows/poll", ok=200, answer=WorkflowClaim, nothing_ready=True,
+            summary="Claim a ready workflow execution", tags=["worker"],
+        )
+    )  # fmt: skip
     def poll_workflow(body: Annotated[PollBody, Body()]):
-        tenant = authorize(app, "worker")
+        tenant = tenant_of(app)
         claimed = workflows.poll_workflow(
             runtime(), tenant, queue=body.queue, worker_id=body.workerId or "", kinds=body.kinds, lease_ms=body.leaseMs
         )
@@ -30,36 +36,62 @@ def register_worker_routes(app: APIGatewayRestResolver) -> None:
                 "workflowExecutionId": claimed["workflowExecution"]["workflowExecutionId"],
             },
         )
-        return json_response(200, claimed)
+        return answer(200, WorkflowClaim, claimed)
 
-    @app.post("/v1/worker/tasks/poll", summary="Claim a pending task", tags=["worker"])
+    @app.route(
+        **operation(
+            "POST", "/v1/worker/tasks/poll", ok=200, answer=TaskClaim, nothing_ready=True,
+            summary="Claim a pending task", tags=["worker"],
+        )
+    )  # fmt: skip
     def poll_task(body: Annotated[PollBody, Body()]):
-        tenant = authorize(app, "worker")
+        tenant = tenant_of(app)
         claimed = tasks.poll_task(runtime(), tenant, queue=body.queue, kinds=body.kinds, lease_ms=body.leaseMs)
-        return no_content() if claimed is None else json_response(200, claimed)
+        return no_content() if claimed is None else answer(200, TaskClaim, claimed)
 
-    @app.post("/v1/worker/tasks/<taskExecutionId>/heartbeat", summary="Extend a task lease", tags=["worker"])
+    @app.route(
+        **operation(
+            "POST", "/v1/worker/tasks/{taskExecutionId}/heartbeat", ok=200, answer=Heartbeat, refusals=[409, 503],
+            summary="Extend a task lease", tags=["worker"],
+        )
+    )  # fmt: skip
     def heartbeat(
         taskExecutionId: Annotated[str, Path()],  # noqa: N803 - the API's name
         body: Annotated[HeartbeatBody, Body()],
     ):
-        tenant = authorize(app, "worker")
-        return json_response(200, tasks.heartbeat_task(runtime(), tenant, taskExecutionId, body.leaseId, body.details))
+        tenant = tenant_of(app)
+        return answer(
+            200, Heartbeat, tasks.heartbeat_task(runtime(), tenant, taskExecutionId, body.leaseId, body.details)
+        )
 
-    @app.post("/v1/worker/tasks/<taskExecutionId>/complete", summary="Complete a task", tags=["worker"])
+    @app.route(
+        **operation(
+            "POST", "/v1/worker/tasks/{taskExecutionId}/complete", ok=200, answer=TaskAttemptClosed,
+            refusals=[409, 503], summary="Complete a task", tags=["worker"],
+        )
+    )  # fmt: skip
     def complete(
         taskExecutionId: Annotated[str, Path()],  # noqa: N803
         body: Annotated[CompleteTaskBody, Body()],
     ):
-        tenant = authorize(app, "worker")
-        return json_response(200, tasks.complete_task(runtime(), tenant, taskExecutionId, body.leaseId, body.output))
+        tenant = tenant_of(app)
+        return answer(
+            200, TaskAttemptClosed, tasks.complete_task(runtime(), tenant, taskExecutionId, body.leaseId, body.output)
+        )
 
-    @app.post("/v1/worker/tasks/<taskExecutionId>/fail", summary="Fail a task attempt", tags=["worker"])
+    @app.route(
+        **operation(
+            "POST", "/v1/worker/tasks/{taskExecutionId}/fail", ok=200, answer=TaskAttemptClosed,
+            refusals=[409, 503], summary="Fail a task attempt", tags=["worker"],
+        )
+    )  # fmt: skip
     def fail(
         taskExecutionId: Annotated[str, Path()],  # noqa: N803
         body: Annotated[FailTaskBody, Body()],
     ):
-        tenant = authorize(app, "worker")
-        return json_response(
-            200, tasks.fail_task(runtime(), tenant, taskExecutionId, body.leaseId, body.error, body.retryable)
+        tenant = tenant_of(app)
+        return answer(
+            200,
+            TaskAttemptClosed,
+            tasks.fail_task(runtime(), tenant, taskExecutionId, body.leaseId, body.error, body.retryable),
         )

@@ -14,6 +14,7 @@ from ._errors import (
     ChildWorkflowCancelledError,
     ChildWorkflowError,
     ChildWorkflowFailedError,
+    ChildWorkflowTerminatedError,
     ConflictError,
     FailedPreconditionError,
     InvalidArgumentError,
@@ -32,8 +33,10 @@ from ._errors import (
     UnknownEventError,
     WorkflowCancelledError,
     WorkflowFailedError,
+    WorkflowTerminatedError,
     is_cancelled_error,
 )
+from ._operators import Batch, BatchFilter, BatchItem, BatchItemOutcome, BatchOperation, BatchStatus, CancelOn
 from ._replay import CancellationScope, ReplayResult, replay_history
 from ._task_context import TaskContext, task_context
 from ._transport import RequestsTransport, Transport, TransportResponse
@@ -50,11 +53,19 @@ from ._worker import Worker
 __all__ = [
     "ApiError",
     "ApplicationError",
+    "Batch",
+    "BatchFilter",
+    "BatchItem",
+    "BatchItemOutcome",
+    "BatchOperation",
+    "BatchStatus",
+    "CancelOn",
     "CancellationScope",
     "ChildWorkflowCancelledError",
     "ChildWorkflowError",
     "ChildWorkflowFailedError",
     "ChildWorkflowHandle",
+    "ChildWorkflowTerminatedError",
     "Client",
     "ConflictError",
     "FailedPreconditionError",
@@ -91,6 +102,7 @@ __all__ = [
     "WorkflowExecution",
     "WorkflowFailedError",
     "WorkflowStatus",
+    "WorkflowTerminatedError",
     "is_cancelled_error",
     "join_all",
     "replay_history",

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from datetime import timedelta
+from typing import Any, Literal, overload
 from urllib.parse import quote
 
-from ._errors import WorkflowCancelledError, WorkflowFailedError, api_error_from_response
+from ._errors import (
+    WorkflowCancelledError,
+    WorkflowFailedError,
+    WorkflowTerminatedError,
+    api_error_from_response,
+)
+from ._operators import Batch, BatchFilter, BatchItem, BatchItemOutcome, BatchOperation, CancelOn, duration_ms
 from ._transport import RequestsTransport, Transport, TransportResponse
 from ._types import (
     HeartbeatResult,
@@ -86,17 +93,25 @@ class Client:
     # --- caller API (scope `client`) -----------------------------------------------------------------------------
 
     def start_workflow(
-        self, kind: str, input: Any = None, *, queue: str = "default", idempotency_key: str | None = None
+        self,
+        kind: str,
+        input: Any = None,
+        *,
+        queue: str = "default",
+        idempotency_key: str | None = None,
+        cancel_on: Sequence[CancelOn | Mapping[str, Any]] | None = None,
     ) -> WorkflowExecution:
         """Start a workflow execution (``POST /v1/workflows``).
 
         With ``idempotency_key``, repeating the same call within 24 h returns the first execution instead of
-        starting another; the same key with another body raises :class:`ConflictError`.
+        starting another; the same key with another body raises :class:`ConflictError`. ``cancel_on`` subscribes
+        the execution to events that cancel it (:class:`CancelOn` entries, or ``cancelOn`` JSON objects).
         """
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else None
-        response = self._call(
-            "POST", "/v1/workflows", body={"kind": kind, "input": input, "queue": queue}, headers=headers
-        )
+        body: dict[str, Any] = {"kind": kind, "input": input, "queue": queue}
+        if cancel_on is not None:
+            body["cancelOn"] = [entry.to_json() if isinstance(entry, CancelOn) else dict(entry) for entry in cancel_on]
+        response = self._call("POST", "/v1/workflows", body=body, headers=headers)
         return WorkflowExecution.from_json(self._object(response))
 
     def get_workflow(self, workflow_execution_id: str) -> WorkflowExecution:
@@ -124,12 +139,15 @@ class Client:
     def result(self, workflow_execution_id: str, *, timeout: float = 60.0, poll_interval: float = 0.2) -> Any:
         """Wait until the execution ends and return its output.
 
-        Raises :class:`WorkflowFailedError` (``FAILED``), :class:`WorkflowCancelledError` (``CANCELLED``) or
-        :class:`TimeoutError` when it is still running after ``timeout`` seconds.
+        Raises :class:`WorkflowFailedError` (``FAILED``), :class:`WorkflowCancelledError` (``CANCELLED``),
+        :class:`WorkflowTerminatedError` (``TERMINATED``) or :class:`TimeoutError` when it is still running after
+        ``timeout`` seconds.
         """
         execution = self.wait_workflow(workflow_execution_id, timeout=timeout, poll_interval=poll_interval)
         if execution.status is WorkflowStatus.FAILED:
             raise WorkflowFailedError(workflow_execution_id, execution.error)
+        if execution.status is WorkflowStatus.TERMINATED:
+            raise WorkflowTerminatedError(workflow_execution_id, execution.terminated_reason)
         if execution.status is WorkflowStatus.CANCELLED:
             reason = execution.cancel_reason
             if reason is None and isinstance(execution.error, Mapping):
@@ -138,18 +156,166 @@ class Client:
         return execution.output
 
     def cancel_workflow(
-        self, workflow_execution_id: str, *, reason: str | None = None, cascade: bool = True
+        self,
+        workflow_execution_id: str,
+        *,
+        reason: str | None = None,
+        cascade: bool = True,
+        cleanup_timeout: float | timedelta | None = None,
     ) -> WorkflowStatus:
         """Ask an execution to cancel (``POST /v1/workflows/{id}/cancel``); returns its status (``CANCELLING``).
 
-        With ``cascade`` (the default) every live descendant is asked too. A terminal execution raises
-        :class:`FailedPreconditionError`.
+        With ``cascade`` (the default) every live descendant is asked too. ``cleanup_timeout`` (seconds or a
+        timedelta, 1 s to 24 h) gives the cleanup a deadline: an execution still live then is terminated. A
+        terminal execution raises :class:`FailedPreconditionError`.
         """
         body: dict[str, Any] = {"cascade": cascade}
         if reason is not None:
             body["reason"] = reason
+        if cleanup_timeout is not None:
+            body["cleanupTimeoutMs"] = duration_ms(cleanup_timeout, "cleanup_timeout")
         response = self._call("POST", f"/v1/workflows/{self._id(workflow_execution_id)}/cancel", body=body)
         return WorkflowStatus(self._object(response)["status"])
+
+    def cancel(
+        self,
+        workflow_execution_id: str,
+        *,
+        reason: str | None = None,
+        cascade: bool = True,
+        cleanup_timeout: float | timedelta | None = None,
+    ) -> WorkflowStatus:
+        """The same as :meth:`cancel_workflow`."""
+        return self.cancel_workflow(
+            workflow_execution_id, reason=reason, cascade=cascade, cleanup_timeout=cleanup_timeout
+        )
+
+    def terminate(self, workflow_execution_id: str, reason: str, *, cascade: bool = True) -> WorkflowStatus:
+        """End a live execution at once (``POST /v1/workflows/{id}/terminate``); returns ``TERMINATED``.
+
+        No workflow code runs afterwards; its open tasks and timers are cancelled, and with ``cascade`` (the
+        default) every live descendant is terminated too. ``reason`` is required (1-1024 characters). A terminal
+        execution raises :class:`FailedPreconditionError`.
+        """
+        response = self._call(
+            "POST", f"/v1/workflows/{self._id(workflow_execution_id)}/terminate",
+            body={"reason": reason, "cascade": cascade},
+        )
+        return WorkflowStatus(self._object(response)["status"])
+
+    def send_event(
+        self, event_type: str, data: Mapping[str, Any] | None = None, *, idempotency_key: str | None = None
+    ) -> str:
+        """Deliver a business event (``POST /v1/events``); returns its ``eventId``.
+
+        Every live execution subscribed to ``event_type`` (``cancel_on`` of its start) whose match holds is
+        cancelled. With ``idempotency_key``, a repeated delivery is recognised and cancels nothing twice.
+        """
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else None
+        response = self._call(
+            "POST", "/v1/events", body={"eventType": event_type, "data": dict(data or {})}, headers=headers
+        )
+        return str(self._object(response)["eventId"])
+
+    # --- batches -------------------------------------------------------------------------------------------------
+
+    @overload
+    def start_batch(
+        self,
+        operation: BatchOperation | str,
+        filter: BatchFilter | Mapping[str, Any],
+        *,
+        reason: str | None = ...,
+        cascade: bool = ...,
+        cleanup_timeout: float | timedelta | None = ...,
+        max_per_second: int | None = ...,
+        dry_run: Literal[False] = ...,
+        idempotency_key: str | None = ...,
+    ) -> Batch: ...
+
+    @overload
+    def start_batch(
+        self,
+        operation: BatchOperation | str,
+        filter: BatchFilter | Mapping[str, Any],
+        *,
+        reason: str | None = ...,
+        cascade: bool = ...,
+        cleanup_timeout: float | timedelta | None = ...,
+        max_per_second: int | None = ...,
+        dry_run: Literal[True],
+        idempotency_key: str | None = ...,
+    ) -> int: ...
+
+    def start_batch(
+        self,
+        operation: BatchOperation | str,
+        filter: BatchFilter | Mapping[str, Any],
+        *,
+        reason: str | None = None,
+        cascade: bool = True,
+        cleanup_timeout: float | timedelta | None = None,
+        max_per_second: int | None = None,
+        dry_run: bool = False,
+        idempotency_key: str | None = None,
+    ) -> Batch | int:
+        """Cancel or terminate every execution a filter selects (``POST /v1/batches``).
+
+        Returns the new :class:`Batch` (it runs asynchronously: follow it with :meth:`get_batch`), or with
+        ``dry_run=True`` the number of executions that match now, changing nothing. ``reason`` is required unless
+        it is a dry run; ``max_per_second`` (1-1000, server default 50) bounds the pace.
+        """
+        body: dict[str, Any] = {
+            "operation": str(BatchOperation(operation)),
+            "filter": filter.to_json() if isinstance(filter, BatchFilter) else dict(filter),
+            "cascade": cascade,
+        }
+        if reason is not None:
+            body["reason"] = reason
+        if cleanup_timeout is not None:
+            body["cleanupTimeoutMs"] = duration_ms(cleanup_timeout, "cleanup_timeout")
+        if max_per_second is not None:
+            body["maxPerSecond"] = max_per_second
+        if dry_run:
+            body["dryRun"] = True
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else None
+        data = self._object(self._call("POST", "/v1/batches", body=body, headers=headers))
+        if dry_run:
+            return int(data["matched"])
+        return Batch.from_json(data)
+
+    def get_batch(self, batch_id: str) -> Batch:
+        """Read one batch and its progress (``GET /v1/batches/{id}``)."""
+        return Batch.from_json(self._object(self._call("GET", f"/v1/batches/{self._id(batch_id)}")))
+
+    def list_batches(self, *, page_size: int = 50) -> Iterator[Batch]:
+        """Batches newest first (``GET /v1/batches``), following ``nextToken`` lazily."""
+        for item in self._pages("/v1/batches", "batches", {"limit": page_size}):
+            yield Batch.from_json(item)
+
+    def batch_items(
+        self, batch_id: str, *, outcome: BatchItemOutcome | str | None = None, page_size: int = 50
+    ) -> Iterator[BatchItem]:
+        """The executions a batch reached and their outcomes (``GET /v1/batches/{id}/items``), page after page."""
+        params = {"outcome": str(outcome) if outcome is not None else None, "limit": page_size}
+        for item in self._pages(f"/v1/batches/{self._id(batch_id)}/items", "items", params):
+            yield BatchItem.from_json(item)
+
+    def stop_batch(self, batch_id: str) -> Batch:
+        """Stop a running batch (``POST /v1/batches/{id}/stop``); executions not yet reached are left alone.
+
+        A finished batch raises :class:`FailedPreconditionError`.
+        """
+        return Batch.from_json(self._object(self._call("POST", f"/v1/batches/{self._id(batch_id)}/stop", body={})))
+
+    def _pages(self, path: str, key: str, params: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+        token: str | None = None
+        while True:
+            body = self._object(self._call("GET", path, params={**params, "nextToken": token}))
+            yield from body.get(key) or []
+            token = body.get("nextToken")
+            if not token:
+                return
 
     def cancel_task(self, task_execution_id: str, *, reason: str | None = None) -> TaskStatus:
         """Cancel a PENDING or RUNNING task (``POST /v1/tasks/{id}/cancel``); returns ``CANCELLED``."""
@@ -193,16 +359,9 @@ class Client:
         self, *, status: WorkflowStatus | str | None = None, kind: str | None = None, page_size: int = 50
     ) -> Iterator[WorkflowExecution]:
         """Executions newest first (``GET /v1/workflows``), following ``nextToken`` lazily page after page."""
-        token: str | None = None
-        while True:
-            params = {"status": str(status) if status is not None else None, "kind": kind, "limit": page_size,
-                      "nextToken": token}
-            body = self._object(self._call("GET", "/v1/workflows", params=params))
-            for item in body.get("workflows") or []:
-                yield WorkflowExecution.from_json(item)
-            token = body.get("nextToken")
-            if not token:
-                return
+        params = {"status": str(status) if status is not None else None, "kind": kind, "limit": page_size}
+        for item in self._pages("/v1/workflows", "workflows", params):
+            yield WorkflowExecution.from_json(item)
 
     def create_task(
         self,

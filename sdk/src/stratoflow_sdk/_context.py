@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -156,6 +156,15 @@ class WorkflowContext:
         """The reason of the cancel request, if any."""
         return self._rt.cancel_reason
 
+    @property
+    def cleanup_deadline(self) -> datetime | None:
+        """When the platform terminates this execution if it has not ended by then (UTC), or ``None``.
+
+        Set by a cancel request made with a cleanup timeout (``cleanupDeadline`` of ``CANCELLATION_REQUESTED``):
+        cleanup that would outlive it is cut short, so keep it shorter, or record progress as it goes.
+        """
+        return self._rt.cleanup_deadline
+
     def cancellation_scope(self, *, shield: bool = False) -> CancellationScope:
         """A new cancellation scope, entered with ``async with``.
 
@@ -200,13 +209,19 @@ class WorkflowContext:
         name: str | None = None,
         queue: str | None = None,
         parent_close_policy: ParentClosePolicy = ParentClosePolicy.REQUEST_CANCEL,
+        cancel_on: list[Mapping[str, Any]] | None = None,
     ) -> ChildWorkflowHandle:
         """Start a child workflow now (``SCHEDULE_CHILD_WORKFLOW``) and return its handle.
 
         ``name`` (the child execution name) must be unique within this execution; it defaults to ``<kind>-<n>``.
+        ``cancel_on`` (up to 5 entries ``{"eventType", "match"?, "timeoutMs"?}``) cancels the child when a matching
+        event reaches the platform (``POST /v1/events`` or the event bus), as a cascading cancel would.
         """
         return ChildWorkflowHandle(
-            self._rt.start_child(kind, input, name=name, queue=queue, parent_close_policy=parent_close_policy)
+            self._rt.start_child(
+                kind, input, name=name, queue=queue, parent_close_policy=parent_close_policy,
+                cancel_on=_cancel_on(cancel_on),
+            )
         )
 
     async def run_operation(self, name: str, fn: Callable[[], Any]) -> Any:
@@ -230,6 +245,23 @@ class WorkflowContext:
     def clear_state(self, key: str) -> None:
         """Remove ``key`` (``CLEAR_STATE``)."""
         self._rt.clear_state(key)
+
+
+def _cancel_on(entries: list[Mapping[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """Check the shape of ``cancel_on`` entries here, so a mistake fails in the workflow, not at submission."""
+    if entries is None:
+        return None
+    if not isinstance(entries, list) or len(entries) > 5:
+        raise ValueError("cancel_on is a list of at most 5 entries")
+    checked = []
+    for entry in entries:
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("eventType"), str):
+            raise ValueError(f"a cancel_on entry is {{'eventType', 'match'?, 'timeoutMs'?}}, got {entry!r}")
+        match = entry.get("match") or {}
+        if not isinstance(match, Mapping) or len(match) > 1:
+            raise ValueError(f"a cancel_on match has at most one key, got {match!r}")
+        checked.append({key: entry[key] for key in ("eventType", "match", "timeoutMs") if entry.get(key) is not None})
+    return checked
 
 
 class _OperationAwaitable:

@@ -145,6 +145,15 @@ class WorkflowCancelledError(StratoflowError):
         self.reason = reason
 
 
+class WorkflowTerminatedError(StratoflowError):
+    """``Client.result`` on an execution that ended ``TERMINATED`` (by an operator, a batch or a cleanup timeout)."""
+
+    def __init__(self, workflow_execution_id: str, reason: str | None) -> None:
+        super().__init__(f"workflow {workflow_execution_id} was terminated" + (f": {reason}" if reason else ""))
+        self.workflow_execution_id = workflow_execution_id
+        self.reason = reason
+
+
 # --- Outcomes seen by workflow and task code --------------------------------------------------------------------
 
 
@@ -217,6 +226,20 @@ class ChildWorkflowError(StratoflowError):
 
 class ChildWorkflowFailedError(ChildWorkflowError):
     """Awaiting a child whose outcome is ``CHILD_WORKFLOW_FAILED`` with ``cancelled: false``."""
+
+
+class ChildWorkflowTerminatedError(ChildWorkflowFailedError):
+    """Awaiting a child that was terminated (``CHILD_WORKFLOW_FAILED`` with ``terminated: true``).
+
+    A failure (``except ChildWorkflowFailedError`` catches it) that workflow code can tell apart: the child's code
+    did not fail, an operator or a cleanup deadline ended it; ``reason`` is why.
+    """
+
+    @property
+    def reason(self) -> str | None:
+        """The reason the child was terminated with."""
+        message = self.error.get("message") if isinstance(self.error, Mapping) else None
+        return message if isinstance(message, str) else None
 
 
 class ChildWorkflowCancelledError(ChildWorkflowError):

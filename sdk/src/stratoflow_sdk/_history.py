@@ -22,7 +22,9 @@ EVENT_KEYS: Mapping[str, frozenset[str]] = {
     "TIMER_CANCELLED": frozenset({"timerId"}),
     "CHILD_WORKFLOW_INITIATED": frozenset({"childExecutionName", "childWorkflowKind", "childWorkflowExecutionId"}),
     "CHILD_WORKFLOW_COMPLETED": frozenset({"childExecutionName", "childWorkflowExecutionId", "output"}),
-    "CHILD_WORKFLOW_FAILED": frozenset({"childExecutionName", "childWorkflowExecutionId", "error", "cancelled"}),
+    "CHILD_WORKFLOW_FAILED": frozenset(
+        {"childExecutionName", "childWorkflowExecutionId", "error", "cancelled", "terminated"}
+    ),
     "CHILD_WORKFLOW_CANCELLATION_REQUESTED": frozenset(
         {"childExecutionName", "childWorkflowExecutionId", "reason"}
     ),
@@ -30,10 +32,11 @@ EVENT_KEYS: Mapping[str, frozenset[str]] = {
     "OPERATION_COMPLETED": frozenset({"operationName", "result"}),
     "STATE_SET": frozenset({"key", "value"}),
     "STATE_CLEARED": frozenset({"key"}),
-    "CANCELLATION_REQUESTED": frozenset({"reason", "requestedBy"}),
+    "CANCELLATION_REQUESTED": frozenset({"reason", "requestedBy", "cleanupDeadline"}),
     "WORKFLOW_COMPLETED": frozenset({"output"}),
     "WORKFLOW_FAILED": frozenset({"error"}),
     "WORKFLOW_CANCELLED": frozenset({"reason"}),
+    "WORKFLOW_TERMINATED": frozenset({"reason", "requestedBy"}),
 }
 
 #: The keys replay cannot do without (values such as ``reason`` may be absent or null).
@@ -55,7 +58,7 @@ REQUIRED_KEYS: Mapping[str, tuple[str, ...]] = {
     "STATE_CLEARED": ("key",),
 }
 
-TERMINAL_EVENTS = frozenset({"WORKFLOW_COMPLETED", "WORKFLOW_FAILED", "WORKFLOW_CANCELLED"})
+TERMINAL_EVENTS = frozenset({"WORKFLOW_COMPLETED", "WORKFLOW_FAILED", "WORKFLOW_CANCELLED", "WORKFLOW_TERMINATED"})
 
 #: Commands that always append exactly one event, so replay matches them to the history one by one, in order.
 #: Value: the event type and the (command field, event field) pairs that must agree.

@@ -42,6 +42,7 @@ from ._errors import (
     ApplicationError,
     ChildWorkflowCancelledError,
     ChildWorkflowFailedError,
+    ChildWorkflowTerminatedError,
     NonDeterminismError,
     ReplayError,
     StratoflowError,
@@ -58,7 +59,7 @@ from ._history import (
 )
 from ._loop import WorkflowEventLoop
 from ._scope import CancellationScope, current_scope_var, reason_text
-from ._types import HistoryEvent, ParentClosePolicy
+from ._types import HistoryEvent, ParentClosePolicy, parse_timestamp
 from ._values import check_name, deterministic_id, json_value
 
 if TYPE_CHECKING:
@@ -193,6 +194,8 @@ class WorkflowRuntime:
         self.state: dict[str, Any] = {}
         self.cancel_requested = False
         self.cancel_reason: str | None = None
+        self.cleanup_deadline: datetime | None = None
+        self.terminated = False
         seed = int.from_bytes(hashlib.sha256(execution_id.encode("utf-8")).digest()[:8], "big")
         self.random = random.Random(seed)
         self.ctx: WorkflowContext = WorkflowContext(self)
@@ -341,8 +344,14 @@ class WorkflowRuntime:
     def _on_child_workflow_failed(self, event: HistoryEvent, data: Mapping[str, Any]) -> None:
         op = self._op(self.children, "childWorkflowExecutionId", event)
         cancelled = bool(data.get("cancelled"))
-        cls = ChildWorkflowCancelledError if cancelled else ChildWorkflowFailedError
-        what = "was cancelled" if cancelled else "failed"
+        terminated = bool(data.get("terminated"))
+        cls: type[ChildWorkflowFailedError | ChildWorkflowCancelledError]
+        if terminated:
+            cls, what = ChildWorkflowTerminatedError, "was terminated"
+        elif cancelled:
+            cls, what = ChildWorkflowCancelledError, "was cancelled"
+        else:
+            cls, what = ChildWorkflowFailedError, "failed"
         op.resolve(("error", cls(
             f"child workflow {op.id} ({op.kind}) {what}", child_workflow_execution_id=op.id,
             child_execution_name=op.name or "", kind=op.kind, error=data.get("error"),
@@ -356,7 +365,13 @@ class WorkflowRuntime:
             return
         self.cancel_requested = True
         self.cancel_reason = reason_text(data.get("reason"))
+        self.cleanup_deadline = parse_timestamp(data.get("cleanupDeadline"))
         self.root_scope.cancel(self.cancel_reason)
+
+    def _on_workflow_terminated(self, event: HistoryEvent, data: Mapping[str, Any]) -> None:
+        # Terminated by an operator or a cleanup deadline: the code is stopped where it was, nothing more is sent.
+        self.terminated = True
+        self.finished = True
 
     # --- the end of the workflow function ------------------------------------------------------------------------
 
@@ -457,7 +472,8 @@ class WorkflowRuntime:
         return op
 
     def start_child(self, kind: str, input: Any, *, name: str | None, queue: str | None,
-                    parent_close_policy: ParentClosePolicy) -> Operation:
+                    parent_close_policy: ParentClosePolicy,
+                    cancel_on: list[dict[str, Any]] | None = None) -> Operation:
         self.check_live()
         check_name(kind, "child workflow kind")
         if queue is not None:
@@ -486,6 +502,8 @@ class WorkflowRuntime:
         }
         if queue is not None:
             command["queue"] = queue
+        if cancel_on:
+            command["cancelOn"] = cancel_on
         self.emit_positional(command)
         return op
 

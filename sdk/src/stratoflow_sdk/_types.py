@@ -30,11 +30,14 @@ class WorkflowStatus(enum.StrEnum):
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
+    TERMINATED = "TERMINATED"
 
     @property
     def is_terminal(self) -> bool:
         """Whether the execution has ended."""
-        return self in (WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELLED)
+        return self in (
+            WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELLED, WorkflowStatus.TERMINATED
+        )
 
 
 class TaskStatus(enum.StrEnum):
@@ -77,6 +80,12 @@ class WorkflowExecution:
     child_execution_name: str | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    #: When a cancel request with a cleanup timeout was made, the time the execution is terminated if still live.
+    cleanup_deadline: datetime | None = None
+    #: The reason of the termination (``TERMINATED`` executions only).
+    terminated_reason: str | None = None
+    #: The events that cancel this execution (``cancelOn`` of its start), as their JSON objects.
+    cancel_on: tuple[Mapping[str, Any], ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -95,6 +104,9 @@ class WorkflowExecution:
             child_execution_name=data.get("childExecutionName"),
             created_at=parse_timestamp(data.get("createdAt")),
             updated_at=parse_timestamp(data.get("updatedAt")),
+            cleanup_deadline=parse_timestamp(data.get("cleanupDeadline")),
+            terminated_reason=data.get("terminatedReason"),
+            cancel_on=tuple(dict(entry) for entry in data.get("cancelOn") or () if isinstance(entry, Mapping)),
             raw=dict(data),
         )
 

@@ -68,13 +68,13 @@ def process_twice(engine: Engine, expected_first: str) -> tuple[str, str]:
         (
             {"type": "FAIL_WORKFLOW", "error": {"code": "DECLINED"}},
             "CHILD_WORKFLOW_FAILED",
-            {"error": {"code": "DECLINED"}, "cancelled": False},
+            {"error": {"code": "DECLINED"}, "cancelled": False, "terminated": False},
             "FAILED",
         ),
         (
             {"type": "CANCEL_WORKFLOW", "reason": "gave up"},
             "CHILD_WORKFLOW_FAILED",
-            {"error": {"code": "CANCELLED", "message": "gave up"}, "cancelled": True},
+            {"error": {"code": "CANCELLED", "message": "gave up"}, "cancelled": True, "terminated": False},
             "CANCELLED",
         ),
     ],
@@ -135,7 +135,7 @@ def test_a_request_is_delivered_to_a_live_child(engine: Engine) -> None:
     assert engine.history("c")[-1] == {
         "sequence": 2,
         "type": "CANCELLATION_REQUESTED",
-        "data": {"reason": "not needed", "requestedBy": f"workflow:{pid}"},
+        "data": {"reason": "not needed", "requestedBy": f"workflow:{pid}", "cleanupDeadline": None},
         "createdAt": "2100-01-01T00:00:00.003Z",
     }
     view = engine.get("c")
@@ -250,10 +250,11 @@ def test_a_cascading_cancel_reaches_every_live_descendant(engine: Engine) -> Non
     outcomes = engine.drain_outbox(deliveries=2)
     assert sorted(outcomes) == sorted(["cascaded", "done"] * 3)  # root, a, b (leaves spawned nothing)
     for wid in ("a", "b", "a1", "a2", "b1"):
-        assert engine.history(wid)[-1]["data"] == {"reason": "shutdown", "requestedBy": f"workflow:{root}"}, wid
+        expected = {"reason": "shutdown", "requestedBy": f"workflow:{root}", "cleanupDeadline": None}
+        assert engine.history(wid)[-1]["data"] == expected, wid
         assert engine.status(wid) == "CANCELLING"
     assert engine.status("c") == "COMPLETED"
-    assert engine.history(root)[-1]["data"] == {"reason": "shutdown", "requestedBy": "api"}
+    assert engine.history(root)[-1]["data"] == {"reason": "shutdown", "requestedBy": "api", "cleanupDeadline": None}
     engine.check()
 
 
@@ -262,9 +263,10 @@ def test_a_cascade_through_an_already_cancelling_child_still_reaches_its_childre
     engine.cancel("a", "earlier", cascade=False)
     engine.cancel(root, "shutdown")
     engine.drain_outbox()
-    assert engine.history("a")[-1]["data"] == {"reason": "earlier", "requestedBy": "api"}
+    assert engine.history("a")[-1]["data"] == {"reason": "earlier", "requestedBy": "api", "cleanupDeadline": None}
     assert engine.types("a").count("CANCELLATION_REQUESTED") == 1
-    assert engine.history("a1")[-1]["data"] == {"reason": "shutdown", "requestedBy": f"workflow:{root}"}
+    expected = {"reason": "shutdown", "requestedBy": f"workflow:{root}", "cleanupDeadline": None}
+    assert engine.history("a1")[-1]["data"] == expected
     engine.check()
 
 
@@ -281,7 +283,8 @@ def test_a_repeated_cascading_cancel_carries_the_cascade_again_with_its_reason(e
     engine.cancel(root, "second")  # already CANCELLING: nothing appended, the cascade is carried out
     assert engine.types(root).count("CANCELLATION_REQUESTED") == 1
     engine.drain_outbox()
-    assert engine.history("b1")[-1]["data"] == {"reason": "second", "requestedBy": f"workflow:{root}"}
+    expected = {"reason": "second", "requestedBy": f"workflow:{root}", "cleanupDeadline": None}
+    assert engine.history("b1")[-1]["data"] == expected
     engine.check()
 
 
@@ -319,7 +322,8 @@ def test_a_closed_parent_cancels_its_open_work_without_events_after_its_end(engi
     process_twice(engine, "closed")  # the CLOSE item; it asks the REQUEST_CANCEL child through its own item
     process_twice(engine, "delivered")
     assert engine.history(pid) == history_at_end
-    assert engine.history("asked")[-1]["data"] == {"reason": "parent closed", "requestedBy": f"workflow:{pid}"}
+    expected = {"reason": "parent closed", "requestedBy": f"workflow:{pid}", "cleanupDeadline": None}
+    assert engine.history("asked")[-1]["data"] == expected
     assert engine.status("asked") == "CANCELLING"
     assert engine.status("abandoned") == "PENDING"
     for task_id in ("pending-task", "running-task"):

@@ -247,6 +247,9 @@ def test_schedule_child_workflow_starts_a_pending_child(engine: Engine, running:
         "cancelReason": None,
         "parentWorkflowExecutionId": wid,
         "childExecutionName": "pay",
+        "cleanupDeadline": None,
+        "terminatedReason": None,
+        "cancelOn": [],
         "createdAt": T0,
         "updatedAt": T0,
     }

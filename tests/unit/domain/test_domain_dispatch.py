@@ -48,6 +48,9 @@ def test_a_poll_claims_the_oldest_ready_execution_with_its_history(engine: Engin
             "cancelReason": None,
             "parentWorkflowExecutionId": None,
             "childExecutionName": None,
+            "cleanupDeadline": None,
+            "terminatedReason": None,
+            "cancelOn": [],
             "createdAt": T0,
             "updatedAt": "2100-01-01T00:00:00.005Z",
         },
@@ -273,7 +276,7 @@ def test_cancel_of_a_waiting_execution_makes_it_cancelling_and_ready(engine: Eng
     assert engine.history(wid)[-1] == {
         "sequence": 3,
         "type": "CANCELLATION_REQUESTED",
-        "data": {"reason": "customer asked", "requestedBy": "api"},
+        "data": {"reason": "customer asked", "requestedBy": "api", "cleanupDeadline": None},
         "createdAt": "2100-01-01T00:00:00.004Z",
     }
     assert dispatch(engine, wid) == {

@@ -4,8 +4,10 @@ It implements the api.md routes the SDK uses, with the rules that shape the SDK'
 (no lost wake-up), atomic command submissions (≤ 25 commands, nothing after a terminal command, unknown fields and
 bad ids refused), the events each command appends, tasks with retries and cancellation, timers fired on demand,
 child workflows with outcome delivery and cancel propagation, parent-close policy, cascading cancellation, and
-history paging with ``nextAfterSequence``. Everything happens synchronously inside the request, so tests are
-deterministic; timers fire only when a test says so.
+history paging with ``nextAfterSequence``; and the operator controls of operators.md: terminate (with cascade),
+cleanup deadlines on cancel, cancel-on-event subscriptions with ``POST /v1/events``, and batches. Everything happens
+synchronously inside the request, so tests are deterministic; timers fire and deadlines pass only when a test says
+so (``advance``), and a batch reaches ``batch_step`` executions each time it is read (all of them by default).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from stratoflow_sdk import TransportResponse
 
 ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 LIVE = ("PENDING", "RUNNING", "WAITING", "CANCELLING")
-TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
+TERMINAL = ("COMPLETED", "FAILED", "CANCELLED", "TERMINATED")
+TERMINAL_EVENTS = ("WORKFLOW_COMPLETED", "WORKFLOW_FAILED", "WORKFLOW_CANCELLED", "WORKFLOW_TERMINATED")
 
 # api.md's command table: the fields each command may carry, and those it must.
 COMMAND_FIELDS: dict[str, tuple[set[str], set[str]]] = {
@@ -104,6 +107,24 @@ class Execution:
     unseen: bool = False
     children: dict[str, str] = field(default_factory=dict)
     updated: datetime | None = None
+    cleanup_deadline: datetime | None = None
+    terminated_reason: str | None = None
+    cancel_on: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class BatchRecord:
+    id: str
+    tenant: str
+    body: dict[str, Any]
+    created: datetime
+    order: int
+    targets: list[str]  # the snapshot: ids to reach, in order (unknown listed ids included)
+    status: str = "RUNNING"
+    matched: int | None = None
+    items: list[dict[str, Any]] = field(default_factory=list)
+    updated: datetime | None = None
+    completed: datetime | None = None
 
 
 @dataclass
@@ -163,11 +184,15 @@ class FakeServer:
         poll_page_size: int = 1000,
         clock: FakeClock | None = None,
         reject_submission: Callable[[list[dict[str, Any]]], bool] | None = None,
+        batch_step: int | None = None,
     ) -> None:
         self.tokens = dict(tokens or {"tok": ("acme", {"client", "worker"})})
         self.poll_page_size = poll_page_size
         self.clock = clock or FakeClock()
         self.reject_submission = reject_submission
+        self.batch_step = batch_step
+        self.batches: dict[str, BatchRecord] = {}
+        self.delivered_events: list[dict[str, Any]] = []
         self.lock = threading.RLock()
         self.executions: dict[str, Execution] = {}
         self.tasks: dict[str, TaskRecord] = {}
@@ -214,9 +239,15 @@ class FakeServer:
             return sum(self.fire_timer(t.execution_id, t.timer_id) for t in sorted(due, key=lambda t: t.fire_at))
 
     def advance(self, seconds: float) -> int:
+        """Move time on: fire the timers that are due and terminate the executions past their cleanup deadline."""
         with self.lock:
             self.clock.advance(seconds)
-            return self.fire_due_timers()
+            fired = self.fire_due_timers()
+            for execution in sorted(self.executions.values(), key=lambda e: e.order):
+                deadline = execution.cleanup_deadline
+                if execution.status in LIVE and deadline is not None and deadline <= self.clock.peek():
+                    self._terminate(execution, "cleanup timeout", "cleanup-timeout", cascade=True)
+            return fired
 
     def expire_lease(self, execution_id: str) -> None:
         with self.lock:
@@ -259,6 +290,13 @@ class FakeServer:
             ("GET", r"/v1/workflows/([^/]+)", "client", self._get_workflow),
             ("GET", r"/v1/workflows/([^/]+)/events", "client", self._history),
             ("POST", r"/v1/workflows/([^/]+)/cancel", "client", self._cancel_workflow),
+            ("POST", r"/v1/workflows/([^/]+)/terminate", "client", self._terminate_workflow),
+            ("POST", r"/v1/events", "client", self._send_event),
+            ("POST", r"/v1/batches", "client", self._start_batch),
+            ("GET", r"/v1/batches", "client", self._list_batches),
+            ("GET", r"/v1/batches/([^/]+)", "client", self._get_batch),
+            ("GET", r"/v1/batches/([^/]+)/items", "client", self._batch_items),
+            ("POST", r"/v1/batches/([^/]+)/stop", "client", self._stop_batch),
             ("POST", r"/v1/tasks", "client", self._create_task),
             ("GET", r"/v1/tasks/([^/]+)", "client", self._get_task),
             ("POST", r"/v1/tasks/([^/]+)/cancel", "client", self._cancel_task),
@@ -282,7 +320,7 @@ class FakeServer:
                 kwargs["body"] = body if body is not None else {}
                 if not isinstance(kwargs["body"], dict):
                     raise bad("the body must be a JSON object")
-                if path == "/v1/workflows":
+                if path in ("/v1/workflows", "/v1/events", "/v1/batches"):
                     kwargs["idempotency_key"] = headers.get("Idempotency-Key")
             else:
                 kwargs["params"] = params
@@ -327,8 +365,7 @@ class FakeServer:
         return value
 
     def _append(self, execution: Execution, event_type: str, data: dict[str, Any], *, by_holder: bool) -> dict:
-        assert execution.status in LIVE or event_type in ("WORKFLOW_COMPLETED", "WORKFLOW_FAILED",
-                                                          "WORKFLOW_CANCELLED"), "an event after the end"
+        assert execution.status in LIVE or event_type in TERMINAL_EVENTS, "an event after the end"
         now = self.clock.now()
         event = {"sequence": len(execution.events) + 1, "type": event_type, "data": json.loads(json.dumps(data)),
                  "createdAt": ts(now)}
@@ -353,6 +390,8 @@ class FakeServer:
             "error": execution.error, "cancelReason": execution.cancel_reason,
             "parentWorkflowExecutionId": execution.parent, "childExecutionName": execution.child_name,
             "createdAt": ts(execution.created), "updatedAt": ts(execution.updated or execution.created),
+            "cleanupDeadline": ts(execution.cleanup_deadline) if execution.cleanup_deadline else None,
+            "terminatedReason": execution.terminated_reason, "cancelOn": json.loads(json.dumps(execution.cancel_on)),
         }
 
     def _task_view(self, task: TaskRecord) -> dict[str, Any]:
@@ -375,11 +414,36 @@ class FakeServer:
         self._append(execution, "WORKFLOW_STARTED", {"input": input_value}, by_holder=True)
         return execution
 
-    def _request_cancel(self, execution: Execution, reason: str | None, requested_by: str) -> None:
+    def _request_cancel(self, execution: Execution, reason: str | None, requested_by: str,
+                        deadline: datetime | None = None) -> None:
         execution.status = "CANCELLING"
         execution.cancel_reason = reason
-        self._append(execution, "CANCELLATION_REQUESTED", {"reason": reason, "requestedBy": requested_by},
-                     by_holder=False)
+        execution.cleanup_deadline = deadline
+        self._append(execution, "CANCELLATION_REQUESTED", {
+            "reason": reason, "requestedBy": requested_by, "cleanupDeadline": ts(deadline) if deadline else None},
+            by_holder=False)
+
+    def _cancel_with_cascade(self, execution: Execution, reason: str | None, requested_by: str, *,
+                             cascade: bool, deadline: datetime | None) -> None:
+        if execution.status != "CANCELLING":
+            self._request_cancel(execution, reason, requested_by, deadline)
+        if cascade:
+            for descendant in self._descendants(execution):
+                if descendant.status in LIVE and descendant.status != "CANCELLING":
+                    self._request_cancel(descendant, reason, f"workflow:{execution.id}", deadline)
+
+    def _terminate(self, execution: Execution, reason: str, requested_by: str, *, cascade: bool) -> None:
+        ended = [(execution, requested_by)]
+        if cascade:
+            ended += [(d, f"workflow:{execution.id}") for d in self._descendants(execution) if d.status in LIVE]
+        # Every one ends before any close effect runs, so that no descendant is asked to cancel on its way out.
+        for target, by in ended:
+            target.status = "TERMINATED"
+            target.terminated_reason = reason
+            target.lease_id = None
+            self._append(target, "WORKFLOW_TERMINATED", {"reason": reason, "requestedBy": by}, by_holder=True)
+        for target, _ in ended:
+            self._on_close(target)
 
     def _descendants(self, execution: Execution) -> list[Execution]:
         found: list[Execution] = []
@@ -398,6 +462,7 @@ class FakeServer:
     def _start_workflow(self, *, tenant: str, body: dict[str, Any], idempotency_key: str | None) -> tuple[int, Any]:
         kind = self._name(body.get("kind"), "kind")
         queue = self._name(body.get("queue", "default"), "queue")
+        cancel_on = self._cancel_on(body.get("cancelOn", []))
         if idempotency_key is not None:
             previous = self.idempotency.get((tenant, idempotency_key))
             if previous is not None:
@@ -405,6 +470,7 @@ class FakeServer:
                     raise HttpError(409, "CONFLICT", "Idempotency-Key reused with another body")
                 return 201, previous[1]
         execution = self._create_execution(tenant, self._new_id(), kind, queue, body.get("input"))
+        execution.cancel_on = cancel_on
         view = self._workflow_view(execution)
         if idempotency_key is not None:
             self.idempotency[(tenant, idempotency_key)] = (body, view)
@@ -447,17 +513,245 @@ class FakeServer:
 
     def _cancel_workflow(self, execution_id: str, *, tenant: str, body: dict[str, Any]) -> tuple[int, Any]:
         execution = self._execution(tenant, execution_id)
+        reason = self._reason(body.get("reason"), required=False)
+        cleanup_ms = self._cleanup_timeout(body.get("cleanupTimeoutMs"))
         if execution.status in TERMINAL:
             raise HttpError(409, "FAILED_PRECONDITION", f"workflow is {execution.status}",
                             currentStatus=execution.status)
-        reason = body.get("reason")
-        if execution.status != "CANCELLING":
-            self._request_cancel(execution, reason, "api")
-        if body.get("cascade", True):
-            for descendant in self._descendants(execution):
-                if descendant.status in LIVE and descendant.status != "CANCELLING":
-                    self._request_cancel(descendant, reason, f"workflow:{execution.id}")
+        deadline = self.clock.peek() + timedelta(milliseconds=cleanup_ms) if cleanup_ms is not None else None
+        self._cancel_with_cascade(execution, reason, "api", cascade=body.get("cascade", True), deadline=deadline)
         return 202, {"workflowExecutionId": execution.id, "status": "CANCELLING"}
+
+    def _terminate_workflow(self, execution_id: str, *, tenant: str, body: dict[str, Any]) -> tuple[int, Any]:
+        execution = self._execution(tenant, execution_id)
+        reason = self._reason(body.get("reason"), required=True)
+        if execution.status in TERMINAL:
+            raise HttpError(409, "FAILED_PRECONDITION", f"workflow is {execution.status}",
+                            currentStatus=execution.status)
+        self._terminate(execution, reason, "api", cascade=body.get("cascade", True))
+        return 200, {"workflowExecutionId": execution.id, "status": "TERMINATED"}
+
+    # --- operators.md: validation --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _reason(value: Any, *, required: bool) -> Any:
+        if value is None and not required:
+            return None
+        if not isinstance(value, str) or not 1 <= len(value) <= 1024:
+            raise bad("reason must be 1-1024 characters")
+        return value
+
+    @staticmethod
+    def _cleanup_timeout(value: Any) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not 1000 <= value <= 86_400_000:
+            raise bad("cleanupTimeoutMs must be 1000-86400000")
+        return value
+
+    def _cancel_on(self, value: Any) -> list[dict[str, Any]]:
+        if not isinstance(value, list) or len(value) > 5:
+            raise bad("cancelOn is a list of 0-5 entries")
+        entries = []
+        for entry in value:
+            if not isinstance(entry, dict) or set(entry) - {"eventType", "match", "timeoutMs"}:
+                raise bad("a cancelOn entry has eventType, match and timeoutMs")
+            match = entry.get("match") or {}
+            if not isinstance(match, dict) or len(match) > 1 or any(
+                    not isinstance(v, str | int | float | bool) or not 1 <= len(k) <= 128 for k, v in match.items()):
+                raise bad("match has zero or one key whose value is a string, number or boolean")
+            timeout = entry.get("timeoutMs")
+            if timeout is not None and (not isinstance(timeout, int) or not 1000 <= timeout <= 31_536_000_000):
+                raise bad("timeoutMs must be 1000-31536000000")
+            entries.append({"eventType": self._name(entry.get("eventType"), "eventType"), "match": match,
+                            "timeoutMs": timeout})
+        return entries
+
+    # --- operators.md: events ------------------------------------------------------------------------------------
+
+    def _send_event(self, *, tenant: str, body: dict[str, Any], idempotency_key: str | None) -> tuple[int, Any]:
+        event_type = self._name(body.get("eventType"), "eventType")
+        data = body.get("data", {})
+        if not isinstance(data, dict) or set(body) - {"eventType", "data"}:
+            raise bad("data must be a JSON object")
+        if idempotency_key is not None:
+            previous = self.idempotency.get((tenant, "event:" + idempotency_key))
+            if previous is not None:
+                if previous[0] != body:
+                    raise HttpError(409, "CONFLICT", "Idempotency-Key reused with another body")
+                return 202, previous[1]
+        event_id = self._new_id()
+        self.delivered_events.append({"eventId": event_id, "eventType": event_type, "data": data})
+        now = self.clock.peek()
+        for execution in sorted(self.executions.values(), key=lambda e: e.order):
+            if execution.tenant != tenant or execution.status not in LIVE or execution.status == "CANCELLING":
+                continue
+            for entry in execution.cancel_on:
+                expired = entry["timeoutMs"] is not None and \
+                    execution.created + timedelta(milliseconds=entry["timeoutMs"]) <= now
+                if entry["eventType"] == event_type and not expired and self._matches(entry["match"], data):
+                    self._cancel_with_cascade(execution, f"cancelOn {event_type}", f"event:{event_id}",
+                                              cascade=True, deadline=None)
+                    break
+        answer = {"eventId": event_id}
+        if idempotency_key is not None:
+            self.idempotency[(tenant, "event:" + idempotency_key)] = (body, answer)
+        return 202, answer
+
+    @staticmethod
+    def _matches(match: dict[str, Any], data: dict[str, Any]) -> bool:
+        for key, expected in match.items():
+            if key not in data:
+                return False
+            actual = data[key]
+            # JSON equality: 7 != "7", 5 == 5.0, true != 1.
+            if isinstance(expected, bool) or isinstance(actual, bool):
+                if not (isinstance(expected, bool) and isinstance(actual, bool) and expected == actual):
+                    return False
+            elif isinstance(expected, str) != isinstance(actual, str) or expected != actual:
+                return False
+        return True
+
+    # --- operators.md: batches -----------------------------------------------------------------------------------
+
+    def _batch_targets(self, tenant: str, spec: dict[str, Any], before: datetime) -> list[str]:
+        statuses = spec.get("statuses") or list(LIVE)
+        created_after = spec.get("createdAfter")
+        created_before = min(ts(before), spec.get("createdBefore") or ts(before))
+
+        def selected(execution: Execution) -> bool:
+            return ((spec.get("kind") is None or execution.kind == spec["kind"])
+                    and (spec.get("queue") is None or execution.queue == spec["queue"])
+                    and (created_after is None or ts(execution.created) >= created_after)
+                    and ts(execution.created) < created_before)
+
+        ids = spec.get("workflowExecutionIds")
+        if ids is not None:
+            # Every listed id is reached: unknown ones fail, terminal ones are skipped.
+            return [i for i in ids if (e := self.executions.get(i)) is None or e.tenant != tenant or selected(e)]
+        return [e.id for e in sorted(self.executions.values(), key=lambda e: e.order)
+                if e.tenant == tenant and e.status in statuses and selected(e)]
+
+    def _start_batch(self, *, tenant: str, body: dict[str, Any], idempotency_key: str | None) -> tuple[int, Any]:
+        allowed = {"operation", "filter", "reason", "cascade", "cleanupTimeoutMs", "dryRun", "maxPerSecond"}
+        if set(body) - allowed:
+            raise bad(f"unknown fields {sorted(set(body) - allowed)}")
+        if body.get("operation") not in ("CANCEL", "TERMINATE"):
+            raise bad("operation is CANCEL or TERMINATE")
+        spec = body.get("filter")
+        filter_fields = {"kind", "queue", "statuses", "createdAfter", "createdBefore", "workflowExecutionIds"}
+        if not isinstance(spec, dict) or not spec or set(spec) - filter_fields:
+            raise bad("filter needs at least one of " + ", ".join(sorted(filter_fields)))
+        if any(status not in LIVE for status in spec.get("statuses") or []):
+            raise bad("statuses may name only live statuses")
+        ids = spec.get("workflowExecutionIds")
+        if ids is not None and (not isinstance(ids, list) or not 1 <= len(ids) <= 1000):
+            raise bad("workflowExecutionIds has 1-1000 ids")
+        dry_run = bool(body.get("dryRun", False))
+        self._reason(body.get("reason"), required=not dry_run)
+        self._cleanup_timeout(body.get("cleanupTimeoutMs"))
+        if not 1 <= int(body.get("maxPerSecond", 50)) <= 1000:
+            raise bad("maxPerSecond must be 1-1000")
+        now = self.clock.now()
+        if dry_run:
+            return 200, {"matched": len(self._batch_targets(tenant, spec, now))}
+        if idempotency_key is not None:
+            previous = self.idempotency.get((tenant, "batch:" + idempotency_key))
+            if previous is not None:
+                if previous[0] != body:
+                    raise HttpError(409, "CONFLICT", "Idempotency-Key reused with another body")
+                return 202, self._batch_view(self.batches[previous[1]["batchId"]])
+        batch = BatchRecord(id=self._new_id(), tenant=tenant, body=body, created=now, order=self._next_order(),
+                            targets=self._batch_targets(tenant, spec, now))
+        self.batches[batch.id] = batch
+        view = self._batch_view(batch)
+        if idempotency_key is not None:
+            self.idempotency[(tenant, "batch:" + idempotency_key)] = (body, view)
+        return 202, view
+
+    def _batch(self, tenant: str, batch_id: str) -> BatchRecord:
+        batch = self.batches.get(batch_id)
+        if batch is None or batch.tenant != tenant:
+            raise HttpError(404, "NOT_FOUND", f"batch {batch_id} not found")
+        return batch
+
+    def _batch_view(self, batch: BatchRecord) -> dict[str, Any]:
+        counts = {outcome: sum(item["outcome"] == outcome for item in batch.items)
+                  for outcome in ("SUCCEEDED", "FAILED", "SKIPPED")}
+        return {
+            "batchId": batch.id, "operation": batch.body["operation"], "filter": batch.body["filter"],
+            "reason": batch.body.get("reason"), "cascade": batch.body.get("cascade", True),
+            "cleanupTimeoutMs": batch.body.get("cleanupTimeoutMs"), "status": batch.status, "matched": batch.matched,
+            "succeeded": counts["SUCCEEDED"], "failed": counts["FAILED"], "skipped": counts["SKIPPED"],
+            "createdAt": ts(batch.created), "updatedAt": ts(batch.updated or batch.created),
+            "completedAt": ts(batch.completed) if batch.completed else None,
+        }
+
+    def _run_batch(self, batch: BatchRecord) -> None:
+        """Reach the next ``batch_step`` executions (every remaining one when it is None)."""
+        if batch.status != "RUNNING":
+            return
+        batch.matched = len(batch.targets)
+        remaining = batch.targets[len(batch.items):]
+        for execution_id in remaining[:self.batch_step] if self.batch_step is not None else remaining:
+            batch.items.append(self._batch_one(batch, execution_id))
+        batch.updated = self.clock.now()
+        if len(batch.items) == len(batch.targets):
+            batch.status = "COMPLETED"
+            batch.completed = batch.updated
+
+    def _batch_one(self, batch: BatchRecord, execution_id: str) -> dict[str, Any]:
+        at = ts(self.clock.now())
+        execution = self.executions.get(execution_id)
+        if execution is None or execution.tenant != batch.tenant:
+            return {"workflowExecutionId": execution_id, "outcome": "FAILED", "at": at,
+                    "error": {"code": "NOT_FOUND", "message": f"workflow execution {execution_id} not found"}}
+        operation = batch.body["operation"]
+        if execution.status in TERMINAL or (operation == "CANCEL" and execution.status == "CANCELLING"):
+            return {"workflowExecutionId": execution_id, "outcome": "SKIPPED", "error": None, "at": at}
+        cascade = batch.body.get("cascade", True)
+        if operation == "TERMINATE":
+            self._terminate(execution, batch.body["reason"], f"batch:{batch.id}", cascade=cascade)
+        else:
+            cleanup_ms = batch.body.get("cleanupTimeoutMs")
+            deadline = self.clock.peek() + timedelta(milliseconds=cleanup_ms) if cleanup_ms else None
+            self._cancel_with_cascade(execution, batch.body["reason"], f"batch:{batch.id}", cascade=cascade,
+                                      deadline=deadline)
+        return {"workflowExecutionId": execution_id, "outcome": "SUCCEEDED", "error": None, "at": at}
+
+    @staticmethod
+    def _paged(items: list[Any], params: dict[str, str]) -> tuple[list[Any], str | None]:
+        limit = int(params.get("limit", "50"))
+        if not 1 <= limit <= 100:
+            raise bad("limit must be 1-100")
+        offset = int(params.get("nextToken", "0"))
+        return items[offset:offset + limit], str(offset + limit) if offset + limit < len(items) else None
+
+    def _get_batch(self, batch_id: str, *, tenant: str, params: dict[str, str]) -> tuple[int, Any]:
+        batch = self._batch(tenant, batch_id)
+        self._run_batch(batch)
+        return 200, self._batch_view(batch)
+
+    def _list_batches(self, *, tenant: str, params: dict[str, str]) -> tuple[int, Any]:
+        batches = sorted((b for b in self.batches.values() if b.tenant == tenant), key=lambda b: -b.order)
+        page, token = self._paged(batches, params)
+        return 200, {"batches": [self._batch_view(b) for b in page], "nextToken": token}
+
+    def _batch_items(self, batch_id: str, *, tenant: str, params: dict[str, str]) -> tuple[int, Any]:
+        batch = self._batch(tenant, batch_id)
+        outcome = params.get("outcome")
+        if outcome is not None and outcome not in ("SUCCEEDED", "FAILED", "SKIPPED"):
+            raise bad("outcome is SUCCEEDED, FAILED or SKIPPED")
+        page, token = self._paged([i for i in batch.items if outcome is None or i["outcome"] == outcome], params)
+        return 200, {"items": json.loads(json.dumps(page)), "nextToken": token}
+
+    def _stop_batch(self, batch_id: str, *, tenant: str, body: dict[str, Any]) -> tuple[int, Any]:
+        batch = self._batch(tenant, batch_id)
+        if batch.status != "RUNNING":
+            raise HttpError(409, "FAILED_PRECONDITION", f"batch is {batch.status}", currentStatus=batch.status)
+        batch.status = "STOPPED"
+        batch.completed = batch.updated = self.clock.now()
+        return 200, self._batch_view(batch)
 
     def _create_task(self, *, tenant: str, body: dict[str, Any]) -> tuple[int, Any]:
         task = TaskRecord(id=self._new_id(), tenant=tenant, workflow_id=None,
@@ -686,10 +980,14 @@ class FakeServer:
                                  by_holder=False)
                 else:
                     cancelled = execution.status == "CANCELLED"
-                    error = execution.error if not cancelled else {"code": "CANCELLED",
-                                                                  "message": execution.cancel_reason or "cancelled"}
-                    self._append(parent, "CHILD_WORKFLOW_FAILED", {**data, "error": error, "cancelled": cancelled},
-                                 by_holder=False)
+                    terminated = execution.status == "TERMINATED"
+                    error = execution.error
+                    if cancelled:
+                        error = {"code": "CANCELLED", "message": execution.cancel_reason or "cancelled"}
+                    elif terminated:
+                        error = {"code": "TERMINATED", "message": execution.terminated_reason}
+                    self._append(parent, "CHILD_WORKFLOW_FAILED", {**data, "error": error, "cancelled": cancelled,
+                                                                   "terminated": terminated}, by_holder=False)
         for name, child_id in execution.children.items():
             child = self.executions[child_id]
             if child.status in LIVE and child.parent_close_policy == "REQUEST_CANCEL":

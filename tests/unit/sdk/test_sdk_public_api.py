@@ -10,14 +10,25 @@ from typing import Any
 
 import pytest
 import stratoflow_sdk
-from stratoflow_sdk import ParentClosePolicy, TaskStatus, WorkflowStatus, task, workflow
+from stratoflow_sdk import (
+    BatchItemOutcome,
+    BatchOperation,
+    BatchStatus,
+    ParentClosePolicy,
+    TaskStatus,
+    WorkflowStatus,
+    task,
+    workflow,
+)
 from stratoflow_sdk._definitions import task_definition, workflow_definition
 
 SDK_ROOT = Path(__file__).resolve().parents[3] / "sdk"
 
 # Changing this list changes the public API: do it on purpose, with docs/sdk.md.
 PUBLIC_API = [
-    "ApiError", "ApplicationError", "CancellationScope", "ChildWorkflowCancelledError", "ChildWorkflowError",
+    "ApiError", "ApplicationError", "Batch", "BatchFilter", "BatchItem", "BatchItemOutcome", "BatchOperation",
+    "BatchStatus", "CancelOn", "CancellationScope", "ChildWorkflowCancelledError", "ChildWorkflowError",
+    "ChildWorkflowTerminatedError",
     "ChildWorkflowFailedError", "ChildWorkflowHandle", "Client", "ConflictError", "FailedPreconditionError",
     "HistoryEvent", "InvalidArgumentError", "LeaseLostError", "NonDeterminismError", "NotFoundError",
     "ParentClosePolicy", "PayloadTooLargeError", "PermissionDeniedError", "ReplayError", "ReplayResult",
@@ -25,8 +36,8 @@ PUBLIC_API = [
     "TaskError", "TaskExecution", "TaskFailedError", "TaskHandle", "TaskStatus", "Transport", "TransportError",
     "TransportResponse", "UnauthenticatedError", "UnknownEventError", "Worker", "WorkflowCancelledError",
     "WorkflowContext", "WorkflowDefinition", "WorkflowExecution", "WorkflowFailedError", "WorkflowStatus",
-    "is_cancelled_error", "join_all", "replay_history", "select", "task", "task_context", "with_timeout",
-    "workflow",
+    "WorkflowTerminatedError", "is_cancelled_error", "join_all", "replay_history", "select", "task", "task_context",
+    "with_timeout", "workflow",
 ]
 
 
@@ -59,7 +70,10 @@ def test_public_methods_are_documented() -> None:
 
 def test_enums_carry_the_api_values() -> None:
     assert [p.value for p in ParentClosePolicy] == ["REQUEST_CANCEL", "ABANDON"]
-    assert [s.value for s in WorkflowStatus if s.is_terminal] == ["COMPLETED", "FAILED", "CANCELLED"]
+    assert [s.value for s in WorkflowStatus if s.is_terminal] == ["COMPLETED", "FAILED", "CANCELLED", "TERMINATED"]
+    assert [s.value for s in BatchStatus if s.is_terminal] == ["COMPLETED", "STOPPED"]
+    assert [o.value for o in BatchItemOutcome] == ["SUCCEEDED", "FAILED", "SKIPPED"]
+    assert [o.value for o in BatchOperation] == ["CANCEL", "TERMINATE"]
     assert [s.value for s in TaskStatus if not s.is_terminal] == ["PENDING", "RUNNING"]
     assert ParentClosePolicy.ABANDON == "ABANDON"
 
@@ -99,6 +113,7 @@ def test_the_sdk_is_an_installable_src_layout_package() -> None:
     project = tomllib.loads((SDK_ROOT / "pyproject.toml").read_text())["project"]
     assert project["name"] == "stratoflow-sdk"
     assert project["requires-python"] == ">=3.11"
-    assert project["dependencies"] == ["requests>=2.31,<3"]
+    assert project["dependencies"] == ["requests>=2.31,<3", "click>=8.1,<9", "rich>=13.7,<16"]
+    assert project["scripts"] == {"stratoflow": "stratoflow_sdk._cli:main"}
     package = SDK_ROOT / "src" / "stratoflow_sdk"
     assert (package / "__init__.py").is_file() and (package / "py.typed").is_file()

@@ -101,6 +101,10 @@ class ExecutionItem(BaseItem):
     list_sk = UnicodeAttribute(null=True, attr_name="listSk")
     # Set once the execution scheduled a task, timer or child: only then has its end anything to clean up.
     spawned = BooleanAttribute(default=False)
+    # Operator controls (operators.md): the cleanup deadline (epoch ms), the terminate reason, cancelOn (JSON).
+    cleanup_deadline = NumberAttribute(null=True, attr_name="cleanupDeadline")
+    terminated_reason = UnicodeAttribute(null=True, attr_name="terminatedReason")
+    cancel_on = UnicodeAttribute(null=True, attr_name="cancelOn")
     ver = VersionAttribute()
 
     dispatch_index: ClassVar[DispatchIndex] = DispatchIndex()

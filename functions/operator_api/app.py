@@ -1,0 +1,16 @@
+"""The operator controls: terminate a workflow, batches of cancels or terminates, events for cancel-on-event."""
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from stratoflow.observability import logger, metrics, tracer
+from stratoflow_api.operator_routes import register_operator_routes
+from stratoflow_api.resolver import new_resolver
+
+app = new_resolver(register_operator_routes)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

@@ -1,0 +1,151 @@
+"""Cancel-on-event subscriptions (operators.md): what `cancelOn` is, and where each entry is stored.
+
+Each entry of an execution's `cancelOn` is one item, written in the transaction that creates the execution, in the
+partition that an event of its type will query: one partition per (tenant, event type, match key, canonical match
+value), and one per (tenant, event type) for empty matches. An event therefore costs one Query per top-level key of
+its data plus one, and reads only the subscriptions that match it, never every subscriber of its type. The sort key
+starts with the subscription time, so "subscribed before the event arrived" is a key condition. The entries are
+deleted by the execution's close follow-up once it ends (an execution with `cancelOn` always gets one), and the
+table's TTL removes timed-out ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from decimal import Decimal, localcontext
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+    field_validator,
+)
+
+from stratoflow.clock import parse_iso_ms
+from stratoflow.dal.items import ExecutionItem
+from stratoflow.dal.operator_items import SubscriptionItem, subscription_pk, subscription_sk
+from stratoflow.dal.transactions import Transaction
+from stratoflow.executions import get_execution
+from stratoflow.runtime import Runtime
+from stratoflow.values import dumps, loads
+
+MAX_CANCEL_ON = 5
+MAX_SUBSCRIPTION_MS = 31_536_000_000
+EventType = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
+MatchValue = StrictBool | StrictInt | StrictFloat | StrictStr
+
+
+class CancelOnEntry(BaseModel):
+    """`{"eventType", "match": {<key>: <string|number|boolean>}?, "timeoutMs"?}`; an omitted match is an empty one."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    eventType: EventType
+    match: dict[str, MatchValue] = Field(default_factory=dict)
+    timeoutMs: StrictInt | None = Field(default=None, ge=1_000, le=MAX_SUBSCRIPTION_MS)
+
+    @field_validator("match")
+    @classmethod
+    def _one_key(cls, match: dict[str, Any]) -> dict[str, Any]:
+        if len(match) > 1:
+            raise ValueError("match has at most one key")
+        for key in match:
+            if not 1 <= len(key) <= 128:
+                raise ValueError("a match key is 1-128 characters")
+        return match
+
+    def view(self) -> dict[str, Any]:
+        return {"eventType": self.eventType, "match": dict(self.match), "timeoutMs": self.timeoutMs}
+
+
+CancelOn = Annotated[list[CancelOnEntry], Field(max_length=MAX_CANCEL_ON)]
+
+
+def is_match_value(value: Any) -> bool:
+    return isinstance(value, bool | int | float | str)
+
+
+def canonical(value: Any) -> str:
+    """Equal JSON values, and only those, have equal canonical forms: 5 = 5.0, 7 ≠ "7", true ≠ 1."""
+    if isinstance(value, bool):
+        return "b:true" if value else "b:false"
+    if isinstance(value, int | float):
+        with localcontext() as context:
+            context.prec = 5000  # exact for any int JSON can carry here; floats have at most 17 digits
+            number = (Decimal(value) if isinstance(value, int) else Decimal(repr(value))).normalize()
+        return "n:0" if number == 0 else f"n:{number}"
+    return f"s:{value}"
+
+
+def partition(event_type: str, key: str | None = None, value: Any = None) -> str:
+    """The subscription partition of an event type (empty match) or of one (key, value) match; hashed, so any
+    legal key and value fit DynamoDB's key limits."""
+    material = dumps([event_type]) if key is None else dumps([event_type, key, canonical(value)])
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()[:40]
+
+
+def event_partitions(event_type: str, data: dict[str, Any]) -> list[str]:
+    """The partitions an event must query: the empty matches, and one per top-level scalar field of its data."""
+    partitions = [partition(event_type)]
+    for key, value in data.items():
+        if 1 <= len(key) <= 128 and is_match_value(value):
+            partitions.append(partition(event_type, key, value))
+    return partitions
+
+
+def _entry_partition(entry: dict[str, Any]) -> str:
+    match = entry.get("match") or {}
+    if not match:
+        return partition(entry["eventType"])
+    ((key, value),) = match.items()
+    return partition(entry["eventType"], key, value)
+
+
+def stage_subscriptions(tx: Transaction, execution: ExecutionItem, entries: list[CancelOnEntry], now_ms: int) -> None:
+    """Record the new execution's `cancelOn` on it and subscribe each entry (in the creating transaction)."""
+    views = [entry.view() for entry in entries]
+    execution.cancel_on = dumps(views)
+    if not views:
+        return
+    for index, view in enumerate(views):
+        ends_at = None if view["timeoutMs"] is None else now_ms + int(view["timeoutMs"])
+        tx.put(
+            SubscriptionItem(
+                subscription_pk(execution.tenant, _entry_partition(view)),
+                subscription_sk(now_ms, execution.workflow_id, index),
+                tenant=execution.tenant,
+                workflow_id=execution.workflow_id,
+                event_type=view["eventType"],
+                subscribed_at=now_ms,
+                ends_at=ends_at,
+                expires_at=None if ends_at is None else ends_at // 1000 + 1,
+            ),
+            label="subscription",
+        )
+
+
+def cancel_on_view(execution: ExecutionItem) -> list[dict[str, Any]]:
+    """The execution's `cancelOn` as the API shows it (`[]` when none)."""
+    entries: list[dict[str, Any]] = loads(execution.cancel_on) or [] if execution.cancel_on else []
+    return entries
+
+
+def delete_subscriptions(rt: Runtime, tenant: str, workflow_id: str) -> int:
+    """An ended execution's subscriptions go (idempotent: deleting a deleted item is a no-op)."""
+    _ = rt
+    execution = get_execution(tenant, workflow_id)
+    if execution is None or not execution.cancel_on:
+        return 0
+    entries = cancel_on_view(execution)
+    subscribed_at = parse_iso_ms(execution.created_at)
+    for index, entry in enumerate(entries):
+        SubscriptionItem(
+            subscription_pk(tenant, _entry_partition(entry)), subscription_sk(subscribed_at, workflow_id, index)
+        ).delete()
+    return len(entries)

@@ -1,0 +1,110 @@
+"""How a route is declared: its table entry, its OpenAPI operation (every status it answers) and its answers.
+
+    @app.route(**operation("POST", "/v1/workflows/{id}/cancel", ok=202, answer=WorkflowCancelled,
+                           refusals=[409], summary="Cancel a workflow execution", tags=["workflows"]))
+    def cancel_workflow(id: Annotated[str, Path()], body: ...) -> Response:
+        tenant = tenant_of(app)
+        return answer(202, WorkflowCancelled, workflows.cancel_workflow(runtime(), tenant, id, ...))
+
+`operation` documents the refusals every route of its kind can give — 401, 403 and 413 for a protected route, 404
+for a path naming a resource, 400 for a body — and takes the route's own (`refusals`: 400 for query parameters,
+409, 503) from the call. `answer` checks the domain's value against the answer model before sending it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, SecurityScheme
+from pydantic import BaseModel
+from stratoflow.errors import PermissionDenied
+
+from stratoflow_api.guards import principal_of
+from stratoflow_api.response_models import ErrorBody
+from stratoflow_api.route_table import route_access
+
+BEARER = "bearerAuth"
+SECURITY_SCHEMES: dict[str, SecurityScheme] = {
+    BEARER: HTTPBearer(description="A tenant's API token: `Authorization: Bearer <token>`.")
+}
+
+REFUSALS = {
+    400: "INVALID_ARGUMENT: malformed JSON, a body that is not an object, a schema violation, a bad parameter",
+    401: "UNAUTHENTICATED: no, malformed or unknown bearer token",
+    403: "PERMISSION_DENIED: the token lacks the scope of this route",
+    404: "NOT_FOUND: unknown id, or another tenant's",
+    409: "FAILED_PRECONDITION (with currentStatus), LEASE_LOST or CONFLICT",
+    413: "PAYLOAD_TOO_LARGE: a value over 256 KiB, a body over 5 MiB, or a submission too large for one write",
+    503: "UNAVAILABLE: heavy contention on one resource; nothing was written, safe to retry",
+}
+
+Answer = TypeVar("Answer", bound=BaseModel)
+
+
+def operation(
+    method: str,
+    path: str,
+    *,
+    ok: int,
+    answer: type[BaseModel],
+    summary: str,
+    tags: list[str],
+    refusals: Iterable[int] = (),
+    nothing_ready: bool = False,
+    dry_run: type[BaseModel] | None = None,
+) -> dict[str, Any]:
+    """Keyword arguments of `app.route` for a route of route_table (`path` as in template.yaml: `{id}`)."""
+    access = route_access(method, path)
+    if access is None:
+        raise LookupError(f"{method} {path} is not in stratoflow_api.route_table")
+    responses: dict[int, Any] = {ok: {"description": summary, "content": {"application/json": {"model": answer}}}}
+    if nothing_ready:
+        responses[204] = {"description": "Nothing is ready: no body.", "content": {}}
+    if dry_run is not None:
+        dry_run_answer = {"application/json": {"model": dry_run}}
+        responses[200] = {"description": "A dry run: what would be done, nothing changed.", "content": dry_run_answer}
+    statuses = set(refusals)
+    if not access.public:
+        statuses |= {401, 403, 413}
+    if "{" in path:
+        statuses.add(404)
+    if method.upper() in ("POST", "PUT", "PATCH"):
+        statuses.add(400)
+    for status in sorted(statuses):
+        responses[status] = {"description": REFUSALS[status], "content": {"application/json": {"model": ErrorBody}}}
+    return {
+        "rule": re.sub(r"\{([^}]+)\}", r"<\1>", path),
+        "method": method.upper(),
+        "summary": summary,
+        "tags": tags,
+        "responses": responses,
+        "security": None if access.public else [{BEARER: []}],
+    }
+
+
+def tenant_of(app: APIGatewayRestResolver) -> str:
+    """The caller's tenant, as the authorizer resolved it, once the route's scope is checked (guards did it first)."""
+    event = app.current_event.raw_event
+    access = route_access(str(event.get("httpMethod") or ""), str(event.get("resource") or ""))
+    principal = principal_of(event)
+    if access is None or not principal.scopes & access.scopes:
+        raise PermissionDenied("this token lacks the scope of this route")
+    return principal.tenant
+
+
+def answer(status: int, model: type[Answer], value: Any) -> Response:
+    """`value` (the domain's answer) as `model` says, or a ValidationError (a 5xx: the server broke its contract)."""
+    checked = model.model_validate(value)
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps(checked.model_dump(mode="json")),
+    )
+
+
+def no_content() -> Response:
+    return Response(status_code=204, content_type=None, body="")

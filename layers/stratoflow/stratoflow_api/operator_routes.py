@@ -1,0 +1,191 @@
+"""The operator controls (scope `client`, operators.md): terminate, batches and events."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+from stratoflow import batches, event_delivery, terminate
+from stratoflow.clock import iso_ms, parse_iso_ms
+from stratoflow.deadlines import MAX_CLEANUP_TIMEOUT_MS, MIN_CLEANUP_TIMEOUT_MS
+from stratoflow.services import runtime
+from stratoflow.subscriptions import EventType
+
+from stratoflow_api.models import Name
+from stratoflow_api.operations import answer, operation, tenant_of
+from stratoflow_api.response_models import (
+    Batch,
+    BatchItemPage,
+    BatchMatchCount,
+    BatchPage,
+    EventAccepted,
+    WorkflowTerminated,
+)
+
+RequiredReason = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)]
+LiveStatus = Literal["PENDING", "RUNNING", "WAITING", "CANCELLING"]
+OpaqueId = Annotated[str, StringConstraints(min_length=1, max_length=512)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class TerminateWorkflowBody(_Body):
+    reason: RequiredReason
+    cascade: StrictBool = True
+
+
+class BatchFilter(_Body):
+    kind: Name | None = None
+    queue: Name | None = None
+    statuses: list[LiveStatus] | None = Field(default=None, min_length=1, max_length=4)
+    createdAfter: str | None = None
+    createdBefore: str | None = None
+    workflowExecutionIds: list[OpaqueId] | None = Field(default=None, min_length=1, max_length=1000)
+
+    @field_validator("createdAfter", "createdBefore")
+    @classmethod
+    def _timestamp(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return iso_ms(parse_iso_ms(value))
+        except (ValueError, OverflowError, OSError) as error:
+            raise ValueError("an ISO-8601 timestamp, e.g. 2026-11-24T06:00:00.123Z") from error
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> BatchFilter:
+        if not any(getattr(self, name) is not None for name in type(self).model_fields):
+            raise ValueError("the filter needs at least one field")
+        return self
+
+    def view(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class CreateBatchBody(_Body):
+    operation: Literal["CANCEL", "TERMINATE"]
+    filter: BatchFilter
+    reason: RequiredReason | None = None
+    cascade: StrictBool = True
+    cleanupTimeoutMs: StrictInt | None = Field(default=None, ge=MIN_CLEANUP_TIMEOUT_MS, le=MAX_CLEANUP_TIMEOUT_MS)
+    dryRun: StrictBool = False
+    maxPerSecond: StrictInt = Field(default=batches.DEFAULT_MAX_PER_SECOND, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _reason_unless_dry_run(self) -> CreateBatchBody:
+        if self.reason is None and not self.dryRun:
+            raise ValueError("reason is required unless dryRun is true")
+        return self
+
+
+class SendEventBody(_Body):
+    eventType: EventType
+    data: dict[str, Any] | None = None
+
+
+def register_operator_routes(app: APIGatewayRestResolver) -> None:
+    @app.route(
+        **operation(
+            "POST", "/v1/workflows/{id}/terminate", ok=200, answer=WorkflowTerminated, refusals=[409, 503],
+            summary="Terminate a workflow execution", tags=["operators"],
+        )
+    )  # fmt: skip
+    def terminate_workflow(id: Annotated[str, Path()], body: Annotated[TerminateWorkflowBody, Body()]):
+        tenant = tenant_of(app)
+        result = terminate.terminate_workflow(runtime(), tenant, id, reason=body.reason, cascade=body.cascade)
+        return answer(200, WorkflowTerminated, result)
+
+    @app.route(
+        **operation(
+            "POST", "/v1/events", ok=202, answer=EventAccepted, refusals=[409],
+            summary="Send an event to cancel-on-event subscribers", tags=["operators"],
+        )
+    )  # fmt: skip
+    def send_event(body: Annotated[SendEventBody, Body()], idempotency_key: IdempotencyKey = None):
+        tenant = tenant_of(app)
+        result = event_delivery.send_event(
+            runtime(), tenant, event_type=body.eventType, data=body.data or {}, idempotency_key=idempotency_key
+        )
+        return answer(202, EventAccepted, result)
+
+    @app.route(
+        **operation(
+            "POST", "/v1/batches", ok=202, answer=Batch, refusals=[409], dry_run=BatchMatchCount,
+            summary="Cancel or terminate many executions (dryRun: count them)", tags=["operators"],
+        )
+    )  # fmt: skip
+    def create_batch(body: Annotated[CreateBatchBody, Body()], idempotency_key: IdempotencyKey = None):
+        tenant = tenant_of(app)
+        request = batches.BatchRequest(
+            operation=body.operation,
+            filter=body.filter.view(),
+            reason=body.reason,
+            cascade=body.cascade,
+            cleanup_timeout_ms=body.cleanupTimeoutMs,
+            max_per_second=body.maxPerSecond,
+        )
+        if body.dryRun:
+            return answer(200, BatchMatchCount, {"matched": batches.count_matching(runtime(), tenant, request)})
+        return answer(202, Batch, batches.create_batch(runtime(), tenant, request, idempotency_key=idempotency_key))
+
+    @app.route(
+        **operation(
+            "GET", "/v1/batches", ok=200, answer=BatchPage, refusals=[400],
+            summary="List batches, newest first", tags=["operators"],
+        )
+    )  # fmt: skip
+    def list_batches(
+        limit: Annotated[int, Query(ge=1, le=100)] = 50,
+        next_token: Annotated[str | None, Query(alias="nextToken", max_length=4096)] = None,
+    ):
+        tenant = tenant_of(app)
+        return answer(200, BatchPage, batches.list_batches(runtime(), tenant, limit=limit, next_token=next_token))
+
+    @app.route(
+        **operation(
+            "GET", "/v1/batches/{batchId}", ok=200, answer=Batch, summary="Read a batch", tags=["operators"],
+        )
+    )  # fmt: skip
+    def get_batch(batchId: Annotated[str, Path()]):  # noqa: N803 - the API's name
+        tenant = tenant_of(app)
+        return answer(200, Batch, batches.get_batch(runtime(), tenant, batchId))
+
+    @app.route(
+        **operation(
+            "GET", "/v1/batches/{batchId}/items", ok=200, answer=BatchItemPage, refusals=[400],
+            summary="List how a batch handled each execution", tags=["operators"],
+        )
+    )  # fmt: skip
+    def list_batch_items(
+        batchId: Annotated[str, Path()],  # noqa: N803
+        outcome: Annotated[Literal["SUCCEEDED", "FAILED", "SKIPPED"] | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=100)] = 50,
+        next_token: Annotated[str | None, Query(alias="nextToken", max_length=4096)] = None,
+    ):
+        tenant = tenant_of(app)
+        page = batches.list_items(runtime(), tenant, batchId, outcome=outcome, limit=limit, next_token=next_token)
+        return answer(200, BatchItemPage, page)
+
+    @app.route(
+        **operation(
+            "POST", "/v1/batches/{batchId}/stop", ok=200, answer=Batch, refusals=[409, 503],
+            summary="Stop a running batch", tags=["operators"],
+        )
+    )  # fmt: skip
+    def stop_batch(batchId: Annotated[str, Path()]):  # noqa: N803
+        tenant = tenant_of(app)
+        return answer(200, Batch, batches.stop_batch(runtime(), tenant, batchId))
