@@ -28,17 +28,11 @@ from stratoflow.batches import batch_view
 from stratoflow.clock import iso_ms, parse_iso_ms
 from stratoflow.dal import keys
 from stratoflow.dal.dynamodb import DynamoRepository
-from stratoflow.dal.items import BaseItem, to_model
-from stratoflow.dal.unit_of_work import UnitOfWork
 from stratoflow.dal.items import (
     BaseItem,
-    ChildLinkItem,
-    EventItem,
-    ExecutionItem,
     OutboxItem,
-    TaskItem,
-    TaskRefItem,
     TimerItem,
+    to_model,
 )
 from stratoflow.dal.operator_items import (
     BATCH_SK,
@@ -52,6 +46,7 @@ from stratoflow.dal.operator_items import (
     event_pk,
     subscription_pk,
 )
+from stratoflow.dal.unit_of_work import UnitOfWork
 from stratoflow.deadlines import DEADLINE_TIMER_ID
 from stratoflow.executions import HistoryWriter, get_execution, new_execution, stage_value
 from stratoflow.lifecycle import OUTBOX_CHILD_CANCEL, end_execution, request_workflow_cancel, stage_outbox

@@ -293,7 +293,7 @@ class Engine:
         return timers.fire_timer(self.rt, self._t(tenant), workflow_id, timer_id)
 
     def sweep(self) -> dict[str, int]:
-        return sweeper.sweep(self.rt)
+        return sweeper.sweep(self.rt, self.batch_queue)
 
     def outbox_keys(self) -> list[tuple[str, str]]:
         return [(item["pk"], item["sk"]) for item in self.items() if item["sk"].startswith("OUTBOX#")]

@@ -35,7 +35,6 @@ from stratoflow import batches, event_delivery, outbox, terminate, workflows
 from stratoflow.config import Settings
 from stratoflow.deadlines import DEADLINE_TIMER_ID
 from stratoflow.errors import FailedPrecondition
-from stratoflow.runtime import Runtime
 from stratoflow.subscriptions import CancelOnEntry
 
 from tests.support.domain import Engine, FakeClock, SequentialIds, query_items, scan_items

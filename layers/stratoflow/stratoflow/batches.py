@@ -20,37 +20,37 @@ How a batch runs (docs/design.md, "Batches"):
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
-
-from pynamodb.expressions.update import Action
 
 from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
-from stratoflow.dal.items import ExecutionItem, OutboxItem
-from stratoflow.dal.operator_items import (
-    BATCH_OUTCOME_PREFIX,
-    BATCH_SK,
-    BatchItem,
-    BatchOutcomeItem,
-    batch_list_pk,
-    batch_outcome_sk,
-    batch_pk,
+from stratoflow.dal.keys import BATCH_OUTCOME_PREFIX, BATCH_SK, batch_list_pk, batch_outcome_sk, batch_pk
+from stratoflow.dal.repository import BadPageToken, Page, Repository
+from stratoflow.dal.unit_of_work import (
+    NEW,
+    AllOf,
+    FieldIn,
+    FieldIs,
+    Requirement,
+    TransactionConflict,
+    UnitOfWork,
+    raise_for_conflict,
+    run_optimistic,
+    status_is,
+    version_is,
 )
-from stratoflow.dal.transactions import Transaction, TransactionConflict, run_optimistic
 from stratoflow.errors import FailedPrecondition, InvalidArgument, NotFound, StratoflowError
-from stratoflow.executions import get_execution, is_live, raise_for_conflict
-from stratoflow.lifecycle import request_workflow_cancel
+from stratoflow.executions import get_execution, is_live
+from stratoflow.idempotency import commit_once
+from stratoflow.lifecycle import delete_outbox, request_workflow_cancel
+from stratoflow.records import Batch, BatchOutcome, Execution, OutboxEntry
 from stratoflow.runtime import Runtime
 from stratoflow.states import LIVE_WORKFLOW, WorkflowStatus
 from stratoflow.terminate import stage_terminate
 from stratoflow.values import dumps, loads
-from stratoflow.workflows import commit_once
 
 DEFAULT_MAX_PER_SECOND = 50
 OUTBOX_BATCH = "BATCH"
@@ -90,23 +90,20 @@ class BatchRequest:
 # ---------------------------------------------------------------- reading
 
 
-def get_batch_item(tenant: str, batch_id: str) -> BatchItem | None:
+def get_batch_record(repo: Repository, tenant: str, batch_id: str) -> Batch | None:
     if not batch_id or len(batch_id) > keys.MAX_PATH_ID_LENGTH:
         return None
-    try:
-        return BatchItem.get(batch_pk(tenant, batch_id), BATCH_SK, consistent_read=True)
-    except BatchItem.DoesNotExist:
-        return None
+    return repo.get(Batch, batch_pk(tenant, batch_id), BATCH_SK)
 
 
-def _require(tenant: str, batch_id: str) -> BatchItem:
-    batch = get_batch_item(tenant, batch_id)
+def _require(repo: Repository, tenant: str, batch_id: str) -> Batch:
+    batch = get_batch_record(repo, tenant, batch_id)
     if batch is None:
         raise NotFound(f"batch {batch_id} not found")
     return batch
 
 
-def batch_view(batch: BatchItem) -> dict[str, Any]:
+def batch_view(batch: Batch) -> dict[str, Any]:
     return {
         "batchId": batch.batch_id,
         "operation": batch.operation,
@@ -125,73 +122,39 @@ def batch_view(batch: BatchItem) -> dict[str, Any]:
     }
 
 
-def get_batch(tenant: str, batch_id: str) -> dict[str, Any]:
-    return batch_view(_require(tenant, batch_id))
+def get_batch(rt: Runtime, tenant: str, batch_id: str) -> dict[str, Any]:
+    return batch_view(_require(rt.repo, tenant, batch_id))
 
 
-def list_batches(tenant: str, *, limit: int, next_token: str | None) -> dict[str, Any]:
+def list_batches(rt: Runtime, tenant: str, *, limit: int, next_token: str | None) -> dict[str, Any]:
     """Newest first, by Query on the tenant's batches in the list index."""
-    start = _decode_token(next_token, "listPk", batch_list_pk(tenant)) if next_token else None
-    results = BatchItem.list_index.query(
-        batch_list_pk(tenant), scan_index_forward=False, limit=limit, page_size=limit, last_evaluated_key=start
+    page: Page[Batch] = _page_or_refuse(
+        lambda: rt.repo.index_page(Batch, batch_list_pk(tenant), where=None, limit=limit, token=next_token)
     )
-    page, last = _one_page(results)
-    return {
-        "batches": [batch_view(BatchItem.from_raw_data(raw)) for raw in page],
-        "nextToken": _encode_token(last) if last else None,
-    }
+    return {"batches": [batch_view(batch) for batch in page.items], "nextToken": page.next_token}
 
 
 def list_items(
-    tenant: str, batch_id: str, *, outcome: str | None, limit: int, next_token: str | None
+    rt: Runtime, tenant: str, batch_id: str, *, outcome: str | None, limit: int, next_token: str | None
 ) -> dict[str, Any]:
     """The batch's outcome per execution, by execution id; an `outcome` filter may leave a page short."""
-    _require(tenant, batch_id)
+    _require(rt.repo, tenant, batch_id)
     pk = batch_pk(tenant, batch_id)
-    start = _decode_token(next_token, "pk", pk) if next_token else None
-    results = BatchOutcomeItem.query(
-        pk,
-        BatchOutcomeItem.sk.startswith(BATCH_OUTCOME_PREFIX),
-        filter_condition=(BatchOutcomeItem.outcome == outcome) if outcome else None,
-        consistent_read=True,
-        limit=limit,
-        page_size=limit,
-        last_evaluated_key=start,
+    where = FieldIs("outcome", outcome) if outcome else None
+    page: Page[BatchOutcome] = _page_or_refuse(
+        lambda: rt.repo.page(BatchOutcome, pk, BATCH_OUTCOME_PREFIX, where=where, limit=limit, token=next_token)
     )
-    page, last = _one_page(results)
-    items = []
-    for raw in page:
-        item = BatchOutcomeItem.from_raw_data(raw)
-        items.append(
-            {
-                "workflowExecutionId": item.workflow_id,
-                "outcome": item.outcome,
-                "error": loads(item.error),
-                "at": item.at,
-            }
-        )
-    return {"items": items, "nextToken": _encode_token(last) if last else None}
+    items = [
+        {"workflowExecutionId": item.workflow_id, "outcome": item.outcome, "error": loads(item.error), "at": item.at}
+        for item in page.items
+    ]
+    return {"items": items, "nextToken": page.next_token}
 
 
-def _one_page(results: Any) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+def _page_or_refuse(read: Callable[[], Page[Any]]) -> Page[Any]:
     try:
-        page = next(results.page_iter)
-    except StopIteration:
-        return [], None
-    return page.get("Items", []), results.page_iter.last_evaluated_key
-
-
-def _encode_token(last_key: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(last_key, separators=(",", ":")).encode()).decode()
-
-
-def _decode_token(token: str, attribute: str, expected: str) -> dict[str, Any]:
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
-        if not isinstance(decoded, dict) or decoded.get(attribute) != {"S": expected}:
-            raise ValueError("not a page token of this list")
-        return decoded
-    except (ValueError, binascii.Error, UnicodeDecodeError) as error:
+        return read()
+    except BadPageToken as error:
         raise InvalidArgument("nextToken is not a token this endpoint returned", parameter="nextToken") from error
 
 
@@ -207,7 +170,7 @@ def _statuses(batch_filter: dict[str, Any]) -> list[str]:
     return list(batch_filter.get("statuses") or sorted(LIVE_WORKFLOW))
 
 
-def _in_scope(execution: ExecutionItem, batch_filter: dict[str, Any], snapshot_before: str) -> bool:
+def _in_scope(execution: Execution, batch_filter: dict[str, Any], snapshot_before: str) -> bool:
     """Every given field except `statuses` holds (the listed ids of a filter are reached even when terminal)."""
     if batch_filter.get("kind") is not None and execution.kind != batch_filter["kind"]:
         return False
@@ -218,25 +181,23 @@ def _in_scope(execution: ExecutionItem, batch_filter: dict[str, Any], snapshot_b
 
 
 def _query_page(
-    tenant: str, batch_filter: dict[str, Any], snapshot_before: str, cursor: dict[str, Any] | None, limit: int
-) -> tuple[list[str], dict[str, Any] | None]:
-    """One page of the list index over the snapshot; DynamoDB filters status, kind and queue. (ids, next cursor)."""
-    condition = ExecutionItem.status.is_in(*_statuses(batch_filter))
-    if batch_filter.get("kind") is not None:
-        condition &= ExecutionItem.kind == batch_filter["kind"]
-    if batch_filter.get("queue") is not None:
-        condition &= ExecutionItem.queue == batch_filter["queue"]
-    results = ExecutionItem.list_index.query(
+    repo: Repository, tenant: str, batch_filter: dict[str, Any], snapshot_before: str, cursor: str | None, limit: int
+) -> tuple[list[str], str | None]:
+    """One page of the list index over the snapshot; the index filters status, kind and queue. (ids, next cursor)."""
+    parts: list[Requirement] = [FieldIn("status", tuple(_statuses(batch_filter)))]
+    for name in ("kind", "queue"):
+        if batch_filter.get(name) is not None:
+            parts.append(FieldIs(name, batch_filter[name]))
+    page = repo.index_page(
+        Execution,
         keys.list_pk(tenant),
-        ExecutionItem.list_sk.between(str(batch_filter.get("createdAfter") or "0"), snapshot_before),
-        filter_condition=condition,
-        scan_index_forward=True,
+        where=AllOf(tuple(parts)),
         limit=limit,
-        page_size=limit,
-        last_evaluated_key=cursor,
+        token=cursor,
+        ascending=True,
+        between=(str(batch_filter.get("createdAfter") or "0"), snapshot_before),
     )
-    page, last = _one_page(results)
-    return [str(raw["workflowExecutionId"]["S"]) for raw in page], last
+    return [execution.workflow_id for execution in page.items], page.next_token
 
 
 def _listed_ids(batch_filter: dict[str, Any]) -> list[str]:
@@ -248,17 +209,19 @@ def count_matching(rt: Runtime, tenant: str, request: BatchRequest) -> int:
     snapshot = iso_ms(rt.now_ms() + 1)
     ids = _listed_ids(request.filter)
     if ids:
-        return sum(1 for wid in ids if _id_counts(tenant, wid, request.filter, snapshot))
+        return sum(1 for wid in ids if _id_counts(rt.repo, tenant, wid, request.filter, snapshot))
     count, cursor = 0, None
     while True:
-        found, cursor = _query_page(tenant, request.filter, snapshot, cursor, 1000)
+        found, cursor = _query_page(rt.repo, tenant, request.filter, snapshot, cursor, 1000)
         count += len(found)
         if cursor is None:
             return count
 
 
-def _id_counts(tenant: str, workflow_id: str, batch_filter: dict[str, Any], snapshot_before: str) -> bool:
-    execution = get_execution(tenant, workflow_id)
+def _id_counts(
+    repo: Repository, tenant: str, workflow_id: str, batch_filter: dict[str, Any], snapshot_before: str
+) -> bool:
+    execution = get_execution(repo, tenant, workflow_id)
     if execution is None:
         return True  # reached and counted as FAILED (NOT_FOUND)
     if not _in_scope(execution, batch_filter, snapshot_before):
@@ -277,7 +240,7 @@ def create_batch(
     created_at = iso_ms(now)
     pk = batch_pk(tenant, batch_id)
     ids = _listed_ids(request.filter)
-    batch = BatchItem(
+    batch = Batch(
         pk,
         BATCH_SK,
         tenant=tenant,
@@ -307,10 +270,10 @@ def create_batch(
         sweep_pk=keys.sweep_pk(pk),
         sweep_at=now + STALL_REDRIVE_MS,
     )
-    tx = Transaction()
-    tx.put(batch, condition=BatchItem.pk.does_not_exist(), label="new-batch")
-    tx.put(
-        OutboxItem(
+    uow = UnitOfWork()
+    uow.put(batch, NEW, label="new-batch")
+    uow.put(
+        OutboxEntry(
             pk,
             keys.outbox_sk(OUTBOX_BATCH, "start"),
             tenant=tenant,
@@ -323,64 +286,51 @@ def create_batch(
         ),
         label="new-outbox",
     )
-    return commit_once(tx, tenant, idempotency_key, request.as_json(), batch_view(batch), now)
+    return commit_once(rt.repo, uow, tenant, idempotency_key, request.as_json(), batch_view(batch), now)
 
 
 def stop_batch(rt: Runtime, tenant: str, batch_id: str) -> dict[str, Any]:
     """RUNNING → STOPPED; executions not yet reached are left alone (every handling is conditioned on RUNNING)."""
-    batch = _require(tenant, batch_id)
+    batch = _require(rt.repo, tenant, batch_id)
     now = iso_ms(rt.now_ms())
-    tx = Transaction()
-    tx.update(
+    batch.status, batch.completed_at, batch.updated_at = "STOPPED", now, now
+    batch.sweep_pk = batch.sweep_at = None
+    uow = UnitOfWork()
+    uow.update(
         batch,
-        [
-            BatchItem.status.set("STOPPED"),
-            BatchItem.completed_at.set(now),
-            BatchItem.updated_at.set(now),
-            BatchItem.sweep_pk.remove(),
-            BatchItem.sweep_at.remove(),
-        ],
-        condition=BatchItem.status == "RUNNING",
+        ("status", "completed_at", "updated_at", "sweep_pk", "sweep_at"),
+        status_is("RUNNING"),
         label="batch",
     )
     try:
-        tx.commit()
+        rt.repo.commit(uow)
     except TransactionConflict:
-        current = _require(tenant, batch_id)
+        current = _require(rt.repo, tenant, batch_id)
         raise FailedPrecondition(f"batch is {current.status}", current.status) from None
-    return get_batch(tenant, batch_id)
+    return get_batch(rt, tenant, batch_id)
 
 
-def start_batch(queue: BatchQueue, pk: str, sk: str) -> str:
+def start_batch(rt: Runtime, queue: BatchQueue, pk: str, sk: str) -> str:
     """The outbox follow-up of a new batch: the message of its first slice (sent twice, it is deduplicated)."""
-    try:
-        outbox = OutboxItem.get(pk, sk, consistent_read=True)
-    except OutboxItem.DoesNotExist:
+    outbox = rt.repo.get(OutboxEntry, pk, sk)
+    if outbox is None:
         return "done"
     queue.send(outbox.tenant, outbox.workflow_id, 1)
-    try:
-        outbox.delete(condition=OutboxItem.pk.exists())
-    except Exception as error:  # a concurrent delivery deleted it first: the work is done either way
-        if getattr(error, "cause_response_code", None) != "ConditionalCheckFailedException":
-            raise
+    delete_outbox(rt, outbox)
     return "started"
 
 
 def redrive(rt: Runtime, queue: BatchQueue, tenant: str, batch_id: str) -> str:
     """The sweeper's safety net: a running batch that made no progress for a while gets its slice's message again."""
-    batch = get_batch_item(tenant, batch_id)
+    batch = get_batch_record(rt.repo, tenant, batch_id)
     if batch is None or batch.status != "RUNNING":
         return "finished"
     queue.send(tenant, batch_id, int(batch.slice_number))
-    tx = Transaction()
-    tx.update(
-        batch,
-        [BatchItem.sweep_at.set(rt.now_ms() + STALL_REDRIVE_MS)],
-        condition=BatchItem.status == "RUNNING",
-        label="batch",
-    )
+    batch.sweep_at = rt.now_ms() + STALL_REDRIVE_MS
+    uow = UnitOfWork()
+    uow.update(batch, ("sweep_at",), status_is("RUNNING"), label="batch")
     try:
-        tx.commit()
+        rt.repo.commit(uow)
     except TransactionConflict:
         return "finished"
     return "redriven"
@@ -401,7 +351,7 @@ def run_slice(
 
     Safe to run again after a crash at any step, or for a duplicate message: what was handled has its outcome item.
     """
-    batch = get_batch_item(tenant, batch_id)
+    batch = get_batch_record(rt.repo, tenant, batch_id)
     if batch is None or batch.status != "RUNNING":
         return "finished"
     current = int(batch.slice_number)
@@ -415,7 +365,7 @@ def run_slice(
     if wait_ms > 0:
         sleep(min(wait_ms, 2 * SLICE_GAP_MS) / 1000)
     budget = int(batch.max_per_second)
-    if not _list_until(batch, current, budget):
+    if not _list_until(rt.repo, batch, current, budget):
         return "finished"
     pending: list[str] = loads(batch.pending) or []
     take, rest = pending[:budget], pending[budget:]
@@ -431,77 +381,70 @@ def run_slice(
     return "continued"
 
 
-def _list_until(batch: BatchItem, slice_number: int, budget: int) -> bool:
+def _list_until(repo: Repository, batch: Batch, slice_number: int, budget: int) -> bool:
     """Fill the pending ids up to `budget` from the index and save the listing's progress before handling any."""
     pending: list[str] = loads(batch.pending) or []
     if len(pending) >= budget or batch.listed:
         return True
     batch_filter = loads(batch.filter_json)
-    cursor = loads(batch.cursor)
+    cursor = batch.cursor
     found = int(batch.found or 0)
     listed = False
     while len(pending) < budget:
-        ids, cursor = _query_page(batch.tenant, batch_filter, batch.snapshot_before, cursor, LIST_PAGE_SIZE)
+        ids, cursor = _query_page(repo, batch.tenant, batch_filter, batch.snapshot_before, cursor, LIST_PAGE_SIZE)
         pending += ids
         found += len(ids)
         if cursor is None:
             listed = True
             break
-    actions: list[Action] = [
-        BatchItem.pending.set(dumps(pending)),
-        BatchItem.cursor.set(dumps(cursor)) if cursor is not None else BatchItem.cursor.remove(),
-        BatchItem.found.set(found),
-        BatchItem.listed.set(listed),
-    ]
-    tx = Transaction()
-    tx.update(batch, actions, condition=_running_slice(slice_number), label="batch")
+    batch.pending, batch.cursor, batch.found, batch.listed = dumps(pending), cursor, found, listed
+    uow = UnitOfWork()
+    uow.update(batch, ("pending", "cursor", "found", "listed"), _running_slice(slice_number), label="batch")
     try:
-        tx.commit()
+        repo.commit(uow)
     except TransactionConflict:
         return False
-    batch.pending, batch.found, batch.listed = dumps(pending), found, listed
-    batch.cursor = dumps(cursor) if cursor is not None else None
     return True
 
 
-def _running_slice(slice_number: int) -> Any:
-    return (BatchItem.status == "RUNNING") & (BatchItem.slice_number == slice_number)
+def _running_slice(slice_number: int) -> AllOf:
+    return AllOf((status_is("RUNNING"), FieldIs("slice_number", slice_number)))
 
 
-def _advance(rt: Runtime, batch: BatchItem, slice_number: int, rest: list[str], done: bool) -> bool:
+def _advance(rt: Runtime, batch: Batch, slice_number: int, rest: list[str], done: bool) -> bool:
     now = rt.now_ms()
-    actions: list[Action] = [
-        BatchItem.pending.set(dumps(rest)) if rest else BatchItem.pending.remove(),
-        BatchItem.slice_number.set(slice_number + 1),
-        BatchItem.not_before.set(now + SLICE_GAP_MS),
-        BatchItem.updated_at.set(iso_ms(now)),
-    ]
+    changed = ["pending", "slice_number", "not_before", "updated_at"]
+    batch.pending = dumps(rest) if rest else None
+    batch.slice_number = slice_number + 1
+    batch.not_before = now + SLICE_GAP_MS
+    batch.updated_at = iso_ms(now)
     if done:
-        fresh = get_batch_item(batch.tenant, batch.batch_id)
+        fresh = get_batch_record(rt.repo, batch.tenant, batch.batch_id)
         assert fresh is not None
         ids_mode = bool(_listed_ids(loads(batch.filter_json)))
         reached = int(fresh.succeeded or 0) + int(fresh.failed or 0) + int(fresh.skipped or 0)
-        actions += [
-            BatchItem.status.set("COMPLETED"),
-            BatchItem.matched.set(reached if ids_mode else int(batch.found or 0)),
-            BatchItem.completed_at.set(iso_ms(now)),
-            BatchItem.sweep_pk.remove(),
-            BatchItem.sweep_at.remove(),
-        ]
+        batch.status = "COMPLETED"
+        batch.matched = reached if ids_mode else int(batch.found or 0)
+        batch.completed_at = iso_ms(now)
+        batch.sweep_pk = batch.sweep_at = None
+        changed += ["status", "matched", "completed_at", "sweep_pk", "sweep_at"]
     else:
-        actions.append(BatchItem.sweep_at.set(now + STALL_REDRIVE_MS))
+        batch.sweep_at = now + STALL_REDRIVE_MS
+        changed.append("sweep_at")
         if batch.listed and batch.matched is None and not _listed_ids(loads(batch.filter_json)):
-            actions.append(BatchItem.matched.set(int(batch.found or 0)))
-    tx = Transaction()
-    tx.update(batch, actions, condition=_running_slice(slice_number), label="batch")
+            batch.matched = int(batch.found or 0)
+            changed.append("matched")
+    uow = UnitOfWork()
+    # Only these fields: the counters are the executions' transactions' to add to.
+    uow.update(batch, tuple(changed), _running_slice(slice_number), label="batch")
     try:
-        tx.commit()
+        rt.repo.commit(uow)
     except TransactionConflict:
         return False
     return True
 
 
-def _handle(rt: Runtime, batch: BatchItem, slice_number: int, workflow_id: str) -> str:
+def _handle(rt: Runtime, batch: Batch, slice_number: int, workflow_id: str) -> str:
     """Reach one execution: its change, its outcome item and the batch's count in one transaction.
 
     Returns "SUCCEEDED", "SKIPPED", "FAILED", "excluded" (a listed id outside the filter), "already" (handled by an
@@ -512,8 +455,8 @@ def _handle(rt: Runtime, batch: BatchItem, slice_number: int, workflow_id: str) 
 
     def attempt() -> str:
         now = rt.now_ms()
-        execution = get_execution(batch.tenant, workflow_id)
-        tx = Transaction()
+        execution = get_execution(rt.repo, batch.tenant, workflow_id)
+        uow = UnitOfWork()
         error: dict[str, Any] | None = None
         if execution is None:
             outcome = "FAILED"
@@ -524,34 +467,34 @@ def _handle(rt: Runtime, batch: BatchItem, slice_number: int, workflow_id: str) 
             batch.operation == "CANCEL" and execution.status == WorkflowStatus.CANCELLING
         ):
             outcome = "SKIPPED"  # left exactly as it was: only checked not to have changed since it was read
-            tx.check(ExecutionItem, execution.pk, execution.sk, ExecutionItem.ver == execution.ver, label="execution")
+            uow.check(execution, version_is(execution.ver), label="execution")
         elif ids_mode and execution.status not in _statuses(batch_filter):
             return "excluded"
         else:
             outcome = "SUCCEEDED"
-            _change(rt, tx, batch, execution, now)
-        _stage_outcome(tx, batch, slice_number, workflow_id, outcome, error, now)
-        return _commit(tx, outcome)
+            _change(rt, uow, batch, execution, now)
+        _stage_outcome(uow, batch, slice_number, workflow_id, outcome, error, now)
+        return _commit(rt.repo, uow, outcome)
 
     try:
         return run_optimistic(attempt)
     except StratoflowError as refused:  # contention exhausted, a value too large: reported, the batch goes on
-        tx = Transaction()
+        uow = UnitOfWork()
         error = {"code": refused.code, "message": refused.message}
-        _stage_outcome(tx, batch, slice_number, workflow_id, "FAILED", error, rt.now_ms())
-        return _commit(tx, "FAILED")
+        _stage_outcome(uow, batch, slice_number, workflow_id, "FAILED", error, rt.now_ms())
+        return _commit(rt.repo, uow, "FAILED")
 
 
-def _change(rt: Runtime, tx: Transaction, batch: BatchItem, execution: ExecutionItem, now: int) -> None:
+def _change(rt: Runtime, uow: UnitOfWork, batch: Batch, execution: Execution, now: int) -> None:
     requested_by = f"batch:{batch.batch_id}"
     root = execution.workflow_id if batch.cascade else None
     if batch.operation == "TERMINATE":
-        stage_terminate(rt, tx, execution, reason=batch.reason or "", requested_by=requested_by, cascade_root=root)
+        stage_terminate(rt, uow, execution, reason=batch.reason or "", requested_by=requested_by, cascade_root=root)
         return
     timeout = batch.cleanup_timeout_ms
     request_workflow_cancel(
         rt,
-        tx,
+        uow,
         execution,
         reason=batch.reason,
         requested_by=requested_by,
@@ -561,16 +504,16 @@ def _change(rt: Runtime, tx: Transaction, batch: BatchItem, execution: Execution
 
 
 def _stage_outcome(
-    tx: Transaction,
-    batch: BatchItem,
+    uow: UnitOfWork,
+    batch: Batch,
     slice_number: int,
     workflow_id: str,
     outcome: str,
     error: dict[str, Any] | None,
     now: int,
 ) -> None:
-    tx.put(
-        BatchOutcomeItem(
+    uow.put(
+        BatchOutcome(
             batch.pk,
             batch_outcome_sk(workflow_id),
             workflow_id=workflow_id,
@@ -578,21 +521,18 @@ def _stage_outcome(
             error=None if error is None else dumps(error),
             at=iso_ms(now),
         ),
-        condition=BatchOutcomeItem.pk.does_not_exist(),
+        NEW,
         label="outcome",
     )
-    counter = {"SUCCEEDED": BatchItem.succeeded, "FAILED": BatchItem.failed, "SKIPPED": BatchItem.skipped}[outcome]
-    tx.update(
-        BatchItem(batch.pk, BATCH_SK),
-        [counter.add(1), BatchItem.updated_at.set(iso_ms(now))],
-        condition=_running_slice(slice_number),
-        label="batch",
-    )
+    counter = {"SUCCEEDED": "succeeded", "FAILED": "failed", "SKIPPED": "skipped"}[outcome]
+    # Only `updated_at` is set from this copy; the counter is added on the stored item, whatever the runner holds.
+    stamp = replace(batch, updated_at=iso_ms(now))
+    uow.update(stamp, ("updated_at",), _running_slice(slice_number), label="batch", increments={counter: 1})
 
 
-def _commit(tx: Transaction, outcome: str) -> str:
+def _commit(repo: Repository, uow: UnitOfWork, outcome: str) -> str:
     try:
-        tx.commit()
+        repo.commit(uow)
     except TransactionConflict as conflict:
         if "batch" in conflict.labels:
             return "stopped"

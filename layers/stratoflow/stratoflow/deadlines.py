@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
-from stratoflow.dal.items import ExecutionItem, TimerItem
-from stratoflow.dal.transactions import Transaction, TransactionConflict, run_optimistic
-from stratoflow.executions import get_execution, is_live, raise_for_conflict
+from stratoflow.dal.repository import commit_or_retry
+from stratoflow.dal.unit_of_work import UnitOfWork, run_optimistic, status_is
+from stratoflow.executions import get_execution, is_live
+from stratoflow.records import Execution, Timer
 from stratoflow.runtime import Runtime
 from stratoflow.states import TimerStatus
 from stratoflow.terminate import CLEANUP_TIMEOUT_REASON, REQUESTED_BY_CLEANUP_TIMEOUT, stage_terminate
@@ -28,14 +29,14 @@ MAX_CLEANUP_TIMEOUT_MS = 86_400_000
 CASCADE_TIMER_DELAY_MS = 1_000
 
 
-def stage_deadline(rt: Runtime, tx: Transaction, execution: ExecutionItem, deadline_ms: int, timer_at_ms: int) -> None:
+def stage_deadline(rt: Runtime, uow: UnitOfWork, execution: Execution, deadline_ms: int, timer_at_ms: int) -> None:
     """Give the execution its cleanup deadline and the timer that enforces it (in the caller's transaction)."""
     now = rt.now_ms()
     execution.cleanup_deadline = deadline_ms
     execution.spawned = True  # its end has a timer to cancel
     timer_at_ms = max(timer_at_ms, now)
-    tx.put(
-        TimerItem(
+    uow.put(
+        Timer(
             execution.pk,
             keys.timer_sk(DEADLINE_TIMER_ID),
             tenant=execution.tenant,
@@ -65,17 +66,16 @@ def fire_deadline(rt: Runtime, tenant: str, workflow_id: str) -> str:
     """
 
     def attempt() -> str:
-        execution = get_execution(tenant, workflow_id)
+        execution = get_execution(rt.repo, tenant, workflow_id)
         if execution is None:
             return "ignored"
-        try:
-            timer = TimerItem.get(execution.pk, keys.timer_sk(DEADLINE_TIMER_ID), consistent_read=True)
-        except TimerItem.DoesNotExist:
+        timer = rt.repo.get(Timer, execution.pk, keys.timer_sk(DEADLINE_TIMER_ID))
+        if timer is None:
             return "ignored"
         now = rt.now_ms()
         if timer.status != TimerStatus.STARTED or now < int(timer.fire_at_ms):
             return "ignored"
-        tx = Transaction()
+        uow = UnitOfWork()
         timer.sweep_pk = None
         timer.sweep_at = None
         timer.updated_at = iso_ms(now)
@@ -83,7 +83,7 @@ def fire_deadline(rt: Runtime, tenant: str, workflow_id: str) -> str:
             timer.status = TimerStatus.FIRED
             stage_terminate(
                 rt,
-                tx,
+                uow,
                 execution,
                 reason=CLEANUP_TIMEOUT_REASON,
                 requested_by=REQUESTED_BY_CLEANUP_TIMEOUT,
@@ -93,11 +93,8 @@ def fire_deadline(rt: Runtime, tenant: str, workflow_id: str) -> str:
         else:
             timer.status = TimerStatus.CANCELLED
             outcome = "cancelled"
-        tx.put(timer, condition=TimerItem.status == TimerStatus.STARTED, label="timer")
-        try:
-            tx.commit()
-        except TransactionConflict as conflict:
-            raise_for_conflict(conflict)
+        uow.put(timer, status_is(TimerStatus.STARTED), label="timer")
+        commit_or_retry(rt.repo, uow)
         return outcome
 
     return run_optimistic(attempt)

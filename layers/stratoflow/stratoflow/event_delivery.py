@@ -12,29 +12,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.exceptions import PutError
-
 from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
-from stratoflow.dal.items import OutboxItem
-from stratoflow.dal.operator_items import EVENT_SK, EventRecordItem, SubscriptionItem, event_pk, subscription_pk
-from stratoflow.dal.transactions import Transaction, TransactionConflict, aws_error_code, run_optimistic
-from stratoflow.executions import get_execution, is_live, raise_for_conflict
-from stratoflow.lifecycle import request_workflow_cancel
+from stratoflow.dal.keys import EVENT_SK, SUBSCRIPTION_PREFIX, event_pk, subscription_pk
+from stratoflow.dal.repository import commit_or_retry
+from stratoflow.dal.unit_of_work import NEW, TransactionConflict, UnitOfWork, run_optimistic
+from stratoflow.executions import get_execution, is_live
+from stratoflow.idempotency import commit_once
+from stratoflow.lifecycle import delete_outbox, request_workflow_cancel
+from stratoflow.records import OutboxEntry, ReceivedEvent, Subscription
 from stratoflow.runtime import Runtime
 from stratoflow.states import WorkflowStatus
 from stratoflow.subscriptions import event_partitions
 from stratoflow.values import dumps, encode_value, loads
-from stratoflow.workflows import commit_once
 
 OUTBOX_EVENT = "EVENT"
 # How long an event's record is kept: longer than the bus retries a delivery (24 h) and than Idempotency-Keys.
 EVENT_RECORD_TTL_SECONDS = 2 * 86400
 
 
-def _record(rt: Runtime, tenant: str, event_id: str, event_type: str, data_text: str) -> EventRecordItem:
+def _record(rt: Runtime, tenant: str, event_id: str, event_type: str, data_text: str) -> ReceivedEvent:
     now = rt.now_ms()
-    return EventRecordItem(
+    return ReceivedEvent(
         event_pk(tenant, event_id),
         EVENT_SK,
         tenant=tenant,
@@ -54,11 +53,11 @@ def send_event(
     data_text = encode_value("data", data)
     event_id = rt.ids.new_id()
     record = _record(rt, tenant, event_id, event_type, data_text)
-    tx = Transaction()
-    tx.put(record, condition=EventRecordItem.pk.does_not_exist(), label="new-event")
+    uow = UnitOfWork()
+    uow.put(record, NEW, label="new-event")
     now = int(record.arrived_at)
-    tx.put(
-        OutboxItem(
+    uow.put(
+        OutboxEntry(
             record.pk,
             keys.outbox_sk(OUTBOX_EVENT, event_id),
             tenant=tenant,
@@ -72,25 +71,17 @@ def send_event(
         label="new-outbox",
     )
     request = {"operation": "sendEvent", "eventType": event_type, "data": data}
-    return commit_once(tx, tenant, idempotency_key, request, {"eventId": event_id}, now)
+    return commit_once(rt.repo, uow, tenant, idempotency_key, request, {"eventId": event_id}, now)
 
 
 def deliver_recorded_event(rt: Runtime, pk: str, sk: str) -> str:
     """The outbox follow-up of `POST /v1/events`: cancel the subscribers, then drop the follow-up."""
-    try:
-        outbox = OutboxItem.get(pk, sk, consistent_read=True)
-    except OutboxItem.DoesNotExist:
+    outbox = rt.repo.get(OutboxEntry, pk, sk)
+    if outbox is None:
         return "done"
-    try:
-        record = EventRecordItem.get(pk, EVENT_SK, consistent_read=True)
-    except EventRecordItem.DoesNotExist:
-        record = None
+    record = rt.repo.get(ReceivedEvent, pk, EVENT_SK)
     cancelled = cancel_subscribers(rt, record) if record is not None else 0
-    try:
-        outbox.delete(condition=OutboxItem.pk.exists())
-    except Exception as error:  # a concurrent delivery deleted it first: the work is done either way
-        if getattr(error, "cause_response_code", None) != "ConditionalCheckFailedException":
-            raise
+    delete_outbox(rt, outbox)
     return f"cancelled:{cancelled}"
 
 
@@ -102,27 +93,29 @@ def receive_bus_event(rt: Runtime, tenant: str, *, event_id: str, event_type: st
     if not isinstance(data, dict):
         data = {}
     record = _record(rt, tenant, event_id, event_type, dumps(data))
+    uow = UnitOfWork()
+    uow.put(record, NEW, label="new-event")
     try:
-        record.save(condition=EventRecordItem.pk.does_not_exist())
-    except PutError as error:
-        if aws_error_code(error) != "ConditionalCheckFailedException":
-            raise
-        record = EventRecordItem.get(record.pk, EVENT_SK, consistent_read=True)  # a redelivery: its first arrival
+        rt.repo.commit(uow)
+    except TransactionConflict:
+        first = rt.repo.get(ReceivedEvent, record.pk, EVENT_SK)  # a redelivery: its first arrival
+        assert first is not None  # event records outlive the bus's retries (EVENT_RECORD_TTL_SECONDS)
+        record = first
     return cancel_subscribers(rt, record)
 
 
-def cancel_subscribers(rt: Runtime, record: EventRecordItem) -> int:
+def cancel_subscribers(rt: Runtime, record: ReceivedEvent) -> int:
     """Cancel every live subscriber that subscribed before the event arrived and whose match holds.
 
     One Query per subscription partition the event's data can match (its top-level keys, and empty matches).
     """
     tenant, arrived = record.tenant, int(record.arrived_at)
     data = loads(record.data) or {}
-    before = f"SUB#{arrived:015d}"
+    before = f"{SUBSCRIPTION_PREFIX}{arrived:015d}"
     subscribers: list[str] = []
     for partition in event_partitions(record.event_type, data):
-        for subscription in SubscriptionItem.query(
-            subscription_pk(tenant, partition), SubscriptionItem.sk.between("SUB#", before), consistent_read=True
+        for subscription in rt.repo.query(
+            Subscription, subscription_pk(tenant, partition), SUBSCRIPTION_PREFIX, until=before
         ):
             if subscription.ends_at is not None and int(subscription.ends_at) <= arrived:
                 continue  # timed out before the event arrived
@@ -135,22 +128,19 @@ def cancel_subscribers(rt: Runtime, record: EventRecordItem) -> int:
 
 def _cancel_subscriber(rt: Runtime, tenant: str, workflow_id: str, event_id: str, event_type: str) -> bool:
     def attempt() -> bool:
-        execution = get_execution(tenant, workflow_id)
+        execution = get_execution(rt.repo, tenant, workflow_id)
         if execution is None or not is_live(execution) or execution.status == WorkflowStatus.CANCELLING:
             return False  # ended, or asked already (by anyone, this event's first delivery included): left alone
-        tx = Transaction()
+        uow = UnitOfWork()
         request_workflow_cancel(
             rt,
-            tx,
+            uow,
             execution,
             reason=f"cancelOn {event_type}",
             requested_by=f"event:{event_id}",
             cascade_root=workflow_id,
         )
-        try:
-            tx.commit()
-        except TransactionConflict as conflict:
-            raise_for_conflict(conflict)
+        commit_or_retry(rt.repo, uow)
         return True
 
     return run_optimistic(attempt)

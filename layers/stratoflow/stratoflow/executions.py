@@ -168,7 +168,7 @@ def execution_view(repo: Repository, execution: Execution, **known: Any) -> dict
     }
 
 
-def operator_fields(execution: ExecutionItem) -> dict[str, Any]:
+def operator_fields(execution: Execution) -> dict[str, Any]:
     """What the operator controls add to a WorkflowExecution (operators.md)."""
     deadline = execution.cleanup_deadline
     return {

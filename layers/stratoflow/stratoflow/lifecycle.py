@@ -6,11 +6,12 @@ notification, the outbox items of follow-ups) is one atomic write.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
-from stratoflow.dal.unit_of_work import UnitOfWork, status_is
+from stratoflow.dal.unit_of_work import EXISTS, TransactionConflict, UnitOfWork, status_is
 from stratoflow.errors import FailedPrecondition
 from stratoflow.executions import (
     HistoryWriter,
@@ -60,6 +61,14 @@ def stage_outbox(
         ),
         label="new-outbox",
     )
+
+
+def delete_outbox(rt: Runtime, outbox: OutboxEntry) -> None:
+    """A follow-up is done: its outbox item goes (a concurrent delivery that deleted it first did the same work)."""
+    uow = UnitOfWork()
+    uow.delete(outbox, EXISTS, label="outbox")
+    with contextlib.suppress(TransactionConflict):
+        rt.repo.commit(uow)
 
 
 def end_execution(
@@ -176,7 +185,7 @@ def request_workflow_cancel(
         if cleanup_deadline is not None:
             from stratoflow.deadlines import stage_deadline  # noqa: PLC0415 - deadlines builds on this module
 
-            stage_deadline(rt, tx, execution, cleanup_deadline, deadline_timer_at or cleanup_deadline)
+            stage_deadline(rt, uow, execution, cleanup_deadline, deadline_timer_at or cleanup_deadline)
         # A lease holder keeps its lease and sees the request at its next poll; anyone else may take it now.
         if not has_valid_lease(execution, now):
             clear_lease(execution)

@@ -7,7 +7,6 @@ more (I4, I6). The stream delivers the items; the sweeper re-drives any left beh
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 from stratoflow.batches import OUTBOX_BATCH, BatchQueue, start_batch
@@ -23,13 +22,14 @@ from stratoflow.dal.unit_of_work import (
     status_is,
     version_is,
 )
-from stratoflow.executions import HistoryWriter, get_execution, is_live, wake
 from stratoflow.deadlines import CASCADE_TIMER_DELAY_MS
 from stratoflow.event_delivery import OUTBOX_EVENT, deliver_recorded_event
+from stratoflow.executions import HistoryWriter, get_execution, is_live, wake
 from stratoflow.lifecycle import (
     OUTBOX_CASCADE,
     OUTBOX_CHILD_CANCEL,
     OUTBOX_CLOSE,
+    delete_outbox,
     request_workflow_cancel,
     stage_outbox,
 )
@@ -57,7 +57,7 @@ def process_outbox_item(rt: Runtime, pk: str, sk: str, batch_queue: BatchQueue |
     if kind == OUTBOX_BATCH:
         if batch_queue is None:
             raise RuntimeError("a batch's start needs the batch queue")
-        return start_batch(batch_queue, pk, sk)
+        return start_batch(rt, batch_queue, pk, sk)
     if kind == OUTBOX_CHILD_CANCEL:
         return propagate_child_cancel(rt, pk, sk)
     if kind == OUTBOX_CASCADE:
@@ -227,10 +227,7 @@ def _ask_child_to_cancel_on_close(rt: Runtime, link: ChildLink) -> None:
 
 
 def _delete_outbox(rt: Runtime, outbox: OutboxEntry) -> None:
-    uow = UnitOfWork()
-    uow.delete(outbox, EXISTS, label="outbox")
-    with contextlib.suppress(TransactionConflict):  # a concurrent delivery deleted it first: the work is done
-        rt.repo.commit(uow)
+    delete_outbox(rt, outbox)
 
 
 def handle_timer_change(rt: Runtime, old: dict[str, Any] | None, new: dict[str, Any] | None) -> str:

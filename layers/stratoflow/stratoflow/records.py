@@ -43,6 +43,10 @@ class Execution:
     list_sk: str | None = None
     # Set once the execution scheduled a task, timer or child: only then has its end anything to clean up.
     spawned: bool = False
+    # Operator controls (operators.md): the cleanup deadline, the terminate reason, `cancelOn` (JSON).
+    cleanup_deadline: int | None = None
+    terminated_reason: str | None = None
+    cancel_on: str | None = None
     ver: int | None = None
 
 
@@ -171,6 +175,86 @@ class Token:
     scopes: set[str]
     created_at: str
     revoked: bool = False
+
+
+@dataclass
+class Subscription:
+    """One `cancelOn` entry of one execution, in the partition an event of its type and match would query."""
+
+    pk: str
+    sk: str
+    tenant: str
+    workflow_id: str
+    event_type: str
+    subscribed_at: int
+    ends_at: int | None = None  # after this the subscription no longer matches; None: never times out
+    expires_at: int | None = None  # epoch seconds (the table's TTL attribute)
+
+
+@dataclass
+class ReceivedEvent:
+    """An event received by `POST /v1/events` or from the event bus: when it first arrived."""
+
+    pk: str
+    sk: str
+    tenant: str
+    event_id: str
+    event_type: str
+    data: str
+    arrived_at: int
+    created_at: str
+    expires_at: int  # epoch seconds (the table's TTL attribute)
+
+
+@dataclass
+class Batch:
+    """A batch: its request, progress (cursor, pending ids, slice) and counts.
+
+    Not versioned: every write is conditioned on `status = RUNNING` (and the runner's on `slice_number`), because
+    the executions' transactions add to its counters while the runner holds a copy.
+    """
+
+    pk: str
+    sk: str
+    tenant: str
+    batch_id: str
+    operation: str
+    filter_json: str
+    max_per_second: int
+    status: str
+    snapshot_before: str
+    created_at: str
+    updated_at: str
+    reason: str | None = None
+    cascade: bool = True
+    cleanup_timeout_ms: int | None = None
+    matched: int | None = None
+    found: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    skipped: int = 0
+    cursor: str | None = None  # the list index's page token where listing goes on
+    pending: str | None = None  # JSON list of the ids found but not handled yet
+    listed: bool = False
+    slice_number: int = 1
+    not_before: int = 0
+    completed_at: str | None = None
+    list_pk: str | None = None
+    list_sk: str | None = None
+    sweep_pk: str | None = None
+    sweep_at: int | None = None
+
+
+@dataclass
+class BatchOutcome:
+    """How a batch handled one execution; written with the execution's change, once."""
+
+    pk: str
+    sk: str
+    workflow_id: str
+    outcome: str
+    at: str
+    error: str | None = None
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,12 @@ from typing import Any
 
 import boto3
 
+from stratoflow.batch_queue import SqsBatchQueue
 from stratoflow.clock import Clock, IdFactory, SystemClock, UuidFactory
 from stratoflow.config import Settings
 from stratoflow.dal.dynamodb import DynamoRepository
 from stratoflow.dal.repository import Repository
 from stratoflow.runtime import Runtime, TimerScheduler
-from stratoflow.batch_queue import SqsBatchQueue
 from stratoflow.scheduler import EventBridgeTimerScheduler
 
 

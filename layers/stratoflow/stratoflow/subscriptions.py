@@ -28,10 +28,10 @@ from pydantic import (
 )
 
 from stratoflow.clock import parse_iso_ms
-from stratoflow.dal.items import ExecutionItem
-from stratoflow.dal.operator_items import SubscriptionItem, subscription_pk, subscription_sk
-from stratoflow.dal.transactions import Transaction
+from stratoflow.dal.keys import subscription_pk, subscription_sk
+from stratoflow.dal.unit_of_work import UnitOfWork
 from stratoflow.executions import get_execution
+from stratoflow.records import Execution, Subscription
 from stratoflow.runtime import Runtime
 from stratoflow.values import dumps, loads
 
@@ -107,7 +107,7 @@ def _entry_partition(entry: dict[str, Any]) -> str:
     return partition(entry["eventType"], key, value)
 
 
-def stage_subscriptions(tx: Transaction, execution: ExecutionItem, entries: list[CancelOnEntry], now_ms: int) -> None:
+def stage_subscriptions(uow: UnitOfWork, execution: Execution, entries: list[CancelOnEntry], now_ms: int) -> None:
     """Record the new execution's `cancelOn` on it and subscribe each entry (in the creating transaction)."""
     views = [entry.view() for entry in entries]
     execution.cancel_on = dumps(views)
@@ -115,8 +115,8 @@ def stage_subscriptions(tx: Transaction, execution: ExecutionItem, entries: list
         return
     for index, view in enumerate(views):
         ends_at = None if view["timeoutMs"] is None else now_ms + int(view["timeoutMs"])
-        tx.put(
-            SubscriptionItem(
+        uow.put(
+            Subscription(
                 subscription_pk(execution.tenant, _entry_partition(view)),
                 subscription_sk(now_ms, execution.workflow_id, index),
                 tenant=execution.tenant,
@@ -130,7 +130,7 @@ def stage_subscriptions(tx: Transaction, execution: ExecutionItem, entries: list
         )
 
 
-def cancel_on_view(execution: ExecutionItem) -> list[dict[str, Any]]:
+def cancel_on_view(execution: Execution) -> list[dict[str, Any]]:
     """The execution's `cancelOn` as the API shows it (`[]` when none)."""
     entries: list[dict[str, Any]] = loads(execution.cancel_on) or [] if execution.cancel_on else []
     return entries
@@ -138,14 +138,19 @@ def cancel_on_view(execution: ExecutionItem) -> list[dict[str, Any]]:
 
 def delete_subscriptions(rt: Runtime, tenant: str, workflow_id: str) -> int:
     """An ended execution's subscriptions go (idempotent: deleting a deleted item is a no-op)."""
-    _ = rt
-    execution = get_execution(tenant, workflow_id)
+    execution = get_execution(rt.repo, tenant, workflow_id)
     if execution is None or not execution.cancel_on:
         return 0
     entries = cancel_on_view(execution)
     subscribed_at = parse_iso_ms(execution.created_at)
     for index, entry in enumerate(entries):
-        SubscriptionItem(
-            subscription_pk(tenant, _entry_partition(entry)), subscription_sk(subscribed_at, workflow_id, index)
-        ).delete()
+        uow = UnitOfWork()
+        key = (subscription_pk(tenant, _entry_partition(entry)), subscription_sk(subscribed_at, workflow_id, index))
+        uow.delete(_subscription_key(*key), label="subscription")
+        rt.repo.commit(uow)
     return len(entries)
+
+
+def _subscription_key(pk: str, sk: str) -> Subscription:
+    """A subscription named by its key only (what a delete needs)."""
+    return Subscription(pk, sk, tenant="", workflow_id="", event_type="", subscribed_at=0)

@@ -6,6 +6,7 @@ from collections import Counter
 
 from stratoflow.batches import BatchQueue, redrive
 from stratoflow.dal import keys
+from stratoflow.dal.keys import BATCH_SK
 from stratoflow.outbox import process_outbox_item
 from stratoflow.runtime import Runtime
 from stratoflow.tasks import expire_task_attempt

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from stratoflow.dal.items import ChildLinkItem, ExecutionItem
-from stratoflow.dal.transactions import Transaction, TransactionConflict, run_optimistic
+from stratoflow.dal.repository import commit_or_retry
+from stratoflow.dal.unit_of_work import UnitOfWork, run_optimistic
 from stratoflow.errors import FailedPrecondition
-from stratoflow.executions import HistoryWriter, get_execution, is_live, raise_for_conflict, require_execution
+from stratoflow.executions import HistoryWriter, get_execution, is_live, require_execution
 from stratoflow.lifecycle import end_execution
+from stratoflow.records import ChildLink, Execution
 from stratoflow.runtime import Runtime
 from stratoflow.states import WorkflowStatus
 
@@ -28,27 +29,27 @@ REQUESTED_BY_CLEANUP_TIMEOUT = "cleanup-timeout"
 
 def stage_terminate(
     rt: Runtime,
-    tx: Transaction,
-    execution: ExecutionItem,
+    uow: UnitOfWork,
+    execution: Execution,
     *,
     reason: str,
     requested_by: str,
     cascade_root: str | None,
 ) -> HistoryWriter:
-    """Add the termination of a live execution to `tx`: its terminal event, its end, its parent's outcome event."""
+    """Add the termination of a live execution to `uow`: its terminal event, its end, its parent's outcome event."""
     if not is_live(execution):
         raise FailedPrecondition(f"workflow execution is {execution.status}", execution.status)
     history = HistoryWriter(execution, rt.now_ms())
     close_payload = {CLOSE_TERMINATES: {"reason": reason, "root": cascade_root}} if cascade_root else None
     end_execution(
         rt,
-        tx,
+        uow,
         history,
         WorkflowStatus.TERMINATED,
         value={"reason": reason, "requestedBy": requested_by},
         close_payload=close_payload,
     )
-    history.stage(tx)
+    history.stage(uow)
     return history
 
 
@@ -56,48 +57,42 @@ def terminate_workflow(rt: Runtime, tenant: str, workflow_id: str, *, reason: st
     """`POST /v1/workflows/{id}/terminate`: any live status → TERMINATED; terminal → 409 with currentStatus."""
 
     def attempt() -> dict[str, Any]:
-        execution = require_execution(tenant, workflow_id)
-        tx = Transaction()
+        execution = require_execution(rt.repo, tenant, workflow_id)
+        uow = UnitOfWork()
         stage_terminate(
             rt,
-            tx,
+            uow,
             execution,
             reason=reason,
             requested_by=REQUESTED_BY_API,
             cascade_root=workflow_id if cascade else None,
         )
-        try:
-            tx.commit()
-        except TransactionConflict as conflict:
-            raise_for_conflict(conflict)
+        commit_or_retry(rt.repo, uow)
         return {"workflowExecutionId": workflow_id, "status": WorkflowStatus.TERMINATED.value}
 
     return run_optimistic(attempt)
 
 
-def terminate_child(rt: Runtime, link: ChildLinkItem, cascade: dict[str, Any]) -> bool:
+def terminate_child(rt: Runtime, link: ChildLink, cascade: dict[str, Any]) -> bool:
     """The close of a terminated parent: its live child is terminated too (idempotent: a redelivery finds it ended).
 
     Returns whether this call terminated it.
     """
 
     def attempt() -> bool:
-        child = get_execution(link.tenant, link.child_id)
+        child = get_execution(rt.repo, link.tenant, link.child_id)
         if child is None or child.parent_id != link.parent_id or not is_live(child):
             return False
-        tx = Transaction()
+        uow = UnitOfWork()
         stage_terminate(
             rt,
-            tx,
+            uow,
             child,
             reason=cascade["reason"],
             requested_by=f"workflow:{cascade['root']}",
             cascade_root=cascade["root"],
         )
-        try:
-            tx.commit()
-        except TransactionConflict as conflict:
-            raise_for_conflict(conflict)
+        commit_or_retry(rt.repo, uow)
         return True
 
     return run_optimistic(attempt)

@@ -13,7 +13,6 @@ from stratoflow.executions import (
     HistoryWriter,
     execution_view,
     new_execution,
-    operator_fields,
     require_execution,
     stage_value,
 )

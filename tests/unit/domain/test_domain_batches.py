@@ -61,11 +61,11 @@ def sleep_on(engine: Engine) -> Any:
     return lambda seconds: engine.clock.advance(int(seconds * 1000))
 
 
-def items(batch_id: str, outcome: str | None = None) -> list[dict[str, Any]]:
+def items(engine: Engine, batch_id: str, outcome: str | None = None) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     token = None
     while True:
-        page = batches.list_items("acme", batch_id, outcome=outcome, limit=100, next_token=token)
+        page = batches.list_items(engine.rt, "acme", batch_id, outcome=outcome, limit=100, next_token=token)
         found += page["items"]
         token = page["nextToken"]
         if token is None:
@@ -77,10 +77,10 @@ def test_a_batch_cancels_every_matching_execution_once_and_counts_add_up(engine:
     other = engine.start(kind="daily")["workflowExecutionId"]
     engine.clock.advance(1)
     batch_id = create(engine, request(kind="nightly", max_per_second=3))
-    view = batches.get_batch("acme", batch_id)
+    view = batches.get_batch(engine.rt, "acme", batch_id)
     assert (view["status"], view["matched"], view["succeeded"], view["completedAt"]) == ("RUNNING", None, 0, None)
     assert run_all(engine, queue) == ["continued", "continued", "completed"]
-    view = batches.get_batch("acme", batch_id)
+    view = batches.get_batch(engine.rt, "acme", batch_id)
     assert {k: view[k] for k in ("status", "matched", "succeeded", "failed", "skipped")} == {
         "status": "COMPLETED", "matched": 7, "succeeded": 7, "failed": 0, "skipped": 0
     }
@@ -89,8 +89,8 @@ def test_a_batch_cancels_every_matching_execution_once_and_counts_add_up(engine:
         requests = [e["data"] for e in engine.history(wid) if e["type"] == "CANCELLATION_REQUESTED"]
         assert requests == [{"reason": "maintenance", "requestedBy": f"batch:{batch_id}", "cleanupDeadline": None}]
     assert engine.status(other) == "PENDING"
-    assert sorted(item["workflowExecutionId"] for item in items(batch_id)) == sorted(targets)
-    assert {item["outcome"] for item in items(batch_id)} == {"SUCCEEDED"}
+    assert sorted(item["workflowExecutionId"] for item in items(engine, batch_id)) == sorted(targets)
+    assert {item["outcome"] for item in items(engine, batch_id)} == {"SUCCEEDED"}
     engine.check()
 
 
@@ -102,7 +102,7 @@ def test_no_second_of_the_batch_reaches_more_than_max_per_second(engine: Engine,
     run_all(engine, queue)
     times = sorted(int(engine.item(f"T#acme#BATCH#{batch_id}", f"ITEM#{i['workflowExecutionId']}")["at"][17:19]
                        + engine.item(f"T#acme#BATCH#{batch_id}", f"ITEM#{i['workflowExecutionId']}")["at"][20:23])
-                   for i in items(batch_id))
+                   for i in items(engine, batch_id))
     # any window of one second holds at most 4 reaches
     assert all(sum(1 for t in times if start <= t < start + 1000) <= 4 for start in times), times
 
@@ -121,9 +121,9 @@ def test_listed_ids_are_each_reached_once_unknown_ones_fail_and_ended_ones_are_s
     batch_id = create(engine, request(workflowExecutionIds=ids))
     before = engine.item_of(cancelling)
     run_all(engine, queue)
-    view = batches.get_batch("acme", batch_id)
+    view = batches.get_batch(engine.rt, "acme", batch_id)
     assert (view["matched"], view["succeeded"], view["failed"], view["skipped"]) == (5, 1, 2, 2)
-    outcomes = {i["workflowExecutionId"]: (i["outcome"], i["error"]) for i in items(batch_id)}
+    outcomes = {i["workflowExecutionId"]: (i["outcome"], i["error"]) for i in items(engine, batch_id)}
     assert outcomes[live] == ("SUCCEEDED", None)
     assert outcomes[done] == ("SKIPPED", None)
     assert outcomes[cancelling] == ("SKIPPED", None)
@@ -131,7 +131,7 @@ def test_listed_ids_are_each_reached_once_unknown_ones_fail_and_ended_ones_are_s
     assert outcomes["no-such-id"][1]["code"] == "NOT_FOUND"  # type: ignore[index]
     assert engine.item_of(cancelling) == before  # a skipped execution is left exactly as it was
     assert engine.types(theirs, tenant="globex") == ["WORKFLOW_STARTED"]
-    assert [i["workflowExecutionId"] for i in items(batch_id, "FAILED")] == sorted([theirs, "no-such-id"])
+    assert [i["workflowExecutionId"] for i in items(engine, batch_id, "FAILED")] == sorted([theirs, "no-such-id"])
 
 
 def test_terminate_batches_end_cancelling_executions_and_skip_ended_ones(engine: Engine, queue: FakeQueue) -> None:
@@ -142,7 +142,7 @@ def test_terminate_batches_end_cancelling_executions_and_skip_ended_ones(engine:
     batch_id = create(engine, request("TERMINATE", workflowExecutionIds=[cancelling, ended]))
     terminate.terminate_workflow(engine.rt, "acme", ended, reason="first", cascade=True)
     run_all(engine, queue)
-    view = batches.get_batch("acme", batch_id)
+    view = batches.get_batch(engine.rt, "acme", batch_id)
     assert (view["succeeded"], view["skipped"]) == (1, 1)
     assert engine.history(cancelling)[-1]["data"] == {"reason": "maintenance", "requestedBy": f"batch:{batch_id}"}
 
@@ -154,7 +154,7 @@ def test_executions_created_after_the_batch_started_are_not_included(engine: Eng
     engine.clock.advance(1)
     after = engine.start(kind="snap")["workflowExecutionId"]
     run_all(engine, queue)
-    assert batches.get_batch("acme", batch_id)["matched"] == 1
+    assert batches.get_batch(engine.rt, "acme", batch_id)["matched"] == 1
     assert (engine.status(before), engine.status(after)) == ("CANCELLING", "PENDING")
 
 
@@ -165,19 +165,19 @@ def test_a_crash_at_any_step_or_a_redelivered_slice_handles_nothing_twice(engine
     batch_id = create(engine, request(kind="crash", max_per_second=4))
     tenant, _, first = queue.sent[0]
     # the runner crashed after listing and reaching two executions: its message comes back
-    batch = batches.get_batch_item("acme", batch_id)
+    batch = batches.get_batch_record(engine.rt.repo, "acme", batch_id)
     assert batch is not None
-    assert batches._list_until(batch, 1, 4)
+    assert batches._list_until(engine.rt.repo, batch, 1, 4)
     for wid in (batch.pending and __import__("json").loads(batch.pending))[:2]:
         batches._handle(engine.rt, batch, 1, wid)
     assert batches.run_slice(engine.rt, queue, tenant, batch_id, first, sleep=sleep_on(engine)) == "continued"
     # a duplicate of slice 1 after the batch moved on re-sends slice 2's message (deduplicated by the queue)
     assert batches.run_slice(engine.rt, queue, tenant, batch_id, 1, sleep=sleep_on(engine)) == "stale"
     run_all(engine, queue)
-    view = batches.get_batch("acme", batch_id)
+    view = batches.get_batch(engine.rt, "acme", batch_id)
     assert (view["status"], view["matched"], view["succeeded"]) == ("COMPLETED", 6, 6)
     assert Counter(len([e for e in engine.history(i["workflowExecutionId"]) if e["type"] == "CANCELLATION_REQUESTED"])
-                   for i in items(batch_id)) == Counter({1: 6})
+                   for i in items(engine, batch_id)) == Counter({1: 6})
 
 
 def test_stop_leaves_executions_not_yet_reached_alone(engine: Engine, queue: FakeQueue) -> None:
@@ -210,12 +210,12 @@ def test_batches_are_listed_newest_first_and_tenants_see_only_their_own(engine: 
     first = create(engine, request(kind="none"))
     engine.clock.advance(1)
     second = create(engine, request(kind="none"))
-    page = batches.list_batches("acme", limit=1, next_token=None)
+    page = batches.list_batches(engine.rt, "acme", limit=1, next_token=None)
     assert [b["batchId"] for b in page["batches"]] == [second]
-    rest = batches.list_batches("acme", limit=10, next_token=page["nextToken"])
+    rest = batches.list_batches(engine.rt, "acme", limit=10, next_token=page["nextToken"])
     assert [b["batchId"] for b in rest["batches"]] == [first]
-    assert batches.list_batches("globex", limit=10, next_token=None)["batches"] == []
+    assert batches.list_batches(engine.rt, "globex", limit=10, next_token=None)["batches"] == []
     with pytest.raises(NotFound):
-        batches.get_batch("globex", first)
+        batches.get_batch(engine.rt, "globex", first)
     with pytest.raises(InvalidArgument):
-        batches.list_batches("globex", limit=10, next_token=page["nextToken"])
+        batches.list_batches(engine.rt, "globex", limit=10, next_token=page["nextToken"])

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 from stratoflow import event_delivery, workflows
-from stratoflow.dal.operator_items import SubscriptionItem
+from stratoflow.records import Subscription
 from stratoflow.subscriptions import CancelOn, CancelOnEntry, canonical
 
 from tests.support.domain import Engine
@@ -177,16 +177,20 @@ def test_finding_subscribers_costs_a_query_per_top_level_key_not_per_subscriber(
         start(engine, {"eventType": "e", "match": {"orderId": f"o-{n}"}})
     engine.clock.advance(1)
     read: list[str] = []
-    original = SubscriptionItem.query
+    queries: list[str] = []
+    original = engine.rt.repo.query
 
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        results = list(original(*args, **kwargs))
-        read.extend(item.workflow_id for item in results)
+    def counting(record_type: Any, *args: Any, **kwargs: Any) -> Any:
+        results = list(original(record_type, *args, **kwargs))
+        if record_type is Subscription:
+            queries.append(args[0])
+            read.extend(item.workflow_id for item in results)
         return iter(results)
 
-    monkeypatch.setattr(SubscriptionItem, "query", counting)
+    monkeypatch.setattr(engine.rt.repo, "query", counting)
     send(engine, "e", {"orderId": "o-7", "other": "x", "deep": {"a": 1}})
-    assert len(read) == 1  # one matching subscription read, in 3 queries (empty match, orderId, other)
+    assert len(read) == 1  # one matching subscription read,
+    assert len(queries) == 3  # in 3 queries (empty match, orderId, other)
 
 
 def test_entries_are_parsed_with_their_defaults() -> None:

@@ -72,7 +72,7 @@ def test_terminate_ends_a_live_execution_at_once_in_one_transaction(engine: Engi
     item = engine.item_of(wid)
     assert "dispatchPk" not in item and "leaseId" not in item  # never handed out again
     assert engine.poll() is None
-    assert workflows.list_workflows("acme", status="TERMINATED", kind=None, limit=10, next_token=None)[
+    assert workflows.list_workflows(engine.rt, "acme", status="TERMINATED", kind=None, limit=10, next_token=None)[
         "workflows"
     ] == [view]
 

@@ -27,11 +27,20 @@ from stratoflow.dal.items import (
     to_model,
     to_record,
 )
-from stratoflow.dal.repository import ExecutionLease, Page, TaskLease, decode_page_token, encode_page_token
+from stratoflow.dal.repository import (
+    ExecutionLease,
+    Page,
+    TaskLease,
+    decode_page_token,
+    encode_page_token,
+    list_filter,
+)
 from stratoflow.dal.unit_of_work import (
+    AllOf,
     AnyOf,
     Contention,
     FieldBelow,
+    FieldIn,
     FieldIs,
     MustExist,
     MustNotExist,
@@ -69,18 +78,45 @@ class DynamoRepository:
         pk: str,
         prefix: str,
         *,
-        where: FieldIs | None = None,
+        where: Requirement | None = None,
         consistent: bool = True,
+        until: str | None = None,
     ) -> Iterator[R]:
         model = self.models.of(record_type)
         results = model.query(
             pk,
-            model.sk.startswith(prefix),
-            filter_condition=self._condition(model, where) if where is not None else None,
+            model.sk.startswith(prefix) if until is None else model.sk.between(prefix, until),
+            filter_condition=self._condition(model, where),
             consistent_read=consistent,
         )
         for item in results:
-            yield to_record(record_type, item)
+            if until is None or item.sk.startswith(prefix):
+                yield to_record(record_type, item)
+
+    def page(
+        self, record_type: type[R], pk: str, prefix: str, *, where: Requirement | None, limit: int, token: str | None
+    ) -> Page[R]:
+        model = self.models.of(record_type)
+        results = model.query(
+            pk,
+            model.sk.startswith(prefix),
+            filter_condition=self._condition(model, where),
+            consistent_read=True,
+            limit=limit,
+            page_size=limit,
+            last_evaluated_key=decode_page_token(pk, token, "pk") if token else None,
+        )
+        return self._one_page(record_type, model, results)
+
+    @staticmethod
+    def _one_page(record_type: type[R], model: type[BaseItem], results: Any) -> Page[R]:
+        try:
+            page = next(results.page_iter)
+        except StopIteration:
+            page = {}
+        items = [to_record(record_type, model.from_raw_data(raw)) for raw in page.get("Items", [])]
+        last_key = results.page_iter.last_evaluated_key
+        return Page(items, encode_page_token(last_key) if last_key else None)
 
     def events(self, pk: str, first_sk: str, last_sk: str, limit: int) -> Iterator[Event]:
         model = self.models[EventItem]
@@ -112,27 +148,31 @@ class DynamoRepository:
         self, list_pk: str, *, status: str | None, kind: str | None, limit: int, token: str | None
     ) -> Page[Execution]:
         """Exactly one page of the list index, newest first: a filtered page may be short, even empty."""
-        model = self.models[ExecutionItem]
-        condition = None
-        if status is not None:
-            condition = model.status == status
-        if kind is not None:
-            condition = (model.kind == kind) if condition is None else condition & (model.kind == kind)
+        where = list_filter(status=status, kind=kind)
+        return self.index_page(Execution, list_pk, where=where, limit=limit, token=token)
+
+    def index_page(
+        self,
+        record_type: type[R],
+        list_pk: str,
+        *,
+        where: Requirement | None,
+        limit: int,
+        token: str | None,
+        ascending: bool = False,
+        between: tuple[str, str] | None = None,
+    ) -> Page[R]:
+        model: Any = self.models.of(record_type)
         results = model.list_index.query(
             list_pk,
-            filter_condition=condition,
-            scan_index_forward=False,
+            model.list_sk.between(*between) if between is not None else None,
+            filter_condition=self._condition(model, where),
+            scan_index_forward=ascending,
             limit=limit,
             page_size=limit,
             last_evaluated_key=decode_page_token(list_pk, token) if token else None,
         )
-        try:
-            page = next(results.page_iter)
-        except StopIteration:
-            page = {}
-        items = [to_record(Execution, model.from_raw_data(raw)) for raw in page.get("Items", [])]
-        last_key = results.page_iter.last_evaluated_key
-        return Page(items, encode_page_token(last_key) if last_key else None)
+        return self._one_page(record_type, model, results)
 
     def due(self, sweep_pk: str, now: int, limit: int) -> Iterator[tuple[str, str]]:
         """Keys of the sweep index's items due by `now` in one shard."""
@@ -219,7 +259,7 @@ class DynamoRepository:
                     if op.kind == "put":
                         tx.save(item, condition=condition)
                     elif op.kind == "update":
-                        tx.update(item, self._actions(item, op.fields), condition=condition)
+                        tx.update(item, self._actions(item, op), condition=condition)
                     elif op.kind == "delete":
                         tx.delete(item, condition=condition, add_version_condition=False)
                     else:
@@ -247,7 +287,7 @@ class DynamoRepository:
             if op.kind == "put":
                 item.save(condition=condition)
             elif op.kind == "update":
-                item.update(self._actions(item, op.fields), condition=condition)
+                item.update(self._actions(item, op), condition=condition)
             else:
                 item.delete(condition=condition, add_version_condition=False)
         except PynamoDBException as exc:
@@ -256,9 +296,13 @@ class DynamoRepository:
             raise
 
     @staticmethod
-    def _actions(item: BaseItem, field_names: tuple[str, ...]) -> list[Action]:
+    def _actions(item: BaseItem, op: Operation) -> list[Action]:
         attributes = type(item).get_attributes()
-        return [attributes[name].set(getattr(item, name)) for name in field_names]
+        actions: list[Action] = [
+            attributes[name].remove() if getattr(item, name) is None else attributes[name].set(getattr(item, name))
+            for name in op.fields
+        ]
+        return actions + [attributes[name].add(amount) for name, amount in op.increments]
 
     @classmethod
     def _condition(cls, model: type[BaseItem], requires: Requirement | None) -> Condition | None:
@@ -268,15 +312,19 @@ class DynamoRepository:
             return model.pk.does_not_exist()
         if isinstance(requires, MustExist):
             return model.pk.exists()
-        if isinstance(requires, AnyOf):
-            conditions = [cls._condition(model, option) for option in requires.options]
+        if isinstance(requires, AnyOf | AllOf):
+            parts = requires.options if isinstance(requires, AnyOf) else requires.requirements
+            conditions = [cls._condition(model, part) for part in parts]
             combined = conditions[0]
             for condition in conditions[1:]:
-                combined = combined | condition  # type: ignore[operator]
+                either = isinstance(requires, AnyOf)
+                combined = combined | condition if either else combined & condition  # type: ignore[operator]
             return combined
         attribute = model.get_attributes()[requires.field]
         if isinstance(requires, FieldIs):
             return attribute == requires.value
+        if isinstance(requires, FieldIn):
+            return attribute.is_in(*requires.values)
         assert isinstance(requires, FieldBelow)
         return attribute < requires.value
 

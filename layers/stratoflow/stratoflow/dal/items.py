@@ -21,13 +21,17 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProject
 from pynamodb.models import Model
 
 from stratoflow.records import (
+    Batch,
+    BatchOutcome,
     ChildLink,
     Event,
     Execution,
     IdempotencyRecord,
     OutboxEntry,
+    ReceivedEvent,
     Record,
     StoredValue,
+    Subscription,
     Task,
     TaskRef,
     Timer,
@@ -214,6 +218,89 @@ class TokenItem(BaseItem):
     revoked = BooleanAttribute(default=False)
 
 
+class SubscriptionItem(BaseItem):
+    """One `cancelOn` entry of one execution, in the partition an event of its type and match would query."""
+
+    tenant = UnicodeAttribute()
+    workflow_id = UnicodeAttribute(attr_name="workflowExecutionId")
+    event_type = UnicodeAttribute(attr_name="eventType")
+    subscribed_at = NumberAttribute(attr_name="subscribedAt")
+    # Epoch ms after which the subscription no longer matches; null: never times out.
+    ends_at = NumberAttribute(null=True, attr_name="endsAt")
+    # The table's TTL attribute (epoch seconds): a timed-out subscription is deleted by DynamoDB in time.
+    expires_at = NumberAttribute(null=True, attr_name="expiresAt")
+
+
+class EventRecordItem(BaseItem):
+    """An event received by POST /v1/events or from the event bus: when it arrived, once (redeliveries read it)."""
+
+    tenant = UnicodeAttribute()
+    event_id = UnicodeAttribute(attr_name="eventId")
+    event_type = UnicodeAttribute(attr_name="eventType")
+    data = UnicodeAttribute()
+    arrived_at = NumberAttribute(attr_name="arrivedAt")
+    created_at = UnicodeAttribute(attr_name="createdAt")
+    expires_at = NumberAttribute(attr_name="expiresAt")
+
+
+class BatchListIndex(GlobalSecondaryIndex[Any]):
+    """The table's ListIndex, where batches sit under listPk T#<t>#BATCHES (executions are under T#<t>#WF)."""
+
+    class Meta:
+        index_name = "ListIndex"
+        projection = AllProjection()
+
+    list_pk = UnicodeAttribute(hash_key=True, attr_name="listPk")
+    list_sk = UnicodeAttribute(range_key=True, attr_name="listSk")
+
+
+class BatchItem(BaseItem):
+    """A batch: its request, progress (cursor, pending ids, slice) and counts.
+
+    Every write is conditioned on `status = RUNNING` (and the runner's on `slice = <its slice>`), never on a version:
+    the execution transactions ADD to its counters while the runner holds a copy.
+    """
+
+    tenant = UnicodeAttribute()
+    batch_id = UnicodeAttribute(attr_name="batchId")
+    operation = UnicodeAttribute()
+    filter_json = UnicodeAttribute(attr_name="filter")
+    reason = UnicodeAttribute(null=True)
+    cascade = BooleanAttribute(default=True)
+    cleanup_timeout_ms = NumberAttribute(null=True, attr_name="cleanupTimeoutMs")
+    max_per_second = NumberAttribute(attr_name="maxPerSecond")
+    status = UnicodeAttribute()
+    matched = NumberAttribute(null=True)
+    found = NumberAttribute(default=0)
+    succeeded = NumberAttribute(default=0)
+    failed = NumberAttribute(default=0)
+    skipped = NumberAttribute(default=0)
+    snapshot_before = UnicodeAttribute(attr_name="snapshotBefore")
+    cursor = UnicodeAttribute(null=True)
+    pending = UnicodeAttribute(null=True)
+    listed = BooleanAttribute(default=False)
+    slice_number = NumberAttribute(default=1, attr_name="slice")
+    not_before = NumberAttribute(default=0, attr_name="notBefore")
+    created_at = UnicodeAttribute(attr_name="createdAt")
+    updated_at = UnicodeAttribute(attr_name="updatedAt")
+    completed_at = UnicodeAttribute(null=True, attr_name="completedAt")
+    list_pk = UnicodeAttribute(null=True, attr_name="listPk")
+    list_sk = UnicodeAttribute(null=True, attr_name="listSk")
+    sweep_pk = UnicodeAttribute(null=True, attr_name="sweepPk")
+    sweep_at = NumberAttribute(null=True, attr_name="sweepAt")
+
+    list_index: ClassVar[BatchListIndex] = BatchListIndex()
+
+
+class BatchOutcomeItem(BaseItem):
+    """How a batch handled one execution; written with the execution's change, once (`attribute_not_exists`)."""
+
+    workflow_id = UnicodeAttribute(attr_name="workflowExecutionId")
+    outcome = UnicodeAttribute()
+    error = UnicodeAttribute(null=True)
+    at = UnicodeAttribute()
+
+
 ALL_MODELS: tuple[type[BaseItem], ...] = (
     BaseItem,
     ExecutionItem,
@@ -227,6 +314,10 @@ ALL_MODELS: tuple[type[BaseItem], ...] = (
     ValueItem,
     IdempotencyItem,
     TokenItem,
+    SubscriptionItem,
+    EventRecordItem,
+    BatchItem,
+    BatchOutcomeItem,
 )
 
 # The model of each record; a record's field names are its model's attribute names.
@@ -241,6 +332,10 @@ MODEL_OF: dict[type[Record], type[BaseItem]] = {
     StoredValue: ValueItem,
     IdempotencyRecord: IdempotencyItem,
     Token: TokenItem,
+    Subscription: SubscriptionItem,
+    ReceivedEvent: EventRecordItem,
+    Batch: BatchItem,
+    BatchOutcome: BatchOutcomeItem,
 }
 
 

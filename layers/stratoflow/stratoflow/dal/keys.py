@@ -12,6 +12,10 @@ CHILD_PREFIX = "CHILD#"
 TASKREF_PREFIX = "TASKREF#"
 OUTBOX_PREFIX = "OUTBOX#"
 VALUE_PREFIX = "VALUE#"
+SUBSCRIPTION_PREFIX = "SUB#"
+EVENT_SK = "EVENT"
+BATCH_SK = "BATCH"
+BATCH_OUTCOME_PREFIX = "ITEM#"
 SWEEP_SHARDS = 4
 # DynamoDB keys are at most 2048 bytes; an id longer than this cannot name anything we stored.
 MAX_PATH_ID_LENGTH = 512
@@ -76,3 +80,29 @@ def token_pk(token_hash: str) -> str:
 
 def idempotency_pk(tenant: str, key_hash: str) -> str:
     return f"T#{tenant}#IDEMPOTENCY#{key_hash}"
+
+
+def subscription_pk(tenant: str, partition: str) -> str:
+    """One partition per (event type, match key, canonical value), or per event type for empty matches."""
+    return f"T#{tenant}#SUB#{partition}"
+
+
+def subscription_sk(subscribed_at_ms: int, workflow_id: str, index: int) -> str:
+    # Subscription time first: "subscribed before the event arrived" is a range of the sort key.
+    return f"{SUBSCRIPTION_PREFIX}{subscribed_at_ms:015d}#{workflow_id}#{index}"
+
+
+def event_pk(tenant: str, event_id: str) -> str:
+    return f"T#{tenant}#EVENT#{event_id}"
+
+
+def batch_pk(tenant: str, batch_id: str) -> str:
+    return f"T#{tenant}#BATCH#{batch_id}"
+
+
+def batch_list_pk(tenant: str) -> str:
+    return f"T#{tenant}#BATCHES"
+
+
+def batch_outcome_sk(workflow_id: str) -> str:
+    return f"{BATCH_OUTCOME_PREFIX}{workflow_id}"

@@ -18,10 +18,19 @@ from dataclasses import fields
 from typing import Any, TypeVar
 
 from stratoflow.dal.items import MODEL_OF
-from stratoflow.dal.repository import ExecutionLease, Page, TaskLease, decode_page_token, encode_page_token
+from stratoflow.dal.repository import (
+    ExecutionLease,
+    Page,
+    TaskLease,
+    decode_page_token,
+    encode_page_token,
+    list_filter,
+)
 from stratoflow.dal.unit_of_work import (
+    AllOf,
     AnyOf,
     FieldBelow,
+    FieldIn,
     FieldIs,
     MustExist,
     MustNotExist,
@@ -101,17 +110,41 @@ class MemoryRepository:
             return None if item is None else self._to_record(record_type, copy.deepcopy(item))
 
     def query(
-        self, record_type: type[R], pk: str, prefix: str, *, where: FieldIs | None = None, consistent: bool = True
+        self,
+        record_type: type[R],
+        pk: str,
+        prefix: str,
+        *,
+        where: Requirement | None = None,
+        consistent: bool = True,
+        until: str | None = None,
     ) -> Iterator[R]:
-        with self._lock:
-            found = [
-                copy.deepcopy(item)
-                for key, item in sorted(self._items.items())
-                if key[0] == pk and key[1].startswith(prefix)
-            ]
-        for item in found:
+        for item in self._partition_items(pk, prefix, until):
             if where is None or self._holds(record_type, item, where):
                 yield self._to_record(record_type, item)
+
+    def _partition_items(self, pk: str, prefix: str, until: str | None = None) -> list[Item]:
+        with self._lock:
+            return [
+                copy.deepcopy(item)
+                for key, item in sorted(self._items.items())
+                if key[0] == pk and key[1].startswith(prefix) and (until is None or key[1] <= until)
+            ]
+
+    def page(
+        self, record_type: type[R], pk: str, prefix: str, *, where: Requirement | None, limit: int, token: str | None
+    ) -> Page[R]:
+        found = self._partition_items(pk, prefix)
+        if token:
+            start = decode_page_token(pk, token, "pk")
+            found = [item for item in found if item["sk"] > start["sk"]["S"]]
+        evaluated = found[:limit]
+        next_token = None
+        if len(found) > limit:  # as moto: a page that reaches its limit with more left names its last item
+            last = evaluated[-1]
+            next_token = encode_page_token({name: {"S": last[name]} for name in ("pk", "sk")})
+        matching = [item for item in evaluated if where is None or self._holds(record_type, item, where)]
+        return Page([self._to_record(record_type, item) for item in matching], next_token)
 
     def events(self, pk: str, first_sk: str, last_sk: str, limit: int) -> Iterator[Event]:
         with self._lock:
@@ -141,17 +174,38 @@ class MemoryRepository:
     def list_page(
         self, list_pk: str, *, status: str | None, kind: str | None, limit: int, token: str | None
     ) -> Page[Execution]:
+        where = list_filter(status=status, kind=kind)
+        return self.index_page(Execution, list_pk, where=where, limit=limit, token=token)
+
+    def index_page(
+        self,
+        record_type: type[R],
+        list_pk: str,
+        *,
+        where: Requirement | None,
+        limit: int,
+        token: str | None,
+        ascending: bool = False,
+        between: tuple[str, str] | None = None,
+    ) -> Page[R]:
         with self._lock:
             indexed = [
                 copy.deepcopy(item)
                 for item in self._items.values()
-                if item.get("listPk") == list_pk and "listSk" in item
+                if item.get("listPk") == list_pk
+                and "listSk" in item
+                and (between is None or between[0] <= item["listSk"] <= between[1])
             ]
-        indexed.sort(key=lambda item: (item["listSk"], item["pk"], item["sk"]), reverse=True)
+        indexed.sort(key=lambda item: (item["listSk"], item["pk"], item["sk"]), reverse=not ascending)
         if token:
             start = decode_page_token(list_pk, token)
             after = (start["listSk"]["S"], start["pk"]["S"], start["sk"]["S"])
-            indexed = [item for item in indexed if (item["listSk"], item["pk"], item["sk"]) < after]
+            indexed = [
+                item
+                for item in indexed
+                if ((item["listSk"], item["pk"], item["sk"]) > after if ascending else
+                    (item["listSk"], item["pk"], item["sk"]) < after)
+            ]
         evaluated = indexed[:limit]
         next_token = None
         if len(indexed) > limit:  # as moto: a page that reaches its limit with more left names its last item
@@ -159,12 +213,8 @@ class MemoryRepository:
             next_token = encode_page_token(
                 {name: {"S": last[name]} for name in ("listPk", "listSk", "pk", "sk")}
             )
-        matching = [
-            item
-            for item in evaluated
-            if (status is None or item.get("status") == status) and (kind is None or item.get("kind") == kind)
-        ]
-        return Page([self._to_record(Execution, item) for item in matching], next_token)
+        matching = [item for item in evaluated if where is None or self._holds(record_type, item, where)]
+        return Page([self._to_record(record_type, item) for item in matching], next_token)
 
     def due(self, sweep_pk: str, now: int, limit: int) -> Iterator[tuple[str, str]]:
         with self._lock:
@@ -254,11 +304,15 @@ class MemoryRepository:
             return item is not None
         if isinstance(requires, AnyOf):
             return any(self._holds(record_type, item, option) for option in requires.options)
+        if isinstance(requires, AllOf):
+            return all(self._holds(record_type, item, part) for part in requires.requirements)
         name = _ATTRIBUTE_NAMES[record_type][requires.field]
         if item is None or name not in item:
             return False  # a comparison with a missing attribute is false, in DynamoDB as here
         if isinstance(requires, FieldIs):
             return bool(item[name] == requires.value)
+        if isinstance(requires, FieldIn):
+            return item[name] in requires.values
         assert isinstance(requires, FieldBelow)
         return bool(item[name] < requires.value)
 
@@ -283,6 +337,8 @@ class MemoryRepository:
                     item.pop(names[name], None)
                 else:
                     item[names[name]] = str(value) if isinstance(value, str) else value
+            for name, amount in op.increments:
+                item[names[name]] = item.get(names[name], 0) + amount  # ADD: a missing number counts as 0
             if versioned:
                 item["ver"] = item.get("ver", 0) + 1
         self._items[key] = item

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-from stratoflow.dal.unit_of_work import FieldIs, TransactionConflict, UnitOfWork, raise_for_conflict
+from stratoflow.dal.unit_of_work import AllOf, FieldIs, Requirement, TransactionConflict, UnitOfWork, raise_for_conflict
 from stratoflow.records import Candidate, Event, Execution, Record, Task
 
 R = TypeVar("R", bound=Record)
@@ -72,9 +72,23 @@ class Repository(Protocol):
         """A strongly consistent read of one item."""
 
     def query(
-        self, record_type: type[R], pk: str, prefix: str, *, where: FieldIs | None = None, consistent: bool = True
+        self,
+        record_type: type[R],
+        pk: str,
+        prefix: str,
+        *,
+        where: Requirement | None = None,
+        consistent: bool = True,
+        until: str | None = None,
     ) -> Iterator[R]:
-        """The items of one partition whose sort key starts with `prefix`, in key order, optionally filtered."""
+        """The items of one partition whose sort key starts with `prefix` (and, with `until`, is at most `until`),
+        in key order, optionally filtered."""
+
+    def page(
+        self, record_type: type[R], pk: str, prefix: str, *, where: Requirement | None, limit: int, token: str | None
+    ) -> Page[R]:
+        """Exactly one page (`limit` items read, then filtered: it may be short) of `query`, consistent, in key
+        order; raises BadPageToken for a token it did not hand out for this partition."""
 
     def events(self, pk: str, first_sk: str, last_sk: str, limit: int) -> Iterator[Event]:
         """At most `limit` events of one history between two sort keys (inclusive), in order."""
@@ -88,6 +102,21 @@ class Repository(Protocol):
         self, list_pk: str, *, status: str | None, kind: str | None, limit: int, token: str | None
     ) -> Page[Execution]:
         """One page of a tenant's executions, newest first; raises BadPageToken for a token it did not hand out."""
+
+    def index_page(
+        self,
+        record_type: type[R],
+        list_pk: str,
+        *,
+        where: Requirement | None,
+        limit: int,
+        token: str | None,
+        ascending: bool = False,
+        between: tuple[str, str] | None = None,
+    ) -> Page[R]:
+        """Exactly one page of the list index under `list_pk` (executions under `T#<t>#WF`, batches under
+        `T#<t>#BATCHES`), `listSk` optionally between two values (inclusive), newest first unless `ascending`;
+        `limit` entries are read, then filtered, so a page may be short. Raises BadPageToken as `list_page` does."""
 
     def due(self, sweep_pk: str, now: int, limit: int) -> Iterator[tuple[str, str]]:
         """Keys of one sweep shard's items whose `sweepAt <= now`."""
@@ -107,11 +136,20 @@ def encode_page_token(last_key: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(last_key, separators=(",", ":")).encode()).decode()
 
 
-def decode_page_token(list_pk: str, token: str) -> dict[str, Any]:
+def decode_page_token(list_pk: str, token: str, attribute: str = "listPk") -> dict[str, Any]:
+    """The last evaluated key a token carries, only if it is one of this list (`attribute` = `list_pk`)."""
     try:
         decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
-        if not isinstance(decoded, dict) or decoded.get("listPk") != {"S": list_pk}:
+        if not isinstance(decoded, dict) or decoded.get(attribute) != {"S": list_pk}:
             raise ValueError("not a page token of this list")
         return decoded
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise BadPageToken(str(exc)) from exc
+
+
+def list_filter(*, status: str | None, kind: str | None) -> Requirement | None:
+    """The filter of `GET /v1/workflows` (status and kind, each optional) as one requirement."""
+    parts = [FieldIs(name, value) for name, value in (("status", status), ("kind", kind)) if value is not None]
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else AllOf(tuple(parts))

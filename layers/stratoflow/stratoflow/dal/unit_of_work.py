@@ -57,11 +57,24 @@ class FieldBelow:
 
 
 @dataclass(frozen=True)
+class FieldIn:
+    """The stored item's `field` is one of `values`."""
+
+    field: str
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
 class AnyOf:
     options: tuple[Requirement, ...]
 
 
-Requirement = MustNotExist | MustExist | FieldIs | FieldBelow | AnyOf
+@dataclass(frozen=True)
+class AllOf:
+    requirements: tuple[Requirement, ...]
+
+
+Requirement = MustNotExist | MustExist | FieldIs | FieldBelow | FieldIn | AnyOf | AllOf
 
 NEW = MustNotExist()
 EXISTS = MustExist()
@@ -119,6 +132,8 @@ class Operation:
     record: Record
     requires: Requirement | None = None
     fields: tuple[str, ...] = ()  # an update's fields, set to the record's values
+    # An update's counters, each increased by its amount on the stored item (whatever copy the writer holds).
+    increments: tuple[tuple[str, int], ...] = ()
 
     @property
     def key(self) -> tuple[str, str]:
@@ -140,10 +155,18 @@ class UnitOfWork:
         self.operations.append(Operation("put", label, record, requires))
 
     def update(
-        self, record: Record, fields: tuple[str, ...], requires: Requirement | None = None, label: str = "update"
+        self,
+        record: Record,
+        fields: tuple[str, ...],
+        requires: Requirement | None = None,
+        label: str = "update",
+        increments: dict[str, int] | None = None,
     ) -> None:
-        """Set these fields of the stored item to the record's values, leaving the others as they are."""
-        self.operations.append(Operation("update", label, record, requires, fields))
+        """Set these fields of the stored item to the record's values (None: removed), leaving the others as they
+        are, and add `increments` to the stored counters (for counters several writers add to concurrently)."""
+        self.operations.append(
+            Operation("update", label, record, requires, fields, tuple((increments or {}).items()))
+        )
 
     def delete(self, record: Record, requires: Requirement | None = None, label: str = "delete") -> None:
         self.operations.append(Operation("delete", label, record, requires))
