@@ -187,7 +187,7 @@ VIEW = {
 
 def test_an_answer_is_sent_as_its_model_checks_it(rest_call: RestCall, monkeypatch: pytest.MonkeyPatch) -> None:
     view = {**VIEW, "cleanupDeadline": None, "terminatedReason": None, "cancelOn": [], "notListedYet": 1}
-    monkeypatch.setattr(caller_routes.workflows, "get_workflow", lambda tenant, id: view)
+    monkeypatch.setattr(caller_routes.workflows, "get_workflow", lambda rt, tenant, id: view)
     status, body = rest_call(APP, "GET", "/v1/workflows/{id}")
     assert (status, body) == (200, view)  # with a field the model does not list yet
 
@@ -195,7 +195,7 @@ def test_an_answer_is_sent_as_its_model_checks_it(rest_call: RestCall, monkeypat
 def test_an_answer_that_breaks_its_model_is_a_server_error(
     monkeypatch: pytest.MonkeyPatch, rest_call: RestCall
 ) -> None:
-    monkeypatch.setattr(caller_routes.workflows, "get_workflow", lambda tenant, id: {**VIEW, "status": "NAPPING"})
+    monkeypatch.setattr(caller_routes.workflows, "get_workflow", lambda rt, tenant, id: {**VIEW, "status": "NAPPING"})
     with pytest.raises(ValidationError):
         rest_call(APP, "GET", "/v1/workflows/{id}")
 

@@ -73,7 +73,7 @@ def test_the_authorizers_policy_opens_exactly_the_routes_of_the_tokens_scopes(
 ) -> None:
     # Given a token of tenant acme with these scopes
     authorizer = _authorizer()
-    monkeypatch.setattr(authorizer, "resolve_token", lambda token: Principal("acme", frozenset(scopes)))
+    monkeypatch.setattr(authorizer, "resolve_token", lambda rt, token: Principal("acme", frozenset(scopes)))
     event = json.loads((REPO / "events" / "authorizer_valid_token.json").read_text())
 
     # When the authorizer answers
