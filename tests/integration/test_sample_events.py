@@ -28,18 +28,10 @@ from stratoflow.batches import batch_view
 from stratoflow.clock import iso_ms, parse_iso_ms
 from stratoflow.dal import keys
 from stratoflow.dal.dynamodb import DynamoRepository
-from stratoflow.dal.items import (
-    BaseItem,
-    OutboxItem,
-    TimerItem,
-    to_model,
-)
-from stratoflow.dal.operator_items import (
+from stratoflow.dal.items import BaseItem, to_model
+from stratoflow.dal.keys import (
     BATCH_SK,
     EVENT_SK,
-    BatchItem,
-    BatchOutcomeItem,
-    EventRecordItem,
     batch_list_pk,
     batch_outcome_sk,
     batch_pk,
@@ -50,7 +42,18 @@ from stratoflow.dal.unit_of_work import UnitOfWork
 from stratoflow.deadlines import DEADLINE_TIMER_ID
 from stratoflow.executions import HistoryWriter, get_execution, new_execution, stage_value
 from stratoflow.lifecycle import OUTBOX_CHILD_CANCEL, end_execution, request_workflow_cancel, stage_outbox
-from stratoflow.records import ChildLink, Execution, OutboxEntry, Task, TaskRef, Timer
+from stratoflow.records import (
+    Batch,
+    BatchOutcome,
+    ChildLink,
+    Execution,
+    OutboxEntry,
+    ReceivedEvent,
+    Record,
+    Task,
+    TaskRef,
+    Timer,
+)
 from stratoflow.services import runtime
 from stratoflow.states import ChildCancelState, ChildStatus, ParentClosePolicy, TaskStatus, TimerStatus, WorkflowStatus
 from stratoflow.subscriptions import CancelOnEntry, partition, stage_subscriptions
@@ -343,6 +346,13 @@ def repository() -> DynamoRepository:
     repo = runtime().repo
     assert isinstance(repo, DynamoRepository)
     return repo
+
+
+def save(record: Record) -> None:
+    """Write one record as it is (a seed), through the stack's repository."""
+    uow = UnitOfWork()
+    uow.put(record, label="seed")
+    repository().commit(uow)
 
 
 def forget(*pks: str) -> None:
@@ -1110,7 +1120,7 @@ def cancelled_by(requested_by: str, reason: str) -> tuple[int, str, Any]:
     return (5, "CANCELLATION_REQUESTED", {"reason": reason, "requestedBy": requested_by, "cleanupDeadline": None})
 
 
-def seed_batch(at: int, status: str = "RUNNING", **fields: Any) -> BatchItem:
+def seed_batch(at: int, status: str = "RUNNING", **fields: Any) -> Batch:
     """Batch b1c2d3e4-... CANCEL of the saga (listed by id) at `at`; written by the caller."""
     created = iso_ms(at)
     values: dict[str, Any] = {
@@ -1139,17 +1149,20 @@ def seed_batch(at: int, status: str = "RUNNING", **fields: Any) -> BatchItem:
         "list_sk": f"{created}#{BATCH}",
     }
     values.update(fields)
-    return BatchItem(batch_pk(TENANT, BATCH), BATCH_SK, **values)
+    return Batch(batch_pk(TENANT, BATCH), BATCH_SK, **values)
 
 
-def batch_of() -> BatchItem:
-    return BatchItem.get(batch_pk(TENANT, BATCH), BATCH_SK, consistent_read=True)
+def batch_of() -> Batch:
+    batch = repository().get(Batch, batch_pk(TENANT, BATCH), BATCH_SK)
+    assert batch is not None
+    return batch
 
 
-def finished_batch(batch_id: str, timeout: float = 30.0) -> BatchItem:
+def finished_batch(batch_id: str, timeout: float = 30.0) -> Batch:
     deadline = time.monotonic() + timeout
     while True:
-        batch = BatchItem.get(batch_pk(TENANT, batch_id), BATCH_SK, consistent_read=True)
+        batch = repository().get(Batch, batch_pk(TENANT, batch_id), BATCH_SK)
+        assert batch is not None
         if batch.status != "RUNNING" or time.monotonic() > deadline:
             return batch
         time.sleep(0.1)
@@ -1216,7 +1229,7 @@ def _create_batch(stack: LocalStack, function: str, event: dict[str, Any]) -> No
 @sample("operator_api_list_batches")
 def _list_batches(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
     batch = seed_batch(runtime().now_ms() + 60_000, "COMPLETED", matched=1, succeeded=1)  # the newest
-    batch.save()
+    save(batch)
     status, body = api_call(stack, function, event)
     assert status == 200 and set(body) == {"batches", "nextToken"}
     assert body["batches"][0] == batch_view(batch)
@@ -1226,15 +1239,15 @@ def _list_batches(stack: LocalStack, function: str, event: dict[str, Any]) -> No
 @sample("operator_api_get_batch")
 def _get_batch(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
     batch = seed_batch(runtime().now_ms(), "COMPLETED", matched=1, succeeded=1, completed_at=iso_ms(runtime().now_ms()))
-    batch.save()
+    save(batch)
     assert api_call(stack, function, event) == (200, batch_view(batch))
 
 
 @sample("operator_api_list_batch_items")
 def _list_batch_items(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
     at = iso_ms(runtime().now_ms())
-    seed_batch(runtime().now_ms(), "COMPLETED", matched=1, succeeded=1).save()
-    BatchOutcomeItem(batch_pk(TENANT, BATCH), batch_outcome_sk(WID), workflow_id=WID, outcome="SUCCEEDED", at=at).save()
+    save(seed_batch(runtime().now_ms(), "COMPLETED", matched=1, succeeded=1))
+    save(BatchOutcome(batch_pk(TENANT, BATCH), batch_outcome_sk(WID), workflow_id=WID, outcome="SUCCEEDED", at=at))
     assert api_call(stack, function, event) == (
         200,
         {"items": [{"workflowExecutionId": WID, "outcome": "SUCCEEDED", "error": None, "at": at}], "nextToken": None},
@@ -1243,7 +1256,7 @@ def _list_batch_items(stack: LocalStack, function: str, event: dict[str, Any]) -
 
 @sample("operator_api_stop_batch")
 def _stop_batch(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
-    seed_batch(runtime().now_ms()).save()  # running, its first slice not yet run (no message sent)
+    save(seed_batch(runtime().now_ms()))  # running, its first slice not yet run (no message sent)
     status, body = api_call(stack, function, event)
     assert status == 200 and (body["status"], body["succeeded"]) == ("STOPPED", 0)
     assert body["completedAt"] is not None and batch_of().status == "STOPPED"
@@ -1254,13 +1267,13 @@ def _batch_slice(stack: LocalStack, function: str, event: dict[str, Any]) -> Non
     with seeding(stack):
         story = running_saga(runtime().now_ms() - 1_000)
         story.write()
-        seed_batch(runtime().now_ms()).save()
+        save(seed_batch(runtime().now_ms()))
     assert stack.invoke(function, event) == {"batchItemFailures": []}
     batch = batch_of()
     assert (batch.status, batch.matched, batch.succeeded) == ("COMPLETED", 1, 1)
     assert history(WID)[-1] == cancelled_by(f"batch:{BATCH}", "maintenance window")
-    outcome = BatchOutcomeItem.get(batch_pk(TENANT, BATCH), batch_outcome_sk(WID), consistent_read=True)
-    assert outcome.outcome == "SUCCEEDED"
+    outcome = repository().get(BatchOutcome, batch_pk(TENANT, BATCH), batch_outcome_sk(WID))
+    assert outcome is not None and outcome.outcome == "SUCCEEDED"
 
 
 @sample("cancel_on_event_bus_event")
@@ -1280,18 +1293,18 @@ def _dispatch_event(stack: LocalStack, function: str, event: dict[str, Any]) -> 
         story = subscribed_saga()
         story.write()
         now = runtime().now_ms()
-        EventRecordItem(
+        save(ReceivedEvent(
             event_pk(TENANT, EVENT_ID), EVENT_SK, tenant=TENANT, event_id=EVENT_ID, event_type=CANCELLED_EVENT,
             data=dumps({"orderId": "42", "by": "customer"}), arrived_at=now, created_at=iso_ms(now),
             expires_at=now // 1000 + 86400,
-        ).save()
-        OutboxItem(
+        ))
+        save(OutboxEntry(
             event_pk(TENANT, EVENT_ID), keys.outbox_sk("EVENT", EVENT_ID), tenant=TENANT, workflow_id=EVENT_ID,
             kind="EVENT", payload=dumps({"eventId": EVENT_ID}), created_at=iso_ms(now),
-        ).save()
+        ))
     assert stack.invoke(function, event) == {"batchItemFailures": []}
     assert history(WID)[-1] == cancelled_by(f"event:{EVENT_ID}", "cancelOn order.cancelled")
-    assert list(OutboxItem.query(event_pk(TENANT, EVENT_ID), OutboxItem.sk.startswith("OUTBOX#"))) == []
+    assert list(repository().query(OutboxEntry, event_pk(TENANT, EVENT_ID), keys.OUTBOX_PREFIX)) == []
 
 
 @sample("outbox_dispatcher_batch_start")
@@ -1299,11 +1312,11 @@ def _dispatch_batch_start(stack: LocalStack, function: str, event: dict[str, Any
     with seeding(stack):
         story = running_saga(runtime().now_ms() - 1_000)
         story.write()
-        seed_batch(runtime().now_ms()).save()
-        OutboxItem(
+        save(seed_batch(runtime().now_ms()))
+        save(OutboxEntry(
             batch_pk(TENANT, BATCH), keys.outbox_sk("BATCH", "start"), tenant=TENANT, workflow_id=BATCH,
             kind="BATCH", payload=dumps({"batchId": BATCH}), created_at=iso_ms(runtime().now_ms()),
-        ).save()
+        ))
     assert stack.invoke(function, event) == {"batchItemFailures": []}
     # the first slice's message went to the batch queue; the stack's queue emulator runs the batch runner on it
     assert finished_batch(BATCH).status == "COMPLETED"
@@ -1316,15 +1329,15 @@ def _fire_deadline(stack: LocalStack, function: str, event: dict[str, Any]) -> N
         story = running_saga(runtime().now_ms() - 31_000)
         story.write()
         # cancelled then with a 30 s cleanup timeout, which ran out a second ago
-        tx = Transaction()
-        request_workflow_cancel(story.rt, tx, execution_of(WID), reason="shutdown", requested_by="api",
+        cancel = UnitOfWork()
+        request_workflow_cancel(story.rt, cancel, execution_of(WID), reason="shutdown", requested_by="api",
                                 cascade_root=None, cleanup_deadline=story.at + 30_000)
-        tx.commit()
+        story.rt.repo.commit(cancel)
     assert stack.invoke(function, event) == {"outcome": "terminated"}
     terminated = (6, "WORKFLOW_TERMINATED", {"reason": "cleanup timeout", "requestedBy": "cleanup-timeout"})
     assert history(WID)[-1] == terminated
-    deadline = TimerItem.get(keys.workflow_pk(TENANT, WID), keys.timer_sk(DEADLINE_TIMER_ID), consistent_read=True)
-    assert deadline.status == TimerStatus.FIRED
+    deadline = repository().get(Timer, keys.workflow_pk(TENANT, WID), keys.timer_sk(DEADLINE_TIMER_ID))
+    assert deadline is not None and deadline.status == TimerStatus.FIRED
     assert stack.invoke(function, event) == {"outcome": "ignored"}  # a second invocation changes nothing
     stack.wait_idle()
     assert history(CHILD)[-1][1] == "WORKFLOW_TERMINATED"
