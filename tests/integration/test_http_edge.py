@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 import requests
+from stratoflow.services import runtime
 from stratoflow.tokens import put_token
 from stratoflow_local.stack import LocalStack
 
@@ -97,9 +98,9 @@ class Edge:
 
 @pytest.fixture(scope="module")
 def edge(local_stack: LocalStack) -> Edge:
-    put_token(TENANT, TOKEN, frozenset({"client", "worker"}))
-    put_token(TENANT, CLIENT_ONLY, frozenset({"client"}))
-    put_token(TENANT, WORKER_ONLY, frozenset({"worker"}))
+    put_token(runtime(), TENANT, TOKEN, frozenset({"client", "worker"}))
+    put_token(runtime(), TENANT, CLIENT_ONLY, frozenset({"client"}))
+    put_token(runtime(), TENANT, WORKER_ONLY, frozenset({"worker"}))
     return Edge(local_stack)
 
 
