@@ -21,8 +21,10 @@ from stratoflow.dal.repository import BadPageToken, ExecutionLease, Repository, 
 from stratoflow.dal.unit_of_work import (
     EXISTS,
     NEW,
+    AllOf,
     AnyOf,
     FieldBelow,
+    FieldIn,
     FieldIs,
     TransactionConflict,
     UnitOfWork,
@@ -30,7 +32,19 @@ from stratoflow.dal.unit_of_work import (
     version_is,
 )
 from stratoflow.errors import PayloadTooLarge
-from stratoflow.records import Candidate, ChildLink, Event, Execution, IdempotencyRecord, StoredValue, Task, Timer
+from stratoflow.records import (
+    Batch,
+    BatchOutcome,
+    Candidate,
+    ChildLink,
+    Event,
+    Execution,
+    IdempotencyRecord,
+    StoredValue,
+    Subscription,
+    Task,
+    Timer,
+)
 from stratoflow.runtime import Runtime
 
 from tests.support.domain import Engine, FakeClock, SequentialIds, scan_items
@@ -415,6 +429,105 @@ def test_the_list_is_newest_first_paged_filtered_and_its_tokens_belong_to_it(rep
         repo.list_page(keys.list_pk("globex"), status=None, kind=None, limit=2, token=first.next_token)
     with pytest.raises(BadPageToken):
         repo.list_page(keys.list_pk("acme"), status=None, kind=None, limit=2, token="not-a-token")
+
+
+# ---------------------------------------------------------------------- the operator controls' reads and counters
+
+
+def batch(batch_id: str = "b-1", tenant: str = "acme", *, at: int = T0, **changes: Any) -> Batch:
+    created = iso_ms(at)
+    record = Batch(
+        keys.batch_pk(tenant, batch_id),
+        keys.BATCH_SK,
+        tenant=tenant,
+        batch_id=batch_id,
+        operation="CANCEL",
+        filter_json="{}",
+        max_per_second=10,
+        status="RUNNING",
+        snapshot_before=created,
+        created_at=created,
+        updated_at=created,
+        list_pk=keys.batch_list_pk(tenant),
+        list_sk=f"{created}#{batch_id}",
+    )
+    return replace(record, **changes)
+
+
+def test_the_list_index_pages_any_record_under_its_list_in_either_order_within_a_range(repo: Repository) -> None:
+    for number in range(5):
+        record = execution(f"wf-{number}", at=T0 + number, status="CANCELLED" if number == 2 else "PENDING")
+        commit(repo, ("put", record, None))
+    commit(repo, ("put", batch("b-1"), None), ("put", batch("b-2", at=T0 + 1), None))
+    where = AllOf((FieldIn("status", ("PENDING", "RUNNING")), FieldIs("kind", "order")))
+    between = (iso_ms(T0 + 1), iso_ms(T0 + 4))  # wf-1 .. wf-3: listSk values start with createdAt
+    first = repo.index_page(
+        Execution, keys.list_pk("acme"), where=where, limit=2, token=None, ascending=True, between=between
+    )
+    assert [r.workflow_id for r in first.items] == ["wf-1"] and first.next_token is not None  # wf-2 filtered out
+    rest = repo.index_page(
+        Execution, keys.list_pk("acme"), where=where, limit=2, token=first.next_token, ascending=True, between=between
+    )
+    assert ([r.workflow_id for r in rest.items], rest.next_token) == (["wf-3"], None)
+    batches = repo.index_page(Batch, keys.batch_list_pk("acme"), where=None, limit=10, token=None)
+    assert ([b.batch_id for b in batches.items], batches.next_token) == (["b-2", "b-1"], None)
+    with pytest.raises(BadPageToken):
+        repo.index_page(Batch, keys.batch_list_pk("acme"), where=None, limit=1, token=first.next_token)
+
+
+def test_a_partition_is_paged_filtered_and_its_tokens_belong_to_it(repo: Repository) -> None:
+    pk = keys.batch_pk("acme", "b-1")
+    for number in range(5):
+        outcome = "FAILED" if number == 1 else "SUCCEEDED"
+        record = BatchOutcome(pk, keys.batch_outcome_sk(f"wf-{number}"), workflow_id=f"wf-{number}", outcome=outcome,
+                              at=STAMP)
+        commit(repo, ("put", record, NEW))
+    commit(repo, ("put", batch("b-1"), None))
+    seen, token = [], None
+    while True:
+        page = repo.page(BatchOutcome, pk, keys.BATCH_OUTCOME_PREFIX, where=None, limit=2, token=token)
+        seen += [r.workflow_id for r in page.items]
+        if page.next_token is None:
+            break
+        token = page.next_token
+    assert seen == [f"wf-{n}" for n in range(5)]  # the batch item itself is not under the prefix
+    failed = repo.page(BatchOutcome, pk, keys.BATCH_OUTCOME_PREFIX, where=FieldIs("outcome", "FAILED"), limit=2,
+                       token=None)
+    assert [r.workflow_id for r in failed.items] == ["wf-1"] and failed.next_token is not None
+    with pytest.raises(BadPageToken):
+        repo.page(BatchOutcome, keys.batch_pk("acme", "b-2"), keys.BATCH_OUTCOME_PREFIX, where=None, limit=2,
+                  token=failed.next_token)
+
+
+def test_a_query_bounded_above_reads_only_keys_up_to_its_bound(repo: Repository) -> None:
+    pk = keys.subscription_pk("acme", "p")
+    for at in (T0, T0 + 1, T0 + 2):
+        record = Subscription(pk, keys.subscription_sk(at, f"wf-{at - T0}", 0), tenant="acme",
+                              workflow_id=f"wf-{at - T0}", event_type="e", subscribed_at=at)
+        commit(repo, ("put", record, None))
+    until = f"{keys.SUBSCRIPTION_PREFIX}{T0 + 2:015d}"  # subscribed before T0 + 2
+    found = [r.workflow_id for r in repo.query(Subscription, pk, keys.SUBSCRIPTION_PREFIX, until=until)]
+    assert found == ["wf-0", "wf-1"]
+
+
+def test_counters_are_added_on_the_stored_item_under_every_requirement(repo: Repository) -> None:
+    commit(repo, ("put", batch(succeeded=3), None))
+    stale = batch(updated_at="later")  # a copy that knows no count
+    running_slice = AllOf((status_is("RUNNING"), FieldIs("slice_number", 1)))
+    uow = UnitOfWork()
+    uow.update(stale, ("updated_at",), running_slice, label="batch", increments={"succeeded": 1, "failed": 2})
+    repo.commit(uow)
+    stored = repo.get(Batch, stale.pk, stale.sk)
+    assert stored is not None
+    assert (stored.succeeded, stored.failed, stored.skipped, stored.updated_at) == (4, 2, 0, "later")
+    uow = UnitOfWork()
+    next_slice = AllOf((status_is("RUNNING"), FieldIs("slice_number", 2)))
+    uow.update(stale, ("updated_at",), next_slice, label="batch", increments={"succeeded": 1})
+    with pytest.raises(TransactionConflict) as conflict:
+        repo.commit(uow)
+    assert conflict.value.labels == ["batch"]
+    stored = repo.get(Batch, stale.pk, stale.sk)
+    assert stored is not None and stored.succeeded == 4
 
 
 # ---------------------------------------------------------------------- the same items, whatever the repository
