@@ -463,9 +463,7 @@ def _handle(rt: Runtime, batch: Batch, slice_number: int, workflow_id: str) -> s
             error = {"code": "NOT_FOUND", "message": f"workflow execution {workflow_id} not found"}
         elif ids_mode and not _in_scope(execution, batch_filter, batch.snapshot_before):
             return "excluded"
-        elif not is_live(execution) or (
-            batch.operation == "CANCEL" and execution.status == WorkflowStatus.CANCELLING
-        ):
+        elif not is_live(execution) or (batch.operation == "CANCEL" and execution.status == WorkflowStatus.CANCELLING):
             outcome = "SKIPPED"  # left exactly as it was: only checked not to have changed since it was read
             uow.check(execution, version_is(execution.ver), label="execution")
         elif ids_mode and execution.status not in _statuses(batch_filter):

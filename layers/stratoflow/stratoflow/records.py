@@ -274,4 +274,3 @@ class Record(Protocol):
     __dataclass_fields__: ClassVar[dict[str, Any]]
     pk: str
     sk: str
-

@@ -479,8 +479,9 @@ def test_a_partition_is_paged_filtered_and_its_tokens_belong_to_it(repo: Reposit
     pk = keys.batch_pk("acme", "b-1")
     for number in range(5):
         outcome = "FAILED" if number == 1 else "SUCCEEDED"
-        record = BatchOutcome(pk, keys.batch_outcome_sk(f"wf-{number}"), workflow_id=f"wf-{number}", outcome=outcome,
-                              at=STAMP)
+        record = BatchOutcome(
+            pk, keys.batch_outcome_sk(f"wf-{number}"), workflow_id=f"wf-{number}", outcome=outcome, at=STAMP
+        )
         commit(repo, ("put", record, NEW))
     commit(repo, ("put", batch("b-1"), None))
     seen, token = [], None
@@ -491,19 +492,32 @@ def test_a_partition_is_paged_filtered_and_its_tokens_belong_to_it(repo: Reposit
             break
         token = page.next_token
     assert seen == [f"wf-{n}" for n in range(5)]  # the batch item itself is not under the prefix
-    failed = repo.page(BatchOutcome, pk, keys.BATCH_OUTCOME_PREFIX, where=FieldIs("outcome", "FAILED"), limit=2,
-                       token=None)
+    failed = repo.page(
+        BatchOutcome, pk, keys.BATCH_OUTCOME_PREFIX, where=FieldIs("outcome", "FAILED"), limit=2, token=None
+    )
     assert [r.workflow_id for r in failed.items] == ["wf-1"] and failed.next_token is not None
     with pytest.raises(BadPageToken):
-        repo.page(BatchOutcome, keys.batch_pk("acme", "b-2"), keys.BATCH_OUTCOME_PREFIX, where=None, limit=2,
-                  token=failed.next_token)
+        repo.page(
+            BatchOutcome,
+            keys.batch_pk("acme", "b-2"),
+            keys.BATCH_OUTCOME_PREFIX,
+            where=None,
+            limit=2,
+            token=failed.next_token,
+        )
 
 
 def test_a_query_bounded_above_reads_only_keys_up_to_its_bound(repo: Repository) -> None:
     pk = keys.subscription_pk("acme", "p")
     for at in (T0, T0 + 1, T0 + 2):
-        record = Subscription(pk, keys.subscription_sk(at, f"wf-{at - T0}", 0), tenant="acme",
-                              workflow_id=f"wf-{at - T0}", event_type="e", subscribed_at=at)
+        record = Subscription(
+            pk,
+            keys.subscription_sk(at, f"wf-{at - T0}", 0),
+            tenant="acme",
+            workflow_id=f"wf-{at - T0}",
+            event_type="e",
+            subscribed_at=at,
+        )
         commit(repo, ("put", record, None))
     until = f"{keys.SUBSCRIPTION_PREFIX}{T0 + 2:015d}"  # subscribed before T0 + 2
     found = [r.workflow_id for r in repo.query(Subscription, pk, keys.SUBSCRIPTION_PREFIX, until=until)]

@@ -203,16 +203,17 @@ class MemoryRepository:
             indexed = [
                 item
                 for item in indexed
-                if ((item["listSk"], item["pk"], item["sk"]) > after if ascending else
-                    (item["listSk"], item["pk"], item["sk"]) < after)
+                if (
+                    (item["listSk"], item["pk"], item["sk"]) > after
+                    if ascending
+                    else (item["listSk"], item["pk"], item["sk"]) < after
+                )
             ]
         evaluated = indexed[:limit]
         next_token = None
         if len(indexed) > limit:  # as moto: a page that reaches its limit with more left names its last item
             last = evaluated[-1]
-            next_token = encode_page_token(
-                {name: {"S": last[name]} for name in ("listPk", "listSk", "pk", "sk")}
-            )
+            next_token = encode_page_token({name: {"S": last[name]} for name in ("listPk", "listSk", "pk", "sk")})
         matching = [item for item in evaluated if where is None or self._holds(record_type, item, where)]
         return Page([self._to_record(record_type, item) for item in matching], next_token)
 
@@ -345,5 +346,3 @@ class MemoryRepository:
         self._partitions.setdefault(key[0], len(self._partitions))
         if versioned:
             set_version(op.record, (version_of(op.record) or 0) + 1)
-
-

@@ -164,9 +164,7 @@ class UnitOfWork:
     ) -> None:
         """Set these fields of the stored item to the record's values (None: removed), leaving the others as they
         are, and add `increments` to the stored counters (for counters several writers add to concurrently)."""
-        self.operations.append(
-            Operation("update", label, record, requires, fields, tuple((increments or {}).items()))
-        )
+        self.operations.append(Operation("update", label, record, requires, fields, tuple((increments or {}).items())))
 
     def delete(self, record: Record, requires: Requirement | None = None, label: str = "delete") -> None:
         self.operations.append(Operation("delete", label, record, requires))
