@@ -462,7 +462,7 @@ def batch_vs_single_cancels(engine: Engine, pool: ThreadPoolExecutor) -> Run:
     )
     assert all(o.error is None for o in outcomes), outcomes
     drain(engine, [*wids, f"BATCH#{batch_id}"])
-    view = batches.get_batch(engine.tenant, batch_id)
+    view = batches.get_batch(engine.rt, engine.tenant, batch_id)
     assert (view["status"], view["matched"]) == ("COMPLETED", 3), view
     by_batch = 0
     for wid in wids:
@@ -487,8 +487,8 @@ def stop_vs_running_batch(engine: Engine, pool: ThreadPoolExecutor) -> Run:
         lambda: batches.stop_batch(engine.rt, engine.tenant, batch_id),
     )
     assert run.error is None, run
-    view = batches.get_batch(engine.tenant, batch_id)
-    handled = batches.list_items(engine.tenant, batch_id, outcome=None, limit=100, next_token=None)["items"]
+    view = batches.get_batch(engine.rt, engine.tenant, batch_id)
+    handled = batches.list_items(engine.rt, engine.tenant, batch_id, outcome=None, limit=100, next_token=None)["items"]
     assert view["succeeded"] == len(handled) == sum(engine.status(w) == "CANCELLING" for w in wids), view
     if stop.error is None:
         assert view["status"] == "STOPPED" and run.value in ("finished", "completed"), (view, run)
