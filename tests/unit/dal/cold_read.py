@@ -1,4 +1,7 @@
-"""Run in a fresh process: a cold CallerApi function whose first request is a read (argv: the sample event file)."""
+"""Run in a fresh process: a cold API function whose first request is a read (argv: the sample event file).
+
+The function is named by the sample's prefix: `caller_api_…` runs CallerApi, `operator_api_…` OperatorApi.
+"""
 
 from __future__ import annotations
 
@@ -18,13 +21,15 @@ def main() -> None:
     with in_process_aws() as dynamodb:
         create_table(dynamodb, "stratoflow-cold")
         os.environ.update({"TABLE_NAME": "stratoflow-cold", "POWERTOOLS_METRICS_NAMESPACE": "Stratoflow"})
-        sys.path.insert(0, str(ROOT / "functions" / "caller_api"))
+        folder = "operator_api" if sys.argv[1].startswith("operator_api_") else "caller_api"
+        name = "OperatorApiFunction" if folder == "operator_api" else "CallerApiFunction"
+        sys.path.insert(0, str(ROOT / "functions" / folder))
         import app  # noqa: PLC0415  (the handler module, imported cold as Lambda imports it)
 
         class Context:
-            function_name = "CallerApiFunction"
+            function_name = name
             memory_limit_in_mb = 256
-            invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:CallerApiFunction"
+            invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
             aws_request_id = "cold-read"
 
         response = app.lambda_handler(event, Context())

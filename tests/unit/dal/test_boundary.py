@@ -46,6 +46,8 @@ def test_no_module_outside_the_dal_imports_pynamodb_or_botocore() -> None:
         ("caller_api_get_task.json", 404, "NOT_FOUND"),
         ("caller_api_get_workflow_events.json", 404, "NOT_FOUND"),
         ("caller_api_list_workflows.json", 200, {"workflows": [], "nextToken": None}),
+        ("operator_api_get_batch.json", 404, "NOT_FOUND"),
+        ("operator_api_list_batches.json", 200, {"batches": [], "nextToken": None}),
     ],
 )
 def test_regression_a_cold_caller_api_whose_first_request_is_a_read_answers_it(
