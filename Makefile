@@ -28,7 +28,7 @@ help:
 	@echo "make local-reset   the same, from a clean state"
 	@echo "make test      everything CI runs: lint, typecheck, pytest, validate, build, check-build"
 	@echo "make invoke FN=<LogicalId> EVENT=events/<file>.json   (against a running make local, else a fresh endpoint)"
-	@echo "make example NAME=order_saga|provider_race|fanout_deadline   (against a running make local)"
+	@echo "make example NAME=order_saga|provider_race|fanout_deadline|cleanup_deadline   (against a running make local)"
 	@echo "make deploy [GUIDED=1] | outputs | token TENANT=<t> | smoke URL=<ApiUrl> TOKEN=<t> | destroy"
 	@echo "make lint | typecheck | validate | build | bench | soak | clean"
 

@@ -20,7 +20,16 @@ import uuid
 from typing import Any
 
 import requests
-from stratoflow_sdk import Client, TaskCancelledError, Worker, WorkflowContext, task, task_context, workflow
+from stratoflow_sdk import (
+    Client,
+    TaskCancelledError,
+    TransportError,
+    Worker,
+    WorkflowContext,
+    task,
+    task_context,
+    workflow,
+)
 
 STARTED = time.monotonic()
 CLEANUP_TIMEOUT_MS = 2_000
@@ -110,6 +119,10 @@ def run(url: str, token: str, queue: str, *, cleanup_seconds: float = 30.0,
 def main() -> None:
     url = os.environ.get("STRATOFLOW_URL", "http://127.0.0.1:3000")
     token = os.environ.get("STRATOFLOW_TOKEN", "dev-token")
+    try:  # one clear line instead of a traceback (and worker warnings) when no server is up
+        Client(url, token).health()
+    except TransportError:
+        raise SystemExit(f"cannot reach Stratoflow at {url}: is `make local` running?") from None
     run(url, token, f"examples-{uuid.uuid4().hex[:8]}")
 
 

@@ -7,8 +7,8 @@ stream records (moto numbers them by position, so they come back with the same s
 queues.
 
 - Only requests that changed something are journaled: answered 2xx and not a read (`Get*`, `Query`, `Scan`,
-  `Describe*`, `List*`, the stream's `GetRecords`/`GetShardIterator`, any HTTP `GET`). A refused write (a failed
-  condition, a cancelled transaction) changed nothing and is not kept.
+  `Describe*`, `List*`, the stream's `GetRecords`/`GetShardIterator`, SQS's `ReceiveMessage`, any HTTP `GET`).
+  A refused write (a failed condition, a cancelled transaction) changed nothing and is not kept.
 - The line is written, and flushed to the operating system, before the answer leaves the endpoint: a write that was
   acknowledged is in the journal even if the process is killed the next instant. One JSON object per line; a line
   cut short by a kill is the journal's tail and is dropped (and truncated away) when the journal is loaded.
@@ -40,7 +40,9 @@ logger = logging.getLogger(__name__)
 JOURNAL_FILE = "requests.jsonl"
 CHECKPOINT_FILE = "streams.json"
 
-_READ_OPERATIONS = ("Get", "Query", "Scan", "Describe", "List", "BatchGet")
+# `ReceiveMessage` only makes messages invisible for a while: after a restart they may as well be visible again (they
+# are delivered at least once anyway), and the queue emulators poll it several times a second.
+_READ_OPERATIONS = ("Get", "Query", "Scan", "Describe", "List", "BatchGet", "ReceiveMessage")
 # Headers a request is routed and parsed by; the rest (connection handling, user agent, lengths) is left out.
 _KEPT_HEADERS = ("HTTP_HOST", "HTTP_AUTHORIZATION", "HTTP_X_AMZ_TARGET", "CONTENT_TYPE", "HTTP_X_AMZ_DATE")
 

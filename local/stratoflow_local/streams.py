@@ -201,19 +201,14 @@ class _Consumer:
             position = self.mapping.starting_position if first_time else "TRIM_HORIZON"
             if position == "AT_TIMESTAMP":
                 position = "TRIM_HORIZON"
+            start: dict[str, str] = {"ShardIteratorType": position}
             delivered = self._poller.checkpoints.get(self.mapping.name, shard_id) if self._poller.checkpoints else None
             if delivered is not None:
                 # A restarted stack goes on after the last record this mapping delivered, as Lambda's mapping does.
                 self._last_sequence[shard_id] = delivered
-                self._iterators[shard_id] = self._streams.get_shard_iterator(
-                    StreamArn=self.stream_arn,
-                    ShardId=shard_id,
-                    ShardIteratorType="AFTER_SEQUENCE_NUMBER",
-                    SequenceNumber=delivered,
-                )["ShardIterator"]
-                continue
+                start = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": delivered}
             self._iterators[shard_id] = self._streams.get_shard_iterator(
-                StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType=position
+                StreamArn=self.stream_arn, ShardId=shard_id, **start
             )["ShardIterator"]
 
     def _read_shard(self, shard_id: str) -> list[dict[str, Any]]:

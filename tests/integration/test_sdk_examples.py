@@ -7,8 +7,13 @@ environment). Each test works on a queue of its own.
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +22,7 @@ from examples import cleanup_deadline, fanout_deadline, order_saga, provider_rac
 from tests.support.http import Client as HttpClient
 
 TOKEN = "tok-acme"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def queue() -> str:
@@ -102,3 +108,15 @@ def test_each_example_runs_as_make_example_runs_it(
     monkeypatch.setenv("STRATOFLOW_TOKEN", TOKEN)
     main()
     assert printed in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("example", sorted(path.stem for path in (REPO / "examples").glob("[a-z]*.py")))
+def test_an_example_without_a_server_says_so_in_one_line(example: str) -> None:
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    environment = {**os.environ, "STRATOFLOW_URL": url}
+    finished = subprocess.run([sys.executable, str(REPO / "examples" / f"{example}.py")], env=environment,
+                              capture_output=True, text=True, timeout=120, check=False)
+    assert (finished.returncode, finished.stdout) == (1, "")
+    assert finished.stderr == f"cannot reach Stratoflow at {url}: is `make local` running?\n"

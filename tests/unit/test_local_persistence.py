@@ -28,6 +28,8 @@ def test_writes_are_changes_and_reads_are_not() -> None:
     assert not is_mutation(environ("GET", "/schedules"), b"")
     assert is_mutation(environ(), b"Action=SendMessage&QueueUrl=x")  # the query protocol
     assert not is_mutation(environ(), b"Action=GetQueueAttributes&QueueUrl=x")
+    assert not is_mutation(environ(target="AmazonSQS.ReceiveMessage"), b"{}")  # polled all the time; transient
+    assert is_mutation(environ(target="AmazonSQS.DeleteMessage"), b"{}")
     assert not is_mutation(environ("POST", "/moto-api/reset"), b"")
 
 
