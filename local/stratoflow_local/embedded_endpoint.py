@@ -148,6 +148,9 @@ class Drop(enum.Enum):
 
 
 RequestHook = Callable[[AwsRequest], "Answer | Drop | None"]
+# Told, after a request changed something, the service of its signature (`dynamodb`, `sqs`, `scheduler`, `events`):
+# the local event sources wake on it instead of polling the endpoint, whose one lock every poll would take.
+ChangeListener = Callable[[str], None]
 
 
 def _drop_connection(environ: dict[str, object]) -> None:
@@ -177,6 +180,7 @@ class _SerializedApplication:
         self._journal = journal
         self.closed = False
         self.hook: RequestHook | None = None
+        self.change_listeners: list[ChangeListener] = []
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
         # Read the body before taking the lock: a slow client must not hold up everyone else.
@@ -210,21 +214,35 @@ class _SerializedApplication:
                 close = getattr(result, "close", None)
                 if close is not None:
                     close()
+            status, headers, exc_info = started[0]
+            changed = status.startswith("2") and is_mutation(environ, body)
             if self._journal is not None:
-                self._journal_request(environ, body, started[0][0])
+                self._journal_request(environ, body, status, changed)
+        if changed:
+            self._tell_listeners(environ)
         if decision is Drop.AFTER:
             _drop_connection(environ)
-        status, headers, exc_info = started[0]
         start_response(status, headers, exc_info)
         return chunks
 
-    def _journal_request(self, environ: dict[str, Any], body: bytes, status: str) -> None:
+    def _journal_request(self, environ: dict[str, Any], body: bytes, status: str, changed: bool) -> None:
         """Under the lock, before the answer leaves: committed changes are journaled in commit order."""
         assert self._journal is not None
         if environ.get("PATH_INFO") == "/moto-api/reset" and status.startswith("2"):
             self._journal.clear()
-        elif status.startswith("2") and is_mutation(environ, body):
+        elif changed:
             self._journal.record(environ, body)
+
+    def _tell_listeners(self, environ: dict[str, Any]) -> None:
+        match = _CREDENTIAL.search(str(environ.get("HTTP_AUTHORIZATION", "")))
+        if match is None:
+            return
+        for listener in list(self.change_listeners):
+            try:
+                listener(match.group(2))
+            except Exception:  # a listener's bug must not fail the request that already committed
+                logging.getLogger(__name__).exception("change listener failed")
+
     def _consult_hook(self, environ: dict[str, Any], body: bytes) -> Answer | Drop | None:
         hook = self.hook
         if hook is None:
@@ -306,9 +324,10 @@ class EmbeddedAwsEndpoint:
                 self._restore(moto_application)
             application = _SerializedApplication(moto_application, self._lock, self._journal)
             application.hook = self._hook
-            server = make_server(
-                "127.0.0.1", self._port, application, threaded=True, request_handler=MotoRequestHandler
-            )
+            # Headers and body leave in separate writes: without TCP_NODELAY the body waits for the client's delayed
+            # ACK (40 ms on Linux) on every response.
+            handler = type("Handler", (MotoRequestHandler,), {"disable_nagle_algorithm": True})
+            server = make_server("127.0.0.1", self._port, application, threaded=True, request_handler=handler)
         except BaseException:
             moto_transactions.uninstall()
             raise
@@ -347,6 +366,12 @@ class EmbeddedAwsEndpoint:
                     uninstall()
                 if self._journal is not None:
                     self._journal.close()
+
+    def add_change_listener(self, listener: ChangeListener) -> None:
+        """Call `listener(service)` after each request that changed the endpoint's state, once the lock is released."""
+        if self._application is None:
+            raise RuntimeError("the embedded endpoint is not running; call start() first")
+        self._application.change_listeners.append(listener)
 
     def run_locked(self, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run `function` linearizably with every request (it must not call the endpoint over HTTP)."""

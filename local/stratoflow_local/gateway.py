@@ -545,6 +545,7 @@ class _Request:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "stratoflow-local"
+    disable_nagle_algorithm = True  # headers and body are separate writes; see _serve
     gateway: ApiGateway
     access_log: bool
 

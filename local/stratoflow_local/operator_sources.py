@@ -150,18 +150,25 @@ def sqs_record(message: Mapping[str, Any], queue_arn: str, region: str) -> dict[
 
 
 class _Loop:
-    """A daemon thread calling `cycle()` until stopped; a cycle that found nothing waits POLL_INTERVAL."""
+    """A daemon thread calling `cycle()` until stopped; a cycle that found nothing waits `poll_interval`, or until
+    `wake()` (the local stack wakes it when the embedded endpoint saw a change to the queues or buses)."""
 
     def __init__(self, name: str) -> None:
+        self.poll_interval = POLL_INTERVAL
         self._stopping = threading.Event()
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._errors = 0
 
     def start(self) -> None:
         self._thread.start()
 
+    def wake(self) -> None:
+        self._wake.set()
+
     def stop(self, timeout: float = 10.0) -> None:
         self._stopping.set()
+        self._wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
 
@@ -177,7 +184,8 @@ class _Loop:
                 self._errors += 1
                 self._stopping.wait(min(1.0, POLL_INTERVAL * self._errors))
             if not busy:
-                self._stopping.wait(POLL_INTERVAL)
+                self._wake.wait(self.poll_interval)
+                self._wake.clear()
 
     def cycle(self) -> bool:
         raise NotImplementedError
@@ -303,6 +311,10 @@ class OperatorSources:
         self.queues.start()
         self.buses.start()
         return self
+
+    def wake(self) -> None:
+        self.queues.wake()
+        self.buses.wake()
 
     def stop(self) -> None:
         self.buses.stop()

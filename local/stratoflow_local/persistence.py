@@ -135,7 +135,11 @@ class RequestJournal:
         count = 0
         for entry in self.entries():
             status = call(
-                application, entry["method"], entry["path"], base64.b64decode(entry["body"]), entry["query"],
+                application,
+                entry["method"],
+                entry["path"],
+                base64.b64decode(entry["body"]),
+                entry["query"],
                 entry["headers"],
             )
             if not status.startswith("2"):

@@ -35,6 +35,7 @@ import sysconfig
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -165,6 +166,7 @@ class Container:
         self.cold = True
         self.init_seconds = 0.0
         self.invocations = 0
+        self.last_handler_seconds = 0.0
         self.last_used = time.monotonic()
         self.current_request_id: str | None = None
         self.exit_code: int | None = None
@@ -270,6 +272,7 @@ class Container:
                 f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds",
                 request_id=request_id,
             )
+        self.last_handler_seconds = invocation.handler_seconds
         if invocation.outcome == "response":
             return invocation.body
         if invocation.outcome == "error":
@@ -412,6 +415,13 @@ class FunctionPool:
             container.close()
 
 
+@dataclass(frozen=True)
+class InvocationTiming:
+    function: str
+    seconds: float  # from `invoke` to its answer: a free container found (or started), the payload there and back
+    handler_seconds: float  # what the container spent between being handed the event and answering
+
+
 class LambdaRuntime:
     """Invokes the template's functions, each in containers (processes) of its own."""
 
@@ -439,6 +449,9 @@ class LambdaRuntime:
             for logical_id, spec in template.functions.items()
         }
         self._listeners: list[InvocationListener] = []
+        # The latest invocations' (function, seconds in `invoke`, seconds in the handler): what `make bench-local`
+        # reads to tell the runtime's own cost from the handlers'.
+        self.timings: deque[InvocationTiming] = deque(maxlen=10_000)
         self._stopping = threading.Event()
         self._reaper = threading.Thread(target=self._reap, name="container-reaper", daemon=True)
         self._reaper.start()
@@ -475,10 +488,14 @@ class LambdaRuntime:
         pool = self.pool(logical_id)
         payload = json.dumps(event).encode()
         request_id = str(uuid.uuid4())
+        started = time.perf_counter()
         with pool.container() as container:
             for listener in list(self._listeners):
                 listener(logical_id, request_id, container.access_key_id)
             body = container.invoke(payload, request_id)
+            self.timings.append(
+                InvocationTiming(logical_id, time.perf_counter() - started, container.last_handler_seconds)
+            )
         return json.loads(body) if body else None
 
     def warm(self, logical_ids: Iterable[str] | None = None) -> dict[str, FunctionError]:

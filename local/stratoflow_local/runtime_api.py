@@ -41,11 +41,19 @@ class Invocation:
     outcome: str = ""  # "response" | "error"
     body: bytes = b""
     error_type: str = ""
+    delivered: float = 0.0  # perf_counter() when the container was handed it
+    answered: float = 0.0  # and when it answered
+
+    @property
+    def handler_seconds(self) -> float:
+        """The handler's own time, as the container's side of the Runtime API saw it."""
+        return max(0.0, self.answered - self.delivered) if self.delivered else 0.0
 
     def finish(self, outcome: str, body: bytes, error_type: str = "") -> None:
         if self.done.is_set():
             return
         self.outcome, self.body, self.error_type = outcome, body, error_type
+        self.answered = time.perf_counter()
         self.done.set()
 
 
@@ -142,7 +150,10 @@ class RuntimeApi:
                 self._condition.wait()
             if self._closed:
                 return None
-            invocation, self._pending = self._pending, None
+            invocation = self._pending
+            assert invocation is not None
+            self._pending = None
+            invocation.delivered = time.perf_counter()
             self._current = invocation
             return invocation
 

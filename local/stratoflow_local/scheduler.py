@@ -115,6 +115,10 @@ class SchedulerEmulator:
         self._wake.set()
         self._thread.join(timeout)
 
+    def wake(self) -> None:
+        """Poll now (the local stack calls it when the embedded endpoint saw a schedule change)."""
+        self._wake.set()
+
     def wait_cycle(self, timeout: float = 10.0) -> None:
         """Return after a full poll that started after this call (every schedule due by now has fired)."""
         deadline = time.monotonic() + timeout

@@ -86,8 +86,9 @@ class Tour:
             {"type": "SCHEDULE_TASK", "taskExecutionId": task_id, "kind": "smoke-task", "input": {"amount": 42}},
             {"type": "START_TIMER", "timerId": "reminder", "durationMs": 2000},
         ]
-        submitted = self.call("POST", f"/v1/worker/workflows/{workflow_id}/commands", 200,
-                              {"leaseId": lease, "commands": commands})
+        submitted = self.call(
+            "POST", f"/v1/worker/workflows/{workflow_id}/commands", 200, {"leaseId": lease, "commands": commands}
+        )
         self.say(f"claimed it and scheduled a task and a 2 s timer: {submitted['status']}")
 
         def poll_task() -> dict[str, Any] | None:
@@ -100,8 +101,12 @@ class Tour:
         beat = self.call("POST", f"/v1/worker/tasks/{task_id}/heartbeat", 200, {"leaseId": task["leaseId"]})
         if beat["cancelRequested"]:
             raise SmokeFailure("the heartbeat of a live task says cancelRequested")
-        self.call("POST", f"/v1/worker/tasks/{task_id}/complete", 200,
-                  {"leaseId": task["leaseId"], "output": {"charged": True}})
+        self.call(
+            "POST",
+            f"/v1/worker/tasks/{task_id}/complete",
+            200,
+            {"leaseId": task["leaseId"], "output": {"charged": True}},
+        )
         self.say("ran the task: poll, heartbeat, complete")
 
         self.until(

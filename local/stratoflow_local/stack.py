@@ -35,7 +35,7 @@ from stratoflow_local.persistence import RequestJournal, StreamCheckpoints
 from stratoflow_local.resources import client, provision
 from stratoflow_local.runtime import FunctionError, LambdaRuntime
 from stratoflow_local.scheduler import PeriodicTicker, SchedulerEmulator
-from stratoflow_local.streams import StreamPoller
+from stratoflow_local.streams import FED_POLL_INTERVAL, StreamPoller
 from stratoflow_local.template import LocalNames, LocalTemplate, load_template
 from stratoflow_local.tokens import DEV_TOKEN, TokenSpec, parse_token, parse_tokens, store_tokens
 
@@ -277,12 +277,21 @@ class LocalStack:
             seed=self.seed,
             checkpoints=StreamCheckpoints(self.state_dir) if self.state_dir is not None and self._endpoint else None,
         )
-        self.streams.start()
         self.scheduler = SchedulerEmulator(
             template, self.invoke, self.endpoint_url, duplicate_invocations=self.duplicate_schedule_invocations
         )
+        self.operator_sources = OperatorSources(template, self.invoke, self.endpoint_url)  # queues, buses
+        add_change_listener = getattr(self._endpoint, "add_change_listener", None)
+        if add_change_listener is not None:
+            # The embedded endpoint says when something changed: the event sources wake then, and poll only rarely
+            # otherwise (every poll takes the endpoint's one lock). SQS is still polled often, for delayed messages.
+            self.streams.poll_interval = FED_POLL_INTERVAL
+            self.scheduler.poll_interval = FED_POLL_INTERVAL
+            self.operator_sources.buses.poll_interval = FED_POLL_INTERVAL
+            add_change_listener(self._changed)
+        self.streams.start()
         self.scheduler.start()
-        self.operator_sources = OperatorSources(template, self.invoke, self.endpoint_url).start()  # queues, buses
+        self.operator_sources.start()
         self.periodic = PeriodicTicker(template, self.invoke, self.sweep_seconds if self.sweep_seconds > 0 else None)
         if self.sweep_seconds > 0:
             self.periodic.start()
@@ -290,6 +299,15 @@ class LocalStack:
         self._front_door = HttpFrontDoor(self.gateway, self.port, access_log=self.access_log)
         self._front_door.start()
         self.url = self._front_door.url
+
+    def _changed(self, service: str) -> None:
+        """The embedded endpoint committed a change to `service` (called on its request thread: only wake-ups)."""
+        if service == "dynamodb" and self.streams is not None:
+            self.streams.wake()
+        elif service == "scheduler" and self.scheduler is not None:
+            self.scheduler.wake()
+        elif service in ("sqs", "events") and self.operator_sources is not None:
+            self.operator_sources.wake()
 
     def _warm(self) -> None:
         assert self.runtime is not None

@@ -42,6 +42,10 @@ from stratoflow_local.template import LocalTemplate, StreamMapping
 logger = logging.getLogger(__name__)
 
 DEFAULT_POLL_INTERVAL = 0.05
+# With an embedded endpoint the consumers are woken by every DynamoDB change, so polling is only the safety net.
+FED_POLL_INTERVAL = 1.0
+# New shards (a closed shard's children) are looked for this often, not on every poll.
+SHARD_DISCOVERY_SECONDS = 10.0
 _RETRY_DELAY = 0.02
 _MAX_RETRY_DELAY = 0.2
 
@@ -139,6 +143,7 @@ class _Consumer:
         self.last_idle_cycle = 0
         self._errors = 0
         self._shard_id = ""
+        self._discovered_at = -SHARD_DISCOVERY_SECONDS
 
     def start(self) -> None:
         self._thread.start()
@@ -178,7 +183,10 @@ class _Consumer:
     # ------------------------------------------------------------ reading
 
     def _cycle(self) -> int:
-        self._discover_shards()
+        now = time.monotonic()
+        if not self._iterators or now - self._discovered_at >= SHARD_DISCOVERY_SECONDS:
+            self._discover_shards()
+            self._discovered_at = now
         read = 0
         for shard_id in list(self._iterators):
             records = self._read_shard(shard_id)

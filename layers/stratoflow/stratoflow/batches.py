@@ -182,8 +182,9 @@ def _in_scope(execution: Execution, batch_filter: dict[str, Any], snapshot_befor
 
 def _query_page(
     repo: Repository, tenant: str, batch_filter: dict[str, Any], snapshot_before: str, cursor: str | None, limit: int
-) -> tuple[list[str], str | None]:
-    """One page of the list index over the snapshot; the index filters status, kind and queue. (ids, next cursor)."""
+) -> tuple[list[Execution], str | None]:
+    """One page of the list index over the snapshot; the index filters status, kind and queue. (executions, next
+    cursor): the index projects whole items, so what it lists is also a first read of each execution."""
     parts: list[Requirement] = [FieldIn("status", tuple(_statuses(batch_filter)))]
     for name in ("kind", "queue"):
         if batch_filter.get(name) is not None:
@@ -197,7 +198,7 @@ def _query_page(
         ascending=True,
         between=(str(batch_filter.get("createdAfter") or "0"), snapshot_before),
     )
-    return [execution.workflow_id for execution in page.items], page.next_token
+    return list(page.items), page.next_token
 
 
 def _listed_ids(batch_filter: dict[str, Any]) -> list[str]:
@@ -365,12 +366,13 @@ def run_slice(
     if wait_ms > 0:
         sleep(min(wait_ms, 2 * SLICE_GAP_MS) / 1000)
     budget = int(batch.max_per_second)
-    if not _list_until(rt.repo, batch, current, budget):
+    listed = _list_until(rt.repo, batch, current, budget)
+    if listed is None:
         return "finished"
     pending: list[str] = loads(batch.pending) or []
     take, rest = pending[:budget], pending[budget:]
     for workflow_id in take:
-        if _handle(rt, batch, current, workflow_id) == "stopped":
+        if _handle(rt, batch, current, workflow_id, listed.get(workflow_id)) == "stopped":
             return "finished"
     done = not rest and bool(batch.listed)
     if not _advance(rt, batch, current, rest, done):
@@ -381,19 +383,26 @@ def run_slice(
     return "continued"
 
 
-def _list_until(repo: Repository, batch: Batch, slice_number: int, budget: int) -> bool:
-    """Fill the pending ids up to `budget` from the index and save the listing's progress before handling any."""
+def _list_until(repo: Repository, batch: Batch, slice_number: int, budget: int) -> dict[str, Execution] | None:
+    """Fill the pending ids up to `budget` from the index and save the listing's progress before handling any.
+
+    Returns the executions this call listed (their first read), or None when the batch moved on meanwhile. Pages
+    ask for no more than the slice still needs, so ids are rarely left pending for the next slice (to be read again).
+    """
     pending: list[str] = loads(batch.pending) or []
     if len(pending) >= budget or batch.listed:
-        return True
+        return {}
     batch_filter = loads(batch.filter_json)
     cursor = batch.cursor
     found = int(batch.found or 0)
     listed = False
+    executions: dict[str, Execution] = {}
     while len(pending) < budget:
-        ids, cursor = _query_page(repo, batch.tenant, batch_filter, batch.snapshot_before, cursor, LIST_PAGE_SIZE)
-        pending += ids
-        found += len(ids)
+        limit = min(LIST_PAGE_SIZE, budget - len(pending))
+        page, cursor = _query_page(repo, batch.tenant, batch_filter, batch.snapshot_before, cursor, limit)
+        pending += [execution.workflow_id for execution in page]
+        executions.update((execution.workflow_id, execution) for execution in page)
+        found += len(page)
         if cursor is None:
             listed = True
             break
@@ -403,8 +412,8 @@ def _list_until(repo: Repository, batch: Batch, slice_number: int, budget: int) 
     try:
         repo.commit(uow)
     except TransactionConflict:
-        return False
-    return True
+        return None
+    return executions
 
 
 def _running_slice(slice_number: int) -> AllOf:
@@ -444,18 +453,20 @@ def _advance(rt: Runtime, batch: Batch, slice_number: int, rest: list[str], done
     return True
 
 
-def _handle(rt: Runtime, batch: Batch, slice_number: int, workflow_id: str) -> str:
+def _handle(rt: Runtime, batch: Batch, slice_number: int, workflow_id: str, listed: Execution | None = None) -> str:
     """Reach one execution: its change, its outcome item and the batch's count in one transaction.
 
-    Returns "SUCCEEDED", "SKIPPED", "FAILED", "excluded" (a listed id outside the filter), "already" (handled by an
-    earlier run of this slice) or "stopped".
+    `listed`: the execution as the listing read it, used for the first attempt (the transaction's version condition
+    catches a copy that changed since; the retry reads it again). Returns "SUCCEEDED", "SKIPPED", "FAILED",
+    "excluded" (a listed id outside the filter), "already" (handled by an earlier run of this slice) or "stopped".
     """
     batch_filter = loads(batch.filter_json)
     ids_mode = bool(_listed_ids(batch_filter))
+    first_read = [listed] if listed is not None else []
 
     def attempt() -> str:
         now = rt.now_ms()
-        execution = get_execution(rt.repo, batch.tenant, workflow_id)
+        execution = first_read.pop() if first_read else get_execution(rt.repo, batch.tenant, workflow_id)
         uow = UnitOfWork()
         error: dict[str, Any] | None = None
         if execution is None:

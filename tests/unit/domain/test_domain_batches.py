@@ -82,7 +82,11 @@ def test_a_batch_cancels_every_matching_execution_once_and_counts_add_up(engine:
     assert run_all(engine, queue) == ["continued", "continued", "completed"]
     view = batches.get_batch(engine.rt, "acme", batch_id)
     assert {k: view[k] for k in ("status", "matched", "succeeded", "failed", "skipped")} == {
-        "status": "COMPLETED", "matched": 7, "succeeded": 7, "failed": 0, "skipped": 0
+        "status": "COMPLETED",
+        "matched": 7,
+        "succeeded": 7,
+        "failed": 0,
+        "skipped": 0,
     }
     assert view["completedAt"] is not None
     for wid in targets:
@@ -100,9 +104,13 @@ def test_no_second_of_the_batch_reaches_more_than_max_per_second(engine: Engine,
     engine.clock.advance(1)
     batch_id = create(engine, request(kind="rated", max_per_second=4))
     run_all(engine, queue)
-    times = sorted(int(engine.item(f"T#acme#BATCH#{batch_id}", f"ITEM#{i['workflowExecutionId']}")["at"][17:19]
-                       + engine.item(f"T#acme#BATCH#{batch_id}", f"ITEM#{i['workflowExecutionId']}")["at"][20:23])
-                   for i in items(engine, batch_id))
+    times = sorted(
+        int(
+            engine.item(f"T#acme#BATCH#{batch_id}", f"ITEM#{i['workflowExecutionId']}")["at"][17:19]
+            + engine.item(f"T#acme#BATCH#{batch_id}", f"ITEM#{i['workflowExecutionId']}")["at"][20:23]
+        )
+        for i in items(engine, batch_id)
+    )
     # any window of one second holds at most 4 reaches
     assert all(sum(1 for t in times if start <= t < start + 1000) <= 4 for start in times), times
 
@@ -176,8 +184,10 @@ def test_a_crash_at_any_step_or_a_redelivered_slice_handles_nothing_twice(engine
     run_all(engine, queue)
     view = batches.get_batch(engine.rt, "acme", batch_id)
     assert (view["status"], view["matched"], view["succeeded"]) == ("COMPLETED", 6, 6)
-    assert Counter(len([e for e in engine.history(i["workflowExecutionId"]) if e["type"] == "CANCELLATION_REQUESTED"])
-                   for i in items(engine, batch_id)) == Counter({1: 6})
+    assert Counter(
+        len([e for e in engine.history(i["workflowExecutionId"]) if e["type"] == "CANCELLATION_REQUESTED"])
+        for i in items(engine, batch_id)
+    ) == Counter({1: 6})
 
 
 def test_stop_leaves_executions_not_yet_reached_alone(engine: Engine, queue: FakeQueue) -> None:
@@ -186,8 +196,8 @@ def test_stop_leaves_executions_not_yet_reached_alone(engine: Engine, queue: Fak
     batch_id = create(engine, request(kind="stop", max_per_second=2))
     run_all(engine, queue, limit=1)
     stopped = batches.stop_batch(engine.rt, "acme", batch_id)
-    # the listing (one page) had finished: matched keeps what it found; the counts do not add up to it
-    assert (stopped["status"], stopped["succeeded"], stopped["matched"]) == ("STOPPED", 2, 5)
+    # a slice lists only what it handles: the listing had not finished, so matched stays null
+    assert (stopped["status"], stopped["succeeded"], stopped["matched"]) == ("STOPPED", 2, None)
     assert stopped["completedAt"] is not None
     assert set(run_all(engine, queue)) == {"finished"}
     assert sum(engine.status(w) == "CANCELLING" for w in wids) == 2
@@ -219,3 +229,34 @@ def test_batches_are_listed_newest_first_and_tenants_see_only_their_own(engine: 
         batches.get_batch(engine.rt, "globex", first)
     with pytest.raises(InvalidArgument):
         batches.list_batches(engine.rt, "globex", limit=10, next_token=page["nextToken"])
+
+
+def test_the_listing_is_the_first_read_and_a_copy_that_changed_since_is_read_again(
+    engine: Engine, queue: FakeQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The list index projects whole executions: a slice handles them from that read, and the transaction's version
+    condition sends it back to a fresh read when one changed in between (here: cancelled by a single call)."""
+    wids = [engine.start(kind="listed")["workflowExecutionId"] for _ in range(3)]
+    engine.clock.advance(1)
+    batch_id = create(engine, request(kind="listed"))
+    list_page = batches._query_page
+    reads: list[str] = []
+
+    def list_then_cancel_one(*args: Any) -> Any:
+        page = list_page(*args)
+        engine.cancel(wids[1], reason="by hand")  # after the listing read it
+        return page
+
+    monkeypatch.setattr(batches, "_query_page", list_then_cancel_one)
+    read_again = batches.get_execution
+    monkeypatch.setattr(
+        batches, "get_execution", lambda repo, tenant, wid: reads.append(wid) or read_again(repo, tenant, wid)
+    )
+    assert run_all(engine, queue) == ["completed"]
+    assert reads == [wids[1]]  # the only execution read twice is the one that changed
+    outcomes = {item["workflowExecutionId"]: item["outcome"] for item in items(engine, batch_id)}
+    assert outcomes == {wids[0]: "SUCCEEDED", wids[1]: "SKIPPED", wids[2]: "SUCCEEDED"}
+    requests = [
+        event["data"]["requestedBy"] for event in engine.history(wids[1]) if event["type"] == "CANCELLATION_REQUESTED"
+    ]
+    assert len(requests) == 1 and not requests[0].startswith("batch:")
