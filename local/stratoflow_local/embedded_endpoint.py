@@ -314,10 +314,11 @@ class EmbeddedAwsEndpoint:
             create_backend_app,
         )
 
-        from stratoflow_local import moto_transactions  # noqa: PLC0415
+        from stratoflow_local import moto_queries, moto_transactions  # noqa: PLC0415
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         moto_transactions.install()
+        moto_queries.install()
         try:
             moto_application = DomainDispatcherApplication(create_backend_app)
             if self._journal is not None:
@@ -329,9 +330,15 @@ class EmbeddedAwsEndpoint:
             handler = type("Handler", (MotoRequestHandler,), {"disable_nagle_algorithm": True})
             server = make_server("127.0.0.1", self._port, application, threaded=True, request_handler=handler)
         except BaseException:
+            moto_queries.uninstall()
             moto_transactions.uninstall()
             raise
-        self._server, self._application, self._uninstall = server, application, moto_transactions.uninstall
+
+        def uninstall() -> None:
+            moto_queries.uninstall()
+            moto_transactions.uninstall()
+
+        self._server, self._application, self._uninstall = server, application, uninstall
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="embedded-aws-endpoint", daemon=True
         )

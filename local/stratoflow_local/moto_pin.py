@@ -27,6 +27,8 @@ PINNED_MOTO_VERSION = "5.2.5"
 # SHA-256 of `inspect.getsource(DynamoDBBackend.transact_write_items)` in the pinned moto. The journaled copy in
 # `moto_transactions` repeats its logic, so any upstream change to it has to be reviewed and carried over.
 TRANSACT_WRITE_ITEMS_SHA256 = "81db2cb7d94e39c90b3a2077e1f4bb41a449c558ef9b1b1e2910fdaa39978ad4"
+# SHA-256 of `inspect.getsource(Table.query)`: `moto_queries` relies on it reading items only through `all_items()`.
+TABLE_QUERY_SHA256 = "002b4d00be6df07cf37f6cbe0132e5eb89455ae12a8e79b23db3fb492450f21e"
 
 # (module, name) → parameter names the adapter passes or relies on.
 _REQUIRED_CALLABLES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -98,6 +100,7 @@ def check_moto() -> None:
     _check_request_handler(problems)
     _check_backend(problems)
     _check_table_shape(problems)
+    _check_source("moto.dynamodb.models.table", "Table", "query", TABLE_QUERY_SHA256, problems)
     if problems:
         raise MotoPinError(problems)
 
@@ -171,6 +174,23 @@ def _check_backend(problems: list[str]) -> None:
             f"DynamoDBBackend.transact_write_items changed (source sha256 {digest}, expected "
             f"{TRANSACT_WRITE_ITEMS_SHA256})"
         )
+
+
+def _check_source(module_name: str, class_name: str, method_name: str, sha256: str, problems: list[str]) -> None:
+    """The method's source (moto's own, when an adapter stands in for it) is the one the adapter was written for."""
+    owner = _attribute(module_name, class_name, problems)
+    method = getattr(owner, method_name, None) if owner is not None else None
+    if method is None:
+        problems.append(f"{class_name}.{method_name} is missing")
+        return
+    try:
+        source = inspect.getsource(inspect.unwrap(method))
+    except (OSError, TypeError):
+        problems.append(f"the source of {class_name}.{method_name} is unavailable, so it cannot be verified")
+        return
+    digest = hashlib.sha256(source.encode()).hexdigest()
+    if digest != sha256:
+        problems.append(f"{class_name}.{method_name} changed (source sha256 {digest}, expected {sha256})")
 
 
 def _check_table_shape(problems: list[str]) -> None:

@@ -1,0 +1,90 @@
+"""A `Query` for moto's DynamoDB tables that reads only what it needs: one partition, or the items in any order.
+
+moto 5.2.5's `Table.query` starts every query, a base-table query on one partition included, from
+`Table.all_items()`, which sorts every item of the table by its primary key. A query therefore costs O(n log n) in
+the table's size with Python-level comparisons: tens of milliseconds once a test's table holds a few thousand items,
+paid by every history read, poll and listing. `partition_query` runs moto's own `query` unchanged, but with the items
+it starts from narrowed for that one call:
+
+- a base-table query starts from the items of its partition (`Table.items[hash_key]`): moto then keeps exactly the
+  items whose hash key is that one, so nothing else could have been kept;
+- an index query starts from every item unsorted: moto sorts the items an index query keeps by the index's keys and
+  then the table's keys, a total order, so the order it started from never shows.
+
+Results, their order, `LastEvaluatedKey` and `ScannedCount` are moto's (`tests/unit/test_moto_queries.py` compares
+both on random tables). `moto_pin.check_moto` pins the source of `Table.query`, since this relies on `all_items` being
+the only place it reads items from.
+
+The narrowing is an attribute set on the table for the duration of the call, so concurrent queries on one table must
+be serialized, as the embedded endpoint serializes every request. `install()` / `uninstall()` are reference-counted
+and swap `Table.query` for the whole process, like `moto_transactions`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from moto.dynamodb.models.table import Table
+
+from stratoflow_local.moto_pin import check_moto
+
+_original_query: Callable[..., Any] = Table.query
+_SIGNATURE = inspect.signature(_original_query)
+
+
+def _every_item(table: Table) -> list[Any]:
+    if table.range_key_attr:
+        return [item for partition in table.items.values() for item in partition.values()]
+    return list(table.items.values())
+
+
+def partition_query(self: Table, *args: Any, **kwargs: Any) -> Any:
+    """moto's `Table.query`, starting from one partition (base table) or from the unsorted items (an index)."""
+    arguments = _SIGNATURE.bind(self, *args, **kwargs).arguments
+    hash_key = arguments.get("hash_key")
+    if arguments.get("index_name") or hash_key is None or not self.range_key_attr:
+        candidates = _every_item(self)
+    else:
+        partition = self.items.get(hash_key)  # `get`: moto's defaultdict must not grow an empty partition
+        candidates = list(partition.values()) if partition else []
+    self.all_items = lambda: candidates  # type: ignore[method-assign]
+    try:
+        return _original_query(self, *args, **kwargs)
+    finally:
+        del self.all_items
+
+
+class _Installation:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.count = 0
+
+
+_installation = _Installation()
+
+
+def install() -> None:
+    """Put `partition_query` in place of moto's `Table.query` (checks the moto pin first). Reference-counted."""
+    with _installation.lock:
+        if _installation.count == 0:
+            check_moto()
+            partition_query.__wrapped__ = _original_query  # type: ignore[attr-defined]  # for the pin check
+            Table.query = partition_query  # type: ignore[method-assign]
+        _installation.count += 1
+
+
+def uninstall() -> None:
+    """Undo one `install()`; the last one puts moto's method back."""
+    with _installation.lock:
+        if _installation.count == 0:
+            raise RuntimeError("the partition query is not installed")
+        _installation.count -= 1
+        if _installation.count == 0:
+            Table.query = _original_query  # type: ignore[method-assign]
+
+
+def is_installed() -> bool:
+    return Table.query is partition_query

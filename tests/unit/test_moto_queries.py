@@ -1,0 +1,143 @@
+"""The partition query answers every Query exactly as moto's own does: same items, order, pages and counts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from moto import mock_aws
+from moto.dynamodb.models.table import Table
+from stratoflow_local import moto_queries
+
+TABLE = "t"
+INDEX = "by-group"
+
+
+@pytest.fixture(scope="module")
+def dynamodb() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client(
+            "dynamodb", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+        )
+        client.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "g", "gs")],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": INDEX,
+                    "KeySchema": [
+                        {"AttributeName": "g", "KeyType": "HASH"},
+                        {"AttributeName": "gs", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["v"]},
+                }
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield client
+
+
+items = st.lists(
+    st.fixed_dictionaries(
+        {
+            "pk": st.sampled_from(["p1", "p2", "p3"]),
+            "sk": st.text("abc", min_size=1, max_size=3),
+            "g": st.none() | st.sampled_from(["g1", "g2"]),  # items without it are not in the index
+            "gs": st.sampled_from(["x", "y"]),  # shared values: ties broken by the table's keys
+            "v": st.integers(0, 9),
+        }
+    ),
+    max_size=25,
+)
+queries = st.fixed_dictionaries(
+    {
+        "index": st.booleans(),
+        "key": st.sampled_from(["p1", "p2", "p4", "g1", "g2"]),
+        "range": st.none() | st.sampled_from(["b", "x"]),
+        "limit": st.none() | st.integers(1, 4),
+        "forward": st.booleans(),
+        "filter": st.booleans(),
+    }
+)
+
+
+def _request(query: dict[str, Any]) -> dict[str, Any]:
+    hash_name, range_name = ("g", "gs") if query["index"] else ("pk", "sk")
+    request: dict[str, Any] = {
+        "TableName": TABLE,
+        "KeyConditionExpression": "#h = :h",
+        "ExpressionAttributeNames": {"#h": hash_name},
+        "ExpressionAttributeValues": {":h": {"S": query["key"]}},
+        "ScanIndexForward": query["forward"],
+    }
+    if query["index"]:
+        request["IndexName"] = INDEX
+    if query["range"] is not None:
+        request["KeyConditionExpression"] += " AND #r >= :r"
+        request["ExpressionAttributeNames"]["#r"] = range_name
+        request["ExpressionAttributeValues"][":r"] = {"S": query["range"]}
+    if query["limit"] is not None:
+        request["Limit"] = query["limit"]
+    if query["filter"]:
+        request["FilterExpression"] = "v > :v"
+        request["ExpressionAttributeValues"][":v"] = {"N": "4"}
+    return request
+
+
+def _all_pages(dynamodb: Any, request: dict[str, Any]) -> list[dict[str, Any]]:
+    pages = []
+    while True:
+        page = dynamodb.query(**request)
+        page.pop("ResponseMetadata")
+        pages.append(page)
+        if "LastEvaluatedKey" not in page:
+            return pages
+        request = {**request, "ExclusiveStartKey": page["LastEvaluatedKey"]}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(stored=items, asked=st.lists(queries, min_size=1, max_size=4))
+def test_every_page_is_the_one_moto_answers(dynamodb: Any, stored: list[dict[str, Any]], asked: list[Any]) -> None:
+    for old in dynamodb.scan(TableName=TABLE)["Items"]:
+        dynamodb.delete_item(TableName=TABLE, Key={"pk": old["pk"], "sk": old["sk"]})
+    for item in stored:
+        attributes = {name: {"S": value} for name, value in item.items() if isinstance(value, str)}
+        dynamodb.put_item(TableName=TABLE, Item={**attributes, "v": {"N": str(item["v"])}})
+    for query in asked:
+        request = _request(query)
+        expected = _all_pages(dynamodb, request)
+        moto_queries.install()
+        try:
+            assert moto_queries.is_installed()
+            assert _all_pages(dynamodb, request) == expected
+        finally:
+            moto_queries.uninstall()
+        assert not moto_queries.is_installed()
+
+
+def test_a_query_of_an_absent_partition_creates_nothing(dynamodb: Any) -> None:
+    moto_queries.install()
+    try:
+        answer = dynamodb.query(
+            TableName=TABLE, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "nowhere"}}
+        )
+    finally:
+        moto_queries.uninstall()
+    assert answer["Items"] == [] and answer["Count"] == 0
+    assert "all_items" not in vars(_table())  # the narrowing never outlives its call
+
+
+def _table() -> Table:
+    from moto.dynamodb.models import dynamodb_backends  # noqa: PLC0415
+
+    return dynamodb_backends["123456789012"]["us-east-1"].tables[TABLE]
+
+
+def test_uninstalling_more_often_than_installing_is_refused() -> None:
+    with pytest.raises(RuntimeError):
+        moto_queries.uninstall()
