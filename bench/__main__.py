@@ -174,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         results = run(QUICK if arguments.quick else FULL)
         arguments.results.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     report.plot(results, arguments.plot)
-    arguments.report.write_text(report.render(results, arguments.plot.name), encoding="utf-8")
+    kept = report.kept_sections(arguments.report)
+    arguments.report.write_text(report.render(results, arguments.plot.name) + "\n" + kept, encoding="utf-8")
     written = (
         [arguments.report, arguments.plot]
         if arguments.from_results

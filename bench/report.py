@@ -612,3 +612,33 @@ def plot(results: dict[str, Any], path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+# ---------------------------------------------------------------- sections written by other scripts
+
+# docs/benchmarks.md ends with sections that other scripts measure and write (`make bench-local`, the batch and timer
+# measurements); `make bench` re-renders everything above this line and keeps everything below it.
+KEPT_MARK = "<!-- Below: sections written by their own scripts; make bench keeps them. -->"
+
+
+def kept_sections(path: Path) -> str:
+    """The part of the report that `make bench` keeps (from the mark on), or just the mark."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    start = text.find(KEPT_MARK)
+    return text[start:] if start >= 0 else KEPT_MARK + "\n"
+
+
+def write_section(path: Path, name: str, markdown: str) -> None:
+    """Put `markdown` as the kept section `name` of the report (replacing its earlier version, else appended)."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    if KEPT_MARK not in text:
+        text = text.rstrip("\n") + "\n\n" + KEPT_MARK + "\n"
+    begin, end = f"<!-- begin:{name} -->", f"<!-- end:{name} -->"
+    block = f"{begin}\n{markdown.strip()}\n{end}"
+    if begin in text and end in text:
+        head, _, rest = text.partition(begin)
+        _, _, tail = rest.partition(end)
+        text = head + block + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(text, encoding="utf-8")

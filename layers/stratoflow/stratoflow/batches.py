@@ -8,7 +8,8 @@ How a batch runs (docs/design.md, "Batches"):
   *slice* per message: at most `maxPerSecond` executions, then the message of the next slice.
 - Listing is a Query of the tenant's list index over the snapshot (`createdAfter <= createdAt < min(createdBefore,
   the batch's createdAt)`), filtered by DynamoDB on status, kind and queue; the cursor and the ids found but not yet
-  handled are saved on the batch item before any of them is handled, so each index entry is read once.
+  handled are saved on the batch item before any of them is handled, so each index entry is read once. The index
+  projects whole items, so the listing is also the first read of each execution it found.
 - Each execution is handled in one transaction with its outcome item (`attribute_not_exists`: a redelivered slice
   skips what it handled already) and an update of the batch's counters conditioned on `status = RUNNING AND
   slice = <this slice>`: a stopped batch handles nothing more, and counts always add up (I11).
