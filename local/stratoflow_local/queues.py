@@ -48,11 +48,13 @@ class QueueMapping:
 
 @dataclass(frozen=True)
 class QueueDelivery:
-    """One batch delivered: its mapping, its message ids and those that failed (all of them on a function error)."""
+    """One batch delivered: its mapping, its messages' ids and bodies, and the ids that failed (all on a function
+    error)."""
 
     mapping: str
     message_ids: tuple[str, ...]
     failed: tuple[str, ...]
+    bodies: tuple[str, ...] = ()
 
 
 def queue_mappings(template: LocalTemplate) -> list[QueueMapping]:
@@ -208,11 +210,12 @@ class SqsEventSource:
         region = self.template.names.region
         records = [sqs_record(message, mapping.queue_arn, region) for message in messages]
         ids = tuple(message["MessageId"] for message in messages)
+        bodies = tuple(message["Body"] for message in messages)
         try:
             response = self.invoke(mapping.function, {"Records": records})
         except FunctionError as error:
             logger.warning("queue function failed", extra={"mapping": mapping.name, "error": error.error_message})
-            self.deliveries.append(QueueDelivery(mapping.name, ids, ids))
+            self.deliveries.append(QueueDelivery(mapping.name, ids, ids, bodies))
             return  # every message comes back after its visibility timeout
         failed: set[str] = set()
         if mapping.report_batch_item_failures and isinstance(response, Mapping):
@@ -221,4 +224,4 @@ class SqsEventSource:
         for message in messages:
             if message["MessageId"] not in failed:
                 self._sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-        self.deliveries.append(QueueDelivery(mapping.name, ids, tuple(i for i in ids if i in failed)))
+        self.deliveries.append(QueueDelivery(mapping.name, ids, tuple(i for i in ids if i in failed), bodies))
