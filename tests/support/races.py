@@ -36,6 +36,7 @@ from stratoflow.clock import parse_iso_ms
 from stratoflow.config import Settings
 from stratoflow.deadlines import DEADLINE_TIMER_ID
 from stratoflow.errors import FailedPrecondition
+from stratoflow.runtime import Runtime
 from stratoflow.subscriptions import CancelOnEntry
 
 from tests.support.domain import Engine, FakeClock, SequentialIds, query_items, scan_items
@@ -139,12 +140,12 @@ class RecordingTimerQueue:
             self.sent.append(message)
 
 
-def _deliver_message(engine: Engine, message: Any) -> str:
+def _deliver_message(rt: Runtime, message: Any) -> str:
     """fire-timer handling a timer queue message, its clock already past the due time (nothing to wait)."""
     body = message.body
     fire_at = parse_iso_ms(body["fireAt"])
     return timers.deliver_last_mile(
-        engine.rt, body["tenant"], body["workflowExecutionId"], body["timerId"], fire_at, _never_wait
+        rt, body["tenant"], body["workflowExecutionId"], body["timerId"], fire_at, _never_wait
     )
 
 
@@ -184,8 +185,8 @@ def cancel_timer_vs_last_mile(engine: Engine, pool: ThreadPoolExecutor) -> Run:
     engine.clock.set(max(engine.clock.now_ms(), fire_at))
     first, second, cancel = race(
         pool,
-        lambda: _deliver_message(engine, message),
-        lambda: _deliver_message(engine, message),
+        lambda: _deliver_message(engine.rt, message),
+        lambda: _deliver_message(engine.rt, message),
         lambda: engine.submit(wid, lease, [{"type": "CANCEL_TIMER", "timerId": "t"}]),
     )
     assert first.error is None and second.error is None and cancel.error is None, (first, second, cancel)
@@ -201,29 +202,37 @@ def cancel_timer_vs_last_mile(engine: Engine, pool: ThreadPoolExecutor) -> Run:
 
 
 def cancel_timer_vs_hand_over(engine: Engine, pool: ThreadPoolExecutor) -> Run:
-    """Scheduler's path: the hand-over against CANCEL_TIMER, then the message it sent (if any) delivered. Exactly one
-    of TIMER_FIRED / TIMER_CANCELLED."""
-    wid, lease, fire_at = _cancelling_timer(engine, 3_600_000, 60_000)  # Scheduler ran it 30 s after its time
+    """Scheduler's path: the hand-over and the delivery of the message it sends, one after the other as the queue
+    would bring it, against CANCEL_TIMER. The cancel may land before the hand-over reads the timer, between the
+    hand-over and the delivery, or after the delivery fired it. Exactly one of TIMER_FIRED / TIMER_CANCELLED."""
+    wid, lease, fire_at = _cancelling_timer(engine, 3_600_000, 0)
     queue = RecordingTimerQueue()
-    rt = replace(engine.rt, timer_queue=queue)
-    hand_over, cancel = race(
-        pool,
-        lambda: timers.hand_over_timer(rt, engine.tenant, wid, "t", fire_at, _never_wait),
-        lambda: engine.submit(wid, lease, [{"type": "CANCEL_TIMER", "timerId": "t"}]),
-    )
-    assert hand_over.error is None and cancel.error is None, (hand_over, cancel)
-    assert hand_over.value in ("handed-over", "ignored"), hand_over
-    assert len(queue.sent) == (1 if hand_over.value == "handed-over" else 0)
-    engine.clock.set(max(engine.clock.now_ms(), fire_at))
-    delivered = [_deliver_message(engine, message) for message in queue.sent]
+    # Scheduler ran the hand-over 30 s after its time, a minute before the timer is due (its own clock); the queue
+    # brings the message once the timer is due, when the worker cancels (the engine's clock).
+    handing_over = replace(engine.rt, timer_queue=queue, clock=FakeClock(fire_at - 60_000))
+    delivering = engine.rt
+
+    def hand_over_then_deliver() -> tuple[str, list[str]]:
+        outcome = timers.hand_over_timer(handing_over, engine.tenant, wid, "t", fire_at, _never_wait)
+        return outcome, [_deliver_message(delivering, message) for message in queue.sent]
+
+    path, cancel = race(pool, hand_over_then_deliver, lambda: engine.submit(wid, lease, [cancel_command("t")]))
+    assert path.error is None and cancel.error is None, (path, cancel)
+    hand_over, delivered = path.value
+    assert hand_over in ("handed-over", "ignored"), hand_over
+    assert len(queue.sent) == (1 if hand_over == "handed-over" else 0)
     cancelled = [e["type"] for e in cancel.value["events"]] == ["TIMER_CANCELLED"]
-    assert delivered == ([] if hand_over.value == "ignored" else ["ignored" if cancelled else "fired"]), delivered
-    assert cancelled or hand_over.value == "handed-over"
+    assert delivered == ([] if hand_over == "ignored" else ["ignored" if cancelled else "fired"]), delivered
+    assert cancelled or hand_over == "handed-over"
     expected = ["TIMER_CANCELLED"] if cancelled else ["TIMER_FIRED"]
     assert types_of(engine, wid, "TIMER_FIRED", "TIMER_CANCELLED") == expected
     if cancelled:
-        return [wid], "cancelled-before-hand-over" if hand_over.value == "ignored" else "cancelled-after-hand-over"
+        return [wid], "cancelled-before-hand-over" if hand_over == "ignored" else "cancelled-after-hand-over"
     return [wid], "fired"
+
+
+def cancel_command(timer_id: str) -> dict[str, str]:
+    return {"type": "CANCEL_TIMER", "timerId": timer_id}
 
 
 def scheduled_task(engine: Engine, claim: bool) -> tuple[str, str, str | None]:
