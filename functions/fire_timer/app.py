@@ -1,11 +1,17 @@
 """Fire a timer (flow 3). Invoked by a timer's one-time EventBridge Scheduler schedule, to fire it or to hand it over
-to the last mile, and by the timer queue's delayed messages (an SQS batch, with partial batch responses)."""
+to the last mile, and by the timer queue's delayed messages (an SQS batch, with partial batch responses).
 
+A batch's messages arrive up to a second before their timers are due; each waits out its own remainder and fires on a
+thread of its own, so no timer waits behind another one's wait or fire.
+"""
+
+import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parser import BaseModel, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -14,7 +20,9 @@ from stratoflow.observability import logger, metrics, tracer
 from stratoflow.services import runtime
 from stratoflow.timers import deliver_last_mile, fire_timer, hand_over_timer
 
-processor = BatchProcessor(event_type=EventType.SQS)
+processor = AsyncBatchProcessor(event_type=EventType.SQS)
+BATCH_SIZE = 10  # the LastMile event source's BatchSize: one thread per message of a batch
+waiters = ThreadPoolExecutor(max_workers=BATCH_SIZE, thread_name_prefix="timer")
 
 
 class TimerDue(BaseModel):
@@ -38,24 +46,16 @@ def _count(message: TimerDue, outcome: str, source: str) -> None:
     metrics.add_metric(name=f"Timer_{outcome}", unit=MetricUnit.Count, value=1)
 
 
-@tracer.capture_method
-def record_handler(record: SQSRecord) -> None:
+def deliver(record: SQSRecord) -> None:
     message = TimerDue.model_validate_json(record.body)
     tenant, workflow_id, timer_id = message.tenant, message.workflowExecutionId, message.timerId
     outcome = deliver_last_mile(runtime(), tenant, workflow_id, timer_id, _fire_at_ms(message), time.sleep)
     _count(message, outcome, "queue")
 
 
-def _soonest_first(event: dict[str, Any]) -> dict[str, Any]:
-    """A batch's records in the order their timers are due, so one waited out does not hold back an earlier one."""
-
-    def due(record: dict[str, Any]) -> str:
-        try:
-            return str(TimerDue.model_validate_json(record.get("body") or "").fireAt or "")
-        except ValueError:
-            return ""  # a malformed body fails in record_handler, where it is reported
-
-    return {**event, "Records": sorted(event["Records"], key=due)}
+@tracer.capture_method
+async def record_handler(record: SQSRecord) -> None:
+    await asyncio.get_running_loop().run_in_executor(waiters, deliver, record)
 
 
 @logger.inject_lambda_context
@@ -63,8 +63,8 @@ def _soonest_first(event: dict[str, Any]) -> dict[str, Any]:
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> Any:
     if "Records" in event:
-        return process_partial_response(
-            event=_soonest_first(event), record_handler=record_handler, processor=processor, context=context
+        return async_process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
         )
     message = parse(event=event, model=TimerDue)
     tenant, workflow_id, timer_id = message.tenant, message.workflowExecutionId, message.timerId

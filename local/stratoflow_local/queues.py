@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -48,13 +49,15 @@ class QueueMapping:
 
 @dataclass(frozen=True)
 class QueueDelivery:
-    """One batch delivered: its mapping, its messages' ids and bodies, and the ids that failed (all on a function
-    error)."""
+    """One batch delivered: its mapping, its messages' ids and bodies, the ids that failed (all on a function
+    error), and when (epoch seconds) it was received and its invocation returned."""
 
     mapping: str
     message_ids: tuple[str, ...]
     failed: tuple[str, ...]
     bodies: tuple[str, ...] = ()
+    received_at: float = 0.0
+    finished_at: float = 0.0
 
 
 def queue_mappings(template: LocalTemplate) -> list[QueueMapping]:
@@ -173,7 +176,7 @@ class SqsEventSource:
             busy = True
             with self._lock:
                 self._in_flight[mapping.name] += 1
-            self._workers[mapping.name].submit(self._deliver, mapping, messages)
+            self._workers[mapping.name].submit(self._deliver, mapping, messages, time.time())
         return busy
 
     def _url(self, queue_name: str) -> str:
@@ -196,9 +199,9 @@ class SqsEventSource:
                 break
         return messages
 
-    def _deliver(self, mapping: QueueMapping, messages: list[dict[str, Any]]) -> None:
+    def _deliver(self, mapping: QueueMapping, messages: list[dict[str, Any]], received_at: float) -> None:
         try:
-            self._invoke(mapping, messages)
+            self._invoke(mapping, messages, received_at)
         except Exception:
             logger.exception("local SQS delivery failed", extra={"mapping": mapping.name})
         finally:
@@ -206,7 +209,7 @@ class SqsEventSource:
                 self._in_flight[mapping.name] -= 1
             self._wake.set()  # a worker is free again
 
-    def _invoke(self, mapping: QueueMapping, messages: list[dict[str, Any]]) -> None:
+    def _invoke(self, mapping: QueueMapping, messages: list[dict[str, Any]], received_at: float) -> None:
         region = self.template.names.region
         records = [sqs_record(message, mapping.queue_arn, region) for message in messages]
         ids = tuple(message["MessageId"] for message in messages)
@@ -215,7 +218,7 @@ class SqsEventSource:
             response = self.invoke(mapping.function, {"Records": records})
         except FunctionError as error:
             logger.warning("queue function failed", extra={"mapping": mapping.name, "error": error.error_message})
-            self.deliveries.append(QueueDelivery(mapping.name, ids, ids, bodies))
+            self.deliveries.append(QueueDelivery(mapping.name, ids, ids, bodies, received_at, time.time()))
             return  # every message comes back after its visibility timeout
         failed: set[str] = set()
         if mapping.report_batch_item_failures and isinstance(response, Mapping):
@@ -224,4 +227,5 @@ class SqsEventSource:
         for message in messages:
             if message["MessageId"] not in failed:
                 self._sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-        self.deliveries.append(QueueDelivery(mapping.name, ids, tuple(i for i in ids if i in failed), bodies))
+        failed_ids = tuple(i for i in ids if i in failed)
+        self.deliveries.append(QueueDelivery(mapping.name, ids, failed_ids, bodies, received_at, time.time()))
