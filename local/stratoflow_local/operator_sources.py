@@ -1,10 +1,6 @@
 """Event sources of the operator controls, emulated locally from template.yaml: SQS queues and EventBridge buses.
 
-- `SqsEventSource`: what a Lambda SQS event-source mapping does. For each function event of type `SQS` it polls the
-  queue through the endpoint, invokes the function with a real SQS event of up to `BatchSize` messages, and deletes
-  what succeeded (with `ReportBatchItemFailures`, all but the failed ones). A failed message stays in the queue and
-  comes back after its visibility timeout, then to the queue's dead-letter queue, as SQS does it; FIFO queues keep
-  one message group in flight at a time (moto enforces it, as SQS does).
+- `SqsEventSource` (`stratoflow_local.queues`): every function event of type `SQS`, the batch queue's among them.
 - `EventBusRouter`: the template's event buses are created on the endpoint, which then accepts `PutEvents` for them.
   A catch-all rule on each bus copies every event to a local tap queue; the router reads it and delivers each event
   to the target function of every rule of that bus whose `Pattern` matches (the same matcher as the stream filters,
@@ -27,26 +23,18 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from stratoflow_local.filters import matches
+from stratoflow_local.queues import QueueMapping, SqsEventSource, queue_mappings, sqs_record
 from stratoflow_local.resources import client
 from stratoflow_local.runtime import FunctionError
 from stratoflow_local.template import LocalTemplate, Resolver
 
 logger = logging.getLogger(__name__)
+__all__ = ["EventBusRouter", "OperatorSources", "QueueMapping", "SqsEventSource", "queue_mappings", "sqs_record"]
 
 # Every request to the embedded endpoint takes its one lock: poll no more often than latency needs.
 POLL_INTERVAL = 0.25
 BUS_DELIVERY_ATTEMPTS = 3
 Invoke = Callable[[str, Any], Any]
-
-
-@dataclass(frozen=True)
-class QueueMapping:
-    name: str
-    function: str
-    queue_name: str
-    queue_arn: str
-    batch_size: int
-    report_batch_item_failures: bool
 
 
 @dataclass(frozen=True)
@@ -72,27 +60,6 @@ def _function_events(template: LocalTemplate) -> list[tuple[str, str, str, dict[
             properties = resolver.resolve(event.get("Properties") or {})
             found.append((logical_id, event_name, str(event.get("Type")), properties))
     return found
-
-
-def queue_mappings(template: LocalTemplate) -> list[QueueMapping]:
-    mappings = []
-    for function, event_name, kind, properties in _function_events(template):
-        if kind != "SQS":
-            continue
-        queue = template.queue_by_arn(str(properties["Queue"]))
-        if queue is None:
-            raise ValueError(f"{function}.{event_name}: {properties['Queue']} is not a queue of the template")
-        mappings.append(
-            QueueMapping(
-                name=f"{function}.{event_name}",
-                function=function,
-                queue_name=queue.name,
-                queue_arn=queue.arn,
-                batch_size=int(properties.get("BatchSize", 10)),
-                report_batch_item_failures="ReportBatchItemFailures" in (properties.get("FunctionResponseTypes") or []),
-            )
-        )
-    return mappings
 
 
 def bus_rules(template: LocalTemplate) -> list[BusRule]:
@@ -135,20 +102,6 @@ def queue_attributes(template: LocalTemplate, logical_id: str) -> dict[str, str]
     return attributes
 
 
-def sqs_record(message: Mapping[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": dict(message.get("Attributes") or {}),
-        "messageAttributes": dict(message.get("MessageAttributes") or {}),
-        "md5OfBody": message.get("MD5OfBody") or hashlib.md5(message["Body"].encode()).hexdigest(),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": region,
-    }
-
-
 class _Loop:
     """A daemon thread calling `cycle()` until stopped; a cycle that found nothing waits `poll_interval`, or until
     `wake()` (the local stack wakes it when the embedded endpoint saw a change to the queues or buses)."""
@@ -189,51 +142,6 @@ class _Loop:
 
     def cycle(self) -> bool:
         raise NotImplementedError
-
-
-class SqsEventSource(_Loop):
-    def __init__(self, template: LocalTemplate, invoke: Invoke, endpoint_url: str) -> None:
-        super().__init__("sqs-event-source")
-        self.template = template
-        self.invoke = invoke
-        self.mappings = queue_mappings(template)
-        self._sqs = client("sqs", endpoint_url, template.names.region)
-        self._urls: dict[str, str] = {}
-
-    def _url(self, queue_name: str) -> str:
-        if queue_name not in self._urls:
-            self._urls[queue_name] = self._sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
-        return self._urls[queue_name]
-
-    def cycle(self) -> bool:
-        busy = False
-        for mapping in self.mappings:
-            busy = self._poll(mapping) or busy
-        return busy
-
-    def _poll(self, mapping: QueueMapping) -> bool:
-        url = self._url(mapping.queue_name)
-        messages = self._sqs.receive_message(
-            QueueUrl=url,
-            MaxNumberOfMessages=max(1, min(10, mapping.batch_size)),
-            AttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        ).get("Messages", [])
-        if not messages:
-            return False
-        records = [sqs_record(message, mapping.queue_arn, self.template.names.region) for message in messages]
-        try:
-            response = self.invoke(mapping.function, {"Records": records})
-        except FunctionError as error:
-            logger.warning("queue function failed", extra={"mapping": mapping.name, "error": error.error_message})
-            return True  # the messages come back after their visibility timeout
-        failed: set[str] = set()
-        if mapping.report_batch_item_failures and isinstance(response, Mapping):
-            failed = {str(f.get("itemIdentifier")) for f in response.get("batchItemFailures") or []}
-        for message in messages:
-            if message["MessageId"] not in failed:
-                self._sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-        return True
 
 
 class EventBusRouter(_Loop):

@@ -313,6 +313,14 @@ def _trace_id() -> str:
     return f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)};Parent={secrets.token_hex(8)};Sampled=0"
 
 
+@dataclass
+class _Start:
+    """A container starting for a waiting invocation: done once it is idle in the pool or its init failed."""
+
+    done: bool = False
+    error: BaseException | None = None
+
+
 class FunctionPool:
     """The containers of one function: reuse an idle one, start one while below `limit`, else wait for one."""
 
@@ -326,6 +334,7 @@ class FunctionPool:
         self._condition = threading.Condition()
         self._closed = False
         self.cold_starts = 0
+        self.start_log: deque[tuple[float, float]] = deque(maxlen=1000)  # (began, ready) epoch seconds, newest last
 
     @property
     def size(self) -> int:
@@ -346,32 +355,61 @@ class FunctionPool:
             self._release(container)
 
     def _acquire(self) -> Container:
+        """An idle container, else one started for this invocation. While it starts, a container released by another
+        invocation is taken instead (the started one then waits idle): a local start takes seconds on a loaded
+        machine, far longer than a warm container stays busy, and nothing would wait on it in a warm Lambda fleet."""
+        start: _Start | None = None
         with self._condition:
             while True:
                 if self._closed:
                     raise RuntimeError(f"{self.spec.logical_id}: the runtime is stopped")
-                while self._idle:
-                    container = self._idle.pop()
-                    if container.alive:
-                        self._busy.add(container)
-                        return container
-                    self._discard(container)
-                if self._count < self.limit:
+                container = self._take_idle()
+                if container is not None:
+                    return container
+                if start is not None and start.done:
+                    if start.error is not None:
+                        raise start.error
+                    start = None  # another invocation took the container it started
+                    continue
+                if start is None and self._count < self.limit:
                     self._count += 1
-                    break
+                    start = _Start()
+                    name = f"start-{self.spec.logical_id}"
+                    threading.Thread(target=self._start, args=(start,), name=name, daemon=True).start()
                 self._condition.wait()
+
+    def _take_idle(self) -> Container | None:
+        while self._idle:
+            container = self._idle.pop()
+            if container.alive:
+                self._busy.add(container)
+                return container
+            self._discard(container)
+        return None
+
+    def _start(self, start: _Start) -> None:
         container = Container(self.spec, self._settings)
+        began = time.time()
         try:
             container.start()
-        except BaseException:
+        except BaseException as error:
             with self._condition:
                 self._count -= 1
-                self._condition.notify()
-            raise
+                start.error, start.done = error, True
+                self._condition.notify_all()
+            return
         with self._condition:
             self.cold_starts += 1
-            self._busy.add(container)
-        return container
+            self.start_log.append((began, time.time()))
+            start.done = True
+            closed = self._closed
+            if closed:
+                self._count -= 1
+            else:
+                self._idle.append(container)
+            self._condition.notify_all()
+        if closed:
+            container.close()
 
     def _release(self, container: Container) -> None:
         with self._condition:
@@ -381,7 +419,7 @@ class FunctionPool:
             else:
                 self._count -= 1
                 container.close()
-            self._condition.notify()
+            self._condition.notify_all()
 
     def _discard(self, container: Container) -> None:
         self._count -= 1

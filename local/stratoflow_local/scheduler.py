@@ -3,10 +3,12 @@
 EventBridge Scheduler fires nothing locally (moto only stores schedules), so this polls the template's schedule
 groups through the endpoint (`list_schedules`, `get_schedule`) every ~100 ms. When an `at(...)` schedule is due it
 invokes the target function with the schedule's `Target.Input` JSON as the event, then honours
-`ActionAfterCompletion: DELETE`. If the input has a `fireAt` ISO timestamp, the schedule fires at that instant
-rather than at the rounded-up `at()` second, so a due timer fires within ~100 ms locally (Scheduler's precision
-in AWS is 60 s). A failing target is retried per the schedule's `RetryPolicy` (with local back-off), then the
-input goes to its dead-letter queue. For tests, `duplicate_invocations` invokes every schedule twice.
+`ActionAfterCompletion: DELETE`. If the input has a `fireAt` ISO timestamp within the `at()` second (the
+expression rounds it up), the schedule fires at that instant, so a due timer fires within ~100 ms locally.
+EventBridge Scheduler's precision in AWS is 60 s: with `precision_s` (default `STRATOFLOW_SCHEDULER_PRECISION_S`,
+else 0) each one-time schedule runs at a random moment within that many seconds after its time. A failing target
+is retried per the schedule's `RetryPolicy` (with local back-off), then the input goes to its dead-letter queue. For
+tests, `duplicate_invocations` invokes every schedule twice.
 
 `PeriodicTicker` runs the template's rate schedules (the sweeper) at a locally chosen period.
 """
@@ -15,6 +17,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import random
 import threading
 import time
 import uuid
@@ -49,19 +53,27 @@ class ScheduleInvocation:
     at: float
 
 
+def precision_from_environment(environ: Mapping[str, str] = os.environ) -> float:
+    raw = environ.get("STRATOFLOW_SCHEDULER_PRECISION_S")
+    return float(raw) if raw else 0.0
+
+
 def due_time(schedule: Mapping[str, Any]) -> float | None:
     """Epoch seconds at which a one-time schedule is due; None for rate/cron schedules."""
     expression = str(schedule.get("ScheduleExpression", ""))
     if not (expression.startswith("at(") and expression.endswith(")")):
         return None
+    zone = ZoneInfo(str(schedule.get("ScheduleExpressionTimezone") or "UTC"))
+    at = datetime.fromisoformat(expression[3:-1]).replace(tzinfo=zone).timestamp()
     payload = _payload(schedule)
     if isinstance(payload, Mapping) and isinstance(payload.get("fireAt"), str):
         try:
-            return datetime.fromisoformat(payload["fireAt"].replace("Z", "+00:00")).timestamp()
+            fire_at = datetime.fromisoformat(payload["fireAt"].replace("Z", "+00:00")).timestamp()
         except ValueError:
-            pass
-    zone = ZoneInfo(str(schedule.get("ScheduleExpressionTimezone") or "UTC"))
-    return datetime.fromisoformat(expression[3:-1]).replace(tzinfo=zone).timestamp()
+            return at
+        if at - 1 < fire_at <= at:  # the instant the expression rounded up (not a hand-over's later due time)
+            return fire_at
+    return at
 
 
 def _payload(schedule: Mapping[str, Any]) -> Any:
@@ -86,12 +98,17 @@ class SchedulerEmulator:
         duplicate_invocations: bool = False,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         history: int = 10_000,
+        precision_s: float | None = None,
+        seed: int | None = None,
     ) -> None:
         self.template = template
         self.invoke = invoke
         self.endpoint_url = endpoint_url
         self.duplicate_invocations = duplicate_invocations
         self.poll_interval = poll_interval
+        self.precision_s = precision_from_environment() if precision_s is None else precision_s
+        self._random = random.Random(seed)
+        self._lateness: dict[tuple[str, str, Any], float] = {}
         self.invocations: deque[ScheduleInvocation] = deque(maxlen=history)
         self.condition = threading.Condition()
         self.cycle_started = 0
@@ -180,6 +197,7 @@ class SchedulerEmulator:
                 due = due_time(detail)
                 if due is None:
                     continue
+                due += self._imprecision(group, summary["Name"], version)
                 if due > now:
                     self._next_due = min(self._next_due, due)
                     continue
@@ -191,6 +209,16 @@ class SchedulerEmulator:
         # Forget schedules that no longer exist (deleted by their owner or after completion).
         self._details = {key: value for key, value in self._details.items() if key in seen}
         self._finished = {entry for entry in self._finished if entry[:2] in seen}
+        self._lateness = {entry: late for entry, late in self._lateness.items() if entry[:2] in seen}
+
+    def _imprecision(self, group: str, name: str, version: Any) -> float:
+        """How late this version of a schedule runs, drawn once: uniform within `precision_s`, as in AWS."""
+        if self.precision_s <= 0:
+            return 0.0
+        key = (group, name, version)
+        if key not in self._lateness:
+            self._lateness[key] = self._random.uniform(0, self.precision_s)
+        return self._lateness[key]
 
     def _list(self, group: str) -> list[dict[str, Any]]:
         schedules: list[dict[str, Any]] = []

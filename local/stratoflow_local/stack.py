@@ -57,6 +57,15 @@ def sweep_seconds_from_environment(environ: Mapping[str, str] = os.environ) -> f
     return float(raw) if raw else DEFAULT_SWEEP_SECONDS
 
 
+# Function settings the whole local stack takes from its own environment (`STRATOFLOW_<name>`), this process included.
+STACK_WIDE_SETTINGS = ("TIMER_LAST_MILE_S",)
+
+
+def function_overrides(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """`STRATOFLOW_TIMER_LAST_MILE_S` is every function's `TIMER_LAST_MILE_S` (0 turns the timers' last mile off)."""
+    return {name: environ[f"STRATOFLOW_{name}"] for name in STACK_WIDE_SETTINGS if environ.get(f"STRATOFLOW_{name}")}
+
+
 def tokens_from(tokens: str | Sequence[str | TokenSpec] | None) -> list[TokenSpec]:
     """None: `STRATOFLOW_TOKENS`, or one dev token when that is unset; a string: `STRATOFLOW_TOKENS` syntax."""
     if tokens is None:
@@ -190,7 +199,7 @@ class LocalStack:
         self.state_dir = Path(state_dir) if state_dir is not None else None
         self.replayed_requests = 0
         self.idle_seconds = idle_seconds
-        self.environment = dict(environment or {})
+        self.environment = {**function_overrides(), **(environment or {})}
         self.container_log = container_log
         self.template: LocalTemplate = load_template(self.template_path, self.parameters, LocalNames())
         self.endpoint_url = ""
@@ -242,6 +251,7 @@ class LocalStack:
                 "AWS_DEFAULT_REGION": template.names.region,
                 "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
                 **template.shared_environment(),
+                **{key: value for key, value in self.environment.items() if key in STACK_WIDE_SETTINGS},
             }
         )
         # No X-Ray daemon locally; Powertools' Tracer would otherwise try to emit segments.

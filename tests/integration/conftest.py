@@ -54,6 +54,7 @@ _OWN_STACK_FIXTURES = {"stack_factory", "fixture_stack"}
 class _SessionStack:
     stack: LocalStack | None = None
     last_user: str | None = None
+    environment: dict[str, str] = {}
 
 
 def _uses(item: pytest.Item, names: set[str]) -> bool:
@@ -67,6 +68,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     others = [item for item in items if item not in own and item not in shared]
     items[:] = own + shared + others
     _SessionStack.last_user = shared[-1].nodeid if shared else None
+    # `pytest.mark.stack_environment(NAME="value")` on a module: its functions' settings on the session's stack.
+    for item in shared:
+        for marker in item.iter_markers("stack_environment"):
+            _SessionStack.environment.update({key: str(value) for key, value in marker.kwargs.items()})
 
 
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
@@ -108,7 +113,13 @@ class Api:
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     """The session's stack; its containers' output (the functions' logs) goes to `stack.container_log`."""
     log = tmp_path_factory.mktemp("containers") / "containers.log"
-    with LocalStack(template_path=TEMPLATE, port=0, tokens=SESSION_TOKENS, container_log=log) as stack:
+    with LocalStack(
+        template_path=TEMPLATE,
+        port=0,
+        tokens=SESSION_TOKENS,
+        container_log=log,
+        environment=_SessionStack.environment,
+    ) as stack:
         _SessionStack.stack = stack
         yield stack
         _SessionStack.stack = None

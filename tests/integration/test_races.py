@@ -35,6 +35,8 @@ RUNS = int(os.environ.get("STRATOFLOW_RACE_RUNS", "100"))
 GROUPS = (
     ("child-completes-vs-cancel-request", "two-pollers", "cancel-task-vs-complete", "scheduler-fires-twice"),
     ("stream-record-twice", "task-completes-while-running", "cancel-timer-vs-fire", "two-cancels-of-a-task"),
+    # the timers' last mile: the race through the queue's message and through Scheduler's hand-over
+    ("cancel-timer-vs-last-mile", "cancel-timer-vs-hand-over"),
     # the operator controls' races (operators.md)
     ("terminate-vs-complete", "terminate-vs-cascade-cancel", "deadline-vs-own-cancel"),
     ("batch-vs-single-cancels", "stop-vs-running-batch", "event-vs-subscriber-end"),
@@ -42,6 +44,8 @@ GROUPS = (
 # The outcomes each race may end with (each run asserts more: the events, statuses and errors of its outcome).
 ALLOWED = {
     "cancel-timer-vs-fire": {"fired", "cancelled"},
+    "cancel-timer-vs-last-mile": {"fired", "cancelled"},
+    "cancel-timer-vs-hand-over": {"fired", "cancelled-before-hand-over", "cancelled-after-hand-over"},
     "cancel-task-vs-complete": {"cancelled", "completed"},
     "two-cancels-of-a-task": {"first-won", "first-lost"},
     "child-completes-vs-cancel-request": {"delivered", "failed"},

@@ -8,6 +8,10 @@ function, Then it answers and changes exactly what the API contract and docs/des
 A stream sample *is* the stream's delivery of the item the seeding writes, and a seeded state stands for commits made
 before the sample: so the stack's own deliveries of the samples' partitions are held back while the state is written
 (`seeding`). What a sample writes reaches the streams as usual; those effects are awaited with `wait_idle()`.
+
+The stack runs without the timers' last mile, so the timer samples show Scheduler's schedules; the last mile's own
+samples (a timer queue batch, a hand-over) do the same whatever the setting (tests/integration/test_timers_last_mile.py
+covers the dispatcher's side of it).
 """
 
 from __future__ import annotations
@@ -67,6 +71,8 @@ from stratoflow_local.stack import LocalStack
 from stratoflow_local.tokens import parse_token, store_tokens
 
 from tests.integration.conftest import REPO
+
+pytestmark = pytest.mark.stack_environment(TIMER_LAST_MILE_S="0")
 
 EVENTS = sorted((REPO / "events").glob("*.json"))
 FOLDER_TO_FUNCTION = {
@@ -953,6 +959,32 @@ def _fire_timer(stack: LocalStack, function: str, event: dict[str, Any]) -> None
     # the timer left STARTED: the outbox dispatcher deletes its schedule
     stack.wait_idle()
     assert schedule_of(stack) is None
+
+
+@sample("fire_timer_last_mile")
+def _fire_timer_from_the_queue(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    with seeding(stack):
+        story = running_saga()
+        story.write()
+    # the message's fireAt has passed: nothing to wait out, the reminder fires; the batch reports no failure
+    assert stack.invoke(function, event) == {"batchItemFailures": []}
+    assert timer_item().status == TimerStatus.FIRED
+    assert history(WID) == [*saga_events(story.at), (5, "TIMER_FIRED", {"timerId": TIMER})]
+    # delivered again (SQS delivers at least once): the gate leaves it as it is
+    assert stack.invoke(function, event) == {"batchItemFailures": []}
+    assert history(WID) == [*saga_events(story.at), (5, "TIMER_FIRED", {"timerId": TIMER})]
+
+
+@sample("fire_timer_hand_over")
+def _fire_timer_hand_over(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    with seeding(stack):
+        story = running_saga()
+        story.write()
+    # a hand-over that Scheduler ran after the timer was due (its retries took that long) fires it at once
+    assert stack.invoke(function, event) == {"outcome": "fired"}
+    assert timer_item().status == TimerStatus.FIRED
+    assert history(WID) == [*saga_events(story.at), (5, "TIMER_FIRED", {"timerId": TIMER})]
+    assert stack.invoke(function, event) == {"outcome": "ignored"}  # after the timer left STARTED: nothing
 
 
 @sample("outbox_dispatcher_timer_started")

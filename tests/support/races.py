@@ -28,13 +28,15 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from stratoflow import batches, event_delivery, outbox, terminate, workflows
+from stratoflow import batches, event_delivery, outbox, terminate, timers, workflows
+from stratoflow.clock import parse_iso_ms
 from stratoflow.config import Settings
 from stratoflow.deadlines import DEADLINE_TIMER_ID
 from stratoflow.errors import FailedPrecondition
+from stratoflow.runtime import Runtime
 from stratoflow.subscriptions import CancelOnEntry
 
 from tests.support.domain import Engine, FakeClock, SequentialIds, query_items, scan_items
@@ -124,6 +126,113 @@ def cancel_timer_vs_fire(engine: Engine, pool: ThreadPoolExecutor) -> Run:
     expected = ["TIMER_FIRED"] if fire.value == "fired" else ["TIMER_CANCELLED"]
     assert types_of(engine, wid, "TIMER_FIRED", "TIMER_CANCELLED") == expected
     return [wid], "fired" if fire.value == "fired" else "cancelled"
+
+
+class RecordingTimerQueue:
+    """The timer queue in memory: what was sent down the last mile, to deliver it by hand."""
+
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+        self._lock = threading.Lock()
+
+    def send(self, message: Any) -> None:
+        with self._lock:
+            self.sent.append(message)
+
+
+def _deliver_message(rt: Runtime, message: Any) -> str:
+    """fire-timer handling a timer queue message, its clock already past the due time (nothing to wait)."""
+    body = message.body
+    fire_at = parse_iso_ms(body["fireAt"])
+    return timers.deliver_last_mile(
+        rt, body["tenant"], body["workflowExecutionId"], body["timerId"], fire_at, _never_wait
+    )
+
+
+def _never_wait(seconds: float) -> None:
+    raise AssertionError(f"the clock is past the due time, yet asked to wait {seconds} s")
+
+
+def _cancelling_timer(engine: Engine, duration_ms: int, claim_before_due_ms: int) -> tuple[str, str, int]:
+    """A workflow with a started timer, its clock moved to `claim_before_due_ms` before the timer is due, then
+    cancelled (which makes it ready, so its worker can cancel the timer) and claimed."""
+    wid = engine.start()["workflowExecutionId"]
+    engine.run(wid, [{"type": "START_TIMER", "timerId": "t", "durationMs": duration_ms}])
+    items = query_items(engine.dynamodb, engine.settings.table_name, f"T#{engine.tenant}#WF#{wid}")
+    fire_at = int(next(item["fireAtMs"] for item in items if item["sk"] == "TIMER#t"))
+    engine.clock.set(max(engine.clock.now_ms(), fire_at - claim_before_due_ms))
+    engine.cancel(wid, "wake up", cascade=False)
+    return wid, engine.claim(wid), fire_at
+
+
+def cancel_timer_vs_last_mile(engine: Engine, pool: ThreadPoolExecutor) -> Run:
+    """The last mile: the timer's message, delivered twice at once, against CANCEL_TIMER. Exactly one of TIMER_FIRED
+    / TIMER_CANCELLED; at most one delivery fires it."""
+    wid, lease, fire_at = _cancelling_timer(engine, 10_000, 0)
+    queue = RecordingTimerQueue()
+    rt = replace(engine.rt, timer_queue=queue)
+    timers.on_timer_started(
+        rt,
+        {
+            "tenant": engine.tenant,
+            "workflowExecutionId": wid,
+            "timerId": "t",
+            "fireAtMs": fire_at,
+            "durationMs": 10_000,
+        },
+    )
+    (message,) = queue.sent
+    engine.clock.set(max(engine.clock.now_ms(), fire_at))
+    first, second, cancel = race(
+        pool,
+        lambda: _deliver_message(engine.rt, message),
+        lambda: _deliver_message(engine.rt, message),
+        lambda: engine.submit(wid, lease, [{"type": "CANCEL_TIMER", "timerId": "t"}]),
+    )
+    assert first.error is None and second.error is None and cancel.error is None, (first, second, cancel)
+    fired = sorted(str(o.value) for o in (first, second))
+    cancelled = [e["type"] for e in cancel.value["events"]]
+    assert (fired, cancelled) in ((["fired", "ignored"], []), (["ignored", "ignored"], ["TIMER_CANCELLED"])), (
+        fired,
+        cancel,
+    )
+    expected = ["TIMER_CANCELLED"] if cancelled else ["TIMER_FIRED"]
+    assert types_of(engine, wid, "TIMER_FIRED", "TIMER_CANCELLED") == expected
+    return [wid], "cancelled" if cancelled else "fired"
+
+
+def cancel_timer_vs_hand_over(engine: Engine, pool: ThreadPoolExecutor) -> Run:
+    """Scheduler's path: the hand-over and the delivery of the message it sends, one after the other as the queue
+    would bring it, against CANCEL_TIMER. The cancel may land before the hand-over reads the timer, between the
+    hand-over and the delivery, or after the delivery fired it. Exactly one of TIMER_FIRED / TIMER_CANCELLED."""
+    wid, lease, fire_at = _cancelling_timer(engine, 3_600_000, 0)
+    queue = RecordingTimerQueue()
+    # Scheduler ran the hand-over 30 s after its time, a minute before the timer is due (its own clock); the queue
+    # brings the message once the timer is due, when the worker cancels (the engine's clock).
+    handing_over = replace(engine.rt, timer_queue=queue, clock=FakeClock(fire_at - 60_000))
+    delivering = engine.rt
+
+    def hand_over_then_deliver() -> tuple[str, list[str]]:
+        outcome = timers.hand_over_timer(handing_over, engine.tenant, wid, "t", fire_at, _never_wait)
+        return outcome, [_deliver_message(delivering, message) for message in queue.sent]
+
+    path, cancel = race(pool, hand_over_then_deliver, lambda: engine.submit(wid, lease, [cancel_command("t")]))
+    assert path.error is None and cancel.error is None, (path, cancel)
+    hand_over, delivered = path.value
+    assert hand_over in ("handed-over", "ignored"), hand_over
+    assert len(queue.sent) == (1 if hand_over == "handed-over" else 0)
+    cancelled = [e["type"] for e in cancel.value["events"]] == ["TIMER_CANCELLED"]
+    assert delivered == ([] if hand_over == "ignored" else ["ignored" if cancelled else "fired"]), delivered
+    assert cancelled or hand_over == "handed-over"
+    expected = ["TIMER_CANCELLED"] if cancelled else ["TIMER_FIRED"]
+    assert types_of(engine, wid, "TIMER_FIRED", "TIMER_CANCELLED") == expected
+    if cancelled:
+        return [wid], "cancelled-before-hand-over" if hand_over == "ignored" else "cancelled-after-hand-over"
+    return [wid], "fired"
+
+
+def cancel_command(timer_id: str) -> dict[str, str]:
+    return {"type": "CANCEL_TIMER", "timerId": timer_id}
 
 
 def scheduled_task(engine: Engine, claim: bool) -> tuple[str, str, str | None]:
@@ -401,8 +510,14 @@ def terminate_vs_cascade_cancel(engine: Engine, pool: ThreadPoolExecutor) -> Run
     child_id = f"{pid}.child"
     engine.run(
         pid,
-        [{"type": "SCHEDULE_CHILD_WORKFLOW", "childExecutionName": "c", "childWorkflowExecutionId": child_id,
-          "workflowKind": "child"}],
+        [
+            {
+                "type": "SCHEDULE_CHILD_WORKFLOW",
+                "childExecutionName": "c",
+                "childWorkflowExecutionId": child_id,
+                "workflowKind": "child",
+            }
+        ],
     )
     engine.cancel(pid, "cascade")
     (cascade_key,) = outbox_keys(engine, pid, "OUTBOX#CASCADE#")
@@ -451,7 +566,8 @@ def batch_vs_single_cancels(engine: Engine, pool: ThreadPoolExecutor) -> Run:
     engine.clock.advance(1)
     queue = RecordingQueue()
     batch = batches.create_batch(
-        engine.rt, engine.tenant,
+        engine.rt,
+        engine.tenant,
         batches.BatchRequest("CANCEL", {"kind": kind}, "batch", True, None, 50),
     )
     batch_id = batch["batchId"]
@@ -504,10 +620,16 @@ def stop_vs_running_batch(engine: Engine, pool: ThreadPoolExecutor) -> Run:
 def event_vs_subscriber_end(engine: Engine, pool: ThreadPoolExecutor) -> Run:
     """An event for a subscriber that completes at the same moment: at most one request, nothing after the end."""
     event_type = f"e-{engine.rt.ids.new_id()}"
-    wid = str(workflows.start_workflow(
-        engine.rt, engine.tenant, kind="sub", queue="default", input_value=None,
-        cancel_on=[CancelOnEntry(eventType=event_type)],
-    )["workflowExecutionId"])
+    wid = str(
+        workflows.start_workflow(
+            engine.rt,
+            engine.tenant,
+            kind="sub",
+            queue="default",
+            input_value=None,
+            cancel_on=[CancelOnEntry(eventType=event_type)],
+        )["workflowExecutionId"]
+    )
     lease = engine.claim(wid)
     engine.clock.advance(1)
     event_id = f"{wid}.event"
@@ -538,6 +660,8 @@ RACES: dict[str, Callable[[Engine, ThreadPoolExecutor], Run]] = {
     "stop-vs-running-batch": stop_vs_running_batch,
     "event-vs-subscriber-end": event_vs_subscriber_end,
     "cancel-timer-vs-fire": cancel_timer_vs_fire,
+    "cancel-timer-vs-last-mile": cancel_timer_vs_last_mile,
+    "cancel-timer-vs-hand-over": cancel_timer_vs_hand_over,
     "cancel-task-vs-complete": cancel_task_vs_complete,
     "two-cancels-of-a-task": two_cancels_of_a_task,
     "child-completes-vs-cancel-request": child_completes_vs_cancel_request,

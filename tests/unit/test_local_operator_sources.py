@@ -1,5 +1,5 @@
-"""The local stack reads the operator controls' event sources from template.yaml: the batch queue's SQS mapping,
-the event bus and its rule, and the queue attributes (FIFO, delay, redrive) it creates the queues with."""
+"""The local stack reads the event sources from template.yaml: the SQS mappings (the batch queue's, the timer
+queue's), the event bus and its rule, and the queue attributes (FIFO, delay, redrive) it creates the queues with."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_the_batch_queue_drives_the_batch_runner() -> None:
     template = load_template(REPO / "template.yaml")
-    (mapping,) = queue_mappings(template)
+    mappings = {mapping.name: mapping for mapping in queue_mappings(template)}
+    assert set(mappings) == {"BatchRunnerFunction.Slices", "FireTimerFunction.LastMile"}
+    mapping = mappings["BatchRunnerFunction.Slices"]
     assert (mapping.function, mapping.queue_name, mapping.batch_size, mapping.report_batch_item_failures) == (
         "BatchRunnerFunction",
         "stratoflow-local-batches.fifo",
@@ -30,6 +32,22 @@ def test_the_batch_queue_drives_the_batch_runner() -> None:
     }
     assert json.loads(attributes["RedrivePolicy"]) == {
         "deadLetterTargetArn": template.queues["BatchDeadLetterQueue"].arn,
+        "maxReceiveCount": 5,
+    }
+
+
+def test_the_timer_queue_drives_fire_timer_with_partial_batch_responses_and_a_dead_letter_queue() -> None:
+    template = load_template(REPO / "template.yaml")
+    (mapping,) = [m for m in queue_mappings(template) if m.function == "FireTimerFunction"]
+    assert (mapping.queue_arn, mapping.batch_size, mapping.report_batch_item_failures) == (
+        template.queues["TimerQueue"].arn,
+        10,
+        True,
+    )
+    attributes = queue_attributes(template, "TimerQueue")
+    assert attributes["VisibilityTimeout"] == "90" and "FifoQueue" not in attributes
+    assert json.loads(attributes["RedrivePolicy"]) == {
+        "deadLetterTargetArn": template.queues["TimerDeadLetterQueue"].arn,
         "maxReceiveCount": 5,
     }
 

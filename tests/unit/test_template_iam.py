@@ -168,13 +168,13 @@ def test_no_function_may_scan_and_the_authorizer_only_reads() -> None:
         others = {action for action in granted if not action.startswith("dynamodb:")}
         if logical_id == "OutboxDispatcherFunction":
             assert others == SCHEDULER_ACTIONS | {"iam:PassRole", "sqs:SendMessage"}, others
-        elif logical_id in ("SweeperFunction", "BatchRunnerFunction"):
+        elif logical_id in ("SweeperFunction", "BatchRunnerFunction", "FireTimerFunction"):
             assert others == {"sqs:SendMessage"}, (logical_id, others)
         else:
             assert others == set(), (logical_id, others)
 
 
-def test_only_the_batch_starters_send_to_the_batch_queue_and_only_to_it() -> None:
+def test_only_the_batch_starters_send_to_the_batch_queue_and_only_timer_senders_to_the_timer_queue() -> None:
     resources = load_template()["Resources"]
     senders = {}
     for logical_id, resource in resources.items():
@@ -184,9 +184,12 @@ def test_only_the_batch_starters_send_to_the_batch_queue_and_only_to_it() -> Non
             if "sqs:SendMessage" in _as_list(statement["Action"]):
                 assert _as_list(statement["Action"]) == ["sqs:SendMessage"], (logical_id, statement)
                 senders[logical_id] = statement["Resource"]
+    batch_queue, timer_queue = {"Fn::GetAtt": "BatchQueue.Arn"}, {"Fn::GetAtt": "TimerQueue.Arn"}
     assert senders == {
-        name: {"Fn::GetAtt": "BatchQueue.Arn"}
-        for name in ("OutboxDispatcherFunction", "SweeperFunction", "BatchRunnerFunction")
+        "OutboxDispatcherFunction": [batch_queue, timer_queue],  # batch starts; timers due within the last mile
+        "SweeperFunction": batch_queue,
+        "BatchRunnerFunction": batch_queue,
+        "FireTimerFunction": timer_queue,  # hand-overs and messages that arrived more than a second early
     }
 
 

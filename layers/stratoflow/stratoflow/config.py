@@ -13,6 +13,9 @@ class Settings(BaseModel):
     fire_timer_function_arn: str = ""
     scheduler_role_arn: str = ""
     timer_dlq_arn: str = ""
+    timer_queue_url: str = ""
+    # Timers due within this many seconds go through the timer queue's per-message delay (0: Scheduler only).
+    timer_last_mile_s: int = Field(default=900, ge=0, le=900)
     batch_queue_url: str = ""
     outbox_redrive_after_seconds: int = Field(default=60, ge=0)
     timer_sweep_grace_seconds: int = Field(default=90, ge=0)

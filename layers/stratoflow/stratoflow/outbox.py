@@ -231,17 +231,16 @@ def _delete_outbox(rt: Runtime, outbox: OutboxEntry) -> None:
 
 
 def handle_timer_change(rt: Runtime, old: dict[str, Any] | None, new: dict[str, Any] | None) -> str:
-    """A timer item changed: create its schedule when it starts, delete it when it leaves STARTED."""
+    """A timer item changed: set it on its way when it starts ("queued" or "scheduled"), delete its schedule when it
+    leaves STARTED ("unscheduled"; "ignored" when it had none)."""
     if new is not None and new.get("status") == TimerStatus.STARTED and (old is None or old.get("status") is None):
-        on_timer_started(rt, _timer_fields(new))
-        return "scheduled"
+        return on_timer_started(rt, _timer_fields(new))
     if (
         old is not None
         and old.get("status") == TimerStatus.STARTED
         and (new is None or new.get("status") != TimerStatus.STARTED)
     ):
-        on_timer_closed(rt, _timer_fields(old))
-        return "unscheduled"
+        return on_timer_closed(rt, _timer_fields(old))
     return "ignored"
 
 
@@ -251,4 +250,5 @@ def _timer_fields(image: dict[str, Any]) -> dict[str, Any]:
         "workflowExecutionId": image["workflowExecutionId"],
         "timerId": image["timerId"],
         "fireAtMs": int(image["fireAtMs"]),
+        "durationMs": int(image["durationMs"]),
     }

@@ -18,8 +18,9 @@ from stratoflow.clock import Clock, IdFactory, SystemClock, UuidFactory
 from stratoflow.config import Settings
 from stratoflow.dal.dynamodb import DynamoRepository
 from stratoflow.dal.repository import Repository
-from stratoflow.runtime import Runtime, TimerScheduler
+from stratoflow.runtime import Runtime, TimerQueue, TimerScheduler
 from stratoflow.scheduler import EventBridgeTimerScheduler
+from stratoflow.timer_queue import SqsTimerQueue
 
 
 def build_runtime(
@@ -29,6 +30,7 @@ def build_runtime(
     ids: IdFactory | None = None,
     repo: Repository | None = None,
     scheduler: TimerScheduler | None = None,
+    timer_queue: TimerQueue | None = None,
 ) -> Runtime:
     if repo is None:
         repo = DynamoRepository(
@@ -43,7 +45,9 @@ def build_runtime(
             role_arn=settings.scheduler_role_arn,
             dlq_arn=settings.timer_dlq_arn,
         )
-    return Runtime(settings, repo, clock or SystemClock(), ids or UuidFactory(), scheduler)
+    if timer_queue is None:
+        timer_queue = SqsTimerQueue(_LazyClient("sqs"), settings.timer_queue_url)
+    return Runtime(settings, repo, clock or SystemClock(), ids or UuidFactory(), scheduler, timer_queue)
 
 
 @lru_cache(maxsize=1)

@@ -1,14 +1,20 @@
 """Durable timers: STARTED → FIRED | CANCELLED, each exactly once (I2), whoever races.
 
-A timer's EventBridge schedule is created and deleted after the commit, by the outbox dispatcher reading the
-timer item's stream record. Firing is conditioned on `status = STARTED`, so a schedule that still arrives after a
-cancel (deleted late, delivered twice) changes nothing; the sweeper fires timers whose schedule was lost.
+The outbox dispatcher reads a started timer's stream record and sets it on its way. EventBridge Scheduler runs a
+one-time schedule up to 60 s after its time, so the way ends with a last mile through the timer queue, whose
+per-message delay is exact to the second: a timer due within `TIMER_LAST_MILE_S` (≤ 900 s) is sent down it at once;
+a longer one gets a schedule at `fireAt - 60 s - margin`, whose invocation hands it to the queue. The message is
+delayed by the whole seconds left and fire-timer waits out the rest, so a timer never fires early.
+
+Firing is conditioned on `status = STARTED`, so whatever still arrives after a cancel (a schedule deleted late, a
+message sent twice or re-delivered) changes nothing; the sweeper fires timers whose schedule or message was lost.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 from typing import Any
 
 from stratoflow.clock import iso_ms
@@ -18,8 +24,17 @@ from stratoflow.dal.repository import commit_or_retry
 from stratoflow.dal.unit_of_work import TransactionConflict, UnitOfWork, run_optimistic, status_is
 from stratoflow.executions import HistoryWriter, get_execution, is_live, wake
 from stratoflow.records import Execution, Timer
-from stratoflow.runtime import Runtime, TimerSchedule
+from stratoflow.runtime import Runtime, TimerMessage, TimerSchedule
 from stratoflow.states import TimerStatus
+
+# EventBridge Scheduler runs an `at()` schedule within the minute after its time ("60 second precision").
+SCHEDULER_WINDOW_MS = 60_000
+# Room after that window for Scheduler's retries and the hand-over's own invocation.
+HANDOVER_MARGIN_MS = 30_000
+MAX_QUEUE_DELAY_S = 900  # SQS's limit on DelaySeconds
+# A message that arrives at most this early is waited out in fire-timer; an earlier one is delayed again.
+MAX_WAIT_MS = 1000
+Wait = Callable[[float], None]  # waits that many seconds (time.sleep in fire-timer)
 
 
 def new_timer(execution: Execution, timer_id: str, duration_ms: int, now_ms: int, settings: Settings) -> Timer:
@@ -47,18 +62,43 @@ def schedule_name(tenant: str, workflow_id: str, timer_id: str) -> str:
     return f"t-{digest[:40]}"
 
 
-def timer_schedule(settings: Settings, tenant: str, workflow_id: str, timer_id: str, fire_at_ms: int) -> TimerSchedule:
+def timer_schedule(
+    settings: Settings, tenant: str, workflow_id: str, timer_id: str, fire_at_ms: int, *, run_at_ms: int | None = None
+) -> TimerSchedule:
+    """The timer's schedule: at `fireAt` (it fires the timer), or at `run_at_ms` to hand it over to the last mile."""
+    payload: dict[str, Any] = {
+        "tenant": tenant,
+        "workflowExecutionId": workflow_id,
+        "timerId": timer_id,
+        "fireAt": iso_ms(fire_at_ms),
+    }
+    if run_at_ms is not None:
+        payload["handOver"] = True
     return TimerSchedule(
         name=schedule_name(tenant, workflow_id, timer_id),
         group=settings.timer_schedule_group,
-        fire_at_ms=fire_at_ms,
-        payload={
-            "tenant": tenant,
-            "workflowExecutionId": workflow_id,
-            "timerId": timer_id,
-            "fireAt": iso_ms(fire_at_ms),
-        },
+        fire_at_ms=fire_at_ms if run_at_ms is None else run_at_ms,
+        payload=payload,
     )
+
+
+def takes_last_mile_only(settings: Settings, duration_ms: int) -> bool:
+    """Whether a timer goes straight down the last mile (no schedule); decided by its duration, so every delivery
+    of its stream records decides the same."""
+    return settings.timer_last_mile_s > 0 and duration_ms <= settings.timer_last_mile_s * 1000
+
+
+def handover_at_ms(fire_at_ms: int, now_ms: int) -> int:
+    """When a long timer's schedule is set: early enough that Scheduler's window cannot make it late, never past."""
+    return max(now_ms, fire_at_ms - SCHEDULER_WINDOW_MS - HANDOVER_MARGIN_MS)
+
+
+def last_mile_message(tenant: str, workflow_id: str, timer_id: str, fire_at_ms: int, now_ms: int) -> TimerMessage:
+    """Delayed by the whole seconds left (the queue counts whole seconds): it arrives less than a second early,
+    which fire-timer waits out, rather than up to a second late."""
+    delay_s = min(MAX_QUEUE_DELAY_S, max(0, (fire_at_ms - now_ms) // 1000))
+    body = {"tenant": tenant, "workflowExecutionId": workflow_id, "timerId": timer_id, "fireAt": iso_ms(fire_at_ms)}
+    return TimerMessage(body=body, delay_s=delay_s)
 
 
 def at_expression(fire_at_ms: int) -> str:
@@ -67,18 +107,70 @@ def at_expression(fire_at_ms: int) -> str:
     return "at(" + iso_ms(seconds * 1000)[:19] + ")"
 
 
-def on_timer_started(rt: Runtime, timer: dict[str, Any]) -> None:
-    """Outbox: a STARTED timer gets its one-time schedule (idempotent)."""
-    rt.scheduler.create(
-        timer_schedule(rt.settings, timer["tenant"], timer["workflowExecutionId"], timer["timerId"], timer["fireAtMs"])
+def on_timer_started(rt: Runtime, timer: dict[str, Any]) -> str:
+    """Outbox: a STARTED timer goes down the last mile ("queued") or gets its one-time schedule ("scheduled").
+
+    A redelivered record creates no second schedule; it may send a second message, which the gate makes harmless.
+    """
+    tenant, workflow_id, timer_id, fire_at_ms = (
+        timer["tenant"],
+        timer["workflowExecutionId"],
+        timer["timerId"],
+        timer["fireAtMs"],
     )
+    settings, now = rt.settings, rt.now_ms()
+    if takes_last_mile_only(settings, timer["durationMs"]):
+        rt.timer_queue.send(last_mile_message(tenant, workflow_id, timer_id, fire_at_ms, now))
+        return "queued"
+    run_at = handover_at_ms(fire_at_ms, now) if settings.timer_last_mile_s > 0 else None
+    rt.scheduler.create(timer_schedule(settings, tenant, workflow_id, timer_id, fire_at_ms, run_at_ms=run_at))
+    return "scheduled"
 
 
-def on_timer_closed(rt: Runtime, timer: dict[str, Any]) -> None:
-    """Outbox: a timer that left STARTED no longer needs its schedule (idempotent)."""
+def on_timer_closed(rt: Runtime, timer: dict[str, Any]) -> str:
+    """Outbox: a timer that left STARTED no longer needs its schedule (idempotent); a queued message cannot be
+    taken back, and the gate drops it when it arrives."""
+    if takes_last_mile_only(rt.settings, timer["durationMs"]):
+        return "ignored"
     rt.scheduler.delete(
         schedule_name(timer["tenant"], timer["workflowExecutionId"], timer["timerId"]), rt.settings.timer_schedule_group
     )
+    return "unscheduled"
+
+
+def hand_over_timer(rt: Runtime, tenant: str, workflow_id: str, timer_id: str, fire_at_ms: int, wait: Wait) -> str:
+    """A long timer's schedule ran (up to a minute after its time, still before the timer is due): send the timer
+    down the last mile. No state changes, so nothing is committed before the send; if the send fails, Scheduler
+    retries the invocation. Returns "handed-over", "ignored" (no longer STARTED) or what firing it did.
+    """
+    timer = rt.repo.get(Timer, keys.workflow_pk(tenant, workflow_id), keys.timer_sk(timer_id))
+    if timer is None or timer.status != TimerStatus.STARTED:
+        return "ignored"  # cancelled, fired or closed meanwhile (a schedule deleted too late to stop it)
+    return deliver_last_mile(rt, tenant, workflow_id, timer_id, fire_at_ms, wait, handing_over=True)
+
+
+def deliver_last_mile(
+    rt: Runtime,
+    tenant: str,
+    workflow_id: str,
+    timer_id: str,
+    fire_at_ms: int,
+    wait: Wait,
+    *,
+    handing_over: bool = False,
+) -> str:
+    """A timer's message arrived: fire it, never early. Less than `MAX_WAIT_MS` early, `wait` (seconds) waits it out;
+    earlier than that (a hand-over, or a queue that delivered early), it is delayed again. Returns "redelayed",
+    "handed-over" or `fire_timer`'s outcome.
+    """
+    early_ms = fire_at_ms - rt.now_ms()
+    if early_ms > MAX_WAIT_MS:
+        rt.timer_queue.send(last_mile_message(tenant, workflow_id, timer_id, fire_at_ms, rt.now_ms()))
+        return "handed-over" if handing_over else "redelayed"
+    while early_ms > 0:
+        wait(early_ms / 1000)
+        early_ms = fire_at_ms - rt.now_ms()
+    return fire_timer(rt, tenant, workflow_id, timer_id)
 
 
 def fire_timer(rt: Runtime, tenant: str, workflow_id: str, timer_id: str) -> str:

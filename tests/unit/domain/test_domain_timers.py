@@ -1,4 +1,4 @@
-"""Timers (flows 2 and 3, I2): fire, cancel, redelivery, the sweeper's safety net and the schedules."""
+"""Timers (flows 2 and 3, I2): fire, cancel, redelivery, the sweeper's safety net, the schedules and the last mile."""
 
 from __future__ import annotations
 
@@ -7,10 +7,18 @@ from typing import Any
 
 import boto3
 import pytest
+from stratoflow.clock import iso_ms
 from stratoflow.outbox import handle_timer_change
-from stratoflow.runtime import Runtime, TimerSchedule
+from stratoflow.runtime import Runtime, TimerMessage, TimerSchedule
 from stratoflow.scheduler import EventBridgeTimerScheduler
-from stratoflow.timers import at_expression, schedule_name
+from stratoflow.timer_queue import SqsTimerQueue
+from stratoflow.timers import (
+    at_expression,
+    deliver_last_mile,
+    hand_over_timer,
+    last_mile_message,
+    schedule_name,
+)
 
 from tests.support.domain import Engine
 
@@ -31,6 +39,16 @@ class FakeScheduler:
     def delete(self, name: str, group: str) -> None:
         self.calls.append(("delete", name))
         self.schedules.pop((group, name), None)
+
+
+class FakeTimerQueue:
+    """The TimerQueue port in memory: every message sent, in order."""
+
+    def __init__(self) -> None:
+        self.sent: list[TimerMessage] = []
+
+    def send(self, message: TimerMessage) -> None:
+        self.sent.append(message)
 
 
 def waiting_with_timer(engine: Engine, timer_id: str = "t", duration_ms: int = 1000) -> str:
@@ -147,14 +165,21 @@ def timer_image(status: str | None, **extra: Any) -> dict[str, Any] | None:
         "workflowExecutionId": "wf-1",
         "timerId": "t",
         "fireAtMs": T0_MS + 1500,
+        "durationMs": 1500,
         "status": status,
         **extra,
     }
 
 
-def test_a_started_timer_gets_one_schedule_and_loses_it_when_it_leaves_started(rt: Runtime) -> None:
+def last_mile_off(rt: Runtime) -> Runtime:
+    return replace(rt, settings=rt.settings.model_copy(update={"timer_last_mile_s": 0}))
+
+
+def test_without_the_last_mile_a_started_timer_gets_one_schedule_and_loses_it_when_it_leaves_started(
+    rt: Runtime,
+) -> None:
     scheduler = FakeScheduler()
-    rt = replace(rt, scheduler=scheduler)
+    rt = replace(last_mile_off(rt), scheduler=scheduler)
     name = schedule_name("acme", "wf-1", "t")
     assert handle_timer_change(rt, None, timer_image("STARTED")) == "scheduled"
     assert handle_timer_change(rt, None, timer_image("STARTED")) == "scheduled"  # delivered twice
@@ -231,3 +256,149 @@ def test_cancel_and_fire_in_either_order_end_with_exactly_one_of_them(engine: En
     ends = [t for t in engine.types(wid) if t in ("TIMER_FIRED", "TIMER_CANCELLED")]
     assert ends == (["TIMER_FIRED"] if first == "fire" else ["TIMER_CANCELLED"])
     engine.check(settled=False)
+
+
+# ---------------------------------------------------------------------- the last mile (timer queue)
+
+
+def with_queue(rt: Runtime, last_mile_s: int = 900) -> tuple[Runtime, FakeScheduler, FakeTimerQueue]:
+    scheduler, queue = FakeScheduler(), FakeTimerQueue()
+    settings = rt.settings.model_copy(update={"timer_last_mile_s": last_mile_s})
+    return replace(rt, settings=settings, scheduler=scheduler, timer_queue=queue), scheduler, queue
+
+
+def test_a_timer_due_within_the_last_mile_is_sent_delayed_by_its_whole_seconds_and_has_no_schedule(
+    rt: Runtime, clock: Any
+) -> None:
+    rt, scheduler, queue = with_queue(rt)
+    clock.set(T0_MS)
+    assert handle_timer_change(rt, None, timer_image("STARTED")) == "queued"
+    body = {"tenant": "acme", "workflowExecutionId": "wf-1", "timerId": "t", "fireAt": "2100-01-01T00:00:01.500Z"}
+    assert queue.sent == [TimerMessage(body=body, delay_s=1)]  # 1.5 s: one whole second, the rest waited out
+    assert handle_timer_change(rt, timer_image("STARTED"), timer_image("CANCELLED")) == "ignored"
+    assert scheduler.calls == []
+
+
+def test_the_last_mile_delay_is_whole_seconds_never_negative_and_at_most_900() -> None:
+    assert last_mile_message("a", "w", "t", T0_MS + 2999, T0_MS).delay_s == 2
+    assert last_mile_message("a", "w", "t", T0_MS - 5000, T0_MS).delay_s == 0
+    assert last_mile_message("a", "w", "t", T0_MS + 2_000_000, T0_MS).delay_s == 900
+
+
+def test_a_longer_timer_gets_a_hand_over_schedule_set_early_enough_for_schedulers_minute(
+    rt: Runtime, clock: Any
+) -> None:
+    rt, scheduler, queue = with_queue(rt, last_mile_s=60)
+    clock.set(T0_MS)
+    image = timer_image("STARTED", fireAtMs=T0_MS + 3_600_000, durationMs=3_600_000)
+    assert handle_timer_change(rt, None, image) == "scheduled"
+    (schedule,) = scheduler.schedules.values()
+    assert schedule.fire_at_ms == T0_MS + 3_600_000 - 90_000  # due - Scheduler's 60 s - a 30 s margin
+    assert schedule.payload == {
+        "tenant": "acme",
+        "workflowExecutionId": "wf-1",
+        "timerId": "t",
+        "fireAt": iso_ms(T0_MS + 3_600_000),
+        "handOver": True,
+    }
+    # shorter than the window and the margin, but over the threshold: the hand-over is set for now, never the past
+    short = timer_image("STARTED", timerId="u", fireAtMs=T0_MS + 70_000, durationMs=70_000)
+    assert handle_timer_change(rt, None, short) == "scheduled"
+    assert scheduler.schedules[("StratoflowTimers", schedule_name("acme", "wf-1", "u"))].fire_at_ms == T0_MS
+    assert handle_timer_change(rt, image, timer_image("FIRED", durationMs=3_600_000)) == "unscheduled"
+    assert queue.sent == []
+
+
+def waiting_on_the_last_mile(engine: Engine, duration_ms: int) -> tuple[str, int]:
+    wid = waiting_with_timer(engine, duration_ms=duration_ms)
+    return wid, int(timer(engine, wid)["fireAtMs"])
+
+
+def test_a_hand_over_sends_the_timer_down_the_last_mile_with_the_seconds_left(engine: Engine) -> None:
+    rt, _, queue = with_queue(engine.rt, last_mile_s=60)
+    wid, fire_at = waiting_on_the_last_mile(engine, 3_600_000)
+    engine.clock.set(fire_at - 45_300)  # Scheduler ran the hand-over 44.7 s after its time
+    assert hand_over_timer(rt, "acme", wid, "t", fire_at, _no_wait) == "handed-over"
+    assert [m.delay_s for m in queue.sent] == [45]
+    assert timer(engine, wid)["status"] == "STARTED"
+
+
+def test_a_hand_over_that_arrives_after_a_cancel_sends_nothing_and_fires_nothing(engine: Engine) -> None:
+    rt, _, queue = with_queue(engine.rt, last_mile_s=60)
+    wid, fire_at = waiting_on_the_last_mile(engine, 3_600_000)
+    engine.cancel(wid, "x", cascade=False)
+    lease = engine.claim(wid)
+    engine.submit(wid, lease, [{"type": "CANCEL_TIMER", "timerId": "t"}])
+    engine.clock.set(fire_at - 60_000)
+    assert hand_over_timer(rt, "acme", wid, "t", fire_at, _no_wait) == "ignored"
+    assert queue.sent == []
+    assert timer(engine, wid)["status"] == "CANCELLED"
+    assert "TIMER_FIRED" not in engine.types(wid)
+
+
+def test_a_hand_over_after_the_timer_is_due_fires_it(engine: Engine) -> None:
+    rt, _, queue = with_queue(engine.rt, last_mile_s=60)
+    wid, fire_at = waiting_on_the_last_mile(engine, 3_600_000)
+    engine.clock.set(fire_at + 5_000)  # Scheduler retried for a while
+    assert hand_over_timer(rt, "acme", wid, "t", fire_at, _no_wait) == "fired"
+    assert queue.sent == []
+
+
+def _no_wait(seconds: float) -> None:
+    raise AssertionError(f"nothing to wait for, asked to wait {seconds} s")
+
+
+def test_a_message_that_arrives_early_waits_out_the_rest_and_never_fires_early(engine: Engine) -> None:
+    rt, _, queue = with_queue(engine.rt)
+    wid, fire_at = waiting_on_the_last_mile(engine, 10_000)
+    engine.clock.set(fire_at - 700)
+    waits: list[tuple[float, str]] = []
+
+    def wait(seconds: float) -> None:
+        waits.append((seconds, timer(engine, wid)["status"]))  # still STARTED while it waits
+        # woken early the first time (it must wait again), on time the second
+        engine.clock.advance(round(seconds * 1000) // (2 if len(waits) == 1 else 1))
+
+    assert deliver_last_mile(rt, "acme", wid, "t", fire_at, wait) == "fired"
+    assert engine.rt.now_ms() >= fire_at
+    assert waits == [(0.7, "STARTED"), (0.35, "STARTED")]
+    assert queue.sent == []
+    assert engine.types(wid).count("TIMER_FIRED") == 1
+
+
+def test_a_message_more_than_a_second_early_is_delayed_again(engine: Engine) -> None:
+    rt, _, queue = with_queue(engine.rt)
+    wid, fire_at = waiting_on_the_last_mile(engine, 10_000)
+    engine.clock.set(fire_at - 4_200)
+    assert deliver_last_mile(rt, "acme", wid, "t", fire_at, _no_wait) == "redelayed"
+    assert [m.delay_s for m in queue.sent] == [4]
+    assert timer(engine, wid)["status"] == "STARTED"
+
+
+def test_a_message_delivered_twice_fires_the_timer_once(engine: Engine) -> None:
+    rt, _, _ = with_queue(engine.rt)
+    wid, fire_at = waiting_on_the_last_mile(engine, 10_000)
+    engine.clock.set(fire_at)
+    assert deliver_last_mile(rt, "acme", wid, "t", fire_at, _no_wait) == "fired"
+    assert deliver_last_mile(rt, "acme", wid, "t", fire_at, _no_wait) == "ignored"
+    assert engine.types(wid).count("TIMER_FIRED") == 1
+
+
+def test_a_message_that_arrives_after_a_cancel_fires_nothing(engine: Engine) -> None:
+    rt, _, _ = with_queue(engine.rt)
+    wid, fire_at = waiting_on_the_last_mile(engine, 10_000)
+    engine.cancel(wid, "x", cascade=False)
+    engine.submit(wid, engine.claim(wid), [{"type": "CANCEL_TIMER", "timerId": "t"}])
+    engine.clock.set(fire_at + 1)
+    assert deliver_last_mile(rt, "acme", wid, "t", fire_at, _no_wait) == "ignored"
+    assert [t for t in engine.types(wid) if t.startswith("TIMER_")] == ["TIMER_STARTED", "TIMER_CANCELLED"]
+
+
+def test_the_sqs_adapter_sends_the_body_with_its_delay(aws: Any) -> None:
+    client = boto3.client("sqs", region_name="us-east-1")
+    url = client.create_queue(QueueName="timers")["QueueUrl"]
+    SqsTimerQueue(client, url).send(TimerMessage(body={"timerId": "t"}, delay_s=0))
+    SqsTimerQueue(client, url).send(TimerMessage(body={"timerId": "u"}, delay_s=900))
+    (message,) = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert message["Body"] == '{"timerId": "t"}'  # the other one is still delayed
+    client.delete_queue(QueueUrl=url)
