@@ -279,6 +279,26 @@ def test_start_serves_every_service_on_loopback_and_stop_gives_moto_back_its_met
         _ = endpoint.url
 
 
+def test_change_listeners_hear_the_service_of_every_committed_change_and_nothing_else(
+    endpoint: EmbeddedAwsEndpoint,
+) -> None:
+    heard: list[str] = []
+    endpoint.add_change_listener(heard.append)
+    kwargs = endpoint.client_kwargs()
+    ddb = boto3.client("dynamodb", **kwargs, config=NO_RETRIES)
+    table = create_table(ddb)
+    heard.clear()
+    ddb.put_item(TableName=table, Item=key("a"))
+    ddb.get_item(TableName=table, Key=key("a"))  # a read changes nothing
+    ddb.query(TableName=table, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "a"}})
+    with pytest.raises(ClientError):  # a refused write changed nothing either
+        ddb.put_item(TableName=table, Item=key("a"), ConditionExpression="attribute_not_exists(pk)")
+    sqs = boto3.client("sqs", **kwargs)
+    queue = sqs.create_queue(QueueName=f"q-{table}")["QueueUrl"]
+    sqs.receive_message(QueueUrl=queue)
+    assert heard == ["dynamodb", "sqs"]
+
+
 def test_two_endpoints_share_one_installation_and_one_lock() -> None:
     before = DynamoDBBackend.transact_write_items
     with EmbeddedAwsEndpoint() as first:
