@@ -128,10 +128,47 @@ def measure_routes(stack: LocalStack, samples: int) -> list[dict[str, Any]]:
         ids.append(response.json()["workflowExecutionId"])
         return response
 
+    leases: dict[str, str] = {}
+    tasks: list[tuple[str, str]] = []
+
+    def poll_workflow(index: int) -> requests.Response:
+        response = session.post(f"{url}/v1/worker/workflows/poll", json={"queue": queue, "workerId": "bench"})
+        if response.status_code == 200:
+            claimed = response.json()
+            leases[claimed["workflowExecution"]["workflowExecutionId"]] = claimed["leaseId"]
+        return response
+
+    def submit(index: int) -> requests.Response:
+        workflow_id, lease_id = leases.popitem()
+        command = {
+            "type": "SCHEDULE_TASK",
+            "taskExecutionId": f"t-{uuid.uuid4().hex[:12]}",
+            "kind": "bench-step",
+            "input": index,
+        }
+        return session.post(
+            f"{url}/v1/worker/workflows/{workflow_id}/commands", json={"leaseId": lease_id, "commands": [command]}
+        )
+
+    def poll_task(index: int) -> requests.Response:
+        response = session.post(f"{url}/v1/worker/tasks/poll", json={"queue": queue, "workerId": "bench"})
+        if response.status_code == 200:
+            claimed = response.json()
+            tasks.append((claimed["task"]["taskExecutionId"], claimed["leaseId"]))
+        return response
+
+    def complete(index: int) -> requests.Response:
+        task_id, lease_id = tasks.pop()
+        return session.post(f"{url}/v1/worker/tasks/{task_id}/complete", json={"leaseId": lease_id, "output": index})
+
     routes = [
         ("GET /v1/health", lambda i: session.get(f"{url}/v1/health")),
         ("POST /v1/workflows", start),
         ("GET /v1/workflows/{id}", lambda i: session.get(f"{url}/v1/workflows/{ids[i]}")),
+        ("POST /v1/worker/workflows/poll (claims one)", poll_workflow),
+        ("POST /v1/worker/workflows/{id}/commands (SCHEDULE_TASK)", submit),
+        ("POST /v1/worker/tasks/poll (claims one)", poll_task),
+        ("POST /v1/worker/tasks/{id}/complete", complete),
         (
             "POST /v1/worker/tasks/poll (empty)",
             lambda i: session.post(f"{url}/v1/worker/tasks/poll", json={"queue": "none", "workerId": "bench"}),
@@ -152,13 +189,13 @@ def measure_sdk(stack: LocalStack, workflows: int) -> dict[str, Any]:
             client.start_workflow("bench-three-steps", n, queue=queue).workflow_execution_id for n in range(workflows)
         ]
         for workflow_id in ids:
-            client.result(workflow_id, timeout=300, poll_interval=0.02)
+            client.result(workflow_id, timeout=300, poll_interval=0.1)
         fan_seconds = time.perf_counter() - started
         sequential = []
         for _ in range(3):
             started = time.perf_counter()
             workflow_id = client.start_workflow("bench-ten-steps", 0, queue=queue).workflow_execution_id
-            client.result(workflow_id, timeout=120, poll_interval=0.02)
+            client.result(workflow_id, timeout=120, poll_interval=0.1)
             sequential.append(time.perf_counter() - started)
     return {
         "workflows": workflows,
