@@ -29,6 +29,8 @@ PINNED_MOTO_VERSION = "5.2.5"
 TRANSACT_WRITE_ITEMS_SHA256 = "81db2cb7d94e39c90b3a2077e1f4bb41a449c558ef9b1b1e2910fdaa39978ad4"
 # SHA-256 of `inspect.getsource(Table.query)`: `moto_queries` relies on it reading items only through `all_items()`.
 TABLE_QUERY_SHA256 = "002b4d00be6df07cf37f6cbe0132e5eb89455ae12a8e79b23db3fb492450f21e"
+# SHA-256 of `inspect.getsource(DynamoDBStreamsHandler.get_records)`: `moto_queries` renders its answer itself.
+GET_RECORDS_SHA256 = "eca5821a96bdd10d8ae32ccc432f7c7df424a484f388ab2a8ecb2e8c9a2026ce"
 
 # (module, name) → parameter names the adapter passes or relies on.
 _REQUIRED_CALLABLES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -101,6 +103,9 @@ def check_moto() -> None:
     _check_backend(problems)
     _check_table_shape(problems)
     _check_source("moto.dynamodb.models.table", "Table", "query", TABLE_QUERY_SHA256, problems)
+    _check_source(
+        "moto.dynamodbstreams.responses", "DynamoDBStreamsHandler", "get_records", GET_RECORDS_SHA256, problems
+    )
     if problems:
         raise MotoPinError(problems)
 

@@ -1,4 +1,6 @@
-"""A `Query` for moto's DynamoDB tables that reads only what it needs: one partition, or the items in any order.
+"""Two of moto's DynamoDB paths made cheap without changing an answer: `Query` and the stream's `GetRecords`.
+
+**Query.** A `Query` for moto's DynamoDB tables that reads only what it needs: one partition, or the items in any order.
 
 moto 5.2.5's `Table.query` starts every query, a base-table query on one partition included, from
 `Table.all_items()`, which sorts every item of the table by its primary key. A query therefore costs O(n log n) in
@@ -16,18 +18,31 @@ both on random tables). `moto_pin.check_moto` pins the source of `Table.query`, 
 the only place it reads items from.
 
 The narrowing is an attribute set on the table for the duration of the call, so concurrent queries on one table must
-be serialized, as the embedded endpoint serializes every request. `install()` / `uninstall()` are reference-counted
-and swap `Table.query` for the whole process, like `moto_transactions`.
+be serialized, as the embedded endpoint serializes every request.
+
+**GetRecords.** moto renders every answer through its generic, model-driven serializer, which walks each attribute of
+each stream record's images: about 30 ms for a batch of a few records, on every poll of every stream mapping.
+`json_get_records` renders the records (already in DynamoDB's wire format) with `json.dumps`, the two non-JSON
+values as moto's serializer writes them (timestamps in epoch seconds truncated to the millisecond, binary values in
+base64). The same test compares both answers on records of every attribute type; the pin covers the handler's source.
+
+`install()` / `uninstall()` are reference-counted and swap both methods for the whole process, like
+`moto_transactions`.
 """
 
 from __future__ import annotations
 
+import base64
+import datetime
 import inspect
+import json
 import threading
 from collections.abc import Callable
 from typing import Any
 
+from moto.core.serialize import TimestampSerializer
 from moto.dynamodb.models.table import Table
+from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 
 from stratoflow_local.moto_pin import check_moto
 
@@ -57,6 +72,24 @@ def partition_query(self: Table, *args: Any, **kwargs: Any) -> Any:
         del self.all_items
 
 
+_original_get_records: Callable[..., Any] = DynamoDBStreamsHandler.get_records
+
+
+def _wire_value(value: Any) -> Any:
+    if isinstance(value, datetime.datetime):
+        return TimestampSerializer._timestamp_unixtimestamp(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"{type(value).__name__} in a stream record")
+
+
+def json_get_records(self: DynamoDBStreamsHandler) -> str:
+    """moto's `GetRecords` (same parameters, same backend call), its answer rendered straight to JSON."""
+    limit = self._get_param("Limit")
+    result = self.backend.get_records(self._get_param("ShardIterator"), 1000 if limit is None else limit)
+    return json.dumps(result, default=_wire_value)
+
+
 class _Installation:
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -72,7 +105,9 @@ def install() -> None:
         if _installation.count == 0:
             check_moto()
             partition_query.__wrapped__ = _original_query  # type: ignore[attr-defined]  # for the pin check
+            json_get_records.__wrapped__ = _original_get_records  # type: ignore[attr-defined]
             Table.query = partition_query  # type: ignore[method-assign]
+            DynamoDBStreamsHandler.get_records = json_get_records  # type: ignore[assignment]
         _installation.count += 1
 
 
@@ -80,11 +115,12 @@ def uninstall() -> None:
     """Undo one `install()`; the last one puts moto's method back."""
     with _installation.lock:
         if _installation.count == 0:
-            raise RuntimeError("the partition query is not installed")
+            raise RuntimeError("moto's fast paths are not installed")
         _installation.count -= 1
         if _installation.count == 0:
             Table.query = _original_query  # type: ignore[method-assign]
+            DynamoDBStreamsHandler.get_records = _original_get_records  # type: ignore[method-assign]
 
 
 def is_installed() -> bool:
-    return Table.query is partition_query
+    return Table.query is partition_query and DynamoDBStreamsHandler.get_records is json_get_records

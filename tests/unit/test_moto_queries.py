@@ -141,3 +141,58 @@ def _table() -> Table:
 def test_uninstalling_more_often_than_installing_is_refused() -> None:
     with pytest.raises(RuntimeError):
         moto_queries.uninstall()
+
+
+def test_stream_records_read_with_the_fast_path_are_the_ones_moto_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
+    credentials = {"region_name": "us-east-1", "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", **credentials)
+        streams = boto3.client("dynamodbstreams", **credentials)
+        table = dynamodb.create_table(
+            TableName="streamed",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )
+        arn = table["TableDescription"]["LatestStreamArn"]
+        item = {
+            "pk": {"S": "a"},
+            "n": {"N": "1.50"},
+            "b": {"B": b"\x00\xffbinary"},
+            "t": {"BOOL": True},
+            "z": {"NULL": True},
+            "l": {"L": [{"S": "x"}, {"N": "2"}]},
+            "m": {"M": {"k": {"S": "v"}}},
+            "ss": {"SS": ["a", "b"]},
+            "ns": {"NS": ["1", "2"]},
+            "bs": {"BS": [b"a"]},
+        }
+        dynamodb.put_item(TableName="streamed", Item=item)
+        dynamodb.put_item(TableName="streamed", Item={**item, "n": {"N": "2"}})
+        dynamodb.delete_item(TableName="streamed", Key={"pk": {"S": "a"}})
+        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+
+        def read(limit: int) -> list[dict[str, Any]]:
+            iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+            pages = []
+            next_iterator = iterator["ShardIterator"]
+            for _ in range(4):
+                page = streams.get_records(ShardIterator=next_iterator, Limit=limit)
+                next_iterator = page.pop("NextShardIterator")
+                page.pop("ResponseMetadata")
+                pages.append(page)
+            return pages
+
+        expected = read(2)
+        assert [record["eventName"] for record in expected[0]["Records"] + expected[1]["Records"]] == [
+            "INSERT",
+            "MODIFY",
+            "REMOVE",
+        ]
+        moto_queries.install()
+        try:
+            assert read(2) == expected
+        finally:
+            moto_queries.uninstall()
