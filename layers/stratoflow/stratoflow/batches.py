@@ -21,7 +21,9 @@ How a batch runs (docs/design.md, "Batches"):
 
 from __future__ import annotations
 
+import copy
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -31,8 +33,10 @@ from stratoflow.dal import keys
 from stratoflow.dal.keys import BATCH_OUTCOME_PREFIX, BATCH_SK, batch_list_pk, batch_outcome_sk, batch_pk
 from stratoflow.dal.repository import BadPageToken, Page, Repository
 from stratoflow.dal.unit_of_work import (
+    MAX_TRANSACTION_ITEMS,
     NEW,
     AllOf,
+    Contention,
     FieldIn,
     FieldIs,
     Requirement,
@@ -372,9 +376,8 @@ def run_slice(
         return "finished"
     pending: list[str] = loads(batch.pending) or []
     take, rest = pending[:budget], pending[budget:]
-    for workflow_id in take:
-        if _handle(rt, batch, current, workflow_id, listed.get(workflow_id)) == "stopped":
-            return "finished"
+    if not _handle_together(rt, batch, current, take, listed):
+        return "finished"
     done = not rest and bool(batch.listed)
     if not _advance(rt, batch, current, rest, done):
         return "finished"
@@ -454,44 +457,126 @@ def _advance(rt: Runtime, batch: Batch, slice_number: int, rest: list[str], done
     return True
 
 
-def _handle(rt: Runtime, batch: Batch, slice_number: int, workflow_id: str, listed: Execution | None = None) -> str:
-    """Reach one execution: its change, its outcome item and the batch's count in one transaction.
+# The items of the executions one transaction handles together (their changes and outcome items), leaving room under
+# DynamoDB's 100 for the batch's counters.
+GROUP_ITEMS = MAX_TRANSACTION_ITEMS - 10
 
-    `listed`: the execution as the listing read it, used for the first attempt (the transaction's version condition
-    catches a copy that changed since; the retry reads it again). Returns "SUCCEEDED", "SKIPPED", "FAILED",
-    "excluded" (a listed id outside the filter), "already" (handled by an earlier run of this slice) or "stopped".
+
+def _handle_together(
+    rt: Runtime, batch: Batch, slice_number: int, workflow_ids: list[str], listed: dict[str, Execution]
+) -> bool:
+    """Reach these executions, several in one transaction: each one's change (or check) and outcome item, and one
+    update of the batch's counters for all of them, under `status = RUNNING AND slice = <this slice>`.
+
+    Every execution is still changed together with its outcome item and its count, so all that holds for one at a
+    time holds here; fewer transactions make a slice quick. What a group's transaction refuses sorts itself out: a
+    stopped batch ends the slice, an execution handled before (its outcome item exists) is dropped, one that changed
+    since it was read (its version) goes to `_handle`, alone, from a fresh read; the rest are tried again. Returns
+    False once the batch is no longer this slice's (stopped, or moved on).
     """
+    waiting = list(workflow_ids)
+    alone: list[str] = []
+    while waiting:
+        now = rt.now_ms()
+        uow, counts, keys_taken = UnitOfWork(), Counter[str](), set[tuple[str, str]]()
+        members: list[str] = []
+        while waiting:
+            workflow_id = waiting[0]
+            first = listed.get(workflow_id)
+            try:
+                staged = _stage_execution(rt, batch, workflow_id, copy.deepcopy(first) if first else None, now)
+            except HandleAlone:
+                alone.append(waiting.pop(0))
+                continue
+            if staged is None:  # a listed id outside the filter: not reached, not counted
+                waiting.pop(0)
+                continue
+            part, outcome = staged
+            part_keys = {op.key for op in part.operations}
+            if members and (part_keys & keys_taken or len(uow.operations) + len(part.operations) > GROUP_ITEMS):
+                break  # the next group's (an item may appear only once in a transaction)
+            waiting.pop(0)
+            uow.operations += [replace(op, label=f"{workflow_id}|{op.label}") for op in part.operations]
+            members.append(workflow_id)
+            counts[outcome] += 1
+            keys_taken |= part_keys
+        if not members:
+            continue
+        _stage_counts(uow, batch, slice_number, counts, now)
+        try:
+            rt.repo.commit(uow)
+        except TransactionConflict as conflict:
+            if "batch" in conflict.labels:
+                return False
+            refused = {label.partition("|")[0]: label.partition("|")[2] for label in conflict.labels}
+            for workflow_id, label in refused.items():
+                if label != "outcome":  # (an existing outcome item: handled by an earlier run of this slice)
+                    alone.append(workflow_id)
+                listed.pop(workflow_id, None)
+            waiting = [workflow_id for workflow_id in members if workflow_id not in refused] + waiting
+        except (Contention, StratoflowError):  # contended, or too large together: each on its own
+            alone += members
+    return all(_handle(rt, batch, slice_number, workflow_id) != "stopped" for workflow_id in alone)
+
+
+class HandleAlone(Exception):
+    """Staging an execution with others was refused: it is handled alone (and reported FAILED if it fails again)."""
+
+
+def _stage_execution(
+    rt: Runtime, batch: Batch, workflow_id: str, execution: Execution | None, now: int
+) -> tuple[UnitOfWork, str] | None:
+    """One execution's change (or, for a skip, a check that it did not change) and its outcome item; None for a
+    listed id outside the filter. `execution`: as it was read (None: read it now)."""
     batch_filter = loads(batch.filter_json)
     ids_mode = bool(_listed_ids(batch_filter))
-    first_read = [listed] if listed is not None else []
+    if execution is None:
+        execution = get_execution(rt.repo, batch.tenant, workflow_id)
+    uow = UnitOfWork()
+    error: dict[str, Any] | None = None
+    if execution is None:
+        outcome = "FAILED"
+        error = {"code": "NOT_FOUND", "message": f"workflow execution {workflow_id} not found"}
+    elif ids_mode and not _in_scope(execution, batch_filter, batch.snapshot_before):
+        return None
+    elif not is_live(execution) or (batch.operation == "CANCEL" and execution.status == WorkflowStatus.CANCELLING):
+        outcome = "SKIPPED"  # left exactly as it was: only checked not to have changed since it was read
+        uow.check(execution, version_is(execution.ver), label="execution")
+    elif ids_mode and execution.status not in _statuses(batch_filter):
+        return None
+    else:
+        outcome = "SUCCEEDED"
+        try:
+            _change(rt, uow, batch, execution, now)
+        except StratoflowError as refused:
+            raise HandleAlone() from refused
+    _stage_outcome_item(uow, batch, workflow_id, outcome, error, now)
+    return uow, outcome
+
+
+def _handle(rt: Runtime, batch: Batch, slice_number: int, workflow_id: str) -> str:
+    """Reach one execution alone, from a fresh read: its change, its outcome item and the batch's count in one
+    transaction. Returns "SUCCEEDED", "SKIPPED", "FAILED", "excluded" (a listed id outside the filter), "already"
+    (handled by an earlier run of this slice) or "stopped"."""
 
     def attempt() -> str:
         now = rt.now_ms()
-        execution = first_read.pop() if first_read else get_execution(rt.repo, batch.tenant, workflow_id)
-        uow = UnitOfWork()
-        error: dict[str, Any] | None = None
-        if execution is None:
-            outcome = "FAILED"
-            error = {"code": "NOT_FOUND", "message": f"workflow execution {workflow_id} not found"}
-        elif ids_mode and not _in_scope(execution, batch_filter, batch.snapshot_before):
+        staged = _stage_execution(rt, batch, workflow_id, None, now)
+        if staged is None:
             return "excluded"
-        elif not is_live(execution) or (batch.operation == "CANCEL" and execution.status == WorkflowStatus.CANCELLING):
-            outcome = "SKIPPED"  # left exactly as it was: only checked not to have changed since it was read
-            uow.check(execution, version_is(execution.ver), label="execution")
-        elif ids_mode and execution.status not in _statuses(batch_filter):
-            return "excluded"
-        else:
-            outcome = "SUCCEEDED"
-            _change(rt, uow, batch, execution, now)
-        _stage_outcome(uow, batch, slice_number, workflow_id, outcome, error, now)
+        uow, outcome = staged
+        _stage_counts(uow, batch, slice_number, Counter({outcome: 1}), now)
         return _commit(rt.repo, uow, outcome)
 
     try:
         return run_optimistic(attempt)
-    except StratoflowError as refused:  # contention exhausted, a value too large: reported, the batch goes on
+    except (HandleAlone, StratoflowError) as failure:  # a refusal, contention exhausted: reported, go on
+        refused = failure.__cause__ if isinstance(failure, HandleAlone) else failure
+        assert isinstance(refused, StratoflowError)
         uow = UnitOfWork()
-        error = {"code": refused.code, "message": refused.message}
-        _stage_outcome(uow, batch, slice_number, workflow_id, "FAILED", error, rt.now_ms())
+        now = rt.now_ms()
+        _stage_outcome_item(uow, batch, workflow_id, "FAILED", {"code": refused.code, "message": refused.message}, now)
+        _stage_counts(uow, batch, slice_number, Counter({"FAILED": 1}), now)
         return _commit(rt.repo, uow, "FAILED")
 
 
@@ -513,14 +598,8 @@ def _change(rt: Runtime, uow: UnitOfWork, batch: Batch, execution: Execution, no
     )
 
 
-def _stage_outcome(
-    uow: UnitOfWork,
-    batch: Batch,
-    slice_number: int,
-    workflow_id: str,
-    outcome: str,
-    error: dict[str, Any] | None,
-    now: int,
+def _stage_outcome_item(
+    uow: UnitOfWork, batch: Batch, workflow_id: str, outcome: str, error: dict[str, Any] | None, now: int
 ) -> None:
     uow.put(
         BatchOutcome(
@@ -534,10 +613,15 @@ def _stage_outcome(
         NEW,
         label="outcome",
     )
-    counter = {"SUCCEEDED": "succeeded", "FAILED": "failed", "SKIPPED": "skipped"}[outcome]
-    # Only `updated_at` is set from this copy; the counter is added on the stored item, whatever the runner holds.
+
+
+def _stage_counts(uow: UnitOfWork, batch: Batch, slice_number: int, outcomes: Counter[str], now: int) -> None:
+    """Add the outcomes to the batch's counters, on condition that this slice is still the batch's and running."""
+    names = {"SUCCEEDED": "succeeded", "FAILED": "failed", "SKIPPED": "skipped"}
+    # Only `updated_at` is set from this copy; the counters are added on the stored item, whatever the runner holds.
     stamp = replace(batch, updated_at=iso_ms(now))
-    uow.update(stamp, ("updated_at",), _running_slice(slice_number), label="batch", increments={counter: 1})
+    increments = {names[outcome]: number for outcome, number in outcomes.items()}
+    uow.update(stamp, ("updated_at",), _running_slice(slice_number), label="batch", increments=increments)
 
 
 def _commit(repo: Repository, uow: UnitOfWork, outcome: str) -> str:

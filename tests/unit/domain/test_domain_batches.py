@@ -260,3 +260,54 @@ def test_the_listing_is_the_first_read_and_a_copy_that_changed_since_is_read_aga
         event["data"]["requestedBy"] for event in engine.history(wids[1]) if event["type"] == "CANCELLATION_REQUESTED"
     ]
     assert len(requests) == 1 and not requests[0].startswith("batch:")
+
+
+def test_a_slice_handles_its_executions_in_a_few_transactions_each_with_its_outcome_and_count(
+    engine: Engine, queue: FakeQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wids = [engine.start(kind="many")["workflowExecutionId"] for _ in range(50)]
+    engine.clock.advance(1)
+    batch_id = create(engine, request(kind="many"))
+    commit = engine.rt.repo.commit
+    groups: list[int] = []
+
+    def counting_commit(uow: Any, *args: Any, **kwargs: Any) -> Any:
+        outcomes = [op for op in uow.operations if op.label.endswith("outcome")]
+        if outcomes:
+            groups.append(len(outcomes))
+            counts = [op for op in uow.operations if op.label == "batch"]
+            assert len(counts) == 1 and dict(counts[0].increments) == {"succeeded": len(outcomes)}
+        return commit(uow, *args, **kwargs)
+
+    monkeypatch.setattr(engine.rt.repo, "commit", counting_commit)
+    assert run_all(engine, queue) == ["completed"]
+    # a cancel is the execution, its event and its outcome item: 30 executions fill a group's 90 items
+    assert groups == [30, 20]
+    assert {item["workflowExecutionId"] for item in items(engine, batch_id, "SUCCEEDED")} == set(wids)
+    assert batches.get_batch(engine.rt, "acme", batch_id)["succeeded"] == 50
+    engine.check(settled=False)
+
+
+def test_a_terminate_batch_over_a_parent_and_its_children_handles_each_once(engine: Engine, queue: FakeQueue) -> None:
+    root = engine.start(kind="family")["workflowExecutionId"]
+    engine.run(
+        root,
+        [
+            {
+                "type": "SCHEDULE_CHILD_WORKFLOW",
+                "childExecutionName": name,
+                "childWorkflowExecutionId": name,
+                "workflowKind": "family",
+            }
+            for name in ("c1", "c2")
+        ],
+    )
+    engine.clock.advance(1)
+    batch_id = create(engine, request("TERMINATE", kind="family"))
+    assert run_all(engine, queue) == ["completed"]
+    engine.drain_outbox()
+    outcomes = {item["workflowExecutionId"]: item["outcome"] for item in items(engine, batch_id)}
+    assert outcomes == {root: "SUCCEEDED", "c1": "SUCCEEDED", "c2": "SUCCEEDED"}
+    for wid in (root, "c1", "c2"):
+        assert engine.types(wid).count("WORKFLOW_TERMINATED") == 1
+    engine.check(settled=True)
