@@ -904,7 +904,8 @@ SCENARIOS: list[Scenario] = [
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    environment = fast_sdk_retries(tmp_path_factory.mktemp("sdk"))
+    # Timers on Scheduler's path (no last mile): the fire-timer scenario holds and replays schedule invocations.
+    environment = {**fast_sdk_retries(tmp_path_factory.mktemp("sdk")), "TIMER_LAST_MILE_S": "0"}
     with LocalStack(template_path=TEMPLATE, tokens=[], environment=environment) as stack:
         put_token(runtime(), TENANT, TOKEN, frozenset({"client", "worker"}))
         with async_sources(stack) as sources, fault_injector(stack) as injector:
