@@ -22,6 +22,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 from stratoflow_local.embedded_endpoint import EmbeddedAwsEndpoint
+from stratoflow_local.scheduler import due_time
 from stratoflow_local.stack import LocalStack
 
 from tests.fixtures.local_stack import journal
@@ -450,9 +451,12 @@ def test_an_external_endpoint_is_used_and_keeps_its_data(
 # ---------------------------------------------------------------- scheduler and sweeper
 
 
-def _create_schedule(stack: LocalStack, name: str, payload: dict[str, Any], **extra: Any) -> None:
+def _create_schedule(
+    stack: LocalStack, name: str, payload: dict[str, Any], due: datetime | None = None, **extra: Any
+) -> None:
+    """A one-time schedule at `due`'s second (default: in a second), as the timer code sets it."""
     group = stack.template.schedule_groups["TimerScheduleGroup"]
-    due = datetime.now(UTC) + timedelta(seconds=1)
+    due = due or datetime.now(UTC) + timedelta(seconds=1)
     stack.client("scheduler").create_schedule(
         Name=name,
         GroupName=group,
@@ -475,19 +479,20 @@ def test_scheduler_fires_due_schedules_at_fire_at(
         group = stack.template.schedule_groups["TimerScheduleGroup"]
         scheduler = stack.client("scheduler")
         fire_at = datetime.now(UTC) + timedelta(milliseconds=400)
+        fire_at = fire_at.replace(microsecond=fire_at.microsecond // 1000 * 1000)  # what the ISO text holds
         payload = {
             "tenant": "acme",
             "workflowExecutionId": "wf-1",
             "timerId": "t-1",
             "fireAt": fire_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         }
-        _create_schedule(stack, "t-delete", payload, ActionAfterCompletion="DELETE")
-        _create_schedule(stack, "t-keep", {**payload, "timerId": "t-2"}, ActionAfterCompletion="NONE")
+        # at(...) is fireAt rounded up to the second, as the timers' code writes it; the emulator fires at fireAt
+        rounded_up = fire_at.replace(microsecond=0) + timedelta(seconds=1)
+        _create_schedule(stack, "t-delete", payload, rounded_up, ActionAfterCompletion="DELETE")
+        _create_schedule(stack, "t-keep", {**payload, "timerId": "t-2"}, rounded_up, ActionAfterCompletion="NONE")
+        assert due_time(scheduler.get_schedule(GroupName=group, Name="t-keep")) == fire_at.timestamp()
 
-        fired = wait_for(lambda: len(entries(journal_path, "FireTimerFunction")) >= 2, timeout=3, what="timers")
-        fired_at = time.time()
-        assert fired
-        assert fired_at - fire_at.timestamp() < 1.0
+        assert wait_for(lambda: len(entries(journal_path, "FireTimerFunction")) >= 2, timeout=10, what="timers")
         stack.wait_idle()
         events = entries(journal_path, "FireTimerFunction")
         assert sorted(events, key=lambda event: event["timerId"]) == [payload, {**payload, "timerId": "t-2"}]

@@ -285,18 +285,22 @@ def test_every_function_has_an_errors_alarm() -> None:
 
 
 def test_every_queue_is_a_failure_destination_with_a_depth_alarm() -> None:
-    """Every queue but the batch queue (the work queue of batches) is where failures land, and is alarmed."""
-    queues = set(of_type("AWS::SQS::Queue")) - {"BatchQueue"}
+    """Every queue but the work queues (of batches, of timers' last mile) is where failures land, and is alarmed;
+    each work queue redrives to one of them."""
+    work_queues = {"BatchQueue": "BatchDeadLetterQueue", "TimerQueue": "TimerDeadLetterQueue"}
+    queues = set(of_type("AWS::SQS::Queue")) - set(work_queues)
     assert queues == {
         "PropagateChildCancelFailureQueue",
         "OutboxDispatcherFailureQueue",
         "TimerScheduleDLQ",
         "BatchDeadLetterQueue",
         "CancelOnEventDLQ",
+        "TimerDeadLetterQueue",
     }
     assert depth_alarm_queues() == queues
-    batch_queue = resources()["BatchQueue"]["Properties"]
-    assert batch_queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": "BatchDeadLetterQueue.Arn"}
+    for work_queue, dead_letters in work_queues.items():
+        redrive = resources()[work_queue]["Properties"]["RedrivePolicy"]
+        assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": f"{dead_letters}.Arn"}
 
 
 def test_stream_mappings_are_bounded_and_have_an_on_failure_destination() -> None:
