@@ -9,8 +9,9 @@ long path within a short run), 2 s and 20 s timers go straight down the timer qu
 by their schedule; with it off (`0`), every timer fires from its Scheduler schedule and shows the emulated
 imprecision. Nothing is read while the timers run (the reads would load the machine they are measured on); after the
 last one is due, each `TIMER_FIRED`'s `createdAt` is read against its `fireAt`. It prints p50/p99/max lateness per
-run and per path as JSON, with what explains the tail: for each of the latest timers, how late its message was
-received, its batch's size and whether a fire-timer container was starting meanwhile. Nothing is asserted.
+run and per path as JSON, with what explains the tail: for each of the latest timers, when its message was sent,
+became visible and was received (seconds from its due time), its batch's size, how long the batch took and whether a
+fire-timer container was starting meanwhile. `--out FILE` also writes the JSON there. Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -74,6 +75,12 @@ def _explain(stack: LocalStack, late: list[tuple[float, str, int]]) -> list[dict
         entry: dict[str, Any] = {"latenessS": round(lateness, 3)}
         if mine:
             delivery = mine[-1]
+            index = next(i for i, b in enumerate(delivery.bodies) if json.loads(b)["workflowExecutionId"] == wid)
+            if delivery.sent_at:
+                sent = delivery.sent_at[index]
+                # visible once the whole seconds left when it was sent have passed (its delay, rounded down)
+                entry["sentS"] = round(sent - fire_at_ms / 1000, 3)
+                entry["visibleS"] = round(sent + max(0.0, (fire_at_ms / 1000 - sent) // 1) - fire_at_ms / 1000, 3)
             entry.update(
                 receivedS=round(delivery.received_at - fire_at_ms / 1000, 3),
                 batchSize=len(delivery.bodies),

@@ -50,7 +50,7 @@ class QueueMapping:
 @dataclass(frozen=True)
 class QueueDelivery:
     """One batch delivered: its mapping, its messages' ids and bodies, the ids that failed (all on a function
-    error), and when (epoch seconds) it was received and its invocation returned."""
+    error), and when (epoch seconds) each message was sent, the batch was received and its invocation returned."""
 
     mapping: str
     message_ids: tuple[str, ...]
@@ -58,6 +58,7 @@ class QueueDelivery:
     bodies: tuple[str, ...] = ()
     received_at: float = 0.0
     finished_at: float = 0.0
+    sent_at: tuple[float, ...] = ()
 
 
 def queue_mappings(template: LocalTemplate) -> list[QueueMapping]:
@@ -214,11 +215,12 @@ class SqsEventSource:
         records = [sqs_record(message, mapping.queue_arn, region) for message in messages]
         ids = tuple(message["MessageId"] for message in messages)
         bodies = tuple(message["Body"] for message in messages)
+        sent = tuple(int((message.get("Attributes") or {}).get("SentTimestamp", 0)) / 1000 for message in messages)
         try:
             response = self.invoke(mapping.function, {"Records": records})
         except FunctionError as error:
             logger.warning("queue function failed", extra={"mapping": mapping.name, "error": error.error_message})
-            self.deliveries.append(QueueDelivery(mapping.name, ids, ids, bodies, received_at, time.time()))
+            self.deliveries.append(QueueDelivery(mapping.name, ids, ids, bodies, received_at, time.time(), sent))
             return  # every message comes back after its visibility timeout
         failed: set[str] = set()
         if mapping.report_batch_item_failures and isinstance(response, Mapping):
@@ -228,4 +230,4 @@ class SqsEventSource:
             if message["MessageId"] not in failed:
                 self._sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
         failed_ids = tuple(i for i in ids if i in failed)
-        self.deliveries.append(QueueDelivery(mapping.name, ids, failed_ids, bodies, received_at, time.time()))
+        self.deliveries.append(QueueDelivery(mapping.name, ids, failed_ids, bodies, received_at, time.time(), sent))

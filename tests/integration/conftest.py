@@ -71,7 +71,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # `pytest.mark.stack_environment(NAME="value")` on a module: its functions' settings on the session's stack.
     for item in shared:
         for marker in item.iter_markers("stack_environment"):
-            _SessionStack.environment.update({key: str(value) for key, value in marker.kwargs.items()})
+            for key, value in marker.kwargs.items():
+                if _SessionStack.environment.setdefault(key, str(value)) != str(value):
+                    raise pytest.UsageError(f"{item.nodeid}: {key} differs from another module's; run it on its own")
 
 
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:

@@ -10,6 +10,9 @@ from stratoflow.timers import schedule_name
 
 from tests.support.http import Client, wait_until
 
+# Scheduler's path: every timer here gets a schedule that fires it (the last mile has tests of its own).
+pytestmark = pytest.mark.stack_environment(TIMER_LAST_MILE_S="0")
+
 
 @pytest.fixture
 def client(api: Any, local_stack: Any) -> Client:

@@ -8,12 +8,14 @@ after it crashes, reports init errors as Lambda does, and respects the concurren
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
-from stratoflow_local.runtime import FunctionError, LambdaRuntime
+from stratoflow_local.runtime import Container, FunctionError, LambdaRuntime
 from stratoflow_local.template import load_template
 
 TEMPLATE = """
@@ -227,6 +229,45 @@ def test_concurrency_is_bounded_by_reserved_concurrency_and_the_local_cap(runtim
     assert len(concurrent(runtime, "Single", 2)) == 1  # ReservedConcurrentExecutions: 1
     assert len(concurrent(runtime, "Other", 3)) == 2  # max_containers=2
     assert runtime.pool("Other").size == 2
+
+
+def test_a_warm_container_released_while_a_new_one_starts_is_taken_at_once(
+    runtime: LambdaRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pool = runtime.pool("Probe")
+    pool.reap(0)
+    pool.warm()
+    (warm,) = pool.containers()
+    cold_starts = pool.cold_starts
+    may_start = threading.Event()
+    start = Container.start
+
+    def held_start(container: Container) -> None:
+        assert may_start.wait(30), "the test never let the new container start"
+        start(container)
+
+    monkeypatch.setattr(Container, "start", held_start)
+    with ThreadPoolExecutor(1) as executor:
+        with pool.container() as busy:
+            assert busy is warm
+            waiting = executor.submit(pool._acquire)
+            assert wait_until(lambda: pool.size == 2)  # a new container is starting for the waiting invocation
+        taken = waiting.result(timeout=30)  # the warm one, released, while the new one still waits to start
+
+        assert taken is warm and not may_start.is_set()
+        may_start.set()
+        assert wait_until(lambda: pool.cold_starts == cold_starts + 1)
+        assert len(pool.containers()) == 2  # the new one is idle, for the next invocation
+        pool._release(taken)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def test_idle_containers_are_stopped(runtime: LambdaRuntime) -> None:
