@@ -39,8 +39,8 @@ from tests.support.http import Client as HttpClient
 from tests.support.http import event_data, wait_until
 
 #: No task of these tests should run longer; a task still blocked then fails instead of hanging the run.
-TASK_LIMIT = 30.0
-RESULT_TIMEOUT = 30.0
+TASK_LIMIT = 60.0
+RESULT_TIMEOUT = 60.0
 
 
 class Probe:
