@@ -17,7 +17,7 @@ from stratoflow.config import Settings
 from stratoflow.dal import keys
 from stratoflow.dal.dynamodb import DynamoRepository
 from stratoflow.dal.memory import MemoryRepository
-from stratoflow.dal.repository import BadPageToken, ExecutionLease, Repository, TaskLease
+from stratoflow.dal.repository import BadPageToken, ExecutionLease, Repository, TaskLease, list_filter
 from stratoflow.dal.unit_of_work import (
     EXISTS,
     NEW,
@@ -414,21 +414,35 @@ def test_the_list_is_newest_first_paged_filtered_and_its_tokens_belong_to_it(rep
     commit(repo, ("put", execution("other", tenant="globex"), None))
     seen, token, pages = [], None, 0
     while True:
-        page = repo.list_page(keys.list_pk("acme"), status=None, kind=None, limit=2, token=token)
+        page = repo.index_page(
+            Execution, keys.list_pk("acme"), where=list_filter(status=None, kind=None), limit=2, token=token
+        )
         seen += [record.workflow_id for record in page.items]
         pages += 1
         if page.next_token is None:
             break
         token = page.next_token
     assert (seen, pages) == (["wf-4", "wf-3", "wf-2", "wf-1", "wf-0"], 3)
-    first = repo.list_page(keys.list_pk("acme"), status="PENDING", kind=None, limit=3, token=None)
+    first = repo.index_page(
+        Execution, keys.list_pk("acme"), where=list_filter(status="PENDING", kind=None), limit=3, token=None
+    )
     assert [r.workflow_id for r in first.items] == ["wf-4", "wf-3"] and first.next_token is not None  # a short page
-    rest = repo.list_page(keys.list_pk("acme"), status="PENDING", kind=None, limit=3, token=first.next_token)
+    rest = repo.index_page(
+        Execution, keys.list_pk("acme"), where=list_filter(status="PENDING", kind=None), limit=3, token=first.next_token
+    )
     assert ([r.workflow_id for r in rest.items], rest.next_token) == (["wf-1", "wf-0"], None)
     with pytest.raises(BadPageToken):
-        repo.list_page(keys.list_pk("globex"), status=None, kind=None, limit=2, token=first.next_token)
+        repo.index_page(
+            Execution,
+            keys.list_pk("globex"),
+            where=list_filter(status=None, kind=None),
+            limit=2,
+            token=first.next_token,
+        )
     with pytest.raises(BadPageToken):
-        repo.list_page(keys.list_pk("acme"), status=None, kind=None, limit=2, token="not-a-token")
+        repo.index_page(
+            Execution, keys.list_pk("acme"), where=list_filter(status=None, kind=None), limit=2, token="not-a-token"
+        )
 
 
 # ---------------------------------------------------------------------- the operator controls' reads and counters

@@ -33,7 +33,6 @@ from stratoflow.dal.repository import (
     TaskLease,
     decode_page_token,
     encode_page_token,
-    list_filter,
 )
 from stratoflow.dal.unit_of_work import (
     AllOf,
@@ -143,13 +142,6 @@ class DynamoRepository:
         for item in results:
             timeout_ms = getattr(item, "timeout_ms", None)  # projected for tasks only
             yield Candidate(item.pk, item.sk, item.status, item.kind, None if timeout_ms is None else int(timeout_ms))
-
-    def list_page(
-        self, list_pk: str, *, status: str | None, kind: str | None, limit: int, token: str | None
-    ) -> Page[Execution]:
-        """Exactly one page of the list index, newest first: a filtered page may be short, even empty."""
-        where = list_filter(status=status, kind=kind)
-        return self.index_page(Execution, list_pk, where=where, limit=limit, token=token)
 
     def index_page(
         self,

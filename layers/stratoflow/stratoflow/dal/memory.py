@@ -24,7 +24,6 @@ from stratoflow.dal.repository import (
     TaskLease,
     decode_page_token,
     encode_page_token,
-    list_filter,
 )
 from stratoflow.dal.unit_of_work import (
     AllOf,
@@ -170,12 +169,6 @@ class MemoryRepository:
         matching = [item for item in indexed if not kinds or item.get("kind") in kinds]
         for item in matching[:10]:
             yield Candidate(item["pk"], item["sk"], item["status"], item["kind"], item.get("timeoutMs"))
-
-    def list_page(
-        self, list_pk: str, *, status: str | None, kind: str | None, limit: int, token: str | None
-    ) -> Page[Execution]:
-        where = list_filter(status=status, kind=kind)
-        return self.index_page(Execution, list_pk, where=where, limit=limit, token=token)
 
     def index_page(
         self,

@@ -98,11 +98,6 @@ class Repository(Protocol):
     ) -> Iterator[Candidate]:
         """Ready items of one dispatch queue (`dispatchAt <= now`), oldest first, at most 10."""
 
-    def list_page(
-        self, list_pk: str, *, status: str | None, kind: str | None, limit: int, token: str | None
-    ) -> Page[Execution]:
-        """One page of a tenant's executions, newest first; raises BadPageToken for a token it did not hand out."""
-
     def index_page(
         self,
         record_type: type[R],
