@@ -20,7 +20,7 @@ export SAM_CLI_TELEMETRY := 0
 # `sam build` looks for python3.11 on PATH: the virtualenv has one.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv local local-reset test pytest lint typecheck validate build check-build invoke example bench bench-local soak deploy destroy \
+.PHONY: help venv local local-reset test pytest lint typecheck validate build check-build invoke example bench bench-local bench-timers soak deploy destroy \
 	outputs token smoke clean
 
 help:
@@ -30,7 +30,7 @@ help:
 	@echo "make invoke FN=<LogicalId> EVENT=events/<file>.json   (against a running make local, else a fresh endpoint)"
 	@echo "make example NAME=order_saga|provider_race|fanout_deadline|cleanup_deadline   (against a running make local)"
 	@echo "make deploy [GUIDED=1] | outputs | token TENANT=<t> | smoke URL=<ApiUrl> TOKEN=<t> | destroy"
-	@echo "make lint | typecheck | validate | build | bench | bench-local [QUICK=1] | soak | clean"
+	@echo "make lint | typecheck | validate | build | bench | bench-local [QUICK=1] | bench-timers [TIMERS=n] | soak | clean"
 
 # ---------------------------------------------------------------- virtualenvs (rebuilt when requirements change)
 venv: $(VENV)/.stamp $(VENV_SAM)/.stamp
@@ -106,6 +106,10 @@ bench: $(VENV)/.stamp
 # The local stack's own speed: front door and runtime overhead per route, the SDK end to end, batches (QUICK=1: fewer).
 bench-local: $(VENV)/.stamp
 	$(PY) -m bench.local_stack $(if $(QUICK),--quick)
+
+# Timer lateness with Scheduler's 60-second imprecision emulated, with and without the last mile (TIMERS=<n>).
+bench-timers: $(VENV)/.stamp
+	$(PY) -m bench.timers $(if $(TIMERS),--timers $(TIMERS))
 
 soak: $(VENV)/.stamp
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
