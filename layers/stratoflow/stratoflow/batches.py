@@ -509,6 +509,9 @@ def _handle_together(
             if "batch" in conflict.labels:
                 return False
             refused = {label.partition("|")[0]: label.partition("|")[2] for label in conflict.labels}
+            if not refused.keys() & set(members):  # no member to blame: each on its own rather than the same again
+                alone += members
+                continue
             for workflow_id, label in refused.items():
                 if label != "outcome":  # (an existing outcome item: handled by an earlier run of this slice)
                     alone.append(workflow_id)

@@ -311,3 +311,27 @@ def test_a_terminate_batch_over_a_parent_and_its_children_handles_each_once(engi
     for wid in (root, "c1", "c2"):
         assert engine.types(wid).count("WORKFLOW_TERMINATED") == 1
     engine.check(settled=True)
+
+
+def test_a_group_refused_without_a_member_to_blame_is_handled_one_by_one(
+    engine: Engine, queue: FakeQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wids = [engine.start(kind="blameless")["workflowExecutionId"] for _ in range(3)]
+    engine.clock.advance(1)
+    batch_id = create(engine, request(kind="blameless"))
+    commit = engine.rt.repo.commit
+    refused: list[int] = []
+
+    def refuse_the_first_group(uow: Any, *args: Any, **kwargs: Any) -> Any:
+        if not refused and sum(op.label.endswith("|outcome") for op in uow.operations) > 1:
+            refused.append(len(uow.operations))
+            raise batches.TransactionConflict(["somewhere-else"])
+        return commit(uow, *args, **kwargs)
+
+    monkeypatch.setattr(engine.rt.repo, "commit", refuse_the_first_group)
+    assert run_all(engine, queue) == ["completed"]
+    assert refused  # the group was refused once, then each execution went alone
+    assert {item["workflowExecutionId"]: item["outcome"] for item in items(engine, batch_id)} == dict.fromkeys(
+        wids, "SUCCEEDED"
+    )
+    assert batches.get_batch(engine.rt, "acme", batch_id)["succeeded"] == 3
