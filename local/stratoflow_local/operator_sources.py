@@ -23,7 +23,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from stratoflow_local.filters import matches
-from stratoflow_local.queues import QueueMapping, SqsEventSource, queue_mappings, sqs_record
+from stratoflow_local.queues import QueueMapping, SqsEventSource, function_events, queue_mappings, sqs_record
 from stratoflow_local.resources import client
 from stratoflow_local.runtime import FunctionError
 from stratoflow_local.template import LocalTemplate, Resolver
@@ -50,21 +50,9 @@ def _resolver(template: LocalTemplate) -> Resolver:
     return Resolver(template.raw, template.parameters, template.names)
 
 
-def _function_events(template: LocalTemplate) -> list[tuple[str, str, str, dict[str, Any]]]:
-    """(function, event name, type, resolved properties) of every function event of the template."""
-    resolver = _resolver(template)
-    found = []
-    for logical_id in template.functions:
-        resource = template.raw["Resources"][logical_id]
-        for event_name, event in ((resource.get("Properties") or {}).get("Events") or {}).items():
-            properties = resolver.resolve(event.get("Properties") or {})
-            found.append((logical_id, event_name, str(event.get("Type")), properties))
-    return found
-
-
 def bus_rules(template: LocalTemplate) -> list[BusRule]:
     rules = []
-    for function, event_name, kind, properties in _function_events(template):
+    for function, event_name, kind, properties in function_events(template):
         if kind not in ("EventBridgeRule", "CloudWatchEvent"):
             continue
         dead_letter = (properties.get("DeadLetterConfig") or {}).get("Destination")

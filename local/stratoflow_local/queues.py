@@ -61,16 +61,23 @@ class QueueDelivery:
     sent_at: tuple[float, ...] = ()
 
 
+def function_events(template: LocalTemplate) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """(function, event name, type, resolved properties) of every function event of the template."""
+    resolver = Resolver(template.raw, template.parameters, template.names)
+    found = []
+    for logical_id in template.functions:
+        resource = template.raw["Resources"][logical_id]
+        for event_name, event in ((resource.get("Properties") or {}).get("Events") or {}).items():
+            properties = resolver.resolve(event.get("Properties") or {})
+            found.append((logical_id, event_name, str(event.get("Type")), properties))
+    return found
+
+
 def queue_mappings(template: LocalTemplate) -> list[QueueMapping]:
     """The SQS event sources of the template's functions, resolved as they deploy."""
-    resolver = Resolver(template.raw, template.parameters, template.names)
     mappings = []
-    for function in template.functions:
-        resource = template.raw["Resources"][function]
-        for event_name, event in ((resource.get("Properties") or {}).get("Events") or {}).items():
-            if event.get("Type") != "SQS":
-                continue
-            properties = resolver.resolve(event.get("Properties") or {})
+    for function, event_name, kind, properties in function_events(template):
+        if kind == "SQS":
             queue = template.queue_by_arn(str(properties["Queue"]))
             if queue is None:
                 raise ValueError(f"{function}.{event_name}: {properties['Queue']} is not a queue of the template")
