@@ -47,10 +47,11 @@ from stratoflow.dal.unit_of_work import (
     status_is,
     version_is,
 )
-from stratoflow.errors import FailedPrecondition, InvalidArgument, NotFound, StratoflowError
+from stratoflow.errors import FailedPrecondition, InvalidArgument, StratoflowError
 from stratoflow.executions import get_execution, is_live
 from stratoflow.idempotency import commit_once
 from stratoflow.lifecycle import delete_outbox, request_workflow_cancel
+from stratoflow.lookup import find, require
 from stratoflow.records import Batch, BatchOutcome, Execution, OutboxEntry
 from stratoflow.runtime import Runtime
 from stratoflow.states import LIVE_WORKFLOW, WorkflowStatus
@@ -96,16 +97,7 @@ class BatchRequest:
 
 
 def get_batch_record(repo: Repository, tenant: str, batch_id: str) -> Batch | None:
-    if not batch_id or len(batch_id) > keys.MAX_PATH_ID_LENGTH:
-        return None
-    return repo.get(Batch, batch_pk(tenant, batch_id), BATCH_SK)
-
-
-def _require(repo: Repository, tenant: str, batch_id: str) -> Batch:
-    batch = get_batch_record(repo, tenant, batch_id)
-    if batch is None:
-        raise NotFound(f"batch {batch_id} not found")
-    return batch
+    return find(repo, Batch, tenant, batch_id)
 
 
 def batch_view(batch: Batch) -> dict[str, Any]:
@@ -128,7 +120,7 @@ def batch_view(batch: Batch) -> dict[str, Any]:
 
 
 def get_batch(rt: Runtime, tenant: str, batch_id: str) -> dict[str, Any]:
-    return batch_view(_require(rt.repo, tenant, batch_id))
+    return batch_view(require(rt.repo, Batch, tenant, batch_id))
 
 
 def list_batches(rt: Runtime, tenant: str, *, limit: int, next_token: str | None) -> dict[str, Any]:
@@ -143,7 +135,7 @@ def list_items(
     rt: Runtime, tenant: str, batch_id: str, *, outcome: str | None, limit: int, next_token: str | None
 ) -> dict[str, Any]:
     """The batch's outcome per execution, by execution id; an `outcome` filter may leave a page short."""
-    _require(rt.repo, tenant, batch_id)
+    require(rt.repo, Batch, tenant, batch_id)
     pk = batch_pk(tenant, batch_id)
     where = FieldIs("outcome", outcome) if outcome else None
     page: Page[BatchOutcome] = _page_or_refuse(
@@ -297,7 +289,7 @@ def create_batch(
 
 def stop_batch(rt: Runtime, tenant: str, batch_id: str) -> dict[str, Any]:
     """RUNNING → STOPPED; executions not yet reached are left alone (every handling is conditioned on RUNNING)."""
-    batch = _require(rt.repo, tenant, batch_id)
+    batch = require(rt.repo, Batch, tenant, batch_id)
     now = iso_ms(rt.now_ms())
     batch.status, batch.completed_at, batch.updated_at = "STOPPED", now, now
     batch.sweep_pk = batch.sweep_at = None
@@ -311,7 +303,7 @@ def stop_batch(rt: Runtime, tenant: str, batch_id: str) -> dict[str, Any]:
     try:
         rt.repo.commit(uow)
     except TransactionConflict:
-        current = _require(rt.repo, tenant, batch_id)
+        current = require(rt.repo, Batch, tenant, batch_id)
         raise FailedPrecondition(f"batch is {current.status}", current.status) from None
     return get_batch(rt, tenant, batch_id)
 

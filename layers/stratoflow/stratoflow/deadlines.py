@@ -19,6 +19,7 @@ from stratoflow.records import Execution, Timer
 from stratoflow.runtime import Runtime
 from stratoflow.states import TimerStatus
 from stratoflow.terminate import CLEANUP_TIMEOUT_REASON, REQUESTED_BY_CLEANUP_TIMEOUT, stage_terminate
+from stratoflow.timers import new_timer
 
 DEADLINE_TIMER_ID = "$cleanup-deadline"
 MIN_CLEANUP_TIMEOUT_MS = 1_000
@@ -35,24 +36,8 @@ def stage_deadline(rt: Runtime, uow: UnitOfWork, execution: Execution, deadline_
     execution.cleanup_deadline = deadline_ms
     execution.spawned = True  # its end has a timer to cancel
     timer_at_ms = max(timer_at_ms, now)
-    uow.put(
-        Timer(
-            execution.pk,
-            keys.timer_sk(DEADLINE_TIMER_ID),
-            tenant=execution.tenant,
-            workflow_id=execution.workflow_id,
-            timer_id=DEADLINE_TIMER_ID,
-            status=TimerStatus.STARTED,
-            duration_ms=timer_at_ms - now,
-            fire_at=iso_ms(timer_at_ms),
-            fire_at_ms=timer_at_ms,
-            sweep_pk=keys.sweep_pk(execution.pk),
-            sweep_at=timer_at_ms + rt.settings.timer_sweep_grace_seconds * 1000,
-            created_at=iso_ms(now),
-            updated_at=iso_ms(now),
-        ),
-        label="deadline",
-    )
+    timer = new_timer(execution, DEADLINE_TIMER_ID, timer_at_ms - now, now, rt.settings)
+    uow.put(timer, label="deadline")
 
 
 def is_deadline_timer(timer_id: str) -> bool:

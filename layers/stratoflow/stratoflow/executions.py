@@ -14,7 +14,8 @@ from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
 from stratoflow.dal.repository import Repository
 from stratoflow.dal.unit_of_work import NEW, UnitOfWork
-from stratoflow.errors import FailedPrecondition, LeaseLost, NotFound
+from stratoflow.errors import FailedPrecondition, LeaseLost
+from stratoflow.lookup import find, require
 from stratoflow.records import Event, Execution, StoredValue, Task
 from stratoflow.states import TERMINAL_WORKFLOW, WorkflowStatus
 from stratoflow.values import INLINE_VALUE_BYTES, dumps, encoded_size, loads
@@ -25,16 +26,11 @@ _VALUE_FIELDS = ("input", "output", "error")
 
 
 def get_execution(repo: Repository, tenant: str, workflow_id: str) -> Execution | None:
-    if len(workflow_id) > keys.MAX_PATH_ID_LENGTH or not workflow_id:
-        return None
-    return repo.get(Execution, keys.workflow_pk(tenant, workflow_id), keys.EXECUTION_SK)
+    return find(repo, Execution, tenant, workflow_id)
 
 
 def require_execution(repo: Repository, tenant: str, workflow_id: str) -> Execution:
-    execution = get_execution(repo, tenant, workflow_id)
-    if execution is None:
-        raise NotFound(f"workflow execution {workflow_id} not found")
-    return execution
+    return require(repo, Execution, tenant, workflow_id)
 
 
 def is_live(execution: Execution) -> bool:

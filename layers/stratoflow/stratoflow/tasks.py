@@ -12,9 +12,10 @@ from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
 from stratoflow.dal.repository import Repository, TaskLease, commit_or_retry
 from stratoflow.dal.unit_of_work import NEW, UnitOfWork, run_optimistic
-from stratoflow.errors import FailedPrecondition, LeaseLost, NotFound
+from stratoflow.errors import FailedPrecondition, LeaseLost
 from stratoflow.executions import HistoryWriter, get_execution, is_live, read_values, stage_value, wake
 from stratoflow.idempotency import commit_once
+from stratoflow.lookup import find, require
 from stratoflow.records import Candidate, Execution, Task
 from stratoflow.runtime import Runtime
 from stratoflow.states import OPEN_TASK, TERMINAL_TASK, TaskStatus
@@ -71,16 +72,11 @@ def close_task_attempt(task: Task, now_ms: int) -> None:
 
 
 def get_task_record(repo: Repository, tenant: str, task_id: str) -> Task | None:
-    if not task_id or len(task_id) > keys.MAX_PATH_ID_LENGTH:
-        return None
-    return repo.get(Task, keys.task_pk(tenant, task_id), keys.TASK_SK)
+    return find(repo, Task, tenant, task_id)
 
 
 def require_task(repo: Repository, tenant: str, task_id: str) -> Task:
-    task = get_task_record(repo, tenant, task_id)
-    if task is None:
-        raise NotFound(f"task {task_id} not found")
-    return task
+    return require(repo, Task, tenant, task_id)
 
 
 def create_task(

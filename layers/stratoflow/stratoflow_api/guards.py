@@ -13,11 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from stratoflow.batches import get_batch_record
 from stratoflow.errors import NotFound, PayloadTooLarge, PermissionDenied, Unauthenticated
-from stratoflow.executions import get_execution
+from stratoflow.lookup import Named, find
+from stratoflow.records import Batch, Execution, Task
 from stratoflow.services import runtime
-from stratoflow.tasks import get_task_record
 from stratoflow.tokens import Principal
 
 from stratoflow_api.route_table import route_access
@@ -35,23 +34,18 @@ def principal_of(event: Mapping[str, Any]) -> Principal:
     return Principal(tenant=str(tenant), scopes=scopes)
 
 
-def _workflow_exists(tenant: str, workflow_id: str) -> bool:
-    return get_execution(runtime().repo, tenant, workflow_id) is not None
+def _exists(record_type: type[Named]) -> Callable[[str, str], bool]:
+    def exists(tenant: str, resource_id: str) -> bool:
+        return find(runtime().repo, record_type, tenant, resource_id) is not None
 
-
-def _task_exists(tenant: str, task_id: str) -> bool:
-    return get_task_record(runtime().repo, tenant, task_id) is not None
-
-
-def _batch_exists(tenant: str, batch_id: str) -> bool:
-    return get_batch_record(runtime().repo, tenant, batch_id) is not None
+    return exists
 
 
 # Path parameters name resources; a request naming a missing one is 404 before its body is judged.
 PATH_RESOURCES: dict[str, Callable[[str, str], bool]] = {
-    "id": _workflow_exists,
-    "taskExecutionId": _task_exists,
-    "batchId": _batch_exists,
+    "id": _exists(Execution),
+    "taskExecutionId": _exists(Task),
+    "batchId": _exists(Batch),
 }
 
 
