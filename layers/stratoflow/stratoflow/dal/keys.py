@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 EXECUTION_SK = "WF"
 TASK_SK = "TASK"
 TOKEN_SK = "TOKEN"
@@ -21,28 +23,45 @@ SWEEP_SHARDS = 4
 MAX_PATH_ID_LENGTH = 512
 
 
-def workflow_pk(tenant: str, workflow_id: str) -> str:
-    return f"T#{tenant}#WF#{workflow_id}"
+def _tenant_key(kind: str) -> Callable[[str, str], str]:
+    """The builder of `T#<tenant>#<kind>#<name>`: a partition of one kind of the tenant's data."""
+
+    def key(tenant: str, name: str) -> str:
+        return f"T#{tenant}#{kind}#{name}"
+
+    return key
 
 
-def task_pk(tenant: str, task_id: str) -> str:
-    return f"T#{tenant}#TASK#{task_id}"
+def _prefixed(prefix: str) -> Callable[[str], str]:
+    """The builder of `<prefix><name>`: a sort key named by one id under its owner's partition."""
+
+    def key(name: str) -> str:
+        return f"{prefix}{name}"
+
+    return key
+
+
+# Partition keys, each (tenant, name) -> key, as template.yaml lists them beside the table.
+workflow_pk = _tenant_key("WF")  # name: the workflow execution id
+task_pk = _tenant_key("TASK")  # name: the task execution id
+workflow_dispatch_pk = _tenant_key("WQ")  # name: the queue (DispatchIndex)
+task_dispatch_pk = _tenant_key("TQ")  # name: the queue (DispatchIndex)
+idempotency_pk = _tenant_key("IDEMPOTENCY")  # name: the key's hash
+# name: one per (event type, match key, canonical value), or per event type for empty matches
+subscription_pk = _tenant_key("SUB")
+event_pk = _tenant_key("EVENT")  # name: the event id
+batch_pk = _tenant_key("BATCH")  # name: the batch id
+
+# Sort keys named by one id.
+timer_sk = _prefixed(TIMER_PREFIX)
+child_sk = _prefixed(CHILD_PREFIX)  # name: the child's childExecutionName
+taskref_sk = _prefixed(TASKREF_PREFIX)  # name: the task id
+batch_outcome_sk = _prefixed(BATCH_OUTCOME_PREFIX)  # name: the workflow execution id
+token_pk = _prefixed("TOKEN#")  # name: the token's hash (tokens belong to no tenant's partition)
 
 
 def event_sk(sequence: int) -> str:
     return f"{EVENT_PREFIX}{sequence:010d}"
-
-
-def timer_sk(timer_id: str) -> str:
-    return f"{TIMER_PREFIX}{timer_id}"
-
-
-def child_sk(child_execution_name: str) -> str:
-    return f"{CHILD_PREFIX}{child_execution_name}"
-
-
-def taskref_sk(task_id: str) -> str:
-    return f"{TASKREF_PREFIX}{task_id}"
 
 
 def outbox_sk(kind: str, unique: str) -> str:
@@ -53,16 +72,17 @@ def value_sk(owner_sk: str, field: str) -> str:
     return f"{VALUE_PREFIX}{owner_sk}#{field}"
 
 
-def workflow_dispatch_pk(tenant: str, queue: str) -> str:
-    return f"T#{tenant}#WQ#{queue}"
-
-
-def task_dispatch_pk(tenant: str, queue: str) -> str:
-    return f"T#{tenant}#TQ#{queue}"
+def subscription_sk(subscribed_at_ms: int, workflow_id: str, index: int) -> str:
+    # Subscription time first: "subscribed before the event arrived" is a range of the sort key.
+    return f"{SUBSCRIPTION_PREFIX}{subscribed_at_ms:015d}#{workflow_id}#{index}"
 
 
 def list_pk(tenant: str) -> str:
     return f"T#{tenant}#WF"
+
+
+def batch_list_pk(tenant: str) -> str:
+    return f"T#{tenant}#BATCHES"
 
 
 def list_sk(created_at: str, workflow_id: str) -> str:
@@ -72,37 +92,3 @@ def list_sk(created_at: str, workflow_id: str) -> str:
 def sweep_pk(partition_key: str) -> str:
     # Spread sweepable items over a few partitions; the shard only has to be stable per item.
     return f"SWEEP#{sum(partition_key.encode()) % SWEEP_SHARDS}"
-
-
-def token_pk(token_hash: str) -> str:
-    return f"TOKEN#{token_hash}"
-
-
-def idempotency_pk(tenant: str, key_hash: str) -> str:
-    return f"T#{tenant}#IDEMPOTENCY#{key_hash}"
-
-
-def subscription_pk(tenant: str, partition: str) -> str:
-    """One partition per (event type, match key, canonical value), or per event type for empty matches."""
-    return f"T#{tenant}#SUB#{partition}"
-
-
-def subscription_sk(subscribed_at_ms: int, workflow_id: str, index: int) -> str:
-    # Subscription time first: "subscribed before the event arrived" is a range of the sort key.
-    return f"{SUBSCRIPTION_PREFIX}{subscribed_at_ms:015d}#{workflow_id}#{index}"
-
-
-def event_pk(tenant: str, event_id: str) -> str:
-    return f"T#{tenant}#EVENT#{event_id}"
-
-
-def batch_pk(tenant: str, batch_id: str) -> str:
-    return f"T#{tenant}#BATCH#{batch_id}"
-
-
-def batch_list_pk(tenant: str) -> str:
-    return f"T#{tenant}#BATCHES"
-
-
-def batch_outcome_sk(workflow_id: str) -> str:
-    return f"{BATCH_OUTCOME_PREFIX}{workflow_id}"
