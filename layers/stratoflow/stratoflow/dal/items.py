@@ -62,7 +62,9 @@ class DispatchIndex(GlobalSecondaryIndex[Any]):
     dispatch_at = NumberAttribute(range_key=True, attr_name="dispatchAt")
 
 
-class ListIndex(GlobalSecondaryIndex["ExecutionItem"]):
+class ListIndex(GlobalSecondaryIndex[Any]):
+    """Every execution (listPk T#<t>#WF) and every batch (T#<t>#BATCHES) of a tenant, by creation time."""
+
     class Meta:
         index_name = "ListIndex"
         projection = AllProjection()
@@ -80,7 +82,32 @@ class SweepIndex(GlobalSecondaryIndex["SweepableItem"]):
     sweep_at = NumberAttribute(range_key=True, attr_name="sweepAt")
 
 
-class ExecutionItem(BaseItem):
+class InDispatchIndex:
+    """The attributes that put an item in DispatchIndex while it is ready (executions and tasks)."""
+
+    dispatch_pk = UnicodeAttribute(null=True, attr_name="dispatchPk")
+    dispatch_at = NumberAttribute(null=True, attr_name="dispatchAt")
+
+    dispatch_index: ClassVar[DispatchIndex] = DispatchIndex()
+
+
+class InListIndex:
+    """The attributes that put an item in ListIndex (executions and batches)."""
+
+    list_pk = UnicodeAttribute(null=True, attr_name="listPk")
+    list_sk = UnicodeAttribute(null=True, attr_name="listSk")
+
+    list_index: ClassVar[ListIndex] = ListIndex()
+
+
+class InSweepIndex:
+    """The attributes that put an item in SweepIndex while the sweeper has to look at it."""
+
+    sweep_pk = UnicodeAttribute(null=True, attr_name="sweepPk")
+    sweep_at = NumberAttribute(null=True, attr_name="sweepAt")
+
+
+class ExecutionItem(InDispatchIndex, InListIndex, BaseItem):
     tenant = UnicodeAttribute()
     workflow_id = UnicodeAttribute(attr_name="workflowExecutionId")
     kind = UnicodeAttribute()
@@ -99,10 +126,6 @@ class ExecutionItem(BaseItem):
     seen_seq = NumberAttribute(attr_name="seenSeq", default=0)
     lease_id = UnicodeAttribute(null=True, attr_name="leaseId")
     lease_expires_at = NumberAttribute(null=True, attr_name="leaseExpiresAt")
-    dispatch_pk = UnicodeAttribute(null=True, attr_name="dispatchPk")
-    dispatch_at = NumberAttribute(null=True, attr_name="dispatchAt")
-    list_pk = UnicodeAttribute(null=True, attr_name="listPk")
-    list_sk = UnicodeAttribute(null=True, attr_name="listSk")
     # Set once the execution scheduled a task, timer or child: only then has its end anything to clean up.
     spawned = BooleanAttribute(default=False)
     # Operator controls (operators.md): the cleanup deadline (epoch ms), the terminate reason, cancelOn (JSON).
@@ -110,9 +133,6 @@ class ExecutionItem(BaseItem):
     terminated_reason = UnicodeAttribute(null=True, attr_name="terminatedReason")
     cancel_on = UnicodeAttribute(null=True, attr_name="cancelOn")
     ver = VersionAttribute()
-
-    dispatch_index: ClassVar[DispatchIndex] = DispatchIndex()
-    list_index: ClassVar[ListIndex] = ListIndex()
 
 
 class EventItem(BaseItem):
@@ -122,16 +142,13 @@ class EventItem(BaseItem):
     created_at = UnicodeAttribute(attr_name="createdAt")
 
 
-class SweepableItem(BaseItem):
+class SweepableItem(InSweepIndex, BaseItem):
     """Any item in the sweep index (tasks, timers, outbox items): only keys are projected there."""
-
-    sweep_pk = UnicodeAttribute(null=True, attr_name="sweepPk")
-    sweep_at = NumberAttribute(null=True, attr_name="sweepAt")
 
     sweep_index: ClassVar[SweepIndex] = SweepIndex()
 
 
-class TaskItem(BaseItem):
+class TaskItem(InDispatchIndex, InSweepIndex, BaseItem):
     tenant = UnicodeAttribute()
     task_id = UnicodeAttribute(attr_name="taskExecutionId")
     workflow_id = UnicodeAttribute(null=True, attr_name="workflowExecutionId")
@@ -151,16 +168,10 @@ class TaskItem(BaseItem):
     lease_ms = NumberAttribute(null=True, attr_name="leaseMs")
     lease_expires_at = NumberAttribute(null=True, attr_name="leaseExpiresAt")
     attempt_deadline = NumberAttribute(null=True, attr_name="attemptDeadline")
-    dispatch_pk = UnicodeAttribute(null=True, attr_name="dispatchPk")
-    dispatch_at = NumberAttribute(null=True, attr_name="dispatchAt")
-    sweep_pk = UnicodeAttribute(null=True, attr_name="sweepPk")
-    sweep_at = NumberAttribute(null=True, attr_name="sweepAt")
     ver = VersionAttribute()
 
-    dispatch_index: ClassVar[DispatchIndex] = DispatchIndex()
 
-
-class TimerItem(BaseItem):
+class TimerItem(InSweepIndex, BaseItem):
     tenant = UnicodeAttribute()
     workflow_id = UnicodeAttribute(attr_name="workflowExecutionId")
     timer_id = UnicodeAttribute(attr_name="timerId")
@@ -168,8 +179,6 @@ class TimerItem(BaseItem):
     duration_ms = NumberAttribute(attr_name="durationMs")
     fire_at = UnicodeAttribute(attr_name="fireAt")
     fire_at_ms = NumberAttribute(attr_name="fireAtMs")
-    sweep_pk = UnicodeAttribute(null=True, attr_name="sweepPk")
-    sweep_at = NumberAttribute(null=True, attr_name="sweepAt")
     created_at = UnicodeAttribute(attr_name="createdAt")
     updated_at = UnicodeAttribute(attr_name="updatedAt")
 
@@ -191,14 +200,12 @@ class TaskRefItem(BaseItem):
     task_id = UnicodeAttribute(attr_name="taskExecutionId")
 
 
-class OutboxItem(BaseItem):
+class OutboxItem(InSweepIndex, BaseItem):
     tenant = UnicodeAttribute()
     workflow_id = UnicodeAttribute(attr_name="workflowExecutionId")
     kind = UnicodeAttribute()
     payload = UnicodeAttribute()
     created_at = UnicodeAttribute(attr_name="createdAt")
-    sweep_pk = UnicodeAttribute(null=True, attr_name="sweepPk")
-    sweep_at = NumberAttribute(null=True, attr_name="sweepAt")
 
 
 class ValueItem(BaseItem):
@@ -243,18 +250,7 @@ class EventRecordItem(BaseItem):
     expires_at = NumberAttribute(attr_name="expiresAt")
 
 
-class BatchListIndex(GlobalSecondaryIndex[Any]):
-    """The table's ListIndex, where batches sit under listPk T#<t>#BATCHES (executions are under T#<t>#WF)."""
-
-    class Meta:
-        index_name = "ListIndex"
-        projection = AllProjection()
-
-    list_pk = UnicodeAttribute(hash_key=True, attr_name="listPk")
-    list_sk = UnicodeAttribute(range_key=True, attr_name="listSk")
-
-
-class BatchItem(BaseItem):
+class BatchItem(InListIndex, InSweepIndex, BaseItem):
     """A batch: its request, progress (cursor, pending ids, slice) and counts.
 
     Every write is conditioned on `status = RUNNING` (and the runner's on `slice = <its slice>`), never on a version:
@@ -284,12 +280,6 @@ class BatchItem(BaseItem):
     created_at = UnicodeAttribute(attr_name="createdAt")
     updated_at = UnicodeAttribute(attr_name="updatedAt")
     completed_at = UnicodeAttribute(null=True, attr_name="completedAt")
-    list_pk = UnicodeAttribute(null=True, attr_name="listPk")
-    list_sk = UnicodeAttribute(null=True, attr_name="listSk")
-    sweep_pk = UnicodeAttribute(null=True, attr_name="sweepPk")
-    sweep_at = NumberAttribute(null=True, attr_name="sweepAt")
-
-    list_index: ClassVar[BatchListIndex] = BatchListIndex()
 
 
 class BatchOutcomeItem(BaseItem):
