@@ -10,16 +10,22 @@ from __future__ import annotations
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from stratoflow import tasks, workflows
 from stratoflow.services import runtime
 from stratoflow.states import WorkflowStatus
 
-from stratoflow_api.models import CancelWorkflowBody, CreateTaskBody, Name, StartWorkflowBody
+from stratoflow_api.models import (
+    CancelWorkflowBody,
+    CreateTaskBody,
+    IdempotencyKey,
+    Name,
+    NextToken,
+    PageLimit,
+    StartWorkflowBody,
+)
 from stratoflow_api.operations import answer, operation, tenant_of
 from stratoflow_api.response_models import HistoryPage, Task, WorkflowCancelled, WorkflowExecution, WorkflowPage
-
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)]
 
 
 def register_caller_routes(app: APIGatewayRestResolver) -> None:
@@ -51,8 +57,8 @@ def register_caller_routes(app: APIGatewayRestResolver) -> None:
     def list_workflows(
         status: Annotated[WorkflowStatus | None, Query()] = None,
         kind: Annotated[Name | None, Query()] = None,
-        limit: Annotated[int, Query(ge=1, le=100)] = 50,
-        next_token: Annotated[str | None, Query(alias="nextToken", max_length=4096)] = None,
+        limit: PageLimit = 50,
+        next_token: NextToken = None,
     ):
         tenant = tenant_of(app)
         page = workflows.list_workflows(

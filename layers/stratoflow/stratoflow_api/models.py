@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
 from stratoflow.commands import MAX_COMMANDS, Command
 from stratoflow.deadlines import MAX_CLEANUP_TIMEOUT_MS, MIN_CLEANUP_TIMEOUT_MS
@@ -18,25 +19,30 @@ Reason = Annotated[str, StringConstraints(max_length=1024)]
 LeaseId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 WorkerId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
+# Request parameters shared by several routes.
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)]
+PageLimit = Annotated[int, Query(ge=1, le=100)]
+NextToken = Annotated[str | None, Query(alias="nextToken", max_length=4096)]
 
-class _Body(BaseModel):
+
+class RequestBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
-class StartWorkflowBody(_Body):
+class StartWorkflowBody(RequestBody):
     kind: Name
     input: Any = None
     queue: Name = "default"
     cancelOn: CancelOn = Field(default_factory=list)
 
 
-class CancelWorkflowBody(_Body):
+class CancelWorkflowBody(RequestBody):
     reason: Reason | None = None
     cascade: StrictBool = True
     cleanupTimeoutMs: StrictInt | None = Field(default=None, ge=MIN_CLEANUP_TIMEOUT_MS, le=MAX_CLEANUP_TIMEOUT_MS)
 
 
-class CreateTaskBody(_Body):
+class CreateTaskBody(RequestBody):
     kind: Name
     input: Any = None
     queue: Name = "default"
@@ -44,33 +50,33 @@ class CreateTaskBody(_Body):
     timeoutMs: StrictInt | None = Field(default=None, ge=1, le=365 * 24 * 3600 * 1000)
 
 
-class CancelTaskBody(_Body):
+class CancelTaskBody(RequestBody):
     reason: Reason | None = None
 
 
-class PollBody(_Body):
+class PollBody(RequestBody):
     queue: Name
     workerId: WorkerId | None = None
     kinds: list[Name] | None = Field(default=None, min_length=1, max_length=100)
     leaseMs: StrictInt | None = Field(default=None, ge=1000, le=300_000)
 
 
-class SubmitCommandsBody(_Body):
+class SubmitCommandsBody(RequestBody):
     leaseId: LeaseId
     commands: list[Command] = Field(max_length=MAX_COMMANDS)
 
 
-class HeartbeatBody(_Body):
+class HeartbeatBody(RequestBody):
     leaseId: LeaseId
     details: Any = None
 
 
-class CompleteTaskBody(_Body):
+class CompleteTaskBody(RequestBody):
     leaseId: LeaseId
     output: Any = None
 
 
-class FailTaskBody(_Body):
+class FailTaskBody(RequestBody):
     leaseId: LeaseId
     error: Any = None
     retryable: StrictBool = True

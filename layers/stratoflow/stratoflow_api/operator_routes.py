@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     StrictBool,
     StrictInt,
@@ -22,7 +20,7 @@ from stratoflow.deadlines import MAX_CLEANUP_TIMEOUT_MS, MIN_CLEANUP_TIMEOUT_MS
 from stratoflow.services import runtime
 from stratoflow.subscriptions import EventType
 
-from stratoflow_api.models import Name
+from stratoflow_api.models import IdempotencyKey, Name, NextToken, PageLimit, RequestBody
 from stratoflow_api.operations import answer, operation, tenant_of
 from stratoflow_api.response_models import (
     Batch,
@@ -34,21 +32,16 @@ from stratoflow_api.response_models import (
 )
 
 RequiredReason = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)]
 LiveStatus = Literal["PENDING", "RUNNING", "WAITING", "CANCELLING"]
 OpaqueId = Annotated[str, StringConstraints(min_length=1, max_length=512)]
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class TerminateWorkflowBody(_Body):
+class TerminateWorkflowBody(RequestBody):
     reason: RequiredReason
     cascade: StrictBool = True
 
 
-class BatchFilter(_Body):
+class BatchFilter(RequestBody):
     kind: Name | None = None
     queue: Name | None = None
     statuses: list[LiveStatus] | None = Field(default=None, min_length=1, max_length=4)
@@ -76,7 +69,7 @@ class BatchFilter(_Body):
         return self.model_dump(exclude_none=True)
 
 
-class CreateBatchBody(_Body):
+class CreateBatchBody(RequestBody):
     operation: Literal["CANCEL", "TERMINATE"]
     filter: BatchFilter
     reason: RequiredReason | None = None
@@ -92,7 +85,7 @@ class CreateBatchBody(_Body):
         return self
 
 
-class SendEventBody(_Body):
+class SendEventBody(RequestBody):
     eventType: EventType
     data: dict[str, Any] | None = None
 
@@ -149,8 +142,8 @@ def register_operator_routes(app: APIGatewayRestResolver) -> None:
         )
     )  # fmt: skip
     def list_batches(
-        limit: Annotated[int, Query(ge=1, le=100)] = 50,
-        next_token: Annotated[str | None, Query(alias="nextToken", max_length=4096)] = None,
+        limit: PageLimit = 50,
+        next_token: NextToken = None,
     ):
         tenant = tenant_of(app)
         return answer(200, BatchPage, batches.list_batches(runtime(), tenant, limit=limit, next_token=next_token))
@@ -173,8 +166,8 @@ def register_operator_routes(app: APIGatewayRestResolver) -> None:
     def list_batch_items(
         batchId: Annotated[str, Path()],  # noqa: N803
         outcome: Annotated[Literal["SUCCEEDED", "FAILED", "SKIPPED"] | None, Query()] = None,
-        limit: Annotated[int, Query(ge=1, le=100)] = 50,
-        next_token: Annotated[str | None, Query(alias="nextToken", max_length=4096)] = None,
+        limit: PageLimit = 50,
+        next_token: NextToken = None,
     ):
         tenant = tenant_of(app)
         page = batches.list_items(runtime(), tenant, batchId, outcome=outcome, limit=limit, next_token=next_token)
