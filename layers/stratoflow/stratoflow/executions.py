@@ -146,15 +146,12 @@ def read_values(repo: Repository, owner: Execution | Task, known: dict[str, Any]
 
 def execution_view(repo: Repository, execution: Execution, **known: Any) -> dict[str, Any]:
     """The API's WorkflowExecution; values passed in `known` (input, output, error) are not read back."""
-    values = read_values(repo, execution, known)
     return {
         "workflowExecutionId": execution.workflow_id,
         "kind": execution.kind,
         "queue": execution.queue,
         "status": execution.status,
-        "input": values["input"],
-        "output": values["output"],
-        "error": values["error"],
+        **read_values(repo, execution, known),  # input, output, error
         "cancelReason": execution.cancel_reason,
         "parentWorkflowExecutionId": execution.parent_id,
         "childExecutionName": execution.child_execution_name,

@@ -12,6 +12,7 @@ from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
 from stratoflow.dal.repository import Repository, TaskLease, commit_or_retry
 from stratoflow.dal.unit_of_work import NEW, UnitOfWork, run_optimistic
+from stratoflow.dispatch import claim_first
 from stratoflow.errors import FailedPrecondition, LeaseLost
 from stratoflow.executions import HistoryWriter, get_execution, is_live, read_values, stage_value, wake
 from stratoflow.idempotency import commit_once
@@ -119,16 +120,13 @@ def create_task(
 
 def task_view(repo: Repository, task: Task, **known: Any) -> dict[str, Any]:
     """The API's Task; values passed in `known` (input, output, error) are not read back."""
-    values = read_values(repo, task, known)
     return {
         "taskExecutionId": task.task_id,
         "workflowExecutionId": task.workflow_id,
         "kind": task.kind,
         "queue": task.queue,
         "status": task.status,
-        "input": values["input"],
-        "output": values["output"],
-        "error": values["error"],
+        **read_values(repo, task, known),  # input, output, error
         "attempt": int(task.attempt),
         "maxRetries": int(task.max_retries),
         "timeoutMs": None if task.timeout_ms is None else int(task.timeout_ms),
@@ -146,17 +144,15 @@ def poll_task(
     rt: Runtime, tenant: str, *, queue: str, kinds: list[str] | None, lease_ms: int | None
 ) -> dict[str, Any] | None:
     """Claim one PENDING task: RUNNING, attempt + 1, leased. A cancelled task is never in the index (I3)."""
-    lease_ms = lease_ms or DEFAULT_LEASE_MS
-    now = rt.now_ms()
-    for candidate in rt.repo.ready(Task, keys.task_dispatch_pk(tenant, queue), now, kinds):
-        claimed = claim_task(rt, candidate, lease_ms, now)
-        if claimed is not None:
-            return {
-                "task": task_view(rt.repo, claimed),
-                "leaseId": claimed.lease_id,
-                "leaseExpiresAt": iso_ms(int(claimed.lease_expires_at or 0)),
-            }
-    return None
+    dispatch_pk = keys.task_dispatch_pk(tenant, queue)
+    claimed = claim_first(rt, Task, dispatch_pk, kinds, lease_ms or DEFAULT_LEASE_MS, claim_task)
+    if claimed is None:
+        return None
+    return {
+        "task": task_view(rt.repo, claimed),
+        "leaseId": claimed.lease_id,
+        "leaseExpiresAt": iso_ms(int(claimed.lease_expires_at or 0)),
+    }
 
 
 def claim_task(rt: Runtime, candidate: Candidate, lease_ms: int, now: int) -> Task | None:

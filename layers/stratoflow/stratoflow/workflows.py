@@ -8,6 +8,7 @@ from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
 from stratoflow.dal.repository import BadPageToken, ExecutionLease, commit_or_retry, list_filter
 from stratoflow.dal.unit_of_work import UnitOfWork, run_optimistic
+from stratoflow.dispatch import claim_first
 from stratoflow.errors import InvalidArgument
 from stratoflow.executions import (
     HistoryWriter,
@@ -106,23 +107,19 @@ def poll_workflow(
     rt: Runtime, tenant: str, *, queue: str, worker_id: str, kinds: list[str] | None, lease_ms: int | None
 ) -> dict[str, Any] | None:
     """Claim one ready execution with a conditional write (I7), or None when nothing is ready."""
-    lease_ms = lease_ms or DEFAULT_LEASE_MS
-    now = rt.now_ms()
-    for candidate in rt.repo.ready(Execution, keys.workflow_dispatch_pk(tenant, queue), now, kinds):
-        claimed = claim(rt, candidate, lease_ms, now)
-        if claimed is not None:
-            page = read_history(
-                rt, tenant, claimed.workflow_id, after_sequence=0, limit=1000, up_to=int(claimed.last_seq)
-            )
-            _ = worker_id  # recorded in logs by the handler; the lease id is what proves ownership
-            return {
-                "workflowExecution": execution_view(rt.repo, claimed),
-                "events": page["events"],
-                "nextAfterSequence": page["nextAfterSequence"],
-                "leaseId": claimed.lease_id,
-                "leaseExpiresAt": iso_ms(int(claimed.lease_expires_at or 0)),
-            }
-    return None
+    dispatch_pk = keys.workflow_dispatch_pk(tenant, queue)
+    claimed = claim_first(rt, Execution, dispatch_pk, kinds, lease_ms or DEFAULT_LEASE_MS, claim)
+    if claimed is None:
+        return None
+    page = read_history(rt, tenant, claimed.workflow_id, after_sequence=0, limit=1000, up_to=int(claimed.last_seq))
+    _ = worker_id  # recorded in logs by the handler; the lease id is what proves ownership
+    return {
+        "workflowExecution": execution_view(rt.repo, claimed),
+        "events": page["events"],
+        "nextAfterSequence": page["nextAfterSequence"],
+        "leaseId": claimed.lease_id,
+        "leaseExpiresAt": iso_ms(int(claimed.lease_expires_at or 0)),
+    }
 
 
 def claim(rt: Runtime, candidate: Candidate, lease_ms: int, now: int) -> Execution | None:
