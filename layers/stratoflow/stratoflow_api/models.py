@@ -55,9 +55,20 @@ class PollBody(_Body):
     leaseMs: StrictInt | None = Field(default=None, ge=1000, le=300_000)
 
 
+class PollNext(PollBody):
+    """`pollNext` of a combined call: the poll to run once the call's own write has committed (a poll's body)."""
+
+
+_POLL_NEXT = (
+    "Optional: once this call has committed, claim the next one as the poll with this body would, and answer it "
+    "in `next` (null when nothing is ready). Without it, the answer has no `next`."
+)
+
+
 class SubmitCommandsBody(_Body):
     leaseId: LeaseId
     commands: list[Command] = Field(max_length=MAX_COMMANDS)
+    pollNext: PollNext | None = Field(default=None, description=_POLL_NEXT)
 
 
 class HeartbeatBody(_Body):
@@ -68,9 +79,11 @@ class HeartbeatBody(_Body):
 class CompleteTaskBody(_Body):
     leaseId: LeaseId
     output: Any = None
+    pollNext: PollNext | None = Field(default=None, description=_POLL_NEXT)
 
 
 class FailTaskBody(_Body):
     leaseId: LeaseId
     error: Any = None
     retryable: StrictBool = True
+    pollNext: PollNext | None = Field(default=None, description=_POLL_NEXT)
