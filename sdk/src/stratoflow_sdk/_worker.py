@@ -97,10 +97,10 @@ class Worker:
     context manager) in tests and embedding programs.
 
     Up to ``max_concurrent_activations`` workflow activations (of different executions: a lease is held by one
-    worker at a time) and ``max_concurrent_tasks`` task functions run at once. Each report of a result asks for the
-    next piece of work in the same request (a combined call: a submission claims the next ready execution, a task
-    completion or failure the next task), and a slot that got one goes straight on with it; pollers re-poll at once
-    after finding work and wait only when a poll came back empty.
+    worker at a time) and ``max_concurrent_tasks`` task functions run at once. While the last poll of its kind found
+    work, a report of a result asks for the next piece of work in the same request (a combined call: a submission
+    claims the next ready execution, a task completion or failure the next task), and a slot that got one goes
+    straight on with it; pollers re-poll at once after finding work and wait only when a poll came back empty.
 
     Work that this worker itself makes ready is polled for at once instead of after ``poll_interval``: a submission
     that schedules tasks of a kind it runs wakes its task poller, a task it completes or fails for good wakes its
@@ -166,6 +166,8 @@ class Worker:
         self._timer_lock = threading.Lock()
         self._timer_hints: list[float] = []  # heap of monotonic due times
         self._follow_up = False  # the last activation expects stream-driven follow-ups
+        # Whether the last poll of each kind (a poller's, or a report's pollNext) found work.
+        self._backlog = {"workflow": False, "task": False}
         self._force = threading.Event()
         self._heartbeats_stop = threading.Event()
         self._lifecycle = threading.Lock()
@@ -351,11 +353,15 @@ class Worker:
 
     # --- workflows -----------------------------------------------------------------------------------------------
 
-    def _next_poll(self, lease_ms: int, kinds: Iterable[str]) -> PollRequest | None:
-        """The ``pollNext`` of a report: this worker's poll, or None once it is stopping (it takes no new work)."""
-        if self._stop.is_set():
+    def _next_poll(self, kind: str) -> PollRequest | None:
+        """The ``pollNext`` of a report of ``kind`` ("workflow" or "task"): this worker's poll while the last poll of
+        that kind found work (a backlog: the report claims the next piece), else None — a sequential workflow's
+        reports would only pay for a query that finds nothing. None too once the worker is stopping."""
+        if self._stop.is_set() or not self._backlog[kind]:
             return None
-        return PollRequest(self.queue, self.worker_id, sorted(kinds), lease_ms)
+        if kind == "workflow":
+            return PollRequest(self.queue, self.worker_id, sorted(self._workflows), self._workflow_lease_ms)
+        return PollRequest(self.queue, self.worker_id, sorted(self._tasks), self._task_lease_ms)
 
     def _workflow_loop(self) -> None:
         failures = 0
@@ -385,6 +391,7 @@ class Worker:
                 self._stop.wait(self._backoff(failures))
                 continue
             failures = refusals = 0
+            self._backlog["workflow"] = activation is not None
             if activation is None:
                 self._activation_slots.release()
                 if self._follow_up:
@@ -401,9 +408,11 @@ class Worker:
         current: WorkflowActivation | None = activation
         try:
             while current is not None:
-                poll_next = self._next_poll(self._workflow_lease_ms, self._workflows)
+                poll_next = self._next_poll("workflow")
                 result = self.process_activation(current, poll_next=poll_next)
                 current = result.next if result is not None else None
+                if poll_next is not None and result is not None:
+                    self._backlog["workflow"] = current is not None
         finally:
             self._activation_slots.release()
 
@@ -470,6 +479,7 @@ class Worker:
                 self._stop.wait(self._backoff(failures))
                 continue
             failures = refusals = 0
+            self._backlog["task"] = activation is not None
             if activation is None:
                 self._slots.release()
                 self._task_wake.wait(self._poll_interval)
@@ -528,21 +538,27 @@ class Worker:
             TaskContext._deactivate(token)
 
     def _complete(self, context: TaskContext, output: Any) -> TaskReport:
-        poll_next = self._next_poll(self._task_lease_ms, self._tasks)
+        poll_next = self._next_poll("task")
         if poll_next is None:
             return TaskReport(self.client.complete_task(context.task_execution_id, context.lease_id, output))
-        return self.client.complete_task_and_poll(context.task_execution_id, context.lease_id, output, poll_next)
+        return self._learn_backlog(
+            self.client.complete_task_and_poll(context.task_execution_id, context.lease_id, output, poll_next)
+        )
 
     def _report_failure(self, context: TaskContext, error: dict[str, Any], retryable: bool) -> TaskActivation | None:
         def fail() -> TaskReport:
-            poll_next = self._next_poll(self._task_lease_ms, self._tasks)
+            poll_next = self._next_poll("task")
             if poll_next is None:
                 return TaskReport(self.client.fail_task(context.task_execution_id, context.lease_id, error,
                                                         retryable=retryable))
-            return self.client.fail_task_and_poll(context.task_execution_id, context.lease_id, error, poll_next,
-                                                  retryable=retryable)
+            return self._learn_backlog(self.client.fail_task_and_poll(
+                context.task_execution_id, context.lease_id, error, poll_next, retryable=retryable))
 
         return self._after_report(context, self._report(context, "fail", fail))
+
+    def _learn_backlog(self, report: TaskReport) -> TaskReport:
+        self._backlog["task"] = report.next is not None
+        return report
 
     def _after_report(self, context: TaskContext, report: TaskReport | None) -> TaskActivation | None:
         """Poll at once for what a recorded result made ready (the workflow it woke, or the retried task); returns

@@ -166,8 +166,27 @@ def test_workflows_and_tasks_run_to_completion_on_combined_calls(
     make_worker(client, workflows=[two_steps], tasks=[inc], max_concurrent_activations=2, max_concurrent_tasks=2)
 
     assert [client.result(run, timeout=5, poll_interval=0.005) for run in runs] == [2, 12, 22, 32, 42]
-    submissions = bodies(server, r"/v1/worker/workflows/[^/]+/commands")
-    assert submissions and all(body["pollNext"]["kinds"] == ["two-steps"] for body in submissions)
+    combined = [body for body in bodies(server, r"/v1/worker/workflows/[^/]+/commands") if "pollNext" in body]
+    assert combined and all(body["pollNext"]["kinds"] == ["two-steps"] for body in combined)
+
+
+def test_a_report_asks_for_no_next_task_once_a_poll_came_back_empty(
+    make_worker: Callable[..., Worker], client: Client, server: FakeServer
+) -> None:
+    def polls() -> int:
+        return len(server.requests_to("POST", "/v1/worker/tasks/poll"))
+
+    @task(kind="waits-for-the-empty-poll")
+    def waits(_: Any) -> str:
+        wait_until(lambda: polls() >= 2, what="the poll after the claim")  # it came back empty: no backlog
+        return "done"
+
+    created = client.create_task("waits-for-the-empty-poll").task_execution_id
+    make_worker(client, tasks=[waits])
+    wait_until(lambda: server.tasks[created].status == "COMPLETED", what="the task")
+
+    (sent,) = bodies(server, f"/v1/worker/tasks/{created}/complete")
+    assert sent == {"leaseId": sent["leaseId"], "output": "done"}  # no pollNext: it would only find nothing
 
 
 class GatedTransport(FakeTransport):
