@@ -320,17 +320,17 @@ embedded endpoint, the runtime's handler timings, and cProfile around moto's pro
   the lock three to four times as long as it holds it, so more concurrency in the worker adds no throughput here; it
   does in AWS, where DynamoDB serves requests in parallel.
 - **Inside moto**, a third of the time under the lock is its model-driven response serializer
-  (`moto/core/serialize.py`, 113,000 member visits for 1,000 answers) and an eighth is finding the backend for each
-  request's host (`list_of_moto_modules`, about 70 calls per request); an `UpdateItem` holds the lock 20 ms, a
-  `Query` 8 ms, a `GetItem` 7 ms.
+  (`moto/core/serialize.py`, 113,000 member visits for 1,000 answers), and an eighth was finding the backend for each
+  request's host (listing moto's package directory and matching every service's URL patterns), which the endpoint
+  now remembers per host; an `UpdateItem` holds the lock 20 ms, a `Query` 8 ms, a `GetItem` 7 ms.
 - **The handlers** spend their time waiting on those requests: a claiming poll is a `Query` of the dispatch index and
   a conditional `UpdateItem` (and, for a workflow, the history `Query`), 75-110 ms in the handler on the loaded
   machine against 8-15 ms for an empty poll; a submission is 35-60 ms.
 - **The front door and the runtime** add 2-8 ms per request: not where the time goes.
 
-The levers left: remember moto's backend per host and answer DynamoDB's JSON without the generic serializer (the
-embedded endpoint), fewer reads per claim (the dispatch index projecting what the claim's answer needs), and fewer
-requests per task execution (the combined calls take the worker from 6 to about 2 per task while a backlog lasts)."""
+The levers left: answer DynamoDB's JSON without moto's generic serializer (the embedded endpoint), fewer reads per
+claim (the dispatch index projecting what the claim's answer needs), and fewer requests per task execution (the
+combined calls take the worker from 6 to about 2 per task while a backlog lasts)."""
 
 
 def section(result: dict[str, Any]) -> str:
