@@ -7,23 +7,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
 from sdk_fake_server import FakeServer, FakeTransport
-from sdk_harness import BASE_URL
+from sdk_harness import BASE_URL, wait_until
 from stratoflow_sdk import Client, PollRequest, TaskStatus, TransportResponse, Worker, WorkflowContext, task, workflow
 from stratoflow_sdk._types import WorkflowStatus
 
 SLOW_POLL = 30.0  # an empty poll waits this long: work found within a test's timeout came from a wake-up or `next`
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)
 
 
 @task(kind="inc")
@@ -43,29 +36,15 @@ async def echo(ctx: WorkflowContext, value: Any) -> Any:
 
 
 @pytest.fixture
-def server() -> FakeServer:
-    return FakeServer()
-
-
-@pytest.fixture
-def client(server: FakeServer) -> Client:
-    return Client(BASE_URL, "tok", transport=FakeTransport(server))
-
-
-@pytest.fixture
 def make_worker() -> Iterator[Callable[..., Worker]]:
-    started: list[Worker] = []
+    """Started workers on a given client (polling every SLOW_POLL unless told otherwise), stopped after the test."""
+    with ExitStack() as running:
 
-    def make(client: Client, **kwargs: Any) -> Worker:
-        options = {"poll_interval": SLOW_POLL, "heartbeat_interval": 0.02, "shutdown_grace": 5.0, **kwargs}
-        worker = Worker(client, queue="default", **options)
-        worker.start()
-        started.append(worker)
-        return worker
+        def make(client: Client, **options: Any) -> Worker:
+            settings: dict[str, Any] = {"poll_interval": SLOW_POLL, "heartbeat_interval": 0.02, **options}
+            return running.enter_context(Worker(client, queue="default", **settings))
 
-    yield make
-    for worker in started:
-        worker.stop(grace=0)
+        yield make
 
 
 def bodies(server: FakeServer, pattern: str) -> list[Any]:
