@@ -341,8 +341,11 @@ class Worker:
     def _learn_from_submission(self, activation: WorkflowActivation, result: SubmitResult) -> None:
         """Wake the pollers for work this submission made ready, and remember when its timers are due."""
         now = time.monotonic()
+        # The poller may be waiting already (it re-polled while this activation ran): wake it to poll again and
+        # wait the right time, soon for follow-ups, until the new timer is due.
         if any(event.type in _CHILD_EVENTS for event in (*activation.events, *result.events)):
             self._follow_up = True  # the poller's next empty polls come sooner
+            self._workflow_wake.set()
         for event in result.events:
             if event.type == "TASK_SCHEDULED" and event.data.get("kind") in self._tasks:
                 self._task_wake.set()
@@ -350,6 +353,7 @@ class Worker:
                 duration = event.data.get("durationMs")
                 if isinstance(duration, int | float) and not isinstance(duration, bool):
                     self._remember_timer(now + duration / 1000.0)
+                    self._workflow_wake.set()
 
     # --- workflows -----------------------------------------------------------------------------------------------
 
