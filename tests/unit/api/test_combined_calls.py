@@ -15,7 +15,6 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from stratoflow import tasks
 from stratoflow.config import Settings
 from stratoflow.dal.memory import MemoryRepository
-from stratoflow.executions import get_execution
 from stratoflow.runtime import Runtime
 from stratoflow_api import guards, poll_next, submit_routes, worker_routes
 from stratoflow_api.public_routes import openapi_document
@@ -26,6 +25,7 @@ from stratoflow_api.worker_routes import register_worker_routes
 from tests.support.domain import Engine, FakeClock, SequentialIds
 from tests.unit.api.conftest import RestCall
 
+REAL_PATH_RESOURCES = dict(guards.PATH_RESOURCES)  # before conftest's autouse fixture fakes them
 COMPLETE = "/v1/worker/tasks/{taskExecutionId}/complete"
 FAIL = "/v1/worker/tasks/{taskExecutionId}/fail"
 SUBMIT = "/v1/worker/workflows/{id}/commands"
@@ -37,16 +37,9 @@ def engine(monkeypatch: pytest.MonkeyPatch) -> Engine:
     """Tenant acme's domain on an in-memory table, which the routes (and their 404 guards) use too."""
     settings = Settings(table_name="stratoflow-unit", timer_schedule_group="StratoflowTimers")
     rt = Runtime(settings, MemoryRepository("stratoflow-unit"), FakeClock(), SequentialIds())
-    for module in (worker_routes, submit_routes, poll_next):
+    for module in (worker_routes, submit_routes, poll_next, guards):
         monkeypatch.setattr(module, "runtime", lambda: rt)
-
-    def task_exists(tenant: str, task_id: str) -> bool:
-        return tasks.get_task_record(rt.repo, tenant, task_id) is not None
-
-    def workflow_exists(tenant: str, workflow_id: str) -> bool:
-        return get_execution(rt.repo, tenant, workflow_id) is not None
-
-    monkeypatch.setattr(guards, "PATH_RESOURCES", {"id": workflow_exists, "taskExecutionId": task_exists})
+    monkeypatch.setattr(guards, "PATH_RESOURCES", REAL_PATH_RESOURCES)  # the 404 guards look on this table too
     return Engine(rt)
 
 
@@ -282,3 +275,14 @@ def test_the_openapi_document_describes_poll_next_and_next() -> None:
         "$ref": "#/components/schemas/WorkflowClaim"
     }
     assert "next" not in schemas["TaskAttemptClosed"]["required"]
+
+
+def test_an_unknown_task_is_404_before_a_bad_poll_next_is_400(
+    engine: Engine, worker_api: APIGatewayRestResolver, rest_call: RestCall
+) -> None:
+    engine.create_task("charge", tenant="globex")
+    theirs = engine.create_task("charge", tenant="globex")["taskExecutionId"]
+
+    for task_id in ("no-such-task", theirs):
+        status, body = close(rest_call, worker_api, COMPLETE, task_id, {"leaseId": "l", "pollNext": {"queue": 5}})
+        assert (status, body["error"]["code"]) == (404, "NOT_FOUND")
