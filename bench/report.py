@@ -524,7 +524,7 @@ def render(results: dict[str, Any], plot_name: str) -> str:
         "- Worker requests: the task-execution rows count every request the SDK's worker makes for the flow, the "
         "empty poll each poller makes right after a claim included; "
         + (
-            f"{model['per_1000_task_executions_combined']['shape']}; "
+            f"the combined-calls row prices {model['per_1000_task_executions_combined']['shape']}; "
             if "per_1000_task_executions_combined" in model
             else ""
         )
