@@ -151,9 +151,22 @@ def run(profile: Profile) -> dict[str, Any]:
         "cold_start": cold,
         "flows": measured_flows,
         "prices": costs.prices(),
-        "cost_model": costs.cost_model(measured_flows, flows.TASKS_PER_WORKFLOW),
+        "cost_model": costs.cost_model(
+            measured_flows, flows.TASKS_PER_WORKFLOW, flows.BACKLOG, flows.IDLE_POLL_SECONDS
+        ),
         "embedded_endpoint": embedded,
     }
+
+
+def cost_flows(profile: Profile) -> dict[str, Any]:
+    """The cost flows alone (a run of a few seconds), priced as the full run prices them."""
+    from bench import costs, flows  # noqa: PLC0415
+    from bench.harness import running_harness  # noqa: PLC0415
+
+    with running_harness() as harness:
+        measured = flows.measure_flows(harness, profile.flow_runs)
+    model = costs.cost_model(measured, flows.TASKS_PER_WORKFLOW, flows.BACKLOG, flows.IDLE_POLL_SECONDS)
+    return {"flows": measured, "cost_model": model}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,8 +176,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "benchmarks-scaling.png")
     parser.add_argument("--from-results", action="store_true", help="only re-render the report from --results")
+    parser.add_argument(
+        "--cost-flows", action="store_true", help="only measure the cost flows and print their prices (writes nothing)"
+    )
     arguments = parser.parse_args(argv)
     _paths()
+    if arguments.cost_flows:
+        print(json.dumps(cost_flows(QUICK if arguments.quick else FULL), indent=2))
+        return 0
     ensure_matplotlib()
     from bench import report  # noqa: PLC0415
 

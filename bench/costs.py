@@ -133,13 +133,20 @@ def prices() -> dict[str, Any]:
     return {"as_of": PRICES_AS_OF, "region": "us-east-1", "prices": {key: asdict(p) for key, p in PRICES.items()}}
 
 
-def cost_model(flows: dict[str, Any], tasks_per_workflow: int) -> dict[str, Any]:
-    tasks = flows["sequential tasks"]
-    per_task = {key: value / tasks_per_workflow for key, value in tasks.items() if isinstance(value, int | float)}
-    return {
+def _per(flow: dict[str, Any], runs_of: float) -> dict[str, float]:
+    return {key: value / runs_of for key, value in flow.items() if isinstance(value, int | float)}
+
+
+def cost_model(
+    flows: dict[str, Any], tasks_per_workflow: int, backlog: int = 10, idle_poll_seconds: float = 0.2
+) -> dict[str, Any]:
+    per_task = _per(flows["sequential tasks"], tasks_per_workflow)
+    model: dict[str, Any] = {
         "per_1000_task_executions": {
-            "shape": f"workflows of {tasks_per_workflow} sequential tasks; per task: poll, submit SCHEDULE_TASK, "
-            "task poll, task complete; per workflow also start, final poll, COMPLETE_WORKFLOW and its close step",
+            "shape": f"workflows of {tasks_per_workflow} sequential tasks, one at a time; per task: poll, the "
+            "poller's empty poll right after it, submit SCHEDULE_TASK, task poll, the task poller's empty poll, task "
+            "complete (every request the SDK's worker makes for it); per workflow also start, final poll and its "
+            "empty poll, COMPLETE_WORKFLOW and its close step",
             "stratoflow": stratoflow_cost(per_task, 1000),
             "step_functions": step_functions_tasks(tasks_per_workflow, 1000),
         },
@@ -158,3 +165,22 @@ def cost_model(flows: dict[str, Any], tasks_per_workflow: int) -> dict[str, Any]
         "(https://aws.amazon.com/xray/pricing/); with the default sampling rule (the first request each second, "
         "then 5%) that is about $0.25 per million requests at volume. Not in the totals.",
     }
+    if "sequential tasks, combined calls" in flows:
+        combined = _per(flows["sequential tasks, combined calls"], tasks_per_workflow * backlog)
+        model["per_1000_task_executions_combined"] = {
+            "shape": f"the same workflows, {backlog} in flight, drained by a busy worker with combined calls: per task "
+            "one submission with pollNext and one completion with pollNext (each claiming the next), plus per round "
+            "the poll that starts each chain, the pollNext that ends it with nothing and the poller's empty poll",
+            "stratoflow": stratoflow_cost(combined, 1000),
+            "step_functions": step_functions_tasks(tasks_per_workflow, 1000),
+        }
+    if "empty polls" in flows:
+        rounds_per_hour = 3600 / idle_poll_seconds
+        model["idle_worker_per_hour"] = {
+            "shape": f"a worker with both pollers and no work: a workflow poll and a task poll every "
+            f"{idle_poll_seconds:g} s (the SDK's default poll_interval), {rounds_per_hour * 2:,.0f} empty polls an "
+            "hour; a larger poll_interval divides it",
+            "poll_seconds": idle_poll_seconds,
+            "stratoflow": stratoflow_cost(flows["empty polls"], rounds_per_hour),
+        }
+    return model

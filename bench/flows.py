@@ -6,22 +6,74 @@ from typing import Any
 
 from bench.harness import Harness, Sample
 from bench.operations import SIMPLE_COMMANDS
-from bench.workload import Worker, schedule_task, start_timer
+from bench.workload import Lease, Worker, schedule_task, start_timer
 
 TASKS_PER_WORKFLOW = 10
+#: Workflows in flight at once in the combined-calls flow: the backlog a busy worker drains.
+BACKLOG = 10
+#: The SDK's default `poll_interval`: an idle worker's two pollers each poll this often.
+IDLE_POLL_SECONDS = 0.2
+SEQUENTIAL = "sequential tasks"
+COMBINED = "sequential tasks, combined calls"
+EMPTY_POLLS = "empty polls"
 
 
 def sequential_tasks(harness: Harness, run: str, tasks: int = TASKS_PER_WORKFLOW) -> None:
-    """A workflow that runs `tasks` tasks one after the other, then completes (and is closed from the stream)."""
-    label = "flow: sequential tasks"
+    """A workflow that runs `tasks` tasks one after the other, then completes (and is closed from the stream).
+
+    Every request the SDK's worker makes for it: a poller re-polls at once after each claim, so each claimed workflow
+    and each claimed task is followed by an empty poll (its reports stay plain: no backlog).
+    """
+    label = f"flow: {SEQUENTIAL}"
     worker = Worker(harness, f"flow-tasks-{run}")
     worker.start(label)
     for number in range(tasks):
         lease = worker.poll(label)
+        worker.poll_nothing(label)
         worker.submit(lease, [schedule_task(f"{worker.queue}-t{number}")], label)
         worker.run_one_task(label, label)
-    worker.submit(worker.poll(label), [SIMPLE_COMMANDS["COMPLETE_WORKFLOW"]], label)
+        worker.poll_task_nothing(label)
+    lease = worker.poll(label)
+    worker.poll_nothing(label)
+    worker.submit(lease, [SIMPLE_COMMANDS["COMPLETE_WORKFLOW"]], label)
     harness.deliver(label)
+
+
+def sequential_tasks_combined(
+    harness: Harness, run: str, tasks: int = TASKS_PER_WORKFLOW, workflows: int = BACKLOG
+) -> None:
+    """`workflows` workflows of `tasks` sequential tasks, drained by a busy worker with combined calls.
+
+    Each round: one poll claims the first ready execution, each submission claims the next (the last finds none), and
+    the poller's poll after the chain comes back empty; then the same for the tasks with completions. Per task that is
+    one submission and one completion, plus 4 / `workflows` requests for the polls at the ends of the chains.
+    """
+    label = f"flow: {COMBINED}"
+    worker = Worker(harness, f"flow-combined-{run}")
+    for _ in range(workflows):
+        worker.start(label)
+    for number in range(tasks + 1):
+        lease: Lease | None = worker.poll(label)
+        while lease is not None:
+            last = number == tasks
+            command = SIMPLE_COMMANDS["COMPLETE_WORKFLOW"] if last else schedule_task(f"{lease.workflow_id}-t{number}")
+            lease = worker.submit_and_poll(lease, [command], label)
+        worker.poll_nothing(label)
+        if number == tasks:
+            break
+        claimed: tuple[str, str] | None = worker.poll_task(label)
+        while claimed is not None:
+            claimed = worker.complete_and_poll(*claimed, label)
+        worker.poll_task_nothing(label)
+    harness.deliver(label)
+
+
+def empty_polls(harness: Harness, run: str) -> None:
+    """One round of an idle worker's pollers: a workflow poll and a task poll, both empty."""
+    label = f"flow: {EMPTY_POLLS}"
+    worker = Worker(harness, f"flow-idle-{run}")
+    worker.poll_nothing(label)
+    worker.poll_task_nothing(label)
 
 
 def workflow_cancellation(harness: Harness, run: str) -> None:
@@ -60,6 +112,8 @@ def measure_flows(harness: Harness, runs: int) -> dict[str, Any]:
     harness.reset_table()
     for run in range(runs):
         sequential_tasks(harness, f"r{run}")
+        sequential_tasks_combined(harness, f"r{run}")
+        empty_polls(harness, f"r{run}")
         workflow_cancellation(harness, f"r{run}")
         task_cancellation(harness, f"r{run}")
         harness.clear_pending()

@@ -251,12 +251,15 @@ def _cost_lines(results: dict[str, Any]) -> list[str]:
     ]
     for key, title in (
         ("per_1000_task_executions", "task executions"),
+        ("per_1000_task_executions_combined", "task executions, combined calls (a backlog)"),
         ("per_1000_workflow_cancellations", "workflow cancellations"),
         ("per_1000_task_cancellations", "task cancellations"),
     ):
-        entry = model[key]
+        entry = model.get(key)
+        if entry is None:
+            continue  # results of a run before the flow existed
         ours, sfn = entry["stratoflow"], entry["step_functions"]
-        if key == "per_1000_task_executions":
+        if key.startswith("per_1000_task_executions"):
             standard, express = sfn["standard"]["total"], sfn["express"]["total"]
         else:
             standard, express = sfn["standard_with_cleanup"], sfn["express"]
@@ -264,6 +267,14 @@ def _cost_lines(results: dict[str, Any]) -> list[str]:
             f"| {title} | {_usd(ours['api_gateway'])} | {_usd(ours['lambda_requests'])} "
             f"| {_usd(ours['lambda_duration'])} | {_usd(ours['dynamodb_writes'])} | {_usd(ours['dynamodb_reads'])} "
             f"| {_usd(ours['logs'])} | **{_usd(ours['total'])}** | {_usd(standard)} | {_usd(express)} |"
+        )
+    idle = model.get("idle_worker_per_hour")
+    if idle is not None:
+        ours = idle["stratoflow"]
+        lines.append(
+            f"| an idle worker, per hour | {_usd(ours['api_gateway'])} | {_usd(ours['lambda_requests'])} "
+            f"| {_usd(ours['lambda_duration'])} | {_usd(ours['dynamodb_writes'])} | {_usd(ours['dynamodb_reads'])} "
+            f"| {_usd(ours['logs'])} | **{_usd(ours['total'])}** | $0 | $0 |"
         )
     return lines
 
@@ -369,7 +380,8 @@ def render(results: dict[str, Any], plot_name: str) -> str:
     history, cascade, close = (results["scaling"][key] for key in ("history", "cascade", "parent_close"))
     cold = results["cold_start"]
     seconds = meta["seconds"]
-    per_task = results["cost_model"]["per_1000_task_executions"]
+    model = results["cost_model"]
+    per_task = model["per_1000_task_executions"]
     lines = [
         "# Benchmarks",
         "",
@@ -509,9 +521,21 @@ def render(results: dict[str, Any], plot_name: str) -> str:
         "- Cancellations: Standard's `StopExecution` costs no transition but runs no cleanup; the column prices a "
         "cleanup branch of 3 states (cancel the task, the timer, end) for workflow cancellations and 1 for tasks. "
         "Express does not support `StopExecution`.",
+        "- Worker requests: the task-execution rows count every request the SDK's worker makes for the flow, the "
+        "empty poll each poller makes right after a claim included; "
+        + (
+            f"the combined-calls row prices {model['per_1000_task_executions_combined']['shape']}; "
+            if "per_1000_task_executions_combined" in model
+            else ""
+        )
+        + (
+            f"the idle row prices {model['idle_worker_per_hour']['shape']} (Step Functions charges nothing while idle)."
+            if "idle_worker_per_hour" in model
+            else ""
+        ),
         "- Not in the totals: the authorizer (its answer is cached 300 s per token: about one invocation, one GetItem "
-        "and one API-side Lambda request per worker per 5 minutes), empty polls (each: one API request, one Lambda "
-        "invocation, one index Query of 0.5 RRU — workers that poll in a loop pay this per poll), the sweeper (one "
+        "and one API-side Lambda request per worker per 5 minutes), an idle worker's polls (the idle row), the "
+        "sweeper (one "
         "index Query per shard per minute), DynamoDB storage and streams (GetRecords by Lambda triggers is free), "
         "data transfer. " + results["cost_model"]["x_ray_note"],
         "",

@@ -46,17 +46,12 @@ class Worker:
 
     def poll(self, label: str | None = None) -> Lease:
         body = {"queue": self.queue, "workerId": "bench-worker"}
-        answer = self.harness.api("POST", "/v1/worker/workflows/poll", body, label=label)
-        execution = answer["workflowExecution"]
-        return Lease(execution["workflowExecutionId"], answer["leaseId"], answer["events"], execution["status"])
+        return _lease(self.harness.api("POST", "/v1/worker/workflows/poll", body, label=label))
 
     def try_poll(self, label: str | None = None) -> Lease | None:
         body = {"queue": self.queue, "workerId": "bench-worker"}
         answer = self.harness.api("POST", "/v1/worker/workflows/poll", body, label=label, expect=(200, 204))
-        if answer is None:
-            return None
-        execution = answer["workflowExecution"]
-        return Lease(execution["workflowExecutionId"], answer["leaseId"], answer["events"], execution["status"])
+        return None if answer is None else _lease(answer)
 
     def poll_nothing(self, label: str | None = None) -> None:
         body = {"queue": self.queue, "workerId": "bench-worker"}
@@ -65,6 +60,16 @@ class Worker:
     def submit(self, lease: Lease, commands: list[dict[str, Any]], label: str | None = None) -> Any:
         body = {"leaseId": lease.lease_id, "commands": commands}
         return self.harness.api("POST", f"/v1/worker/workflows/{lease.workflow_id}/commands", body, label=label)
+
+    def submit_and_poll(self, lease: Lease, commands: list[dict[str, Any]], label: str | None = None) -> Lease | None:
+        """A combined call: the submission, then the next ready execution of this queue (None when none is)."""
+        body = {"leaseId": lease.lease_id, "commands": commands, "pollNext": {"queue": self.queue}}
+        claimed = self.harness.api("POST", f"/v1/worker/workflows/{lease.workflow_id}/commands", body, label=label)
+        return None if claimed["next"] is None else _lease(claimed["next"])
+
+    def poll_task_nothing(self, label: str | None = None) -> None:
+        body = {"queue": self.queue, "workerId": "bench-worker"}
+        self.harness.api("POST", "/v1/worker/tasks/poll", body, label=label, expect=204)
 
     def poll_task(self, label: str | None = None, queue: str | None = None) -> tuple[str, str]:
         body = {"queue": queue or self.queue, "workerId": "bench-worker"}
@@ -79,10 +84,21 @@ class Worker:
         body = {"leaseId": lease_id, "output": {"ok": True, "receipt": "r-12345"}}
         return self.harness.api("POST", f"/v1/worker/tasks/{task_id}/complete", body, label=label)
 
+    def complete_and_poll(self, task_id: str, lease_id: str, label: str | None = None) -> tuple[str, str] | None:
+        """A combined call: the completion, then the next task of this queue (None when none is ready)."""
+        body = {"leaseId": lease_id, "output": {"ok": True, "receipt": "r-12345"}, "pollNext": {"queue": self.queue}}
+        claimed = self.harness.api("POST", f"/v1/worker/tasks/{task_id}/complete", body, label=label)["next"]
+        return None if claimed is None else (str(claimed["task"]["taskExecutionId"]), str(claimed["leaseId"]))
+
     def run_one_task(self, label_poll: str | None = None, label_complete: str | None = None) -> str:
         task_id, lease = self.poll_task(label_poll)
         self.complete(task_id, lease, label_complete)
         return task_id
+
+
+def _lease(claim: dict[str, Any]) -> Lease:
+    execution = claim["workflowExecution"]
+    return Lease(execution["workflowExecutionId"], claim["leaseId"], claim["events"], execution["status"])
 
 
 def schedule_task(task_id: str, queue: str | None = None) -> dict[str, Any]:

@@ -256,6 +256,27 @@ class _SerializedApplication:
         return hook(request)
 
 
+def _remembering_backends(dispatcher: type[Any]) -> type[Any]:
+    """moto's dispatcher, remembering which backend serves each host.
+
+    moto looks the backend up again for every request, listing its package directory (a stat per service) and
+    matching the host against every service's URL patterns: about an eighth of the time the endpoint's lock is held.
+    The answer depends only on the host and the installed moto, so it is kept (moto calls it under its own lock).
+    """
+
+    class RememberingDispatcher(dispatcher):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._backend_of_host: dict[str | None, Any] = {}
+
+        def get_backend_for_host(self, host: str | None) -> Any:
+            if host not in self._backend_of_host:
+                self._backend_of_host[host] = super().get_backend_for_host(host)
+            return self._backend_of_host[host]
+
+    return RememberingDispatcher
+
+
 class EmbeddedAwsEndpoint:
     """moto's AWS services on `http://127.0.0.1:<port>`, linearizable and with journaled DynamoDB transactions.
 
@@ -320,7 +341,7 @@ class EmbeddedAwsEndpoint:
         moto_transactions.install()
         moto_queries.install()
         try:
-            moto_application = DomainDispatcherApplication(create_backend_app)
+            moto_application = _remembering_backends(DomainDispatcherApplication)(create_backend_app)
             if self._journal is not None:
                 self._restore(moto_application)
             application = _SerializedApplication(moto_application, self._lock, self._journal)

@@ -816,6 +816,19 @@ def _complete_task(stack: LocalStack, function: str, event: dict[str, Any]) -> N
     assert (saga.status, saga.lease_id, saga.seen_seq) == ("RUNNING", LEASE, 4)
 
 
+@sample("worker_api_complete_task_poll_next")
+def _complete_task_poll_next(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    with seeding(stack):
+        story = running_saga()
+        story.write()
+    # The complete commits first; the poll part then finds nothing ready on `payments`: next is null.
+    assert api_call(stack, function, event) == (200, {"status": "COMPLETED", "next": None})
+    task = task_item()
+    assert (task.status, loads(task.output), task.lease_id) == ("COMPLETED", {"chargeId": "ch_1"}, None)
+    completed = {"taskExecutionId": TASK, "result": {"chargeId": "ch_1"}}
+    assert history(WID) == [*saga_events(story.at), (5, "TASK_COMPLETED", completed)]
+
+
 @sample("worker_api_fail_task")
 def _fail_task(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
     with seeding(stack):

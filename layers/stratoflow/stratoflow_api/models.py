@@ -61,9 +61,20 @@ class PollBody(RequestBody):
     leaseMs: StrictInt | None = Field(default=None, ge=1000, le=300_000)
 
 
+class PollNext(PollBody):
+    """`pollNext` of a combined call: the poll to run once the call's own write has committed (a poll's body)."""
+
+
+_POLL_NEXT = (
+    "Optional: once this call has committed, claim the next one as the poll with this body would, and answer it "
+    "in `next` (null when nothing is ready). Without it, the answer has no `next`."
+)
+
+
 class SubmitCommandsBody(RequestBody):
     leaseId: LeaseId
     commands: list[Command] = Field(max_length=MAX_COMMANDS)
+    pollNext: PollNext | None = Field(default=None, description=_POLL_NEXT)
 
 
 class HeartbeatBody(RequestBody):
@@ -74,9 +85,11 @@ class HeartbeatBody(RequestBody):
 class CompleteTaskBody(RequestBody):
     leaseId: LeaseId
     output: Any = None
+    pollNext: PollNext | None = Field(default=None, description=_POLL_NEXT)
 
 
 class FailTaskBody(RequestBody):
     leaseId: LeaseId
     error: Any = None
     retryable: StrictBool = True
+    pollNext: PollNext | None = Field(default=None, description=_POLL_NEXT)

@@ -19,6 +19,20 @@ class _Answer(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class _MayCarryNext(_Answer):
+    """An answer that has `next` (the claim of a combined call) only when the request asked for one (`pollNext`):
+    without it the answer is exactly what it was before combined calls existed."""
+
+    def model_dump(self, **kwargs: Any) -> dict[str, Any]:
+        data = super().model_dump(**kwargs)
+        if "next" not in self.model_fields_set:
+            data.pop("next", None)
+        return data
+
+
+_NEXT = "Only when the request had `pollNext`: what that poll claimed after this call committed, or null."
+
+
 class WorkflowExecution(_Answer):
     workflowExecutionId: str
     kind: str
@@ -103,9 +117,10 @@ class TaskClaim(_Answer):
     leaseExpiresAt: Timestamp
 
 
-class CommandsSubmitted(_Answer):
+class CommandsSubmitted(_MayCarryNext):
     status: WorkflowStatus
     events: list[HistoryEvent] = Field(description="The events this submission appended.")
+    next: WorkflowClaim | None = Field(default=None, description=_NEXT)
 
 
 class Heartbeat(_Answer):
@@ -113,8 +128,9 @@ class Heartbeat(_Answer):
     leaseExpiresAt: Timestamp | None = Field(description="null once the task is cancelled.")
 
 
-class TaskAttemptClosed(_Answer):
+class TaskAttemptClosed(_MayCarryNext):
     status: TaskStatus
+    next: TaskClaim | None = Field(default=None, description=_NEXT)
 
 
 class WorkflowTerminated(_Answer):

@@ -11,6 +11,7 @@ from stratoflow.services import runtime
 
 from stratoflow_api.models import SubmitCommandsBody
 from stratoflow_api.operations import answer, operation, tenant_of
+from stratoflow_api.poll_next import claim_workflow, with_next
 from stratoflow_api.response_models import CommandsSubmitted
 
 
@@ -26,4 +27,5 @@ def register_submit_routes(app: APIGatewayRestResolver) -> None:
         body: Annotated[SubmitCommandsBody, Body()],
     ):
         tenant = tenant_of(app)
-        return answer(200, CommandsSubmitted, submit_commands(runtime(), tenant, id, body.leaseId, list(body.commands)))
+        submitted = submit_commands(runtime(), tenant, id, body.leaseId, list(body.commands))
+        return answer(200, CommandsSubmitted, with_next(submitted, tenant, body.pollNext, claim_workflow))

@@ -6,12 +6,12 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
-from stratoflow import tasks, workflows
-from stratoflow.observability import logger
+from stratoflow import tasks
 from stratoflow.services import runtime
 
 from stratoflow_api.models import CompleteTaskBody, FailTaskBody, HeartbeatBody, PollBody
 from stratoflow_api.operations import answer, no_content, operation, tenant_of
+from stratoflow_api.poll_next import claim_task, claim_workflow, with_next
 from stratoflow_api.response_models import Heartbeat, TaskAttemptClosed, TaskClaim, WorkflowClaim
 
 
@@ -23,20 +23,8 @@ def register_worker_routes(app: APIGatewayRestResolver) -> None:
         )
     )  # fmt: skip
     def poll_workflow(body: Annotated[PollBody, Body()]):
-        tenant = tenant_of(app)
-        claimed = workflows.poll_workflow(
-            runtime(), tenant, queue=body.queue, worker_id=body.workerId or "", kinds=body.kinds, lease_ms=body.leaseMs
-        )
-        if claimed is None:
-            return no_content()
-        logger.info(
-            "workflow claimed",
-            extra={
-                "workerId": body.workerId,
-                "workflowExecutionId": claimed["workflowExecution"]["workflowExecutionId"],
-            },
-        )
-        return answer(200, WorkflowClaim, claimed)
+        claimed = claim_workflow(tenant_of(app), body)
+        return no_content() if claimed is None else answer(200, WorkflowClaim, claimed)
 
     @app.route(
         **operation(
@@ -45,8 +33,7 @@ def register_worker_routes(app: APIGatewayRestResolver) -> None:
         )
     )  # fmt: skip
     def poll_task(body: Annotated[PollBody, Body()]):
-        tenant = tenant_of(app)
-        claimed = tasks.poll_task(runtime(), tenant, queue=body.queue, kinds=body.kinds, lease_ms=body.leaseMs)
+        claimed = claim_task(tenant_of(app), body)
         return no_content() if claimed is None else answer(200, TaskClaim, claimed)
 
     @app.route(
@@ -75,9 +62,8 @@ def register_worker_routes(app: APIGatewayRestResolver) -> None:
         body: Annotated[CompleteTaskBody, Body()],
     ):
         tenant = tenant_of(app)
-        return answer(
-            200, TaskAttemptClosed, tasks.complete_task(runtime(), tenant, taskExecutionId, body.leaseId, body.output)
-        )
+        completed = tasks.complete_task(runtime(), tenant, taskExecutionId, body.leaseId, body.output)
+        return answer(200, TaskAttemptClosed, with_next(completed, tenant, body.pollNext, claim_task))
 
     @app.route(
         **operation(
@@ -90,8 +76,5 @@ def register_worker_routes(app: APIGatewayRestResolver) -> None:
         body: Annotated[FailTaskBody, Body()],
     ):
         tenant = tenant_of(app)
-        return answer(
-            200,
-            TaskAttemptClosed,
-            tasks.fail_task(runtime(), tenant, taskExecutionId, body.leaseId, body.error, body.retryable),
-        )
+        failed = tasks.fail_task(runtime(), tenant, taskExecutionId, body.leaseId, body.error, body.retryable)
+        return answer(200, TaskAttemptClosed, with_next(failed, tenant, body.pollNext, claim_task))

@@ -43,6 +43,7 @@ from ._transport import RequestsTransport, Transport, TransportResponse
 from ._types import (
     HistoryEvent,
     ParentClosePolicy,
+    PollRequest,
     TaskExecution,
     TaskStatus,
     WorkflowExecution,
@@ -77,6 +78,7 @@ __all__ = [
     "ParentClosePolicy",
     "PayloadTooLargeError",
     "PermissionDeniedError",
+    "PollRequest",
     "ReplayError",
     "ReplayResult",
     "RequestsTransport",

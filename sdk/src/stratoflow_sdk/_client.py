@@ -20,9 +20,11 @@ from ._types import (
     HeartbeatResult,
     HistoryEvent,
     HistoryPage,
+    PollRequest,
     SubmitResult,
     TaskActivation,
     TaskExecution,
+    TaskReport,
     TaskStatus,
     WorkflowActivation,
     WorkflowExecution,
@@ -391,56 +393,46 @@ class Client:
         self, queue: str, worker_id: str, *, kinds: Sequence[str] | None = None, lease_ms: int | None = None
     ) -> WorkflowActivation | None:
         """Claim one ready execution (``POST /v1/worker/workflows/poll``); ``None`` when nothing is ready."""
-        body: dict[str, Any] = {"queue": queue, "workerId": worker_id}
-        if kinds is not None:
-            body["kinds"] = list(kinds)
-        if lease_ms is not None:
-            body["leaseMs"] = lease_ms
-        response = self._call("POST", "/v1/worker/workflows/poll", body=body)
+        poll = PollRequest(queue, worker_id, kinds, lease_ms)
+        response = self._call("POST", "/v1/worker/workflows/poll", body=poll.to_json())
         if response.status == 204 or response.body is None:
             return None
-        data = self._object(response)
-        return WorkflowActivation(
-            execution=WorkflowExecution.from_json(data["workflowExecution"]),
-            events=[HistoryEvent.from_json(e) for e in data.get("events") or []],
-            next_after_sequence=data.get("nextAfterSequence"),
-            lease_id=str(data["leaseId"]),
-            lease_expires_at=parse_timestamp(data.get("leaseExpiresAt")),
-        )
+        return _workflow_activation(self._object(response))
 
     def submit_commands(
-        self, workflow_execution_id: str, lease_id: str, commands: Sequence[Mapping[str, Any]]
+        self,
+        workflow_execution_id: str,
+        lease_id: str,
+        commands: Sequence[Mapping[str, Any]],
+        *,
+        poll_next: PollRequest | None = None,
     ) -> SubmitResult:
-        """Submit one atomic batch of commands (``POST /v1/worker/workflows/{id}/commands``); releases the lease."""
-        response = self._call(
-            "POST",
-            f"/v1/worker/workflows/{self._id(workflow_execution_id)}/commands",
-            body={"leaseId": lease_id, "commands": [dict(c) for c in commands]},
-        )
+        """Submit one atomic batch of commands (``POST /v1/worker/workflows/{id}/commands``); releases the lease.
+
+        With ``poll_next``, the same request then claims the next ready execution as that workflow poll would:
+        ``SubmitResult.next`` (``None`` when nothing was ready).
+        """
+        body: dict[str, Any] = {"leaseId": lease_id, "commands": [dict(c) for c in commands]}
+        if poll_next is not None:
+            body["pollNext"] = poll_next.to_json()
+        response = self._call("POST", f"/v1/worker/workflows/{self._id(workflow_execution_id)}/commands", body=body)
         data = self._object(response)
+        claimed = data.get("next")
         return SubmitResult(
             status=WorkflowStatus(data["status"]),
             events=[HistoryEvent.from_json(e) for e in data.get("events") or []],
+            next=_workflow_activation(claimed) if isinstance(claimed, Mapping) else None,
         )
 
     def poll_task(
         self, queue: str, worker_id: str, *, kinds: Sequence[str] | None = None, lease_ms: int | None = None
     ) -> TaskActivation | None:
         """Claim one task (``POST /v1/worker/tasks/poll``); ``None`` when nothing is ready."""
-        body: dict[str, Any] = {"queue": queue, "workerId": worker_id}
-        if kinds is not None:
-            body["kinds"] = list(kinds)
-        if lease_ms is not None:
-            body["leaseMs"] = lease_ms
-        response = self._call("POST", "/v1/worker/tasks/poll", body=body)
+        poll = PollRequest(queue, worker_id, kinds, lease_ms)
+        response = self._call("POST", "/v1/worker/tasks/poll", body=poll.to_json())
         if response.status == 204 or response.body is None:
             return None
-        data = self._object(response)
-        return TaskActivation(
-            task=TaskExecution.from_json(data["task"]),
-            lease_id=str(data["leaseId"]),
-            lease_expires_at=parse_timestamp(data.get("leaseExpiresAt")),
-        )
+        return _task_activation(self._object(response))
 
     def heartbeat_task(self, task_execution_id: str, lease_id: str, details: Any = None) -> HeartbeatResult:
         """Extend a task's lease (``POST /v1/worker/tasks/{id}/heartbeat``) and learn whether it was cancelled."""
@@ -457,20 +449,56 @@ class Client:
 
     def complete_task(self, task_execution_id: str, lease_id: str, output: Any) -> TaskStatus:
         """Report a task's output (``POST /v1/worker/tasks/{id}/complete``)."""
-        data = self._object(
-            self._call(
-                "POST", f"/v1/worker/tasks/{self._id(task_execution_id)}/complete",
-                body={"leaseId": lease_id, "output": output},
-            )
-        )
-        return TaskStatus(data["status"])
+        return self._close_task(task_execution_id, "complete", {"leaseId": lease_id, "output": output}).status
 
     def fail_task(self, task_execution_id: str, lease_id: str, error: Any, *, retryable: bool = True) -> TaskStatus:
         """Report a failed attempt (``POST /v1/worker/tasks/{id}/fail``); ``PENDING`` when it will be retried."""
-        data = self._object(
-            self._call(
-                "POST", f"/v1/worker/tasks/{self._id(task_execution_id)}/fail",
-                body={"leaseId": lease_id, "error": error, "retryable": retryable},
-            )
+        body = {"leaseId": lease_id, "error": error, "retryable": retryable}
+        return self._close_task(task_execution_id, "fail", body).status
+
+    def complete_task_and_poll(
+        self, task_execution_id: str, lease_id: str, output: Any, poll_next: PollRequest
+    ) -> TaskReport:
+        """Report a task's output and claim the next task in the same request (``pollNext``)."""
+        body = {"leaseId": lease_id, "output": output}
+        return self._close_task(task_execution_id, "complete", body, poll_next)
+
+    def fail_task_and_poll(
+        self, task_execution_id: str, lease_id: str, error: Any, poll_next: PollRequest, *, retryable: bool = True
+    ) -> TaskReport:
+        """Report a failed attempt and claim the next task in the same request (``pollNext``)."""
+        body = {"leaseId": lease_id, "error": error, "retryable": retryable}
+        return self._close_task(task_execution_id, "fail", body, poll_next)
+
+    def _close_task(
+        self, task_execution_id: str, action: str, body: dict[str, Any], poll_next: PollRequest | None = None
+    ) -> TaskReport:
+        if poll_next is not None:
+            body = {**body, "pollNext": poll_next.to_json()}
+        path = f"/v1/worker/tasks/{self._id(task_execution_id)}/{action}"
+        data = self._object(self._call("POST", path, body=body))
+        claimed = data.get("next")
+        return TaskReport(
+            status=TaskStatus(data["status"]),
+            next=_task_activation(claimed) if isinstance(claimed, Mapping) else None,
         )
-        return TaskStatus(data["status"])
+
+
+def _workflow_activation(data: Mapping[str, Any]) -> WorkflowActivation:
+    """A workflow poll's claim (also a combined call's ``next``)."""
+    return WorkflowActivation(
+        execution=WorkflowExecution.from_json(data["workflowExecution"]),
+        events=[HistoryEvent.from_json(e) for e in data.get("events") or []],
+        next_after_sequence=data.get("nextAfterSequence"),
+        lease_id=str(data["leaseId"]),
+        lease_expires_at=parse_timestamp(data.get("leaseExpiresAt")),
+    )
+
+
+def _task_activation(data: Mapping[str, Any]) -> TaskActivation:
+    """A task poll's claim (also a combined call's ``next``)."""
+    return TaskActivation(
+        task=TaskExecution.from_json(data["task"]),
+        lease_id=str(data["leaseId"]),
+        lease_expires_at=parse_timestamp(data.get("leaseExpiresAt")),
+    )

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._errors import PayloadTooLargeError
 from ._history import TERMINAL_COMMANDS
-from ._types import SubmitResult
+from ._types import PollRequest, SubmitResult
 from ._values import deterministic_id
 
 if TYPE_CHECKING:
@@ -69,15 +69,24 @@ def check_submission(commands: Sequence[Mapping[str, Any]]) -> None:
 
 
 def submit(
-    client: Client, execution_id: str, lease_id: str, commands: Sequence[Mapping[str, Any]], *, resume_timers: int
+    client: Client,
+    execution_id: str,
+    lease_id: str,
+    commands: Sequence[Mapping[str, Any]],
+    *,
+    resume_timers: int,
+    poll_next: PollRequest | None = None,
 ) -> SubmitResult:
-    """Submit the first chunk of ``commands``, halving the chunk on 413 (a refused submission changes nothing)."""
+    """Submit the first chunk of ``commands``, halving the chunk on 413 (a refused submission changes nothing).
+
+    With ``poll_next`` the accepted submission also claims the next ready execution (``SubmitResult.next``).
+    """
     chunk = first_chunk_size(len(commands))
     while True:
         batch = plan_submission(commands, execution_id=execution_id, resume_timers=resume_timers, chunk=chunk)
         check_submission(batch)
         try:
-            result = client.submit_commands(execution_id, lease_id, batch)
+            result = client.submit_commands(execution_id, lease_id, batch, poll_next=poll_next)
         except PayloadTooLargeError:
             if chunk <= 1:
                 raise

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -210,6 +210,37 @@ class TaskActivation:
 
 
 @dataclass(frozen=True)
+class PollRequest:
+    """A poll's body (``queue``, ``workerId``, ``kinds``, ``leaseMs``), also the ``pollNext`` of a combined call:
+    complete or fail a task, or submit commands, and claim the next task or execution in the same request."""
+
+    queue: str
+    worker_id: str | None = None
+    kinds: Sequence[str] | None = None
+    lease_ms: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The poll's JSON body."""
+        body: dict[str, Any] = {"queue": self.queue}
+        if self.worker_id is not None:
+            body["workerId"] = self.worker_id
+        if self.kinds is not None:
+            body["kinds"] = list(self.kinds)
+        if self.lease_ms is not None:
+            body["leaseMs"] = self.lease_ms
+        return body
+
+
+@dataclass(frozen=True)
+class TaskReport:
+    """Answer to a task completion or failure with ``pollNext``: the task's status and the next task claimed
+    (``None`` when none was ready, or when the server does not offer combined calls)."""
+
+    status: TaskStatus
+    next: TaskActivation | None = None
+
+
+@dataclass(frozen=True)
 class HeartbeatResult:
     """Answer to a task heartbeat: whether the task was cancelled, and the extended lease."""
 
@@ -223,3 +254,5 @@ class SubmitResult:
 
     status: WorkflowStatus
     events: list[HistoryEvent]
+    #: With ``poll_next``: the next execution claimed after the submission, ``None`` when none was ready.
+    next: WorkflowActivation | None = None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import concurrent.futures
-import functools
 import heapq
 import logging
 import os
@@ -35,7 +34,7 @@ from ._history import merge_pages
 from ._replay import error_value, replay_history
 from ._submission import submit
 from ._task_context import TaskContext
-from ._types import SubmitResult, TaskStatus, WorkflowActivation
+from ._types import PollRequest, SubmitResult, TaskActivation, TaskReport, TaskStatus, WorkflowActivation
 from ._values import check_name, json_value
 
 _log = logging.getLogger("stratoflow_sdk.worker")
@@ -60,12 +59,17 @@ _MAX_TIMER_HINTS = 1024
 
 
 def run_workflow_activation(
-    client: Client, activation: WorkflowActivation, workflows: Mapping[str, WorkflowDefinition]
+    client: Client,
+    activation: WorkflowActivation,
+    workflows: Mapping[str, WorkflowDefinition],
+    *,
+    poll_next: PollRequest | None = None,
 ) -> SubmitResult:
     """Process one claimed execution: read the rest of its history, replay it, submit the new commands.
 
     Raises what went wrong; the Worker logs it. When nothing is submitted the lease simply expires and the
-    execution is handed out again, so a fixed deployment resumes it.
+    execution is handed out again, so a fixed deployment resumes it. With ``poll_next`` the submission also claims
+    the next ready execution (``SubmitResult.next``).
     """
     execution = activation.execution
     definition = workflows.get(execution.kind)
@@ -81,7 +85,7 @@ def run_workflow_activation(
     result = replay_history(definition, events, execution_id=execution.workflow_execution_id,
                             queue=execution.queue)
     return submit(client, execution.workflow_execution_id, activation.lease_id, result.commands,
-                  resume_timers=result.resume_timers)
+                  resume_timers=result.resume_timers, poll_next=poll_next)
 
 
 class Worker:
@@ -91,6 +95,12 @@ class Worker:
     functions decorated with ``@workflow`` / ``@task``. Use :meth:`run` in a worker process (blocks; SIGTERM or
     SIGINT stop it gracefully, a second signal skips the grace period) or :meth:`start` / :meth:`stop` (and the
     context manager) in tests and embedding programs.
+
+    Up to ``max_concurrent_activations`` workflow activations (of different executions: a lease is held by one
+    worker at a time) and ``max_concurrent_tasks`` task functions run at once. While the last poll of its kind found
+    work, a report of a result asks for the next piece of work in the same request (a combined call: a submission
+    claims the next ready execution, a task completion or failure the next task), and a slot that got one goes
+    straight on with it; pollers re-poll at once after finding work and wait only when a poll came back empty.
 
     Work that this worker itself makes ready is polled for at once instead of after ``poll_interval``: a submission
     that schedules tasks of a kind it runs wakes its task poller, a task it completes or fails for good wakes its
@@ -115,6 +125,7 @@ class Worker:
         tasks: Iterable[Any] = (),
         worker_id: str | None = None,
         max_concurrent_tasks: int = 8,
+        max_concurrent_activations: int = 4,
         workflow_lease_ms: int = 60_000,
         task_lease_ms: int = 60_000,
         heartbeat_interval: float | None = None,
@@ -128,6 +139,8 @@ class Worker:
             client = Client(client, token)
         if max_concurrent_tasks < 1:
             raise ValueError("max_concurrent_tasks must be at least 1")
+        if max_concurrent_activations < 1:
+            raise ValueError("max_concurrent_activations must be at least 1")
         for lease in (workflow_lease_ms, task_lease_ms):
             if not 1000 <= lease <= 300_000:
                 raise ValueError("leases are 1000-300000 ms (api.md)")
@@ -139,6 +152,7 @@ class Worker:
         if not self._workflows and not self._tasks:
             raise ValueError("a worker needs at least one workflow or task")
         self._max_tasks = max_concurrent_tasks
+        self._max_activations = max_concurrent_activations
         self._workflow_lease_ms = workflow_lease_ms
         self._task_lease_ms = task_lease_ms
         self._heartbeat_interval = heartbeat_interval if heartbeat_interval is not None else task_lease_ms / 3000
@@ -152,6 +166,8 @@ class Worker:
         self._timer_lock = threading.Lock()
         self._timer_hints: list[float] = []  # heap of monotonic due times
         self._follow_up = False  # the last activation expects stream-driven follow-ups
+        # Whether the last poll of each kind (a poller's, or a report's pollNext) found work.
+        self._backlog = {"workflow": False, "task": False}
         self._force = threading.Event()
         self._heartbeats_stop = threading.Event()
         self._lifecycle = threading.Lock()
@@ -161,7 +177,9 @@ class Worker:
         self._pollers: list[threading.Thread] = []
         self._heartbeat_thread: threading.Thread | None = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._activation_executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._slots = threading.BoundedSemaphore(max_concurrent_tasks)
+        self._activation_slots = threading.BoundedSemaphore(max_concurrent_activations)
         self._running_lock = threading.Lock()
         self._running: dict[str, tuple[TaskContext, concurrent.futures.Future[None]]] = {}
 
@@ -187,6 +205,9 @@ class Worker:
                 max_workers=self._max_tasks, thread_name_prefix="stratoflow-task"
             )
             if self._workflows:
+                self._activation_executor = concurrent.futures.ThreadPoolExecutor(
+                    max_workers=self._max_activations, thread_name_prefix="stratoflow-workflow"
+                )
                 self._pollers.append(self._thread(self._workflow_loop, "stratoflow-workflow-poller"))
             if self._tasks:
                 self._pollers.append(self._thread(self._task_loop, "stratoflow-task-poller"))
@@ -206,6 +227,8 @@ class Worker:
             self._wake_all()
             for thread in self._pollers:
                 thread.join()
+            if self._activation_executor is not None:
+                self._activation_executor.shutdown(wait=True)  # activations in progress finish and submit
             self._drain_tasks(self._shutdown_grace if grace is None else grace)
             self._heartbeats_stop.set()
             if self._heartbeat_thread is not None:
@@ -318,7 +341,11 @@ class Worker:
     def _learn_from_submission(self, activation: WorkflowActivation, result: SubmitResult) -> None:
         """Wake the pollers for work this submission made ready, and remember when its timers are due."""
         now = time.monotonic()
-        self._follow_up = any(event.type in _CHILD_EVENTS for event in (*activation.events, *result.events))
+        # The poller may be waiting already (it re-polled while this activation ran): wake it to poll again and
+        # wait the right time, soon for follow-ups, until the new timer is due.
+        if any(event.type in _CHILD_EVENTS for event in (*activation.events, *result.events)):
+            self._follow_up = True  # the poller's next empty polls come sooner
+            self._workflow_wake.set()
         for event in result.events:
             if event.type == "TASK_SCHEDULED" and event.data.get("kind") in self._tasks:
                 self._task_wake.set()
@@ -326,8 +353,19 @@ class Worker:
                 duration = event.data.get("durationMs")
                 if isinstance(duration, int | float) and not isinstance(duration, bool):
                     self._remember_timer(now + duration / 1000.0)
+                    self._workflow_wake.set()
 
     # --- workflows -----------------------------------------------------------------------------------------------
+
+    def _next_poll(self, kind: str) -> PollRequest | None:
+        """The ``pollNext`` of a report of ``kind`` ("workflow" or "task"): this worker's poll while the last poll of
+        that kind found work (a backlog: the report claims the next piece), else None — a sequential workflow's
+        reports would only pay for a query that finds nothing. None too once the worker is stopping."""
+        if self._stop.is_set() or not self._backlog[kind]:
+            return None
+        if kind == "workflow":
+            return PollRequest(self.queue, self.worker_id, sorted(self._workflows), self._workflow_lease_ms)
+        return PollRequest(self.queue, self.worker_id, sorted(self._tasks), self._task_lease_ms)
 
     def _workflow_loop(self) -> None:
         failures = 0
@@ -335,36 +373,65 @@ class Worker:
         idle = _IDLE_STEPS
         kinds = sorted(self._workflows)
         while not self._stop.is_set():
+            if not self._activation_slots.acquire(timeout=self._poll_interval):
+                continue
             self._workflow_wake.clear()  # a wake-up from now on makes the wait below return at once
             if self._stop.is_set():
+                self._activation_slots.release()
                 break
             try:
                 activation = self.client.poll_workflow(self.queue, self.worker_id, kinds=kinds,
                                                        lease_ms=self._workflow_lease_ms)
             except _FATAL as exc:
+                self._activation_slots.release()
                 refusals += 1
                 if self._fatal_poll_error(exc, refusals, "workflow"):
                     return
                 continue
             except (ApiError, TransportError) as exc:
+                self._activation_slots.release()
                 failures += 1
                 _log.warning("workflow poll failed: %s", exc)
                 self._stop.wait(self._backoff(failures))
                 continue
             failures = refusals = 0
+            self._backlog["workflow"] = activation is not None
             if activation is None:
+                self._activation_slots.release()
+                if self._follow_up:
+                    self._follow_up = False
+                    idle = 0
                 idle = self._wait_for_workflows(idle + 1)
                 continue
-            self._follow_up = False
-            self.process_activation(activation)
-            idle = 0 if self._follow_up else _IDLE_STEPS
+            assert self._activation_executor is not None
+            self._activation_executor.submit(self._run_activations, activation)
+            idle = _IDLE_STEPS  # found work: poll again at once, then wait the full interval if nothing is left
 
-    def process_activation(self, activation: WorkflowActivation) -> SubmitResult | None:
-        """Run one claimed workflow activation, logging (not raising) what goes wrong."""
+    def _run_activations(self, activation: WorkflowActivation) -> None:
+        """One activation slot: process ``activation``, then each execution its submission claimed next."""
+        current: WorkflowActivation | None = activation
+        try:
+            while current is not None:
+                poll_next = self._next_poll("workflow")
+                result = self.process_activation(current, poll_next=poll_next)
+                current = result.next if result is not None else None
+                if poll_next is not None and result is not None:
+                    self._backlog["workflow"] = current is not None
+        finally:
+            self._activation_slots.release()
+
+    def process_activation(
+        self, activation: WorkflowActivation, *, poll_next: PollRequest | None = None
+    ) -> SubmitResult | None:
+        """Run one claimed workflow activation, logging (not raising) what goes wrong.
+
+        With ``poll_next`` its submission also claims the next ready execution (``SubmitResult.next``), which the
+        caller must process: it holds that execution's lease.
+        """
         execution_id = activation.execution.workflow_execution_id
         extra = {"workflowExecutionId": execution_id, "kind": activation.execution.kind}
         try:
-            result = run_workflow_activation(self.client, activation, self._workflows)
+            result = run_workflow_activation(self.client, activation, self._workflows, poll_next=poll_next)
         except ReplayError:
             _log.exception("workflow activation failed; nothing submitted, the execution is retried when its "
                            "lease expires", extra=extra)
@@ -416,67 +483,98 @@ class Worker:
                 self._stop.wait(self._backoff(failures))
                 continue
             failures = refusals = 0
+            self._backlog["task"] = activation is not None
             if activation is None:
                 self._slots.release()
                 self._task_wake.wait(self._poll_interval)
                 continue
             context = TaskContext(self.client, activation)
             assert self._executor is not None
-            with self._running_lock:
-                future = self._executor.submit(self._execute_task, context)
+            with self._running_lock:  # held until the task is registered: _run_tasks unregisters it under it
+                future = self._executor.submit(self._run_tasks, context)
                 self._running[context.task_execution_id] = (context, future)
-            future.add_done_callback(functools.partial(self._task_done, context))
 
-    def _task_done(self, context: TaskContext, _future: concurrent.futures.Future[None]) -> None:
-        with self._running_lock:
-            self._running.pop(context.task_execution_id, None)
-        self._slots.release()
+    def _run_tasks(self, context: TaskContext) -> None:
+        """One task slot: run ``context``'s task, then each task its report claimed next (under the same slot)."""
+        current: TaskContext | None = context
+        try:
+            while current is not None:
+                claimed: TaskActivation | None = None
+                try:
+                    claimed = self._execute_task(current)
+                finally:
+                    with self._running_lock:
+                        entry = self._running.pop(current.task_execution_id, None)
+                        current = None
+                        if claimed is not None and entry is not None:
+                            current = TaskContext(self.client, claimed)
+                            self._running[current.task_execution_id] = (current, entry[1])
+        finally:
+            self._slots.release()
 
-    def _execute_task(self, context: TaskContext) -> None:
+    def _execute_task(self, context: TaskContext) -> TaskActivation | None:
+        """Run one task and report its result; returns the next task that report claimed, if any."""
         extra = {"taskExecutionId": context.task_execution_id, "kind": context.kind, "attempt": context.attempt}
         token = context._activate()
         try:
             definition = self._tasks.get(context.kind)
             if definition is None:
-                self._report_failure(context, {"type": "UnknownTaskKind",
-                                               "message": f"no task registered for kind {context.kind!r}"}, False)
-                return
+                return self._report_failure(context, {"type": "UnknownTaskKind",
+                                                      "message": f"no task registered for kind {context.kind!r}"},
+                                            False)
             try:
                 output = definition.fn(context.input)
             except TaskCancelledError:
                 _log.info("task stopped after its cancellation", extra=extra)
-                return
+                return None
             except ApplicationError as exc:
-                self._report_failure(context, error_value(exc), not exc.non_retryable)
-                return
+                return self._report_failure(context, error_value(exc), not exc.non_retryable)
             except Exception as exc:
                 _log.info("task attempt failed: %s", exc, extra=extra)
-                self._report_failure(context, error_value(exc), True)
-                return
+                return self._report_failure(context, error_value(exc), True)
             try:
                 value = json_value(output, "task output")
             except (TypeError, ValueError) as exc:
-                self._report_failure(context, error_value(exc), False)
-                return
-            if self._report(context, "complete", lambda: self.client.complete_task(
-                    context.task_execution_id, context.lease_id, value)) is not None:
-                self._after_report(context, TaskStatus.COMPLETED)
+                return self._report_failure(context, error_value(exc), False)
+            report = self._report(context, "complete", lambda: self._complete(context, value))
+            return self._after_report(context, report)
         finally:
             TaskContext._deactivate(token)
 
-    def _report_failure(self, context: TaskContext, error: dict[str, Any], retryable: bool) -> None:
-        status = self._report(context, "fail", lambda: self.client.fail_task(
-            context.task_execution_id, context.lease_id, error, retryable=retryable))
-        if status is not None:
-            self._after_report(context, status)
+    def _complete(self, context: TaskContext, output: Any) -> TaskReport:
+        poll_next = self._next_poll("task")
+        if poll_next is None:
+            return TaskReport(self.client.complete_task(context.task_execution_id, context.lease_id, output))
+        return self._learn_backlog(
+            self.client.complete_task_and_poll(context.task_execution_id, context.lease_id, output, poll_next)
+        )
 
-    def _after_report(self, context: TaskContext, status: Any) -> None:
-        """Poll at once for what a recorded result made ready: the workflow it woke, or the retried task."""
-        if status == TaskStatus.PENDING:
+    def _report_failure(self, context: TaskContext, error: dict[str, Any], retryable: bool) -> TaskActivation | None:
+        def fail() -> TaskReport:
+            poll_next = self._next_poll("task")
+            if poll_next is None:
+                return TaskReport(self.client.fail_task(context.task_execution_id, context.lease_id, error,
+                                                        retryable=retryable))
+            return self._learn_backlog(self.client.fail_task_and_poll(
+                context.task_execution_id, context.lease_id, error, poll_next, retryable=retryable))
+
+        return self._after_report(context, self._report(context, "fail", fail))
+
+    def _learn_backlog(self, report: TaskReport) -> TaskReport:
+        self._backlog["task"] = report.next is not None
+        return report
+
+    def _after_report(self, context: TaskContext, report: TaskReport | None) -> TaskActivation | None:
+        """Poll at once for what a recorded result made ready (the workflow it woke, or the retried task); returns
+        the next task the report claimed."""
+        if report is None:
+            return None  # not recorded
+        if report.status == TaskStatus.PENDING:
             if context.kind in self._tasks:
                 self._task_wake.set()
         elif context.workflow_execution_id is not None and self._workflows:
             self._workflow_wake.set()
+        return report.next
 
     def _report(self, context: TaskContext, what: str, call: Callable[[], Any]) -> Any:
         """Report a task's result, retrying transient failures; returns the call's answer, None if not recorded."""

@@ -185,7 +185,9 @@ class FakeServer:
         clock: FakeClock | None = None,
         reject_submission: Callable[[list[dict[str, Any]]], bool] | None = None,
         batch_step: int | None = None,
+        combined_calls: bool = True,
     ) -> None:
+        self.combined_calls = combined_calls  # False: a server that ignores pollNext, as unknown fields are
         self.tokens = dict(tokens or {"tok": ("acme", {"client", "worker"})})
         self.poll_page_size = poll_page_size
         self.clock = clock or FakeClock()
@@ -307,6 +309,9 @@ class FakeServer:
             ("POST", r"/v1/worker/tasks/([^/]+)/complete", "worker", self._complete_task),
             ("POST", r"/v1/worker/tasks/([^/]+)/fail", "worker", self._fail_task),
         ]
+        # Combined calls: once the write went through, the poll its `pollNext` names, answered in `next`.
+        combined = {self._submit: self._poll_workflow, self._complete_task: self._poll_task,
+                    self._fail_task: self._poll_task}
         for route_method, pattern, scope, handler in routes:
             match = re.fullmatch(pattern, path)
             if match is None or route_method != method:
@@ -324,7 +329,15 @@ class FakeServer:
                     kwargs["idempotency_key"] = headers.get("Idempotency-Key")
             else:
                 kwargs["params"] = params
-            return handler(*args, **kwargs)
+            poll = combined.get(handler)
+            poll_next = kwargs.get("body", {}).get("pollNext") if poll is not None and self.combined_calls else None
+            if poll_next is not None and not (isinstance(poll_next, dict) and isinstance(poll_next.get("queue"), str)):
+                raise bad("pollNext must be a poll's body")
+            status, answer = handler(*args, **kwargs)
+            if poll is not None and poll_next is not None:
+                _, claimed = poll(tenant=tenant, body=poll_next)
+                answer = {**answer, "next": claimed}
+            return status, answer
         raise HttpError(404, "NOT_FOUND", f"no route {method} {path}")
 
     def _authorize(self, headers: Mapping[str, str], scope: str) -> str:

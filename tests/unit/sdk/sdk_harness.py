@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from sdk_fake_server import FakeServer, FakeTransport, TaskRecord
@@ -12,6 +14,15 @@ from stratoflow_sdk._types import SubmitResult
 from stratoflow_sdk._worker import run_workflow_activation
 
 BASE_URL = "http://127.0.0.1:3999"
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
+    """Wait for a condition, checking every few milliseconds, and fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.005)
 
 
 class Harness:

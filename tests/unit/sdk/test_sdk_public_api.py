@@ -31,7 +31,7 @@ PUBLIC_API = [
     "ChildWorkflowTerminatedError",
     "ChildWorkflowFailedError", "ChildWorkflowHandle", "Client", "ConflictError", "FailedPreconditionError",
     "HistoryEvent", "InvalidArgumentError", "LeaseLostError", "NonDeterminismError", "NotFoundError",
-    "ParentClosePolicy", "PayloadTooLargeError", "PermissionDeniedError", "ReplayError", "ReplayResult",
+    "ParentClosePolicy", "PayloadTooLargeError", "PollRequest", "PermissionDeniedError", "ReplayError", "ReplayResult",
     "RequestsTransport", "Selected", "StratoflowError", "TaskCancelledError", "TaskContext", "TaskDefinition",
     "TaskError", "TaskExecution", "TaskFailedError", "TaskHandle", "TaskStatus", "Transport", "TransportError",
     "TransportResponse", "UnauthenticatedError", "UnknownEventError", "Worker", "WorkflowCancelledError",

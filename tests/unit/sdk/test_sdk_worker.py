@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from sdk_fake_server import FakeServer, FakeTransport
-from sdk_harness import BASE_URL, Harness
+from sdk_harness import BASE_URL, Harness, wait_until
 from sdk_workflows import fan_out, join_all_workflow
 from stratoflow_sdk import (
     ApplicationError,
@@ -33,28 +33,9 @@ from stratoflow_sdk._definitions import registry, workflow_definition
 from stratoflow_sdk._worker import run_workflow_activation
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
-    """Wait for a condition, checking every few milliseconds, and fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)
-
-
 @task(kind="double")
 def double(value: int) -> int:
     return 2 * value
-
-
-@pytest.fixture
-def server() -> FakeServer:
-    return FakeServer()
-
-
-@pytest.fixture
-def client(server: FakeServer) -> Client:
-    return Client(BASE_URL, "tok", transport=FakeTransport(server))
 
 
 @pytest.fixture
