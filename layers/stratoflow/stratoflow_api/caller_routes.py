@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from stratoflow import tasks, workflows
 from stratoflow.services import runtime
@@ -22,7 +22,7 @@ from stratoflow_api.response_models import HistoryPage, Task, WorkflowCancelled,
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)]
 
 
-def register_caller_routes(app: APIGatewayRestResolver) -> None:
+def register_caller_routes(app: APIGatewayHttpResolver) -> None:
     @app.route(
         **operation(
             "POST", "/v1/workflows", ok=201, answer=WorkflowExecution, refusals=[409],
