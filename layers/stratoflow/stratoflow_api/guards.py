@@ -11,7 +11,7 @@ the route itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 from stratoflow.batches import get_batch_record
@@ -27,9 +27,15 @@ from stratoflow_api.route_table import DEFAULT_ROUTE_KEY, route_of
 MAX_BODY_BYTES = 5 * 1024 * 1024
 
 
+# Where guard_request leaves the principal it resolved, so that a request's token is looked up once. API Gateway
+# never sends a key with a dot in it.
+PRINCIPAL_KEY = "stratoflow.principal"
+
+
 def principal_of(event: Mapping[str, Any]) -> Principal:
     """The tenant and scopes of the request's bearer token (never a tenant named in a path or body)."""
-    return authenticate(event.get("headers"))
+    known = event.get(PRINCIPAL_KEY)
+    return known if isinstance(known, Principal) else authenticate(event.get("headers"))
 
 
 def _workflow_exists(tenant: str, workflow_id: str) -> bool:
@@ -52,14 +58,16 @@ PATH_RESOURCES: dict[str, Callable[[str, str], bool]] = {
 }
 
 
-def guard_request(event: Mapping[str, Any]) -> None:
-    """Raise the refusal a request gets before its body is read; routes unknown to the table pass (Powertools 404s)."""
+def guard_request(event: MutableMapping[str, Any]) -> None:
+    """Raise the refusal a request gets before its body is read; routes unknown to the table pass (Powertools 404s).
+
+    The caller's principal is left in the event (PRINCIPAL_KEY) for the route."""
     if event.get("routeKey") == DEFAULT_ROUTE_KEY:
         raise NotFound("no such route")
     access = route_of(event)
     if access is None or access.public:
         return
-    principal = principal_of(event)
+    principal = event[PRINCIPAL_KEY] = principal_of(event)
     if not principal.scopes & access.scopes:
         needed = " or ".join(repr(scope) for scope in sorted(access.scopes))
         raise PermissionDenied(f"this token lacks the {needed} scope")

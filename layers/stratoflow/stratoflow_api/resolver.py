@@ -31,14 +31,15 @@ class _GuardedResolver(APIGatewayHttpResolver):
     """
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
-        self.current_event = self._to_proxy_event(dict(event))  # type: ignore[assignment]  # it is the v2 event
+        request = dict(event)  # the guards leave the caller's principal in it
+        self.current_event = self._to_proxy_event(request)  # type: ignore[assignment]  # it is the v2 event
         self.lambda_context = context
         try:
-            guard_request(event)
+            guard_request(request)
         except StratoflowError as refused:
             logger.info("request refused", extra={"code": refused.code, "path": event.get("rawPath")})
             return self._refusal(error_response(refused.code, refused.message, **refused.details))
-        return super().resolve(event, context)
+        return super().resolve(request, context)
 
     def _refusal(self, response: Response) -> dict[str, Any]:
         builder: ResponseBuilder[APIGatewayProxyEventV2] = ResponseBuilder(response)

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 from stratoflow import tasks, workflows
-from stratoflow_api import caller_routes, worker_routes
+from stratoflow.tokens import Principal
+from stratoflow_api import authentication, caller_routes, worker_routes
 from stratoflow_api.guards import MAX_BODY_BYTES
 from stratoflow_api.public_routes import build_resolver
 
@@ -215,3 +216,26 @@ def test_nothing_ready_is_204_without_a_body(api_call: ApiCall, monkeypatch: pyt
     monkeypatch.setattr(worker_routes, "runtime", lambda: None)
     monkeypatch.setattr(worker_routes.tasks, "poll_task", lambda *args, **kwargs: None)
     assert api_call(APP, "POST", "/v1/worker/tasks/poll", body='{"queue": "q"}') == (204, None)
+
+
+@pytest.mark.parametrize(
+    ("method", "route_path", "body", "status"),
+    [
+        ("POST", "/v1/worker/tasks/poll", '{"queue": "q"}', 204),  # the guards, then the route's tenant_of
+        ("POST", "/v1/worker/tasks/{taskExecutionId}/fail", "x" * (MAX_BODY_BYTES + 1), 413),  # and the path's ids
+    ],
+)
+def test_a_request_looks_its_token_up_once(
+    api_call: ApiCall, monkeypatch: pytest.MonkeyPatch, method: str, route_path: str, body: str, status: int
+) -> None:
+    lookups: list[str] = []
+
+    def resolve(token: str) -> Principal:
+        lookups.append(token)
+        return Principal("acme", frozenset({"worker"}))
+
+    monkeypatch.setattr(authentication, "TOKENS", authentication.TokenCache(resolve, ttl_seconds=0))
+    monkeypatch.setattr(worker_routes, "runtime", lambda: None)
+    monkeypatch.setattr(worker_routes.tasks, "poll_task", lambda *args, **kwargs: None)
+    assert api_call(APP, method, route_path, body=body, scopes="worker")[0] == status
+    assert len(lookups) == 1
