@@ -337,6 +337,7 @@ class Harness:
     def fresh(self) -> Any:
         """An empty table and a fresh runtime; returns an Engine on them."""
         from stratoflow.tokens import put_token  # noqa: PLC0415
+        from stratoflow_api import authentication  # noqa: PLC0415
 
         from tests.support.domain import Engine, FakeClock, SequentialIds  # noqa: PLC0415
         from tests.support.template import create_table  # noqa: PLC0415
@@ -347,6 +348,9 @@ class Harness:
         self.rt = replace(self.base, clock=FakeClock(), ids=SequentialIds())
         for scopes in ("client", "worker"):
             put_token(self.rt, TENANT, token_of(scopes), frozenset({scopes}))
+        # Every case's invocation starts in a container that has not seen its token: it reads it first, so that its
+        # k-th call is the same in the reference run and in the crashed one.
+        authentication.TOKENS.clear()
         self.injector.attach_pynamodb(self.rt.repo)
         return Engine(self.rt, self.dynamodb, tenant=TENANT)
 
