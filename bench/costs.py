@@ -41,9 +41,10 @@ PRICES = {
         "per GB-second",
         "https://aws.amazon.com/lambda/pricing/",
     ),
-    "api_gateway_rest": Price(
-        "API Gateway REST API calls (first 333 million a month)",
-        3.50,
+    # The API is an HTTP API; a REST API would be $3.50 per million requests.
+    "api_gateway_http": Price(
+        "API Gateway HTTP API requests (first 300 million a month, metered in 512 KB increments)",
+        1.00,
         "per million requests",
         "https://aws.amazon.com/api-gateway/pricing/",
     ),
@@ -87,7 +88,7 @@ def stratoflow_cost(flow: dict[str, Any], per: float) -> dict[str, float]:
     """Dollars for `per` runs of a measured flow (see bench.flows), by line item."""
     million = 1_000_000
     lines = {
-        "api_gateway": _usd(flow["api_requests"] * per, "api_gateway_rest", million),
+        "api_gateway": _usd(flow["api_requests"] * per, "api_gateway_http", million),
         "lambda_requests": _usd(flow["lambda_invocations"] * per, "lambda_requests", million),
         "lambda_duration": _usd(flow["gb_seconds"] * per, "lambda_duration", 1),
         "dynamodb_writes": _usd(flow["wru"] * per, "dynamodb_write", million),

@@ -8,8 +8,8 @@ endpoint) and measures:
 
 - per route, the client's time for a request, split into the handler's own time (what the container spent between
   being handed the event and answering, as its Runtime API saw it), the runtime's cost of an invocation (finding the
-  warm container, the payload there and back) and the front door's (everything else: HTTP in and out, routing, the
-  authorizer's cache, building the API Gateway event);
+  warm container, the payload there and back) and the front door's (everything else: HTTP in and out, routing,
+  building the API Gateway event);
 - end to end through the SDK with one worker (8 task slots): 30 workflows of 3 sequential tasks (task executions per
   second), and one workflow of 10 sequential tasks (seconds from start to result);
 - batches: a CANCEL batch at the default rate (50/s) over 100 and 1,000 executions, from `POST /v1/batches` to
@@ -85,11 +85,9 @@ def measure_route(
     """`samples` sequential requests; each one's time split by the invocations the runtime timed meanwhile."""
     assert stack.runtime is not None
     timings = stack.runtime.timings
-    front_door_functions = {route.function for route in stack.template.routes} | {
-        authorizer.function for api in stack.template.apis.values() for authorizer in api.authorizers.values()
-    }
+    front_door_functions = {route.function for route in stack.template.routes}
     totals, handlers, runtimes, front_doors = [], [], [], []
-    send(-1)  # one unmeasured request: the authorizer's answer cached, the container warm
+    send(-1)  # one unmeasured request: the container warm, the token in its cache
     for index in range(samples):
         before = len(timings)
         started = time.perf_counter()
@@ -343,7 +341,7 @@ def section(result: dict[str, Any]) -> str:
             f"{machine['cpus']} CPUs, Python {machine['python']}; runtime: {result['runtime']}. Each request's time is "
             "split into the handler's own time (as the container's Runtime API saw it), the runtime's (a warm "
             "container found, the event there and the answer back) and the front door's (everything else: HTTP, "
-            "routing, the cached authorizer answer, the API Gateway event). Raw numbers: `bench/local_results.json`.",
+            "routing, the API Gateway event). Raw numbers: `bench/local_results.json`.",
             "",
             result["markdown"],
             "",

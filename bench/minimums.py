@@ -129,7 +129,8 @@ def _submit(*kinds: str) -> list[Expect]:
 
 # Per operation label: the requests the design needs (docs/design.md), one request each.
 MINIMUMS: dict[str, list[Expect]] = {
-    "authorizer": [ex("GetItem", "TOKEN")],
+    # A container's first request of a token (one in 300 s per container and token) reads its token item first.
+    "token lookup (read workflow)": [ex("GetItem", "TOKEN"), ex("GetItem", "WF")],
     "start workflow": [ex("Tx", "WF", "EV")],
     "read workflow": [ex("GetItem", "WF")],
     "poll workflow": [ex("Query", "DispatchIndex"), ex("UpdateItem", "WF"), ex("Query", "EV")],

@@ -49,7 +49,7 @@ class Procedures:
             self.complete_spawned,
             self.cancel_with_cascade,
             self.nothing_ready,
-            self.authorizer,
+            self.token_lookup,
         ]
 
     # ------------------------------------------------------------ one command, no prerequisite
@@ -163,8 +163,8 @@ class Procedures:
     def nothing_ready(self) -> None:
         self.worker("idle").poll_nothing("poll workflow (nothing ready)")
 
-    def authorizer(self) -> None:
-        self.harness.authorize("authorizer")
+    def token_lookup(self) -> None:
+        self.harness.look_up_token("token lookup (read workflow)")
 
 
 def measure_operations(harness: Harness, iterations: int, table_every: int) -> list[Sample]:

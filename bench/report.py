@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 ORDER = [
-    "authorizer",
     "start workflow",
     "read workflow",
+    "token lookup (read workflow)",
     "poll workflow",
     "poll workflow (nothing ready)",
     "submit SCHEDULE_TASK",
@@ -399,8 +399,10 @@ def render(results: dict[str, Any], plot_name: str) -> str:
         "",
         "- **Stack.** `bench/harness.py` runs the real handlers (`functions/*/app.py`) in this process against the "
         "embedded endpoint (`EmbeddedAwsEndpoint`, moto behind one lock). The table is created from the `Table` "
-        "Properties of `template.yaml`; API handlers get API Gateway REST (v1) proxy events carrying the "
-        "authorizer's context; stream handlers get DynamoDB stream records built from the old and new images of "
+        "Properties of `template.yaml`; API handlers get API Gateway HTTP API (payload 2.0) events carrying the "
+        "bench tenant's bearer token (each function resolves it, cached per container: the cached path is what "
+        "every operation measures, the lookup its own operation); stream handlers get DynamoDB stream records built "
+        "from the old and new images of "
         "every item a request changed, routed by the template's own filter patterns and delivered one record per "
         "invocation right after the step that wrote them; fire-timer gets its schedule's input. The `LocalStack` of "
         "`stratoflow_local` is not used: its stream poller, scheduler and sweeper run on background threads, which "
@@ -533,9 +535,10 @@ def render(results: dict[str, Any], plot_name: str) -> str:
             if "idle_worker_per_hour" in model
             else ""
         ),
-        "- Not in the totals: the authorizer (its answer is cached 300 s per token: about one invocation, one GetItem "
-        "and one API-side Lambda request per worker per 5 minutes), an idle worker's polls (the idle row), the "
-        "sweeper (one "
+        "- API Gateway is an HTTP API ($1.00 per million requests; a REST API would be $3.50). It has no authorizer: "
+        "each API function resolves the bearer token itself and keeps it 300 s per container. Not in the totals: "
+        "those token lookups (one GetItem of 0.5 RRU per container and token per 5 minutes; see `token lookup` "
+        "above), an idle worker's polls (the idle row), the sweeper (one "
         "index Query per shard per minute), DynamoDB storage and streams (GetRecords by Lambda triggers is free), "
         "data transfer. " + results["cost_model"]["x_ray_note"],
         "",

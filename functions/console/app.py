@@ -7,7 +7,7 @@ carries a Content-Security-Policy that allows only this origin's scripts, styles
 from functools import cache
 from pathlib import Path
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from stratoflow.observability import logger, tracer
@@ -30,7 +30,7 @@ SECURITY_HEADERS = {
 }
 NOT_FOUND = '{"error": {"code": "NOT_FOUND", "message": "no such console file"}}'
 
-app = APIGatewayRestResolver()
+app = APIGatewayHttpResolver()
 
 
 @cache
@@ -55,7 +55,7 @@ def asset(asset: str) -> Response:
     return _file(asset, ASSETS[asset])
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

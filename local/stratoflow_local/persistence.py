@@ -17,7 +17,7 @@ queues.
   (`StreamCheckpoints`), written atomically (a temporary file renamed over the old one), so after a restart it goes
   on where it stopped instead of delivering the whole history again.
 
-Not kept: anything outside the endpoint (the front door's authorizer cache, warm containers). A kill of the machine
+Not kept: anything outside the endpoint (warm containers and their token caches). A kill of the machine
 (rather than of the process) may lose what the operating system had not yet written to disk.
 """
 

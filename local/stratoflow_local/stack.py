@@ -167,7 +167,6 @@ class LocalStack:
         tokens: str | Sequence[str | TokenSpec] | None = None,
         endpoint_url: str | None = None,
         parameters: Mapping[str, str] | None = None,
-        authorizer_cache_seconds: float | None = None,
         prewarm: bool = True,
         access_log: bool = False,
         max_containers: int | None = None,
@@ -191,7 +190,6 @@ class LocalStack:
         self.token_specs = tokens_from(tokens)
         self._endpoint_override = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
         self.parameters = dict(parameters or {})
-        self.authorizer_cache_seconds = authorizer_cache_seconds
         self.prewarm = prewarm
         self.access_log = access_log
         self.max_containers = max_containers
@@ -305,7 +303,7 @@ class LocalStack:
         self.periodic = PeriodicTicker(template, self.invoke, self.sweep_seconds if self.sweep_seconds > 0 else None)
         if self.sweep_seconds > 0:
             self.periodic.start()
-        self.gateway = ApiGateway(template, self.invoke, self.authorizer_cache_seconds)
+        self.gateway = ApiGateway(template, self.invoke)
         self._front_door = HttpFrontDoor(self.gateway, self.port, access_log=self.access_log)
         self._front_door.start()
         self.url = self._front_door.url

@@ -1,10 +1,10 @@
 """Read template.yaml and resolve what the local stack needs from it, and nothing else.
 
-The local stack is wired from the template alone: functions (handler, code, layers, environment), the REST API's
-routes, authorizers and gateway responses, the table's `Properties`, the stream mappings (filters, batch size,
-retries, bisect, on-failure destination), SQS queues, schedule groups and the periodic schedules. Intrinsic
-functions are resolved to local names and fake ARNs (`arn:aws:lambda:us-east-1:123456789012:function:<LogicalId>`)
-that the emulators map back to logical ids.
+The local stack is wired from the template alone: functions (handler, code, layers, environment), the HTTP API's
+routes, the table's `Properties`, the stream mappings (filters, batch size, retries, bisect, on-failure
+destination), SQS queues, schedule groups and the periodic schedules. Intrinsic functions are resolved to local
+names and fake ARNs (`arn:aws:lambda:us-east-1:123456789012:function:<LogicalId>`) that the emulators map back to
+logical ids.
 
 Only the part of AWS SAM / CloudFormation the project uses is understood; anything else is read as written.
 """
@@ -320,37 +320,20 @@ class FunctionSpec:
 
 
 @dataclass(frozen=True)
-class AuthorizerSpec:
-    name: str
-    function: str
-    payload_type: str
-    identity_headers: tuple[str, ...]
-    identity_query_strings: tuple[str, ...]
-    ttl_seconds: int
-
-
-@dataclass(frozen=True)
-class GatewayResponseSpec:
-    status_code: int | None
-    headers: Mapping[str, str]
-    templates: Mapping[str, str]
-
-
-@dataclass(frozen=True)
 class Route:
     api: str
-    method: str
-    path: str
+    method: str  # upper case, or ANY
+    path: str  # as in the template (`/v1/workflows/{id}`), or DEFAULT_ROUTE
     function: str
-    authorizer: str | None
+
+
+DEFAULT_ROUTE = "$default"  # an HTTP API's catch-all route: an HttpApi event without Path and Method
 
 
 @dataclass(frozen=True)
 class ApiSpec:
     logical_id: str
     stage: str
-    authorizers: Mapping[str, AuthorizerSpec]
-    gateway_responses: Mapping[str, GatewayResponseSpec]
     routes: tuple[Route, ...]
 
 
@@ -486,7 +469,7 @@ def load_template(
         function_properties[logical_id] = raw_properties
         functions[logical_id] = _function_spec(logical_id, raw_properties, resolver, base_dir, resources)
 
-    apis = _apis(resources, globals_section, resolver, function_properties, functions)
+    apis = _apis(resources, globals_section, resolver, function_properties)
     tables = {
         logical_id: TableSpec(
             logical_id, resolver.table_name(logical_id), resolver.resolve(resource.get("Properties", {}) or {})
@@ -569,76 +552,46 @@ def _apis(
     globals_section: Mapping[str, Any],
     resolver: Resolver,
     function_properties: Mapping[str, Mapping[str, Any]],
-    functions: Mapping[str, FunctionSpec],
 ) -> dict[str, ApiSpec]:
+    """The template's HTTP APIs (payload format 2.0) and their routes; the local stack emulates no other kind."""
     api_properties: dict[str, dict[str, Any]] = {}
     for logical_id, resource in resources.items():
         if resource.get("Type") == "AWS::Serverless::Api":
+            raise TemplateError(f"{logical_id}: the local stack emulates HTTP APIs (AWS::Serverless::HttpApi) only")
+        if resource.get("Type") == "AWS::Serverless::HttpApi":
             api_properties[logical_id] = _merge_globals(
-                globals_section.get("Api", {}) or {}, resource.get("Properties", {}) or {}
+                globals_section.get("HttpApi", {}) or {}, resource.get("Properties", {}) or {}
             )
     routes: dict[str, list[Route]] = {}
     for function_id, properties in function_properties.items():
-        for event in (properties.get("Events", {}) or {}).values():
-            if event.get("Type") != "Api":
+        for name, event in (properties.get("Events", {}) or {}).items():
+            if event.get("Type") == "Api":
+                raise TemplateError(f"{function_id}.{name}: the local stack emulates HttpApi events only")
+            if event.get("Type") != "HttpApi":
                 continue
             event_properties = event.get("Properties", {}) or {}
-            api_ref = event_properties.get("RestApiId")
-            api_id = str(api_ref["Ref"]) if isinstance(api_ref, dict) else "ServerlessRestApi"
+            if (event_properties.get("Auth", {}) or {}).get("Authorizer") not in (None, "NONE"):
+                raise TemplateError(f"{function_id}.{name}: the local stack emulates no HTTP API authorizer")
+            api_ref = event_properties.get("ApiId")
+            api_id = str(api_ref["Ref"]) if isinstance(api_ref, dict) else "ServerlessHttpApi"
             if api_id not in api_properties:
-                api_properties[api_id] = dict(globals_section.get("Api", {}) or {})
-            auth = event_properties.get("Auth", {}) or {}
-            api_auth = api_properties[api_id].get("Auth", {}) or {}
-            authorizer = auth.get("Authorizer", api_auth.get("DefaultAuthorizer"))
-            method = str(event_properties["Method"]).upper()
-            routes.setdefault(api_id, []).append(
-                Route(
-                    api=api_id,
-                    method="ANY" if method in ("ANY", "X-AMAZON-APIGATEWAY-ANY-METHOD") else method,
-                    path=str(resolver.resolve(event_properties["Path"])),
-                    function=function_id,
-                    authorizer=None if authorizer in (None, "NONE") else str(authorizer),
-                )
-            )
+                api_properties[api_id] = dict(globals_section.get("HttpApi", {}) or {})
+            if "Path" not in event_properties and "Method" not in event_properties:
+                method, path = "ANY", DEFAULT_ROUTE
+            else:
+                method = str(event_properties["Method"]).upper()
+                path = str(resolver.resolve(event_properties["Path"]))
+            method = "ANY" if method in ("ANY", "X-AMAZON-APIGATEWAY-ANY-METHOD") else method
+            routes.setdefault(api_id, []).append(Route(api=api_id, method=method, path=path, function=function_id))
     apis: dict[str, ApiSpec] = {}
     for api_id, raw_api_properties in api_properties.items():
         properties = resolver.resolve(raw_api_properties)
-        auth = properties.get("Auth", {}) or {}
-        authorizers = {}
-        for name, declaration in (auth.get("Authorizers", {}) or {}).items():
-            identity = declaration.get("Identity", {}) or {}
-            payload_type = str(declaration.get("FunctionPayloadType", "TOKEN")).upper()
-            headers = identity.get("Headers") or (
-                [identity.get("Header", "Authorization")] if payload_type == "TOKEN" else []
-            )
-            authorizers[name] = AuthorizerSpec(
-                name=name,
-                function=_function_logical_id(declaration["FunctionArn"], functions),
-                payload_type=payload_type,
-                identity_headers=tuple(headers),
-                identity_query_strings=tuple(identity.get("QueryStrings", []) or []),
-                ttl_seconds=int(identity.get("ReauthorizeEvery", 300)),
-            )
-        gateway_responses = {}
-        for response_type, declaration in (properties.get("GatewayResponses", {}) or {}).items():
-            parameters = declaration.get("ResponseParameters", {}) or {}
-            headers = {name: str(value).strip("'") for name, value in (parameters.get("Headers", {}) or {}).items()}
-            status = declaration.get("StatusCode")
-            gateway_responses[response_type] = GatewayResponseSpec(
-                status_code=int(status) if status is not None else None,
-                headers=headers,
-                templates=dict(declaration.get("ResponseTemplates", {}) or {}),
-            )
-        api_routes = tuple(routes.get(api_id, []))
-        for route in api_routes:
-            if route.authorizer is not None and route.authorizer not in authorizers:
-                raise TemplateError(f"{route.function} {route.method} {route.path}: no authorizer {route.authorizer}")
+        if (properties.get("Auth", {}) or {}).get("Authorizers"):
+            raise TemplateError(f"{api_id}: the local stack emulates no HTTP API authorizer")
         apis[api_id] = ApiSpec(
             logical_id=api_id,
-            stage=str(properties.get("StageName", "Prod")),
-            authorizers=authorizers,
-            gateway_responses=gateway_responses,
-            routes=api_routes,
+            stage=str(properties.get("StageName", DEFAULT_ROUTE)),
+            routes=tuple(routes.get(api_id, [])),
         )
     return apis
 

@@ -34,7 +34,6 @@ SESSION_TOKENS = "acme:tok-acme,acme:tok-acme-client:client,acme:tok-acme-worker
 
 # Function folder of the real template → the fixture handler that stands in for it.
 FIXTURE_FOR_FOLDER = {
-    "authorizer": "authorizer.py",
     "caller_api": "echo.py",
     "cancel_task": "echo.py",
     "console": "echo.py",

@@ -65,10 +65,8 @@ from stratoflow.tasks import new_task
 from stratoflow.timers import fire_timer, new_timer, schedule_name, timer_schedule
 from stratoflow.tokens import revoke_token
 from stratoflow.values import dumps, loads
-from stratoflow_local.runtime import FunctionError
 from stratoflow_local.scheduler import PeriodicTicker
 from stratoflow_local.stack import LocalStack
-from stratoflow_local.tokens import parse_token, store_tokens
 
 from tests.integration.conftest import REPO
 
@@ -76,7 +74,6 @@ pytestmark = pytest.mark.stack_environment(TIMER_LAST_MILE_S="0")
 
 EVENTS = sorted((REPO / "events").glob("*.json"))
 FOLDER_TO_FUNCTION = {
-    "authorizer": "AuthorizerFunction",
     "caller_api": "CallerApiFunction",
     "cancel_task": "CancelTaskFunction",
     "console": "ConsoleFunction",
@@ -545,56 +542,17 @@ def sample(name: str) -> Callable[[Check], Check]:
     return register
 
 
-@sample("authorizer_valid_token")
-def _valid_token(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
-    store_tokens([parse_token("dev:dev-token")])  # the local stack's dev token, both scopes, as `make invoke` seeds it
-    try:
-        answer = stack.invoke(function, event)
-    finally:
-        revoke_token(runtime(), "dev-token")
-    # One resource per route and method of stratoflow_api.route_table that the token's scopes open.
-    api = "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/dev/"
-    routes = [
-        "POST/v1/workflows",
-        "GET/v1/workflows",
-        "GET/v1/workflows/*",
-        "GET/v1/workflows/*/events",
-        "POST/v1/workflows/*/cancel",
-        "POST/v1/workflows/*/terminate",
-        "POST/v1/events",
-        "POST/v1/batches",
-        "GET/v1/batches",
-        "GET/v1/batches/*",
-        "GET/v1/batches/*/items",
-        "POST/v1/batches/*/stop",
-        "POST/v1/tasks",
-        "GET/v1/tasks/*",
-        "POST/v1/tasks/*/cancel",
-        "POST/v1/worker/workflows/poll",
-        "POST/v1/worker/workflows/*/commands",
-        "POST/v1/worker/tasks/poll",
-        "POST/v1/worker/tasks/*/heartbeat",
-        "POST/v1/worker/tasks/*/complete",
-        "POST/v1/worker/tasks/*/fail",
-    ]
-    assert answer == {
-        "principalId": "dev",
-        "policyDocument": {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": [api + route for route in routes]}
-            ],
-        },
-        "context": {"tenant": "dev", "scopes": "client worker"},
-    }
-
-
-@sample("authorizer_unknown_token")
+@sample("caller_api_unknown_token")
 def _unknown_token(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
     revoke_token(runtime(), "not-a-known-token")
-    with pytest.raises(FunctionError) as refused:
-        stack.invoke(function, event)
-    assert refused.value.error_message == "Unauthorized"  # API Gateway's 401
+    body = {"error": {"code": "UNAUTHENTICATED", "message": "missing, malformed or unknown bearer token"}}
+    assert api_call(stack, function, event) == (401, body)
+
+
+@sample("caller_api_unknown_route")
+def _unknown_route(stack: LocalStack, function: str, event: dict[str, Any]) -> None:
+    # The HTTP API's catch-all route: DELETE is no method of /v1/workflows.
+    assert api_call(stack, function, event) == (404, {"error": {"code": "NOT_FOUND", "message": "no such route"}})
 
 
 @sample("caller_api_health")
@@ -1223,7 +1181,10 @@ def _terminate_workflow(stack: LocalStack, function: str, event: dict[str, Any])
     assert history(WID) == [*saga_events(story.at), terminated]
     saga = execution_of(WID)
     assert (saga.status, saga.terminated_reason, saga.lease_id, saga.dispatch_pk) == (
-        "TERMINATED", "stuck in a loop", None, None
+        "TERMINATED",
+        "stuck in a loop",
+        None,
+        None,
     )
     stack.wait_idle()  # the close work: the child terminated (cascade), the task and the timer cancelled
     by_saga = {"reason": "stuck in a loop", "requestedBy": f"workflow:{WID}"}
@@ -1338,15 +1299,30 @@ def _dispatch_event(stack: LocalStack, function: str, event: dict[str, Any]) -> 
         story = subscribed_saga()
         story.write()
         now = runtime().now_ms()
-        save(ReceivedEvent(
-            event_pk(TENANT, EVENT_ID), EVENT_SK, tenant=TENANT, event_id=EVENT_ID, event_type=CANCELLED_EVENT,
-            data=dumps({"orderId": "42", "by": "customer"}), arrived_at=now, created_at=iso_ms(now),
-            expires_at=now // 1000 + 86400,
-        ))
-        save(OutboxEntry(
-            event_pk(TENANT, EVENT_ID), keys.outbox_sk("EVENT", EVENT_ID), tenant=TENANT, workflow_id=EVENT_ID,
-            kind="EVENT", payload=dumps({"eventId": EVENT_ID}), created_at=iso_ms(now),
-        ))
+        save(
+            ReceivedEvent(
+                event_pk(TENANT, EVENT_ID),
+                EVENT_SK,
+                tenant=TENANT,
+                event_id=EVENT_ID,
+                event_type=CANCELLED_EVENT,
+                data=dumps({"orderId": "42", "by": "customer"}),
+                arrived_at=now,
+                created_at=iso_ms(now),
+                expires_at=now // 1000 + 86400,
+            )
+        )
+        save(
+            OutboxEntry(
+                event_pk(TENANT, EVENT_ID),
+                keys.outbox_sk("EVENT", EVENT_ID),
+                tenant=TENANT,
+                workflow_id=EVENT_ID,
+                kind="EVENT",
+                payload=dumps({"eventId": EVENT_ID}),
+                created_at=iso_ms(now),
+            )
+        )
     assert stack.invoke(function, event) == {"batchItemFailures": []}
     assert history(WID)[-1] == cancelled_by(f"event:{EVENT_ID}", "cancelOn order.cancelled")
     assert list(repository().query(OutboxEntry, event_pk(TENANT, EVENT_ID), keys.OUTBOX_PREFIX)) == []
@@ -1358,10 +1334,17 @@ def _dispatch_batch_start(stack: LocalStack, function: str, event: dict[str, Any
         story = running_saga(runtime().now_ms() - 1_000)
         story.write()
         save(seed_batch(runtime().now_ms()))
-        save(OutboxEntry(
-            batch_pk(TENANT, BATCH), keys.outbox_sk("BATCH", "start"), tenant=TENANT, workflow_id=BATCH,
-            kind="BATCH", payload=dumps({"batchId": BATCH}), created_at=iso_ms(runtime().now_ms()),
-        ))
+        save(
+            OutboxEntry(
+                batch_pk(TENANT, BATCH),
+                keys.outbox_sk("BATCH", "start"),
+                tenant=TENANT,
+                workflow_id=BATCH,
+                kind="BATCH",
+                payload=dumps({"batchId": BATCH}),
+                created_at=iso_ms(runtime().now_ms()),
+            )
+        )
     assert stack.invoke(function, event) == {"batchItemFailures": []}
     # the first slice's message went to the batch queue; the stack's queue emulator runs the batch runner on it
     assert finished_batch(BATCH).status == "COMPLETED"
@@ -1375,8 +1358,15 @@ def _fire_deadline(stack: LocalStack, function: str, event: dict[str, Any]) -> N
         story.write()
         # cancelled then with a 30 s cleanup timeout, which ran out a second ago
         cancel = UnitOfWork()
-        request_workflow_cancel(story.rt, cancel, execution_of(WID), reason="shutdown", requested_by="api",
-                                cascade_root=None, cleanup_deadline=story.at + 30_000)
+        request_workflow_cancel(
+            story.rt,
+            cancel,
+            execution_of(WID),
+            reason="shutdown",
+            requested_by="api",
+            cascade_root=None,
+            cleanup_deadline=story.at + 30_000,
+        )
         story.rt.repo.commit(cancel)
     assert stack.invoke(function, event) == {"outcome": "terminated"}
     terminated = (6, "WORKFLOW_TERMINATED", {"reason": "cleanup timeout", "requestedBy": "cleanup-timeout"})

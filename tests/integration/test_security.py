@@ -1,7 +1,7 @@
 """Security through the local stack: tokens, scopes, tenants and logs.
 
 - Tokens are stored only as SHA-256 hashes (no clear token anywhere in the table) and checked with
-  `hmac.compare_digest` on the authorizer's path.
+  `hmac.compare_digest` when a function looks one up.
 - Every route, with no token, a malformed header, an unknown token, a missing scope or another tenant's token,
   gets exactly the status and error code of api.md; the route list is the OpenAPI document's, so a new route
   cannot slip past.
@@ -226,9 +226,12 @@ class _Context:
         return 30_000
 
 
-def test_the_authorizer_compares_token_hashes_in_constant_time(
+def test_the_functions_compare_token_hashes_in_constant_time(
     local_stack: LocalStack, tenant_b: TenantB, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Imported here: the shared package builds Powertools' Logger and Metrics from the environment the stack sets.
+    from stratoflow_api import authentication  # noqa: PLC0415
+
     calls: list[tuple[Any, Any]] = []
     real = hmac.compare_digest
 
@@ -237,11 +240,12 @@ def test_the_authorizer_compares_token_hashes_in_constant_time(
         return real(a, b)
 
     monkeypatch.setattr(hmac, "compare_digest", spy)
-    authorizer = handler_in_process("authorizer")  # the spy must see inside the invocation
-    event = json.loads((REPO / "events" / "authorizer_valid_token.json").read_text(encoding="utf-8"))
-    event["headers"]["Authorization"] = event["multiValueHeaders"]["Authorization"][0] = f"Bearer {TOKENS['a']}"
-    answer = authorizer(event, _Context())
-    assert answer["policyDocument"]["Statement"][0]["Effect"] == "Allow", answer
+    authentication.TOKENS.clear()  # a token this process resolved before would not be looked up again
+    caller_api = handler_in_process("caller_api")  # the spy must see inside the invocation
+    event = json.loads((REPO / "events" / "caller_api_list_workflows.json").read_text(encoding="utf-8"))
+    event["headers"]["authorization"] = f"Bearer {TOKENS['a']}"
+    answer = caller_api(event, _Context())
+    assert answer["statusCode"] == 200, answer
     expected = f"TOKEN#{hashlib.sha256(TOKENS['a'].encode()).hexdigest()}"
     assert (expected, expected) in calls, calls
 
@@ -467,17 +471,19 @@ def test_regression_concurrent_requests_each_run_with_their_own_identity(
     monkeypatch.setattr(caller_routes, "tenant_of", tenant_of_later)
     handler_a, handler_b = handler_in_process("caller_api"), handler_in_process("caller_api")
 
-    def event(sample: str, tenant: str, **changes: Any) -> dict[str, Any]:
-        proxy = json.loads((REPO / "events" / sample).read_text(encoding="utf-8"))
-        proxy["requestContext"]["authorizer"] = {"tenant": tenant, "scopes": "client worker", "principalId": tenant}
-        return {**proxy, **changes}
+    def event(sample: str, token: str) -> dict[str, Any]:
+        request = json.loads((REPO / "events" / sample).read_text(encoding="utf-8"))
+        request["headers"]["authorization"] = f"Bearer {token}"
+        return request
 
     answers: list[Any] = []
-    mine_event = event("caller_api_get_workflow.json", "sec-a", path=path, pathParameters={"id": mine})
+    mine_event = event("caller_api_get_workflow.json", TOKENS["a"])
+    mine_event["rawPath"] = mine_event["requestContext"]["http"]["path"] = f"/dev{path}"
+    mine_event["pathParameters"] = {"id": mine}
     reader = threading.Thread(target=lambda: answers.append(handler_a(mine_event, _Context())))
     reader.start()
     assert waiting.wait(30)
-    theirs = handler_b(event("caller_api_list_workflows.json", "sec-b"), _Context())  # resolved while A's waits
+    theirs = handler_b(event("caller_api_list_workflows.json", TOKENS["b"]), _Context())  # resolved while A's waits
     go.set()
     reader.join(30)
 

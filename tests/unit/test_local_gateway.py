@@ -1,22 +1,22 @@
-"""The API Gateway emulation without sockets: routing, policy evaluation, gateway responses, proxy events."""
+"""The HTTP API emulation without sockets: routing, the catch-all route, payload 2.0 events and answers."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from stratoflow_local.gateway import MAX_BODY_BYTES, ApiGateway, RouteTable, policy_allows, render_gateway_response
+from stratoflow_local.gateway import MAX_BODY_BYTES, ApiGateway, RouteTable
 from stratoflow_local.runtime import FunctionError
-from stratoflow_local.template import ApiSpec, GatewayResponseSpec, Route, load_template
+from stratoflow_local.template import Route, load_template
 
 REPO = Path(__file__).resolve().parents[2]
-ARN = "arn:aws:execute-api:us-east-1:123456789012:local/dev"
 
 
 def _route(method: str, path: str) -> Route:
-    return Route(api="Api", method=method, path=path, function=f"{method} {path}", authorizer=None)
+    return Route(api="Api", method=method, path=path, function=f"{method} {path}")
 
 
 def test_route_table_prefers_literals_and_exact_methods() -> None:
@@ -50,54 +50,25 @@ def test_route_table_prefers_literals_and_exact_methods() -> None:
     assert match("GET", "/v1/workflows/abc/extra") is None
 
 
-def test_policy_evaluation() -> None:
-    allow_workflows = {
-        "Statement": [{"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": [f"{ARN}/*/v1/workflows*"]}]
-    }
-    assert policy_allows(allow_workflows, f"{ARN}/GET/v1/workflows")
-    assert policy_allows(allow_workflows, f"{ARN}/POST/v1/workflows/x/cancel")
-    assert not policy_allows(allow_workflows, f"{ARN}/POST/v1/worker/tasks/poll")
-    with_deny = {
-        "Statement": [
-            *allow_workflows["Statement"],
-            {"Effect": "Deny", "Action": "execute-api:*", "Resource": f"{ARN}/POST/*"},
-        ]
-    }
-    assert policy_allows(with_deny, f"{ARN}/GET/v1/workflows")
-    assert not policy_allows(with_deny, f"{ARN}/POST/v1/workflows")
-    other_action = {"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
-    assert not policy_allows(other_action, f"{ARN}/GET/v1/workflows")
-    single_char = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": f"{ARN}/GE?/v1/workflows"}]}
-    assert policy_allows(single_char, f"{ARN}/GET/v1/workflows")
-    assert not policy_allows({}, f"{ARN}/GET/v1/workflows")
-
-
 class _Functions:
-    """Stands in for the Lambda runtime: an authorizer with two tokens and an echoing API handler."""
+    """Stands in for the Lambda runtime: every function echoes the event it got, or fails when asked to."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
 
     def __call__(self, function: str, event: Any) -> Any:
         self.calls.append((function, event))
-        if function == "AuthorizerFunction":
-            token = event["headers"].get("Authorization", "").removeprefix("Bearer ")
-            if token == "boom":
-                raise FunctionError(function, "RuntimeError", "down")
-            if token != "good":
-                raise FunctionError(function, "Exception", "Unauthorized")
-            return {
-                "principalId": "acme",
-                "policyDocument": {
-                    "Statement": [
-                        {"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": f"{ARN}/*/v1/workflows*"}
-                    ]
-                },
-                "context": {"tenant": "acme", "scopes": "client"},
-            }
-        if (event.get("headers") or {}).get("X-Fail"):
+        headers = event.get("headers") or {}
+        if headers.get("x-fail"):
             raise FunctionError(function, "ValueError", "bug")
-        return {"statusCode": 201, "headers": {"X-Echo": "1"}, "body": json.dumps({"event": event})}
+        if headers.get("x-bare"):
+            return {"event": event}  # no statusCode: payload 2.0 reads it as a 200 JSON body
+        return {
+            "statusCode": 201,
+            "headers": {"X-Echo": "1"},
+            "cookies": ["a=1", "b=2"],
+            "body": json.dumps({"event": event}),
+        }
 
 
 @pytest.fixture
@@ -110,83 +81,101 @@ def _body(result: Any) -> Any:
     return json.loads(result.body)
 
 
-def test_gateway_order_of_checks(gateway: tuple[ApiGateway, _Functions]) -> None:
+def test_unknown_routes_and_methods_go_to_the_catch_all_route(gateway: tuple[ApiGateway, _Functions]) -> None:
     api, functions = gateway
-    good = [("Authorization", "Bearer good")]
-    assert api.handle("GET", "/v1/nope", good, None).status == 404
-    assert api.handle("GET", "/v1/nope", [], None).status == 404
-    assert api.handle("POST", "/v1/workflows", good, None, body_length=MAX_BODY_BYTES + 1).status == 413
-    missing = api.handle("GET", "/v1/workflows", [], None)
-    assert (missing.status, _body(missing)["error"]["code"]) == (401, "UNAUTHENTICATED")
-    assert functions.calls == []  # no identity source: the authorizer is not even invoked
-    assert api.handle("GET", "/v1/workflows", [("Authorization", "Bearer bad")], None).status == 401
-    broken = api.handle("GET", "/v1/workflows", [("Authorization", "Bearer boom")], None)
-    assert (broken.status, _body(broken)["error"]["code"]) == (500, "INTERNAL")
-    denied = api.handle("POST", "/v1/worker/tasks/poll", good, b"{}")
-    assert (denied.status, _body(denied)["error"]["code"]) == (403, "PERMISSION_DENIED")
-    failed = api.handle("POST", "/v1/workflows/x/cancel", good, b"{}")
-    assert failed.status == 201  # CallerApiFunction echoes
-    cancel = api.handle("POST", "/v1/tasks/t-1/cancel", [("Authorization", "Bearer good")], b"{}")
-    assert cancel.status == 403  # the policy covers /v1/workflows* only
+    for method, path in (("GET", "/v1/nope"), ("DELETE", "/v1/workflows"), ("GET", "/"), ("TRACE", "/v1/health")):
+        result = api.handle(method, path, [], None)
+        assert result.status == 201, (method, path)
+        event = _body(result)["event"]
+        assert (event["routeKey"], event["requestContext"]["routeKey"]) == ("$default", "$default")
+        assert event["requestContext"]["http"]["method"] == method
+        assert "pathParameters" not in event
+    assert {function for function, _ in functions.calls} == {"CallerApiFunction"}
 
 
-def test_proxy_event_and_response(gateway: tuple[ApiGateway, _Functions]) -> None:
-    api, _ = gateway
+def test_an_api_without_a_catch_all_route_answers_the_http_apis_own_404() -> None:
+    template = load_template(REPO / "template.yaml")
+    routes = tuple(route for route in template.routes if route.path != "$default")
+    apis = {name: replace(api, routes=routes) for name, api in template.apis.items()}
+    api = ApiGateway(replace(template, apis=apis), _Functions())
+    result = api.handle("GET", "/v1/nope", [], None)
+    assert (result.status, _body(result)) == (404, {"message": "Not Found"})
+
+
+def test_a_body_over_10_mb_is_413_before_routing(gateway: tuple[ApiGateway, _Functions]) -> None:
+    api, functions = gateway
+    result = api.handle("POST", "/v1/workflows", [], None, body_length=MAX_BODY_BYTES + 1)
+    assert (result.status, _body(result)) == (
+        413,
+        {"error": {"code": "PAYLOAD_TOO_LARGE", "message": "request body too large"}},
+    )
+    assert functions.calls == []
+
+
+def test_payload_2_event_and_answer(gateway: tuple[ApiGateway, _Functions]) -> None:
+    api, functions = gateway
     result = api.handle(
         "POST",
-        "/v1/workflows?x=1&x=2",
-        [("Authorization", "Bearer good"), ("Content-Type", "application/json")],
-        b'{"kind": "k"}',
+        "/v1/workflows/wf%2D1/cancel?x=1&x=2&y=",
+        [
+            ("Authorization", "Bearer good"),
+            ("Content-Type", "application/json"),
+            ("X-Twice", "a"),
+            ("x-twice", "b"),
+            ("Cookie", "c=1; d=2"),
+        ],
+        b'{"reason": "r"}',
         source_ip="10.0.0.1",
     )
     assert result.status == 201
     assert ("X-Echo", "1") in result.headers
+    assert [value for name, value in result.headers if name == "Set-Cookie"] == ["a=1", "b=2"]
+    assert functions.calls[-1][0] == "CallerApiFunction"
     event = _body(result)["event"]
-    assert event["resource"] == "/v1/workflows"
-    assert event["queryStringParameters"] == {"x": "2"}
-    assert event["multiValueQueryStringParameters"] == {"x": ["1", "2"]}
-    assert event["pathParameters"] is None
-    assert event["body"] == '{"kind": "k"}'
-    assert event["requestContext"]["identity"]["sourceIp"] == "10.0.0.1"
-    assert event["requestContext"]["authorizer"]["tenant"] == "acme"
-    assert event["requestContext"]["authorizer"]["principalId"] == "acme"
+    assert event["version"] == "2.0"
+    assert event["routeKey"] == "POST /v1/workflows/{id}/cancel"
+    assert event["rawPath"] == "/dev/v1/workflows/wf%2D1/cancel"  # the stage in front, as the client sent it
+    assert event["rawQueryString"] == "x=1&x=2&y="
+    assert event["queryStringParameters"] == {"x": "1,2", "y": ""}
+    assert event["pathParameters"] == {"id": "wf-1"}
+    assert event["headers"] == {
+        "authorization": "Bearer good",
+        "content-type": "application/json",
+        "x-twice": "a,b",
+    }
+    assert event["cookies"] == ["c=1", "d=2"]
+    assert event["body"] == '{"reason": "r"}'
+    assert event["isBase64Encoded"] is False
+    context = event["requestContext"]
+    assert context["http"] == {
+        "method": "POST",
+        "path": "/dev/v1/workflows/wf-1/cancel",
+        "protocol": "HTTP/1.1",
+        "sourceIp": "10.0.0.1",
+        "userAgent": "",
+    }
+    assert context["stage"] == "dev"
+    assert "authorizer" not in context
 
 
 def test_binary_body_is_base64(gateway: tuple[ApiGateway, _Functions]) -> None:
     api, _ = gateway
-    result = api.handle("POST", "/v1/workflows", [("Authorization", "Bearer good")], b"\xff\xfe")
+    result = api.handle("POST", "/v1/workflows", [], b"\xff\xfe")
     event = _body(result)["event"]
     assert event["isBase64Encoded"] is True
     assert event["body"] == "//4="
 
 
-def test_handler_error_is_502_with_the_template_body(gateway: tuple[ApiGateway, _Functions]) -> None:
+def test_an_answer_without_a_status_code_is_a_200_json_body(gateway: tuple[ApiGateway, _Functions]) -> None:
+    api, _ = gateway
+    result = api.handle("GET", "/v1/health", [("X-Bare", "1")], None)
+    assert result.status == 200
+    assert ("Content-Type", "application/json") in result.headers
+    assert _body(result)["event"]["routeKey"] == "GET /v1/health"
+
+
+def test_handler_error_is_502_with_the_error_body(gateway: tuple[ApiGateway, _Functions]) -> None:
     api, _ = gateway
     result = api.handle("GET", "/v1/health", [("X-Fail", "1")], None)
     assert result.status == 502
     assert _body(result) == {"error": {"code": "INTERNAL", "message": "Internal server error"}}
-
-
-def test_gateway_responses_fall_back_to_the_default_types_and_api_gateway_defaults() -> None:
-    api = ApiSpec(
-        logical_id="Api",
-        stage="dev",
-        authorizers={},
-        routes=(),
-        gateway_responses={
-            "DEFAULT_4XX": GatewayResponseSpec(
-                None, {"X-Kind": "4xx"}, {"application/json": '{"m": $context.error.messageString}'}
-            ),
-            "UNAUTHORIZED": GatewayResponseSpec(
-                401, {}, {"application/json": '{"t": "$context.error.responseType", "id": "$context.requestId"}'}
-            ),
-        },
-    )
-    throttled = render_gateway_response(api, "THROTTLED", 'Too "many"', "r-1")
-    assert (throttled.status, json.loads(throttled.body)) == (429, {"m": 'Too "many"'})
-    assert ("X-Kind", "4xx") in throttled.headers
-    unauthorized = render_gateway_response(api, "UNAUTHORIZED", "Unauthorized", "r-2")
-    assert (unauthorized.status, json.loads(unauthorized.body)) == (401, {"t": "UNAUTHORIZED", "id": "r-2"})
-    server_side = render_gateway_response(api, "INTEGRATION_TIMEOUT", "Endpoint request timed out", "r-3")
-    assert (server_side.status, json.loads(server_side.body)) == (504, {"message": "Endpoint request timed out"})
-    assert render_gateway_response(None, "MISSING_AUTHENTICATION_TOKEN", "Missing", "r-4").status == 403

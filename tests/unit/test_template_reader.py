@@ -18,31 +18,32 @@ from stratoflow_local.template import (
 REPO = Path(__file__).resolve().parents[2]
 
 ROUTES = {
-    ("GET", "/v1/health", "CallerApiFunction", None),
-    ("GET", "/v1/openapi.json", "CallerApiFunction", None),
-    ("GET", "/console", "ConsoleFunction", None),
-    ("GET", "/console/{asset}", "ConsoleFunction", None),
-    ("POST", "/v1/workflows", "CallerApiFunction", "TokenAuthorizer"),
-    ("GET", "/v1/workflows", "CallerApiFunction", "TokenAuthorizer"),
-    ("GET", "/v1/workflows/{id}", "CallerApiFunction", "TokenAuthorizer"),
-    ("GET", "/v1/workflows/{id}/events", "CallerApiFunction", "TokenAuthorizer"),
-    ("POST", "/v1/workflows/{id}/cancel", "CallerApiFunction", "TokenAuthorizer"),
-    ("POST", "/v1/tasks", "CallerApiFunction", "TokenAuthorizer"),
-    ("GET", "/v1/tasks/{taskExecutionId}", "CallerApiFunction", "TokenAuthorizer"),
-    ("POST", "/v1/tasks/{taskExecutionId}/cancel", "CancelTaskFunction", "TokenAuthorizer"),
-    ("POST", "/v1/worker/workflows/poll", "WorkerApiFunction", "TokenAuthorizer"),
-    ("POST", "/v1/worker/tasks/poll", "WorkerApiFunction", "TokenAuthorizer"),
-    ("POST", "/v1/worker/tasks/{taskExecutionId}/heartbeat", "WorkerApiFunction", "TokenAuthorizer"),
-    ("POST", "/v1/worker/tasks/{taskExecutionId}/complete", "WorkerApiFunction", "TokenAuthorizer"),
-    ("POST", "/v1/worker/tasks/{taskExecutionId}/fail", "WorkerApiFunction", "TokenAuthorizer"),
-    ("POST", "/v1/worker/workflows/{id}/commands", "SubmitWorkflowCommandsFunction", "TokenAuthorizer"),
-    ("POST", "/v1/workflows/{id}/terminate", "OperatorApiFunction", "TokenAuthorizer"),
-    ("POST", "/v1/events", "OperatorApiFunction", "TokenAuthorizer"),
-    ("POST", "/v1/batches", "OperatorApiFunction", "TokenAuthorizer"),
-    ("GET", "/v1/batches", "OperatorApiFunction", "TokenAuthorizer"),
-    ("GET", "/v1/batches/{batchId}", "OperatorApiFunction", "TokenAuthorizer"),
-    ("GET", "/v1/batches/{batchId}/items", "OperatorApiFunction", "TokenAuthorizer"),
-    ("POST", "/v1/batches/{batchId}/stop", "OperatorApiFunction", "TokenAuthorizer"),
+    ("GET", "/v1/health", "CallerApiFunction"),
+    ("GET", "/v1/openapi.json", "CallerApiFunction"),
+    ("GET", "/console", "ConsoleFunction"),
+    ("GET", "/console/{asset}", "ConsoleFunction"),
+    ("ANY", "$default", "CallerApiFunction"),
+    ("POST", "/v1/workflows", "CallerApiFunction"),
+    ("GET", "/v1/workflows", "CallerApiFunction"),
+    ("GET", "/v1/workflows/{id}", "CallerApiFunction"),
+    ("GET", "/v1/workflows/{id}/events", "CallerApiFunction"),
+    ("POST", "/v1/workflows/{id}/cancel", "CallerApiFunction"),
+    ("POST", "/v1/tasks", "CallerApiFunction"),
+    ("GET", "/v1/tasks/{taskExecutionId}", "CallerApiFunction"),
+    ("POST", "/v1/tasks/{taskExecutionId}/cancel", "CancelTaskFunction"),
+    ("POST", "/v1/worker/workflows/poll", "WorkerApiFunction"),
+    ("POST", "/v1/worker/tasks/poll", "WorkerApiFunction"),
+    ("POST", "/v1/worker/tasks/{taskExecutionId}/heartbeat", "WorkerApiFunction"),
+    ("POST", "/v1/worker/tasks/{taskExecutionId}/complete", "WorkerApiFunction"),
+    ("POST", "/v1/worker/tasks/{taskExecutionId}/fail", "WorkerApiFunction"),
+    ("POST", "/v1/worker/workflows/{id}/commands", "SubmitWorkflowCommandsFunction"),
+    ("POST", "/v1/workflows/{id}/terminate", "OperatorApiFunction"),
+    ("POST", "/v1/events", "OperatorApiFunction"),
+    ("POST", "/v1/batches", "OperatorApiFunction"),
+    ("GET", "/v1/batches", "OperatorApiFunction"),
+    ("GET", "/v1/batches/{batchId}", "OperatorApiFunction"),
+    ("GET", "/v1/batches/{batchId}/items", "OperatorApiFunction"),
+    ("POST", "/v1/batches/{batchId}/stop", "OperatorApiFunction"),
 }
 
 
@@ -182,7 +183,6 @@ Resources:
 
 def test_real_template_functions_and_environment(template: LocalTemplate) -> None:
     assert set(template.functions) == {
-        "AuthorizerFunction",
         "CallerApiFunction",
         "CancelTaskFunction",
         "ConsoleFunction",
@@ -215,28 +215,54 @@ def test_real_template_functions_and_environment(template: LocalTemplate) -> Non
     assert "POWERTOOLS_SERVICE_NAME" not in shared  # each function has its own
 
 
-def test_real_template_routes_and_authorizer(template: LocalTemplate) -> None:
-    assert {(route.method, route.path, route.function, route.authorizer) for route in template.routes} == ROUTES
-    api = template.apis["StratoflowApi"]
-    assert api.stage == "dev"
-    authorizer = api.authorizers["TokenAuthorizer"]
-    assert (authorizer.function, authorizer.payload_type, authorizer.identity_headers, authorizer.ttl_seconds) == (
-        "AuthorizerFunction",
-        "REQUEST",
-        ("Authorization",),
-        300,
+def test_real_template_routes(template: LocalTemplate) -> None:
+    assert {(route.method, route.path, route.function) for route in template.routes} == ROUTES
+    assert template.apis["StratoflowApi"].stage == "dev"
+
+
+def test_a_rest_api_or_an_http_api_authorizer_is_refused(tmp_path: Path) -> None:
+    function = """
+  A:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: a/
+      Events:
+        Get:
+          Type: {kind}
+          Properties: {{Path: /a, Method: GET{auth}}}
+"""
+    for kind, auth, message in (
+        ("Api", "", "HttpApi events only"),
+        ("HttpApi", ", Auth: {Authorizer: Tokens}", "no HTTP API authorizer"),
+    ):
+        path = _write(tmp_path, "Resources:" + function.format(kind=kind, auth=auth))
+        with pytest.raises(TemplateError, match=message):
+            load_template(path)
+
+
+def test_an_http_api_event_without_path_and_method_is_the_catch_all_route(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        """
+Resources:
+  Api:
+    Type: AWS::Serverless::HttpApi
+  A:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: a/
+      Events:
+        Rest:
+          Type: HttpApi
+          Properties: {ApiId: !Ref Api}
+        Get:
+          Type: HttpApi
+          Properties: {ApiId: !Ref Api, Path: /a, Method: get}
+""",
     )
-    codes = {
-        name: (response.status_code, response.templates["application/json"])
-        for name, response in api.gateway_responses.items()
-    }
-    assert codes["UNAUTHORIZED"][0] == 401 and '"UNAUTHENTICATED"' in codes["UNAUTHORIZED"][1]
-    assert codes["ACCESS_DENIED"][0] == 403 and '"PERMISSION_DENIED"' in codes["ACCESS_DENIED"][1]
-    assert codes["MISSING_AUTHENTICATION_TOKEN"][0] == 404 and '"NOT_FOUND"' in codes["MISSING_AUTHENTICATION_TOKEN"][1]
-    assert codes["REQUEST_TOO_LARGE"][0] == 413 and '"PAYLOAD_TOO_LARGE"' in codes["REQUEST_TOO_LARGE"][1]
-    assert codes["BAD_REQUEST_BODY"][0] == 400 and '"INVALID_ARGUMENT"' in codes["BAD_REQUEST_BODY"][1]
-    assert codes["AUTHORIZER_FAILURE"][0] == codes["AUTHORIZER_CONFIGURATION_ERROR"][0] == 500
-    assert {"DEFAULT_4XX", "DEFAULT_5XX"} <= set(codes)
+    template = load_template(path)
+    assert {(route.method, route.path) for route in template.routes} == {("ANY", "$default"), ("GET", "/a")}
+    assert template.apis["Api"].stage == "$default"
 
 
 def test_real_template_table_matches_the_design(template: LocalTemplate) -> None:

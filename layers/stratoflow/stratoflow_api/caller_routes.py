@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from stratoflow import tasks, workflows
 from stratoflow.services import runtime
@@ -28,7 +28,7 @@ from stratoflow_api.operations import answer, operation, tenant_of
 from stratoflow_api.response_models import HistoryPage, Task, WorkflowCancelled, WorkflowExecution, WorkflowPage
 
 
-def register_caller_routes(app: APIGatewayRestResolver) -> None:
+def register_caller_routes(app: APIGatewayHttpResolver) -> None:
     @app.route(
         **operation(
             "POST", "/v1/workflows", ok=201, answer=WorkflowExecution, refusals=[409],

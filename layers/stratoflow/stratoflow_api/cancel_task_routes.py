@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from stratoflow import tasks
 from stratoflow.services import runtime
@@ -14,7 +14,7 @@ from stratoflow_api.operations import answer, operation, tenant_of
 from stratoflow_api.response_models import TaskCancelled
 
 
-def register_cancel_task_routes(app: APIGatewayRestResolver) -> None:
+def register_cancel_task_routes(app: APIGatewayHttpResolver) -> None:
     @app.route(
         **operation(
             "POST", "/v1/tasks/{taskExecutionId}/cancel", ok=200, answer=TaskCancelled, refusals=[409, 503],

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from stratoflow.errors import ContentionExhausted, StratoflowError
@@ -58,7 +58,7 @@ def validation_refusal(errors: list[dict[str, Any]]) -> tuple[str, list[dict[str
     return f"{first['field']}: {first['problem']}", problems
 
 
-def register_error_handlers(app: APIGatewayRestResolver) -> None:
+def register_error_handlers(app: APIGatewayHttpResolver) -> None:
     @app.exception_handler(StratoflowError)
     def _domain_error(error: StratoflowError) -> Response:
         if isinstance(error, ContentionExhausted):

@@ -18,14 +18,14 @@ import re
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, SecurityScheme
 from pydantic import BaseModel
 from stratoflow.errors import PermissionDenied
 
 from stratoflow_api.guards import principal_of
 from stratoflow_api.response_models import ErrorBody
-from stratoflow_api.route_table import route_access
+from stratoflow_api.route_table import route_access, route_of
 
 BEARER = "bearerAuth"
 SECURITY_SCHEMES: dict[str, SecurityScheme] = {
@@ -86,10 +86,10 @@ def operation(
     }
 
 
-def tenant_of(app: APIGatewayRestResolver) -> str:
-    """The caller's tenant, as the authorizer resolved it, once the route's scope is checked (guards did it first)."""
+def tenant_of(app: APIGatewayHttpResolver) -> str:
+    """The caller's tenant, as its token names it, once the route's scope is checked (guards did it first)."""
     event = app.current_event.raw_event
-    access = route_access(str(event.get("httpMethod") or ""), str(event.get("resource") or ""))
+    access = route_of(event)
     principal = principal_of(event)
     if access is None or not principal.scopes & access.scopes:
         raise PermissionDenied("this token lacks the scope of this route")

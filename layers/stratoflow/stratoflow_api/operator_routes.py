@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from pydantic import (
     Field,
@@ -90,7 +90,7 @@ class SendEventBody(RequestBody):
     data: dict[str, Any] | None = None
 
 
-def register_operator_routes(app: APIGatewayRestResolver) -> None:
+def register_operator_routes(app: APIGatewayHttpResolver) -> None:
     @app.route(
         **operation(
             "POST", "/v1/workflows/{id}/terminate", ok=200, answer=WorkflowTerminated, refusals=[409, 503],

@@ -6,7 +6,7 @@ import json
 from functools import lru_cache
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 
 from stratoflow_api.caller_routes import register_caller_routes
 from stratoflow_api.cancel_task_routes import register_cancel_task_routes
@@ -18,7 +18,7 @@ from stratoflow_api.submit_routes import register_submit_routes
 from stratoflow_api.worker_routes import register_worker_routes
 
 
-def build_resolver() -> APIGatewayRestResolver:
+def build_resolver() -> APIGatewayHttpResolver:
     """A resolver with every route of the API, as the functions register them, and the error mapping."""
     return new_resolver(
         register_public_routes,
@@ -63,7 +63,7 @@ def openapi_document() -> str:
     return json.dumps(_as_answered(json.loads(schema)))
 
 
-def register_public_routes(app: APIGatewayRestResolver) -> None:
+def register_public_routes(app: APIGatewayHttpResolver) -> None:
     @app.route(**operation("GET", "/v1/health", ok=200, answer=Health, summary="Health check", tags=["public"]))
     def health():
         return answer(200, Health, {"status": "ok"})

@@ -1,8 +1,9 @@
-"""Every route of the API and the token scopes that open it: the one table the authorizer and the functions share.
+"""Every route of the API and the token scopes that open it: the one table of who may call what.
 
-The authorizer turns it into the IAM policy of a token (API Gateway answers 403 for a route the policy leaves out);
-the functions' request guards check it again before a route runs, and the OpenAPI document marks the routes with
-no scopes as public. Paths are written as in template.yaml (`{id}`); a route missing here cannot be registered.
+The functions' request guards check a request's token against it before a route runs (stratoflow_api.guards), and
+the OpenAPI document marks the routes with no scopes as public. Paths are written as in template.yaml (`{id}`); a
+route missing here cannot be registered. Requests for any other route reach the HTTP API's catch-all route
+(`$default`), which answers 404 with or without a token.
 
 A new route: add it here and to template.yaml (tests/unit/api/test_route_table.py compares them), then register it
 with `operation(...)` as stratoflow_api.operations shows.
@@ -10,10 +11,12 @@ with `operation(...)` as stratoflow_api.operations shows.
 
 from __future__ import annotations
 
-import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 CLIENT = "client"
+DEFAULT_ROUTE_KEY = "$default"
 WORKER = "worker"
 
 
@@ -28,9 +31,9 @@ class RouteAccess:
         return not self.scopes
 
     @property
-    def policy_resource(self) -> str:
-        """The path as an IAM resource pattern of the authorizer's policy (`{id}` → `*`)."""
-        return re.sub(r"\{[^}]+\}", "*", self.path)
+    def route_key(self) -> str:
+        """The HTTP API's name of the route, e.g. `GET /v1/workflows/{id}`."""
+        return f"{self.method} {self.path}"
 
 
 def _route(method: str, path: str, *scopes: str) -> RouteAccess:
@@ -72,6 +75,7 @@ def route_access(method: str, path: str) -> RouteAccess | None:
     return _BY_ROUTE.get((method.upper(), path))
 
 
-def policy_routes(scopes: frozenset[str]) -> list[tuple[str, str]]:
-    """(method, IAM resource pattern) of every protected route that one of `scopes` opens, for the authorizer."""
-    return [(route.method, route.policy_resource) for route in ROUTES if not route.public and route.scopes & scopes]
+def route_of(event: Mapping[str, Any]) -> RouteAccess | None:
+    """The table's entry for the route an HTTP API event (payload v2) was routed by (its `routeKey`), or None."""
+    method, _, path = str(event.get("routeKey") or "").partition(" ")
+    return route_access(method, path)

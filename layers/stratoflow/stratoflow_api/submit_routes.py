@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from stratoflow.commands import submit_commands
 from stratoflow.services import runtime
@@ -15,7 +15,7 @@ from stratoflow_api.poll_next import claim_workflow, with_next
 from stratoflow_api.response_models import CommandsSubmitted
 
 
-def register_submit_routes(app: APIGatewayRestResolver) -> None:
+def register_submit_routes(app: APIGatewayHttpResolver) -> None:
     @app.route(
         **operation(
             "POST", "/v1/worker/workflows/{id}/commands", ok=200, answer=CommandsSubmitted, refusals=[409, 503],

@@ -11,7 +11,7 @@ import json
 import threading
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from stratoflow_api.resolver import new_resolver
 
 
@@ -24,16 +24,18 @@ class _Context:
 
 def _event(path: str) -> dict[str, Any]:
     return {
-        "httpMethod": "GET",
-        "path": path,
-        "resource": path,
+        "version": "2.0",
+        "routeKey": f"GET {path}",
+        "rawPath": path,
+        "rawQueryString": "",
         "headers": {},
-        "multiValueHeaders": {},
-        "queryStringParameters": None,
-        "pathParameters": None,
-        "body": None,
         "isBase64Encoded": False,
-        "requestContext": {"resourcePath": path, "httpMethod": "GET", "stage": "v1", "requestId": path},
+        "requestContext": {
+            "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
+            "routeKey": f"GET {path}",
+            "stage": "$default",
+            "requestId": path,
+        },
     }
 
 
@@ -43,7 +45,7 @@ def test_two_resolvers_resolving_at_once_each_see_their_own_event() -> None:
     seen: dict[str, str] = {}
 
     def register(path: str):
-        def routes(app: APIGatewayRestResolver) -> None:
+        def routes(app: APIGatewayHttpResolver) -> None:
             @app.get(path)
             def route():
                 barrier.wait()  # both requests are now in flight
@@ -55,7 +57,7 @@ def test_two_resolvers_resolving_at_once_each_see_their_own_event() -> None:
     first, second = new_resolver(register("/first")), new_resolver(register("/second"))
     answers: dict[str, dict[str, Any]] = {}
 
-    def call(app: APIGatewayRestResolver, path: str) -> None:
+    def call(app: APIGatewayHttpResolver, path: str) -> None:
         answers[path] = app.resolve(_event(path), _Context())  # type: ignore[arg-type]
 
     # When both resolve concurrently

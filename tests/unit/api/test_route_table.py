@@ -1,40 +1,37 @@
-"""One table of routes and scopes: the template's API, the registered routes and the authorizer's policy agree."""
+"""One table of routes and scopes: the template's API, the registered routes and the functions' guards agree."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
-from stratoflow.tokens import Principal
+from stratoflow.errors import NotFound, PermissionDenied, Unauthenticated
+from stratoflow_api.guards import guard_request
 from stratoflow_api.operations import operation
 from stratoflow_api.public_routes import openapi_document
 from stratoflow_api.response_models import Health
-from stratoflow_api.route_table import ROUTES, route_access
-from stratoflow_local.gateway import policy_allows
+from stratoflow_api.route_table import ROUTES, route_access, route_of
 from stratoflow_local.template import load_template
 
+from tests.unit.api.conftest import http_event
+
 REPO = Path(__file__).resolve().parents[3]
-ARN = "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/dev"
 
 
-class _Context:
-    function_name = "authorizer"
-    memory_limit_in_mb = 128
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:authorizer"
-    aws_request_id = "request"
-
-
-def test_the_table_is_the_templates_api_and_public_routes_have_no_authorizer() -> None:
+def test_the_table_is_the_templates_api() -> None:
     template = load_template(REPO / "template.yaml")
-    declared = {(route.method, route.path, route.authorizer is None) for route in template.routes}
-    api = {route for route in declared if route[1].startswith("/v1/")}
-    assert api == {(route.method, route.path, route.public) for route in ROUTES}
-    # Besides the JSON API, only the web console's page and its files, which need no token (the page asks for one).
-    assert declared - api == {("GET", "/console", True), ("GET", "/console/{asset}", True)}
+    declared = {(route.method, route.path, route.function) for route in template.routes}
+    api = {(method, path) for method, path, _ in declared if path.startswith("/v1/")}
+    assert api == {(route.method, route.path) for route in ROUTES}
+    # Besides the JSON API: the web console's page and its files (no token: the page asks for one), and the
+    # catch-all route, which answers every other method and path 404.
+    assert {route for route in declared if not route[1].startswith("/v1/")} == {
+        ("GET", "/console", "ConsoleFunction"),
+        ("GET", "/console/{asset}", "ConsoleFunction"),
+        ("ANY", "$default", "CallerApiFunction"),
+    }
 
 
 def test_every_registered_route_is_in_the_table_and_in_the_document() -> None:
@@ -48,43 +45,35 @@ def test_a_route_missing_from_the_table_cannot_be_registered() -> None:
         operation("DELETE", "/v1/workflows/{id}", ok=204, answer=Health, summary="no", tags=[])
 
 
-def test_route_access_reads_api_gateways_resource_paths() -> None:
+def test_route_access_reads_the_http_apis_route_keys() -> None:
     events = route_access("get", "/v1/workflows/{id}/events")
     assert events is not None and events.scopes == frozenset({"client", "worker"})
     assert route_access("GET", "/v1/workflows/abc") is None
     assert route_access("DELETE", "/v1/workflows/{id}") is None
+    assert route_of({"routeKey": "GET /v1/workflows/{id}/events"}) == events
+    assert route_of({"routeKey": "$default"}) is None
 
 
-def _authorizer() -> Any:
-    spec = importlib.util.spec_from_file_location("authorizer_app", REPO / "functions" / "authorizer" / "app.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _concrete(path: str) -> str:
-    return path.replace("{id}", "wf-1").replace("{taskExecutionId}", "task-1")
-
-
-@pytest.mark.parametrize("scopes", [{"client"}, {"worker"}, {"client", "worker"}, set()], ids=repr)
-def test_the_authorizers_policy_opens_exactly_the_routes_of_the_tokens_scopes(
-    scopes: set[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given a token of tenant acme with these scopes
-    authorizer = _authorizer()
-    monkeypatch.setattr(authorizer, "resolve_token", lambda rt, token: Principal("acme", frozenset(scopes)))
-    event = json.loads((REPO / "events" / "authorizer_valid_token.json").read_text())
-
-    # When the authorizer answers
-    answer = authorizer.lambda_handler(event, _Context())
-
-    # Then its policy allows each protected route exactly when a scope of the token opens it, and nothing else
-    assert answer["context"] == {"tenant": "acme", "scopes": " ".join(sorted(scopes))}
+@pytest.mark.parametrize("scopes", ["client", "worker", "client worker"])
+def test_the_guards_open_exactly_the_routes_of_the_tokens_scopes(scopes: str) -> None:
     for route in ROUTES:
+        event = http_event(route.method, route.path, scopes=scopes)
+        if route.public or route.scopes & set(scopes.split()):
+            guard_request(event)
+        else:
+            with pytest.raises(PermissionDenied):
+                guard_request(event)
+
+
+def test_protected_routes_need_a_token_and_the_catch_all_route_is_404_with_or_without_one() -> None:
+    for route in ROUTES:
+        event = http_event(route.method, route.path, scopes=None)
         if route.public:
-            continue
-        allowed = policy_allows(answer["policyDocument"], f"{ARN}/{route.method}{_concrete(route.path)}")
-        assert allowed == bool(route.scopes & scopes), (route, scopes)
-    for method, path in (("DELETE", "/v1/workflows/wf-1"), ("PUT", "/v1/tasks"), ("GET", "/v1/worker/tasks/poll")):
-        assert not policy_allows(answer["policyDocument"], f"{ARN}/{method}{path}")
+            guard_request(event)
+        else:
+            with pytest.raises(Unauthenticated):
+                guard_request(event)
+    for scopes in (None, "client worker"):
+        unknown = {**http_event("DELETE", "/v1/workflows", scopes=scopes), "routeKey": "$default"}
+        with pytest.raises(NotFound, match="no such route"):
+            guard_request(unknown)

@@ -1,10 +1,12 @@
 """Run in a fresh process: a cold API function whose first request is a read (argv: the sample event file).
 
-The function is named by the sample's prefix: `caller_api_…` runs CallerApi, `operator_api_…` OperatorApi.
+The function is named by the sample's prefix: `caller_api_…` runs CallerApi, `operator_api_…` OperatorApi. The
+sample's token is written straight to the table, so that nothing in this process binds the table before the handler.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -20,6 +22,17 @@ def main() -> None:
     event = json.loads((ROOT / "events" / sys.argv[1]).read_text())
     with in_process_aws() as dynamodb:
         create_table(dynamodb, "stratoflow-cold")
+        token = event["headers"]["authorization"].removeprefix("Bearer ")
+        dynamodb.put_item(
+            TableName="stratoflow-cold",
+            Item={
+                "pk": {"S": "TOKEN#" + hashlib.sha256(token.encode()).hexdigest()},
+                "sk": {"S": "TOKEN"},
+                "tenant": {"S": "acme"},
+                "scopes": {"SS": ["client", "worker"]},
+                "createdAt": {"S": "2026-11-24T06:00:00.000Z"},
+            },
+        )
         os.environ.update({"TABLE_NAME": "stratoflow-cold", "POWERTOOLS_METRICS_NAMESPACE": "Stratoflow"})
         folder = "operator_api" if sys.argv[1].startswith("operator_api_") else "caller_api"
         name = "OperatorApiFunction" if folder == "operator_api" else "CallerApiFunction"
