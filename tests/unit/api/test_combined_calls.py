@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from stratoflow import tasks
 from stratoflow.config import Settings
 from stratoflow.dal.memory import MemoryRepository
@@ -23,7 +23,7 @@ from stratoflow_api.submit_routes import register_submit_routes
 from stratoflow_api.worker_routes import register_worker_routes
 
 from tests.support.domain import Engine, FakeClock, SequentialIds
-from tests.unit.api.conftest import RestCall
+from tests.unit.api.conftest import ApiCall
 
 REAL_PATH_RESOURCES = dict(guards.PATH_RESOURCES)  # before conftest's autouse fixture fakes them
 COMPLETE = "/v1/worker/tasks/{taskExecutionId}/complete"
@@ -44,12 +44,12 @@ def engine(monkeypatch: pytest.MonkeyPatch) -> Engine:
 
 
 @pytest.fixture
-def worker_api() -> APIGatewayRestResolver:
+def worker_api() -> APIGatewayHttpResolver:
     return new_resolver(register_worker_routes)
 
 
 @pytest.fixture
-def submit_api() -> APIGatewayRestResolver:
+def submit_api() -> APIGatewayHttpResolver:
     return new_resolver(register_submit_routes)
 
 
@@ -58,31 +58,31 @@ def running_task(engine: Engine, kind: str = "charge", queue: str = "default") -
     return task_id, engine.claim_task(task_id)
 
 
-def close(rest_call: RestCall, app: APIGatewayRestResolver, path: str, task_id: str, body: Any) -> tuple[int, Any]:
-    return rest_call(app, "POST", path, ids={"taskExecutionId": task_id}, body=json.dumps(body))
+def close(api_call: ApiCall, app: APIGatewayHttpResolver, path: str, task_id: str, body: Any) -> tuple[int, Any]:
+    return api_call(app, "POST", path, ids={"taskExecutionId": task_id}, body=json.dumps(body))
 
 
 def test_without_poll_next_the_answer_is_what_it_always_was(
-    engine: Engine, worker_api: APIGatewayRestResolver, rest_call: RestCall
+    engine: Engine, worker_api: APIGatewayHttpResolver, api_call: ApiCall
 ) -> None:
     task_id, lease = running_task(engine)
     engine.create_task("charge")  # ready, but not asked for
 
-    assert close(rest_call, worker_api, COMPLETE, task_id, {"leaseId": lease, "output": 1}) == (
+    assert close(api_call, worker_api, COMPLETE, task_id, {"leaseId": lease, "output": 1}) == (
         200,
         {"status": "COMPLETED"},
     )
-    assert close(rest_call, worker_api, COMPLETE, task_id, {"leaseId": lease, "pollNext": None})[0] == 409
+    assert close(api_call, worker_api, COMPLETE, task_id, {"leaseId": lease, "pollNext": None})[0] == 409
 
 
 def test_complete_with_poll_next_claims_the_next_task(
-    engine: Engine, worker_api: APIGatewayRestResolver, rest_call: RestCall
+    engine: Engine, worker_api: APIGatewayHttpResolver, api_call: ApiCall
 ) -> None:
     task_id, lease = running_task(engine)
     next_id = engine.create_task("charge", {"n": 2})["taskExecutionId"]
 
     status, body = close(
-        rest_call, worker_api, COMPLETE, task_id, {"leaseId": lease, "output": 1, "pollNext": {"queue": "default"}}
+        api_call, worker_api, COMPLETE, task_id, {"leaseId": lease, "output": 1, "pollNext": {"queue": "default"}}
     )
 
     assert status == 200
@@ -96,18 +96,18 @@ def test_complete_with_poll_next_claims_the_next_task(
 
 
 def test_the_complete_stands_when_nothing_is_ready(
-    engine: Engine, worker_api: APIGatewayRestResolver, rest_call: RestCall
+    engine: Engine, worker_api: APIGatewayHttpResolver, api_call: ApiCall
 ) -> None:
     task_id, lease = running_task(engine)
 
     body = {"leaseId": lease, "output": "done", "pollNext": {"queue": "default", "workerId": "w-1"}}
-    assert close(rest_call, worker_api, COMPLETE, task_id, body) == (200, {"status": "COMPLETED", "next": None})
+    assert close(api_call, worker_api, COMPLETE, task_id, body) == (200, {"status": "COMPLETED", "next": None})
     assert engine.task(task_id)["status"] == "COMPLETED"
     assert engine.task(task_id)["output"] == "done"
 
 
 def test_the_poll_part_keeps_the_polls_rules(
-    engine: Engine, worker_api: APIGatewayRestResolver, rest_call: RestCall
+    engine: Engine, worker_api: APIGatewayHttpResolver, api_call: ApiCall
 ) -> None:
     task_id, lease = running_task(engine)
     engine.create_task("charge", tenant="globex")  # another tenant's, on the same queue name
@@ -116,14 +116,14 @@ def test_the_poll_part_keeps_the_polls_rules(
     wanted = engine.create_task("ship")["taskExecutionId"]
 
     body = {"leaseId": lease, "pollNext": {"queue": "default", "kinds": ["ship", "charge"], "leaseMs": 5000}}
-    status, answer = close(rest_call, worker_api, COMPLETE, task_id, body)
+    status, answer = close(api_call, worker_api, COMPLETE, task_id, body)
 
     assert status == 200
     assert answer["next"]["task"]["taskExecutionId"] == wanted
     assert answer["next"]["leaseExpiresAt"] == "2100-01-01T00:00:05.000Z"
     second_id, second_lease = running_task(engine, "refund")
     body = {"leaseId": second_lease, "pollNext": {"queue": "default", "kinds": ["charge"]}}
-    assert close(rest_call, worker_api, COMPLETE, second_id, body) == (200, {"status": "COMPLETED", "next": None})
+    assert close(api_call, worker_api, COMPLETE, second_id, body) == (200, {"status": "COMPLETED", "next": None})
 
 
 @pytest.mark.parametrize(
@@ -143,8 +143,8 @@ def test_the_poll_part_keeps_the_polls_rules(
 )
 def test_a_bad_poll_next_is_400_and_the_task_is_not_completed(
     engine: Engine,
-    worker_api: APIGatewayRestResolver,
-    rest_call: RestCall,
+    worker_api: APIGatewayHttpResolver,
+    api_call: ApiCall,
     poll: Any,
     field: str,
     problem: str,
@@ -154,7 +154,7 @@ def test_a_bad_poll_next_is_400_and_the_task_is_not_completed(
     before = engine.items()
 
     for path in (COMPLETE, FAIL):
-        status, body = close(rest_call, worker_api, path, task_id, {"leaseId": lease, "pollNext": poll})
+        status, body = close(api_call, worker_api, path, task_id, {"leaseId": lease, "pollNext": poll})
         assert status == 400
         assert body["error"]["code"] == "INVALID_ARGUMENT"
         assert {"field": field, "problem": problem} in body["error"]["problems"]
@@ -162,13 +162,13 @@ def test_a_bad_poll_next_is_400_and_the_task_is_not_completed(
 
 
 def test_fail_with_poll_next_retries_the_task_and_claims_it_again(
-    engine: Engine, worker_api: APIGatewayRestResolver, rest_call: RestCall
+    engine: Engine, worker_api: APIGatewayHttpResolver, api_call: ApiCall
 ) -> None:
     task_id = engine.create_task("charge", max_retries=1)["taskExecutionId"]
     lease = engine.claim_task(task_id)
 
     body = {"leaseId": lease, "error": {"message": "boom"}, "pollNext": {"queue": "default"}}
-    status, answer = close(rest_call, worker_api, FAIL, task_id, body)
+    status, answer = close(api_call, worker_api, FAIL, task_id, body)
 
     assert status == 200 and answer["status"] == "PENDING"
     assert answer["next"]["task"]["taskExecutionId"] == task_id
@@ -177,13 +177,13 @@ def test_fail_with_poll_next_retries_the_task_and_claims_it_again(
 
 
 def test_a_refused_complete_polls_nothing(
-    engine: Engine, worker_api: APIGatewayRestResolver, rest_call: RestCall
+    engine: Engine, worker_api: APIGatewayHttpResolver, api_call: ApiCall
 ) -> None:
     task_id, _ = running_task(engine)
     ready = engine.create_task("charge")["taskExecutionId"]
 
     status, body = close(
-        rest_call, worker_api, COMPLETE, task_id, {"leaseId": "stale", "pollNext": {"queue": "default"}}
+        api_call, worker_api, COMPLETE, task_id, {"leaseId": "stale", "pollNext": {"queue": "default"}}
     )
 
     assert (status, body["error"]["code"]) == (409, "LEASE_LOST")
@@ -191,7 +191,7 @@ def test_a_refused_complete_polls_nothing(
 
 
 def test_a_failing_poll_part_answers_next_null_and_the_complete_stands(
-    engine: Engine, worker_api: APIGatewayRestResolver, rest_call: RestCall, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, worker_api: APIGatewayHttpResolver, api_call: ApiCall, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     task_id, lease = running_task(engine)
 
@@ -200,12 +200,12 @@ def test_a_failing_poll_part_answers_next_null_and_the_complete_stands(
 
     monkeypatch.setattr(tasks, "poll_task", broken)
     body = {"leaseId": lease, "output": 1, "pollNext": {"queue": "default"}}
-    assert close(rest_call, worker_api, COMPLETE, task_id, body) == (200, {"status": "COMPLETED", "next": None})
+    assert close(api_call, worker_api, COMPLETE, task_id, body) == (200, {"status": "COMPLETED", "next": None})
     assert engine.task(task_id)["status"] == "COMPLETED"
 
 
 def test_submit_with_poll_next_claims_the_next_ready_execution(
-    engine: Engine, submit_api: APIGatewayRestResolver, rest_call: RestCall
+    engine: Engine, submit_api: APIGatewayHttpResolver, api_call: ApiCall
 ) -> None:
     first = engine.start("order-saga")["workflowExecutionId"]
     second = engine.start("order-saga", {"n": 2})["workflowExecutionId"]
@@ -214,7 +214,7 @@ def test_submit_with_poll_next_claims_the_next_ready_execution(
     lease = engine.claim(first)
 
     body = {"leaseId": lease, "commands": [], "pollNext": {"queue": "default", "workerId": "w-2"}}
-    status, answer = rest_call(submit_api, "POST", SUBMIT, ids={"id": first}, body=json.dumps(body))
+    status, answer = api_call(submit_api, "POST", SUBMIT, ids={"id": first}, body=json.dumps(body))
 
     assert status == 200
     assert answer == {
@@ -236,12 +236,12 @@ def test_submit_with_poll_next_claims_the_next_ready_execution(
         "commands": [{"type": "COMPLETE_WORKFLOW", "output": 2}],
         "pollNext": {"queue": "default"},
     }
-    status, answer = rest_call(submit_api, "POST", SUBMIT, ids={"id": second}, body=json.dumps(body))
+    status, answer = api_call(submit_api, "POST", SUBMIT, ids={"id": second}, body=json.dumps(body))
     assert (status, answer["status"], answer["next"]) == (200, "COMPLETED", None)
 
 
 def test_submit_without_poll_next_and_with_a_bad_one(
-    engine: Engine, submit_api: APIGatewayRestResolver, rest_call: RestCall
+    engine: Engine, submit_api: APIGatewayHttpResolver, api_call: ApiCall
 ) -> None:
     workflow_id = engine.start("order-saga")["workflowExecutionId"]
     engine.start("order-saga")
@@ -250,12 +250,12 @@ def test_submit_without_poll_next_and_with_a_bad_one(
     command = {"type": "START_TIMER", "timerId": "t-1", "durationMs": 1000}
 
     bad = {"leaseId": lease, "commands": [command], "pollNext": {"queue": "default", "kinds": "order-saga"}}
-    status, body = rest_call(submit_api, "POST", SUBMIT, ids={"id": workflow_id}, body=json.dumps(bad))
+    status, body = api_call(submit_api, "POST", SUBMIT, ids={"id": workflow_id}, body=json.dumps(bad))
     assert (status, body["error"]["code"]) == (400, "INVALID_ARGUMENT")
     assert engine.items() == before
 
     plain = {"leaseId": lease, "commands": [command]}
-    status, body = rest_call(submit_api, "POST", SUBMIT, ids={"id": workflow_id}, body=json.dumps(plain))
+    status, body = api_call(submit_api, "POST", SUBMIT, ids={"id": workflow_id}, body=json.dumps(plain))
     assert status == 200
     assert sorted(body) == ["events", "status"]
 
@@ -278,11 +278,11 @@ def test_the_openapi_document_describes_poll_next_and_next() -> None:
 
 
 def test_an_unknown_task_is_404_before_a_bad_poll_next_is_400(
-    engine: Engine, worker_api: APIGatewayRestResolver, rest_call: RestCall
+    engine: Engine, worker_api: APIGatewayHttpResolver, api_call: ApiCall
 ) -> None:
     engine.create_task("charge", tenant="globex")
     theirs = engine.create_task("charge", tenant="globex")["taskExecutionId"]
 
     for task_id in ("no-such-task", theirs):
-        status, body = close(rest_call, worker_api, COMPLETE, task_id, {"leaseId": "l", "pollNext": {"queue": 5}})
+        status, body = close(api_call, worker_api, COMPLETE, task_id, {"leaseId": "l", "pollNext": {"queue": 5}})
         assert (status, body["error"]["code"]) == (404, "NOT_FOUND")
