@@ -25,7 +25,7 @@ from stratoflow_local.resources import provision
 from stratoflow_local.runtime import FunctionError, LambdaRuntime
 from stratoflow_local.stack import DUMMY_CREDENTIALS, LocalStack, start_endpoint, tokens_from
 from stratoflow_local.template import load_template
-from stratoflow_local.tokens import ALL_SCOPES, TokenSpec, revoke, store_tokens
+from stratoflow_local.tokens import ALL_SCOPES, SAMPLE_TOKEN, TokenSpec, parse_token, revoke, store_tokens
 
 DEFAULT_TEMPLATE = "template.yaml"
 DEFAULT_STATE_DIR = ".stratoflow/state"
@@ -224,7 +224,8 @@ def _invoke(arguments: argparse.Namespace) -> int:
             with contextlib.redirect_stdout(sys.stderr):
                 provision(template, endpoint_url)
                 if endpoint is not None:
-                    store_tokens(tokens_from(None))
+                    # The API samples under events/ carry the token of SAMPLE_TOKEN: a fresh endpoint knows it too.
+                    store_tokens([*tokens_from(None), parse_token(SAMPLE_TOKEN)])
         runtime = LambdaRuntime(
             template, endpoint_url, max_containers=1, extra_environment=_environment_options(arguments.env)
         )

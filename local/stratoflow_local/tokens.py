@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 ALL_SCOPES = frozenset({"client", "worker"})
 DEV_TOKEN = "dev:dev-token"
+# The token the API samples under events/ carry (`authorization: Bearer tok-acme`).
+SAMPLE_TOKEN = "acme:tok-acme"
 
 
 @dataclass(frozen=True)
