@@ -157,12 +157,12 @@ def run(profile: Profile) -> dict[str, Any]:
     }
 
 
-PARTS = ("operations", "parent-close")
+PARTS = ("operations", "parent-close", "flows")
 
 
 def run_parts(profile: Profile, parts: list[str]) -> dict[str, Any]:
     """Only some parts, for checking a change quickly: their request counts and units are exact at any profile."""
-    from bench import operations, scaling  # noqa: PLC0415
+    from bench import costs, flows, operations, scaling  # noqa: PLC0415
     from bench.harness import running_harness  # noqa: PLC0415
     from bench.minimums import MINIMUMS  # noqa: PLC0415
     from bench.stats import group, summarize  # noqa: PLC0415
@@ -176,6 +176,9 @@ def run_parts(profile: Profile, parts: list[str]) -> dict[str, Any]:
             }
         if "parent-close" in parts:
             results["parent_close"] = scaling.parent_close(harness, profile.close_tasks)
+        if "flows" in parts:
+            results["flows"] = flows.measure_flows(harness, profile.flow_runs)
+            results["cost_model"] = costs.cost_model(results["flows"], flows.TASKS_PER_WORKFLOW)
     return results
 
 
@@ -193,6 +196,12 @@ def _print_parts(results: dict[str, Any]) -> None:
         print(line(label, summary))
     for count, entry in results.get("parent_close", {}).items():
         print(line(f"parent close after {count} tasks", entry["close"]))
+    for name, flow in results.get("flows", {}).items():
+        units = f"RRU {flow['rru']} WRU {flow['wru']} (GSI {flow['gsi_wru']})"
+        print(f"flow {name:43} requests {flow['dynamodb_requests']} {units}")
+    for name, model in results.get("cost_model", {}).items():
+        if isinstance(model, dict) and "stratoflow" in model:
+            print(f"{name:48} {model['stratoflow']}")
 
 
 def main(argv: list[str] | None = None) -> int:

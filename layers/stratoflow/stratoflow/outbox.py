@@ -258,7 +258,9 @@ def close_parent(rt: Runtime, pk: str, sk: str, image: dict[str, Any] | None = N
             _ask_child_to_cancel_on_close(rt, link)
     if payload.get(CLOSE_SUBSCRIBED):
         delete_subscriptions(rt, tenant, workflow_id)
-    for ref in rt.repo.query(TaskRef, pk, keys.TASKREF_PREFIX, consistent=False):
+    # Only open tasks have references (a task's end removes it), so this reads no finished task. Consistent: a task
+    # scheduled in the very write that ended the workflow is seen.
+    for ref in rt.repo.query(TaskRef, pk, keys.TASKREF_PREFIX):
         cancel_open_task(rt, tenant, ref.task_id, PARENT_CLOSED)
     for timer in rt.repo.query(Timer, pk, keys.TIMER_PREFIX, where=status_is(TimerStatus.STARTED)):
         cancel_started_timer(rt, tenant, workflow_id, timer.timer_id)

@@ -194,3 +194,56 @@ def test_firing_a_timer_reads_its_execution_only(engine: Engine, monkeypatch: py
     assert engine.item(f"T#acme#WF#{wid}", "TIMER#never-started") is None  # refused, not created
     assert reads.count(Timer.__name__) == 0
     engine.check()
+
+
+# ---------------------------------------------------------------------- open task references (parent close)
+
+
+def task(task_id: str, max_retries: int = 0) -> dict[str, Any]:
+    return {"type": "SCHEDULE_TASK", "taskExecutionId": task_id, "kind": "k", "maxRetries": max_retries}
+
+
+def references(engine: Engine, wid: str) -> list[str]:
+    return [item["sk"] for item in engine.partition(f"T#acme#WF#{wid}") if item["sk"].startswith("TASKREF#")]
+
+
+def test_a_workflow_keeps_references_to_its_open_tasks_only(engine: Engine) -> None:
+    wid = parent_with(
+        engine,
+        task("completed"),
+        task("failed"),
+        task("retried", max_retries=1),
+        task("cancelled-by-api"),
+        task("cancelled-by-code"),
+        task("never-open"),
+        {"type": "REQUEST_CANCEL_TASK", "taskExecutionId": "never-open"},  # in the submission that scheduled it
+        task("open"),
+    )
+    assert references(engine, wid) == [
+        f"TASKREF#{name}"
+        for name in ("cancelled-by-api", "cancelled-by-code", "completed", "failed", "open", "retried")
+    ]
+    engine.complete_task("completed", engine.claim_task("completed"), {"ok": True})
+    engine.fail_task("failed", engine.claim_task("failed"), {"code": "E"}, retryable=False)
+    engine.fail_task("retried", engine.claim_task("retried"), {"code": "E"})  # PENDING again: still open
+    engine.cancel_task("cancelled-by-api")
+    engine.run(wid, [{"type": "REQUEST_CANCEL_TASK", "taskExecutionId": "cancelled-by-code"}])
+    assert references(engine, wid) == ["TASKREF#open", "TASKREF#retried"]
+    engine.check()
+
+
+def test_a_close_after_many_finished_tasks_reads_only_the_open_one(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    finished = [f"done-{n}" for n in range(5)]
+    wid = parent_with(engine, *[task(name) for name in finished], task("open"))
+    for name in finished:
+        engine.complete_task(name, engine.claim_task(name))
+    engine.run(wid, [{"type": "COMPLETE_WORKFLOW"}])
+    pk, sk, image = only_outbox_item(engine, "CLOSE")
+    reads = reads_of(engine, monkeypatch)
+    assert deliver(engine, pk, sk, image) == "closed"
+    assert reads == ["Task"]  # the open task, to cancel it; none of the five finished ones
+    assert engine.task("open")["status"] == "CANCELLED"
+    assert [engine.task(name)["status"] for name in finished] == ["COMPLETED"] * 5
+    engine.check()
