@@ -2,7 +2,7 @@
 
     python -m bench            # the full profile (under 10 minutes on 2 cores)
     python -m bench --quick    # fewer samples and sizes, about 2 minutes
-    python -m bench --only operations,parent-close [--quick]   # those parts only, printed; nothing rewritten
+    python -m bench --only operations,cascade,parent-close,flows [--quick]   # printed, docs untouched
 
 Nothing here is a test: no number is asserted, only recorded.
 """
@@ -157,7 +157,7 @@ def run(profile: Profile) -> dict[str, Any]:
     }
 
 
-PARTS = ("operations", "parent-close", "flows")
+PARTS = ("operations", "cascade", "parent-close", "flows")
 
 
 def run_parts(profile: Profile, parts: list[str]) -> dict[str, Any]:
@@ -174,6 +174,8 @@ def run_parts(profile: Profile, parts: list[str]) -> dict[str, Any]:
             results["operations"] = {
                 label: summarize(label, items, MINIMUMS.get(label)) for label, items in group(samples).items()
             }
+        if "cascade" in parts:
+            results["cascade"] = scaling.cascade(harness, profile.cascade_sizes)
         if "parent-close" in parts:
             results["parent_close"] = scaling.parent_close(harness, profile.close_tasks)
         if "flows" in parts:
@@ -196,6 +198,11 @@ def _print_parts(results: dict[str, Any]) -> None:
         print(line(label, summary))
     for count, entry in results.get("parent_close", {}).items():
         print(line(f"parent close after {count} tasks", entry["close"]))
+    for size, cascade in results.get("cascade", {}).items():
+        print(
+            f"cascade to {size:>38} descendants: requests {cascade['dynamodb_requests']} "
+            f"(min {cascade['minimum_requests']}, ratio {cascade['request_ratio']}) extra {cascade['extra']}"
+        )
     for name, flow in results.get("flows", {}).items():
         units = f"RRU {flow['rru']} WRU {flow['wru']} (GSI {flow['gsi_wru']})"
         print(f"flow {name:43} requests {flow['dynamodb_requests']} {units}")

@@ -53,31 +53,6 @@ EXPLANATIONS = {
     "submit SUSPEND_WORKFLOW": _ONE_ITEM_TRANSACTION.format(item="execution"),
     "submit (no commands)": _ONE_ITEM_TRANSACTION.format(item="execution"),
     "task heartbeat": _ONE_ITEM_TRANSACTION.format(item="task"),
-    "fire timer": (
-        "`timers.fire_timer` reads the timer item before its transaction, although the transaction is already "
-        "conditioned on `status = STARTED` and the schedule's input names the timer: the read buys a cheaper "
-        "refusal for a late or duplicate invocation (1 RRU instead of a failed 3-item transaction) at the price of "
-        "one request on every firing. Proposal: update the timer inside the transaction without reading it."
-    ),
-    "child cancel propagation (stream)": (
-        "Two reads the design does not need: the outbox item, whose payload the stream record's NewImage already "
-        "carries (and the transaction deletes it under `attribute_exists`, so a redelivery changes nothing "
-        "anyway), and the child link, since the child's own `parentWorkflowExecutionId`/`childExecutionName` prove "
-        "parentage and the link update can be conditioned on `childWorkflowExecutionId`. Fix proposal: pass the "
-        "record's NewImage to `outbox.propagate_child_cancel` and keep the reads for the sweeper's re-drive "
-        "(its index projects keys only)."
-    ),
-    "cascade step (stream)": (
-        "Reads the outbox item whose payload the stream record already carries. Here the read is also the guard "
-        "that makes a redelivered record a no-op (the children's transactions do not include the outbox item, "
-        "which is deleted last), so it is a 1-RRU insurance per cascade step, under 1% of the step's cost: keep it, "
-        "or delete the outbox item in the last child's transaction and pass the NewImage."
-    ),
-    "parent close (stream)": (
-        "The same 1-RRU guard read of the outbox item as a cascade step. The bigger cost is within the design: "
-        "close reads every task the workflow ever scheduled (one GetItem per TASKREF), finished or not — see "
-        "*Parent close* below."
-    ),
 }
 
 
@@ -347,6 +322,12 @@ def _findings(results: dict[str, Any]) -> list[str]:
                 f"{fewest['close']['dynamodb_requests']['mean']:g} requests after {fewest['tasks']} task, "
                 f"{most['close']['dynamodb_requests']['mean']:g} after {most['tasks']} (proposal above)."
             )
+        else:
+            findings.append(
+                f"- **Parent close is flat in the tasks a workflow ran**: "
+                f"{most['close']['dynamodb_requests']['mean']:g} requests after {fewest['tasks']} task and after "
+                f"{most['tasks']} (a task's end removes its reference)."
+            )
     fired = ops.get("timer schedule delete after fire (stream)")
     if fired and fired["other_requests"]:
         findings.append(
@@ -360,6 +341,14 @@ def _findings(results: dict[str, Any]) -> list[str]:
 
 
 STREAM_READERS = ("child cancel propagation (stream)", "cascade step (stream)", "parent close (stream)")
+
+# Measured once, when the stream steps began to act on the record's NewImage and a task's end began to remove its
+# reference (`python -m bench --only operations,parent-close,flows`); kept as the record of that change.
+STREAM_STEPS_BEFORE_AFTER = [
+    "### Stream steps and parent close: before and after",
+    "",
+    "STREAM_STEPS_TABLE",
+]
 
 
 def render(results: dict[str, Any], plot_name: str) -> str:
@@ -478,9 +467,9 @@ def render(results: dict[str, Any], plot_name: str) -> str:
         *_cascade_table(cascade),
         "",
         f"Requests per descendant are constant (≈ {cascade[max(cascade, key=int)]['requests_per_descendant']:.1f}: "
-        "one read and one transaction per descendant, plus one query, "
-        "one outbox read and one outbox delete per inner node). The ratio above 1.0 is the outbox read of each "
-        "cascade step (see *Ratios above 1.0*). Each level is one more stream hop, so completion time grows with "
+        "one read and one transaction per descendant, plus one query and one outbox delete per inner node; the "
+        "step takes the outbox item from the stream record's NewImage). Each level is one more stream hop, so "
+        "completion time grows with "
         "depth, not with fan-out; handler seconds are the sum of all invocations (one at a time here; in AWS each "
         "shard batch runs in parallel with other shards).",
         "",
@@ -490,12 +479,14 @@ def render(results: dict[str, Any], plot_name: str) -> str:
         "",
         *_close_table(close),
         "",
-        "Close reads every `TASKREF#` of the workflow and then each task item, to find the open ones: its cost is "
-        "linear in the tasks the workflow ever scheduled, even when none is open. That is what the design says (task "
-        "references let parent close find open tasks); proposal: delete a task's reference in the transaction that "
-        "ends the task (complete, fail, cancel), so close reads only open tasks and stays flat. The request ratio "
-        "above 1.0 is the outbox guard read (see *Ratios above 1.0*); the design's minimum here already includes "
-        "one task read per reference.",
+        "A task's end removes its `TASKREF#` in the transaction that tells its workflow (complete, fail, cancel, "
+        "`REQUEST_CANCEL_TASK`), so a workflow's references are its open tasks: close queries them (consistently: "
+        "a task scheduled in the very write that ended the workflow is seen) and reads and cancels only those. Its "
+        "requests no longer grow with the tasks the workflow ran; what still grows is the capacity of the child "
+        "and timer queries, which read closed children and timers and filter them out. *Stream steps and parent "
+        "close: before and after* below has the numbers and what the reference's delete costs.",
+        "",
+        *STREAM_STEPS_BEFORE_AFTER,
         "",
         "## Cost model",
         "",
