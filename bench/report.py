@@ -347,7 +347,52 @@ STREAM_READERS = ("child cancel propagation (stream)", "cascade step (stream)", 
 STREAM_STEPS_BEFORE_AFTER = [
     "### Stream steps and parent close: before and after",
     "",
-    "STREAM_STEPS_TABLE",
+    "Requests and units are exact (they do not depend on load). *Before*: the full run of 2026-11-25 above this "
+    "change (parent close had since gained an execution read, for `cancelOn` subscriptions: 7 requests after 1 "
+    "task when this change began); *after*: the same procedures at this change.",
+    "",
+    "| operation | requests (min): before → after | RRU before → after | WRU table + GSI before → after |",
+    "| --- | --- | --- | --- |",
+    "| fire timer | 3 (2) → 2 (2) | 2.0 → 1.0 | 6 + 3 → 6 + 3 |",
+    "| child cancel propagation (stream) | 4 (2) → 2 (2) | 3.0 → 1.0 | 8 + 3 → 8 + 3 |",
+    "| cascade step (stream), two leaf children | 7 (6) → 6 (6) | 4.0 → 3.0 | 9 + 5 → 9 + 5 |",
+    "| parent close (stream) after 1 task | 6 (5) → 4 (4) | 4.5 → 3.0 | 1 + 1 → 1 + 1 |",
+    "| parent close (stream) after 10 tasks | 15 → 4 | 13.5 → 3.0 | 1 + 1 → 1 + 1 |",
+    "| parent close (stream) after 100 tasks | 105 → 4 | 104.5 → 3.0 | 1 + 1 → 1 + 1 |",
+    "| task complete, cancel task, submit REQUEST_CANCEL_TASK | 3 (3) → 3 (3) | 2.0 → 2.0 | 6 + 3 → 8 + 3 |",
+    "| flow: 10 sequential tasks and the close | 121 → 110 | 67.0 → 56.5 | 291 → 311 (GSI 119 → 119) |",
+    "| flow: workflow cancellation | 18 → 15 | 12.0 → 9.5 | 36 → 38 (GSI 13 → 13) |",
+    "| flow: task cancellation | 8 → 8 | 4.5 → 4.5 | 16 → 18 (GSI 8 → 8) |",
+    "",
+    "What each step no longer reads: fire timer, the timer (the transaction's `status = STARTED` condition is the "
+    "gate; the schedule's input and the queue's message carry the due time, which only the last mile's wait needs); "
+    "child cancel propagation, the outbox item (the record's NewImage) and the child link (the child's own parent "
+    "id and name prove parentage; the link's update is conditioned on `childWorkflowExecutionId`); cascade step "
+    "and parent close, the outbox item. The guard that read gave is kept by writes: child-cancel propagation deletes "
+    "the outbox item under `attribute_exists` in its transaction; a cascade step changes a child only while it is "
+    "not yet `CANCELLING` (a redelivery finds it `CANCELLING`), and gives an already `CANCELLING` child its cascade "
+    "item only with a check that the step's own item still exists; close changes only open tasks and STARTED "
+    "timers. The sweeper's re-drive, which has only keys, still reads the item.",
+    "",
+    "Parent close: three ways to find open tasks were weighed against the price per task (a WRU is $0.625 per "
+    "million, so 2 WRU per task are $0.00125 per 1,000 task executions, 3.4% of today's $0.0367 and 9% of the "
+    "$0.01375 that half of Step Functions Standard allows).",
+    "",
+    "- *Delete the reference in the write that ends the task* (chosen): +2 WRU per task end (one more item in a "
+    "transaction), exact, a consistent query at close, no change to items or indexes. Measured: 29.1 → 31.1 WRU per "
+    "task in the sequential-tasks flow; reads drop (close no longer reads finished tasks), so DynamoDB's share of "
+    "1,000 task executions goes from $0.0190 to $0.0201.",
+    "- *A sparse index of open tasks* (an attribute on the task item while it is open, `KEYS_ONLY`): one index "
+    "put and one index delete per task (2 WRU), but no `TASKREF#` item (2 WRU less in the scheduling transaction), so "
+    "about the same price as before. Not chosen: an index is only eventually consistent, and close must see a task "
+    "scheduled in the very transaction that ended the workflow (their stream record and index entry are not "
+    "ordered); a missed task would stay PENDING and be handed to a worker.",
+    "- *Open task ids on the execution item* (the writes that schedule and end a task write it anyway): no "
+    "`TASKREF#` item at all (2 WRU less per task than before, 4 less than the chosen way), but the most-written item "
+    "grows by every open task's id (up to 128 characters): crossing a KB adds 2 WRU to every transaction that "
+    "writes the execution and 1 to its list entry, so a fan-out of a few dozen open tasks pays more per task than "
+    "the chosen way; it needs a bound with a fall-back to references beyond it. Left as the next lever for the "
+    "price goal.",
 ]
 
 

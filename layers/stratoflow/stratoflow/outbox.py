@@ -65,10 +65,10 @@ class _LinkDisagrees(Exception):
 
 
 def _outbox_entry(rt: Runtime, pk: str, sk: str, image: dict[str, Any] | None) -> OutboxEntry | None:
-    """The item as the stream record carries it, or, without an image (a re-drive), as stored (None: done)."""
-    if image:
-        return record_from_image(OutboxEntry, image)
-    return rt.repo.get(OutboxEntry, pk, sk)
+    """The item as the stream record carries it, or, without an image of the whole item (a re-drive, a keys-only
+    record), as stored (None: done)."""
+    entry = record_from_image(OutboxEntry, image) if image else None
+    return entry if entry is not None else rt.repo.get(OutboxEntry, pk, sk)
 
 
 def process_outbox_item(

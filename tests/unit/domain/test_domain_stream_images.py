@@ -6,10 +6,12 @@ delivered twice, a re-drive after a delivery and a record whose item is gone cha
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from stratoflow import outbox
+from stratoflow.dal.images import record_from_image
 from stratoflow.records import OutboxEntry, Timer
 
 from tests.support.domain import Engine
@@ -22,6 +24,13 @@ def only_outbox_item(engine: Engine, kind: str) -> tuple[str, str, dict[str, Any
     image = engine.item(pk, sk)
     assert image is not None
     return pk, sk, image
+
+
+def child_cancel_requested(engine: Engine) -> tuple[str, str, dict[str, Any]]:
+    """A parent that asked its live child "c" to cancel: the request's outbox item and image."""
+    pid = parent_with(engine, child("c"))
+    request_cancel(engine, pid, "c", "c")
+    return only_outbox_item(engine, "CHILD_CANCEL")
 
 
 def deliver(engine: Engine, pk: str, sk: str, image: dict[str, Any] | None) -> str:
@@ -56,9 +65,7 @@ def reads_of(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_a_child_cancel_request_is_delivered_from_the_image_reading_only_the_child(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pid = parent_with(engine, child("c"))
-    request_cancel(engine, pid, "c", "c")
-    pk, sk, image = only_outbox_item(engine, "CHILD_CANCEL")
+    pk, sk, image = child_cancel_requested(engine)
     reads = reads_of(engine, monkeypatch)
     assert deliver(engine, pk, sk, image) == "delivered"
     assert reads == ["Execution"]  # the child: neither the outbox item nor the link
@@ -94,11 +101,18 @@ def test_a_request_naming_another_parent_s_child_leaves_both_links_alone(engine:
 
 
 def test_without_an_image_the_request_is_read_and_a_request_carried_out_already_is_done(engine: Engine) -> None:
-    pid = parent_with(engine, child("c"))
-    request_cancel(engine, pid, "c", "c")
-    pk, sk, image = only_outbox_item(engine, "CHILD_CANCEL")
+    pk, sk, image = child_cancel_requested(engine)
     assert deliver(engine, pk, sk, None) == "delivered"  # a record without NewImage: read as a re-drive is
     assert deliver(engine, pk, sk, image) == "done"  # the stream's record, late: its transaction is refused
+    assert engine.types("c").count("CANCELLATION_REQUESTED") == 1
+    engine.check()
+
+
+def test_a_record_whose_image_holds_only_the_keys_is_read_as_a_re_drive_is(engine: Engine) -> None:
+    pk, sk, _ = child_cancel_requested(engine)
+    keys_only = {"pk": pk, "sk": sk}
+    assert record_from_image(OutboxEntry, keys_only) is None
+    assert [deliver(engine, pk, sk, keys_only) for _ in range(2)] == ["delivered", "done"]
     assert engine.types("c").count("CANCELLATION_REQUESTED") == 1
     engine.check()
 
@@ -162,13 +176,8 @@ def test_a_close_record_is_carried_out_from_its_image_and_again_changes_nothing(
 
 
 def test_an_image_becomes_the_record_the_writer_committed(engine: Engine) -> None:
-    pid = parent_with(engine, child("c"))
-    request_cancel(engine, pid, "c", "c")
-    pk, sk, image = only_outbox_item(engine, "CHILD_CANCEL")
-    from decimal import Decimal  # noqa: PLC0415 - the stream's deserializer gives numbers as Decimal
-
-    from stratoflow.dal.images import record_from_image  # noqa: PLC0415
-
+    pk, sk, image = child_cancel_requested(engine)
+    # The stream's deserializer gives numbers as Decimal.
     as_streamed = {name: Decimal(value) if isinstance(value, int) else value for name, value in image.items()}
     assert record_from_image(OutboxEntry, as_streamed) == engine.rt.repo.get(OutboxEntry, pk, sk)
 
