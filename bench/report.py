@@ -366,13 +366,14 @@ STREAM_STEPS_BEFORE_AFTER = [
     "",
     "What each step no longer reads: fire timer, the timer (the transaction's `status = STARTED` condition is the "
     "gate; the schedule's input and the queue's message carry the due time, which only the last mile's wait needs); "
-    "child cancel propagation, the outbox item (the record's NewImage) and the child link (the child's own parent "
-    "id and name prove parentage; the link's update is conditioned on `childWorkflowExecutionId`); cascade step "
-    "and parent close, the outbox item. The guard that read gave is kept by writes: child-cancel propagation deletes "
-    "the outbox item under `attribute_exists` in its transaction; a cascade step changes a child only while it is "
-    "not yet `CANCELLING` (a redelivery finds it `CANCELLING`), and gives an already `CANCELLING` child its cascade "
-    "item only with a check that the step's own item still exists; close changes only open tasks and STARTED "
-    "timers. The sweeper's re-drive, which has only keys, still reads the item.",
+    "child cancel propagation, the outbox item (the record's NewImage) and the child link (the child's own parent id "
+    "and name prove parentage; the link's update is conditioned on `childWorkflowExecutionId`); cascade step and "
+    "parent close, the outbox item, and close every finished task too (the design's minimum for close no longer "
+    "counts a read per finished task: none has a reference left). The guard that read gave is kept by writes: child-"
+    "cancel propagation deletes the outbox item under `attribute_exists` in its transaction; a cascade step changes a"
+    " child only while it is not yet `CANCELLING` (a redelivery finds it `CANCELLING`), and gives an already "
+    "`CANCELLING` child its cascade item only with a check that the step's own item still exists; close changes only "
+    "open tasks and STARTED timers. The sweeper's re-drive, which has only keys, still reads the item.",
     "",
     "Parent close: three ways to find open tasks were weighed against the price per task (a WRU is $0.625 per "
     "million, so 2 WRU per task are $0.00125 per 1,000 task executions, 3.4% of today's $0.0367 and 9% of the "
