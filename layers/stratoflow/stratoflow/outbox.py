@@ -48,11 +48,7 @@ from stratoflow.timers import cancel_started_timer, on_timer_closed, on_timer_st
 from stratoflow.values import loads
 
 PARENT_CLOSED = "parent closed"
-
-
 OUTBOX_LABEL = "outbox"
-
-
 LINK_LABEL = "link"
 
 

@@ -173,6 +173,13 @@ def deliver_last_mile(
     return fire_timer(rt, tenant, workflow_id, timer_id)
 
 
+class _NotStarted(Exception):
+    """The timer is no longer (or never was) STARTED."""
+
+
+TIMER_LABEL = "timer"
+
+
 def fire_timer(rt: Runtime, tenant: str, workflow_id: str, timer_id: str) -> str:
     """Flow 3: STARTED → FIRED with TIMER_FIRED, waking the workflow; anything else is left as it is.
 
@@ -207,13 +214,6 @@ def fire_timer(rt: Runtime, tenant: str, workflow_id: str, timer_id: str) -> str
         return outcome
 
     return run_optimistic(attempt)
-
-
-class _NotStarted(Exception):
-    """The timer is no longer (or never was) STARTED."""
-
-
-TIMER_LABEL = "timer"
 
 
 def _stage_timer_end(uow: UnitOfWork, pk: str, timer_id: str, status: TimerStatus, now: int) -> None:
