@@ -2,6 +2,7 @@
 
     python -m bench            # the full profile (under 10 minutes on 2 cores)
     python -m bench --quick    # fewer samples and sizes, about 2 minutes
+    python -m bench --only operations,cascade,parent-close,flows [--quick]   # printed, docs untouched
 
 Nothing here is a test: no number is asserted, only recorded.
 """
@@ -169,6 +170,62 @@ def cost_flows(profile: Profile) -> dict[str, Any]:
     return {"flows": measured, "cost_model": model}
 
 
+PARTS = ("operations", "cascade", "parent-close", "flows")
+
+
+def run_parts(profile: Profile, parts: list[str]) -> dict[str, Any]:
+    """Only some parts, for checking a change quickly: their request counts and units are exact at any profile."""
+    from bench import costs, flows, operations, scaling  # noqa: PLC0415
+    from bench.harness import running_harness  # noqa: PLC0415
+    from bench.minimums import MINIMUMS  # noqa: PLC0415
+    from bench.stats import group, summarize  # noqa: PLC0415
+
+    results: dict[str, Any] = {}
+    with running_harness() as harness:
+        if "operations" in parts:
+            samples = operations.measure_operations(harness, profile.iterations, profile.table_every)
+            results["operations"] = {
+                label: summarize(label, items, MINIMUMS.get(label)) for label, items in group(samples).items()
+            }
+        if "cascade" in parts:
+            results["cascade"] = scaling.cascade(harness, profile.cascade_sizes)
+        if "parent-close" in parts:
+            results["parent_close"] = scaling.parent_close(harness, profile.close_tasks)
+        if "flows" in parts:
+            results["flows"] = flows.measure_flows(harness, profile.flow_runs)
+            results["cost_model"] = costs.cost_model(
+                results["flows"], flows.TASKS_PER_WORKFLOW, flows.BACKLOG, flows.IDLE_POLL_SECONDS
+            )
+    return results
+
+
+def _print_parts(results: dict[str, Any]) -> None:
+    def line(label: str, summary: dict[str, Any]) -> str:
+        minimum = summary.get("minimum") or {}
+        capacity = summary["capacity"]
+        return (
+            f"{label:48} requests {summary['dynamodb_requests']['mean']:>6} (min {minimum.get('requests', '-')}, "
+            f"ratio {minimum.get('request_ratio', '-')}) RRU {capacity['rru']} WRU {capacity['wru']}"
+            f"+{capacity['gsi_wru']} extra {minimum.get('extra', [])}"
+        )
+
+    for label, summary in results.get("operations", {}).items():
+        print(line(label, summary))
+    for count, entry in results.get("parent_close", {}).items():
+        print(line(f"parent close after {count} tasks", entry["close"]))
+    for size, cascade in results.get("cascade", {}).items():
+        print(
+            f"cascade to {size:>38} descendants: requests {cascade['dynamodb_requests']} "
+            f"(min {cascade['minimum_requests']}, ratio {cascade['request_ratio']}) extra {cascade['extra']}"
+        )
+    for name, flow in results.get("flows", {}).items():
+        units = f"RRU {flow['rru']} WRU {flow['wru']} (GSI {flow['gsi_wru']})"
+        print(f"flow {name:43} requests {flow['dynamodb_requests']} {units}")
+    for name, model in results.get("cost_model", {}).items():
+        if isinstance(model, dict) and "stratoflow" in model:
+            print(f"{name:48} {model['stratoflow']}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer samples (about 2 minutes)")
@@ -179,10 +236,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cost-flows", action="store_true", help="only measure the cost flows and print their prices (writes nothing)"
     )
+    parser.add_argument(
+        "--only", help=f"comma-separated parts ({', '.join(PARTS)}): measure and print them, write nothing else"
+    )
     arguments = parser.parse_args(argv)
     _paths()
     if arguments.cost_flows:
         print(json.dumps(cost_flows(QUICK if arguments.quick else FULL), indent=2))
+        return 0
+    if arguments.only:
+        parts = [part.strip() for part in arguments.only.split(",")]
+        unknown = sorted(set(parts) - set(PARTS))
+        if unknown:
+            parser.error(f"unknown parts {unknown}; choose from {', '.join(PARTS)}")
+        partial = run_parts(QUICK if arguments.quick else FULL, parts)
+        _print_parts(partial)
+        out = ROOT / "bench" / "partial_results.json"
+        out.write_text(json.dumps(partial, indent=2) + "\n", encoding="utf-8")
+        print(f"bench: wrote {out}", file=sys.stderr)
         return 0
     ensure_matplotlib()
     from bench import report  # noqa: PLC0415

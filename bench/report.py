@@ -53,31 +53,6 @@ EXPLANATIONS = {
     "submit SUSPEND_WORKFLOW": _ONE_ITEM_TRANSACTION.format(item="execution"),
     "submit (no commands)": _ONE_ITEM_TRANSACTION.format(item="execution"),
     "task heartbeat": _ONE_ITEM_TRANSACTION.format(item="task"),
-    "fire timer": (
-        "`timers.fire_timer` reads the timer item before its transaction, although the transaction is already "
-        "conditioned on `status = STARTED` and the schedule's input names the timer: the read buys a cheaper "
-        "refusal for a late or duplicate invocation (1 RRU instead of a failed 3-item transaction) at the price of "
-        "one request on every firing. Proposal: update the timer inside the transaction without reading it."
-    ),
-    "child cancel propagation (stream)": (
-        "Two reads the design does not need: the outbox item, whose payload the stream record's NewImage already "
-        "carries (and the transaction deletes it under `attribute_exists`, so a redelivery changes nothing "
-        "anyway), and the child link, since the child's own `parentWorkflowExecutionId`/`childExecutionName` prove "
-        "parentage and the link update can be conditioned on `childWorkflowExecutionId`. Fix proposal: pass the "
-        "record's NewImage to `outbox.propagate_child_cancel` and keep the reads for the sweeper's re-drive "
-        "(its index projects keys only)."
-    ),
-    "cascade step (stream)": (
-        "Reads the outbox item whose payload the stream record already carries. Here the read is also the guard "
-        "that makes a redelivered record a no-op (the children's transactions do not include the outbox item, "
-        "which is deleted last), so it is a 1-RRU insurance per cascade step, under 1% of the step's cost: keep it, "
-        "or delete the outbox item in the last child's transaction and pass the NewImage."
-    ),
-    "parent close (stream)": (
-        "The same 1-RRU guard read of the outbox item as a cascade step. The bigger cost is within the design: "
-        "close reads every task the workflow ever scheduled (one GetItem per TASKREF), finished or not — see "
-        "*Parent close* below."
-    ),
 }
 
 
@@ -358,6 +333,12 @@ def _findings(results: dict[str, Any]) -> list[str]:
                 f"{fewest['close']['dynamodb_requests']['mean']:g} requests after {fewest['tasks']} task, "
                 f"{most['close']['dynamodb_requests']['mean']:g} after {most['tasks']} (proposal above)."
             )
+        else:
+            findings.append(
+                f"- **Parent close is flat in the tasks a workflow ran**: "
+                f"{most['close']['dynamodb_requests']['mean']:g} requests after {fewest['tasks']} task and after "
+                f"{most['tasks']} (a task's end removes its reference)."
+            )
     fired = ops.get("timer schedule delete after fire (stream)")
     if fired and fired["other_requests"]:
         findings.append(
@@ -371,6 +352,60 @@ def _findings(results: dict[str, Any]) -> list[str]:
 
 
 STREAM_READERS = ("child cancel propagation (stream)", "cascade step (stream)", "parent close (stream)")
+
+# Measured once, when the stream steps began to act on the record's NewImage and a task's end began to remove its
+# reference (`python -m bench --only operations,parent-close,flows`); kept as the record of that change.
+STREAM_STEPS_BEFORE_AFTER = [
+    "### Stream steps and parent close: before and after",
+    "",
+    "Requests and units are exact (they do not depend on load). *Before*: the full run of 2026-11-25 above this "
+    "change (parent close had since gained an execution read, for `cancelOn` subscriptions: 7 requests after 1 "
+    "task when this change began); *after*: the same procedures at this change.",
+    "",
+    "| operation | requests (min): before → after | RRU before → after | WRU table + GSI before → after |",
+    "| --- | --- | --- | --- |",
+    "| fire timer | 3 (2) → 2 (2) | 2.0 → 1.0 | 6 + 3 → 6 + 3 |",
+    "| child cancel propagation (stream) | 4 (2) → 2 (2) | 3.0 → 1.0 | 8 + 3 → 8 + 3 |",
+    "| cascade step (stream), two leaf children | 7 (6) → 6 (6) | 4.0 → 3.0 | 9 + 5 → 9 + 5 |",
+    "| parent close (stream) after 1 task | 6 (5) → 4 (4) | 4.5 → 3.0 | 1 + 1 → 1 + 1 |",
+    "| parent close (stream) after 10 tasks | 15 → 4 | 13.5 → 3.0 | 1 + 1 → 1 + 1 |",
+    "| parent close (stream) after 100 tasks | 105 → 4 | 104.5 → 3.0 | 1 + 1 → 1 + 1 |",
+    "| task complete, cancel task, submit REQUEST_CANCEL_TASK | 3 (3) → 3 (3) | 2.0 → 2.0 | 6 + 3 → 8 + 3 |",
+    "| flow: 10 sequential tasks and the close | 121 → 110 | 67.0 → 56.5 | 291 → 311 (GSI 119 → 119) |",
+    "| flow: workflow cancellation | 18 → 15 | 12.0 → 9.5 | 36 → 38 (GSI 13 → 13) |",
+    "| flow: task cancellation | 8 → 8 | 4.5 → 4.5 | 16 → 18 (GSI 8 → 8) |",
+    "",
+    "What each step no longer reads: fire timer, the timer (the transaction's `status = STARTED` condition is the "
+    "gate; the schedule's input and the queue's message carry the due time, which only the last mile's wait needs); "
+    "child cancel propagation, the outbox item (the record's NewImage) and the child link (the child's own parent id "
+    "and name prove parentage; the link's update is conditioned on `childWorkflowExecutionId`); cascade step and "
+    "parent close, the outbox item, and close every finished task too (the design's minimum for close no longer "
+    "counts a read per finished task: none has a reference left). The guard that read gave is kept by writes: child-"
+    "cancel propagation deletes the outbox item under `attribute_exists` in its transaction; a cascade step changes a"
+    " child only while it is not yet `CANCELLING` (a redelivery finds it `CANCELLING`), and gives an already "
+    "`CANCELLING` child its cascade item only with a check that the step's own item still exists; close changes only "
+    "open tasks and STARTED timers. The sweeper's re-drive, which has only keys, still reads the item.",
+    "",
+    "Parent close: three ways to find open tasks were weighed against the price per task (a WRU is $0.625 per "
+    "million, so 2 WRU per task are $0.00125 per 1,000 task executions, 3.4% of today's $0.0367 and 9% of the "
+    "$0.01375 that half of Step Functions Standard allows).",
+    "",
+    "- *Delete the reference in the write that ends the task* (chosen): +2 WRU per task end (one more item in a "
+    "transaction), exact, a consistent query at close, no change to items or indexes. Measured: 29.1 → 31.1 WRU per "
+    "task in the sequential-tasks flow; reads drop (close no longer reads finished tasks), so DynamoDB's share of "
+    "1,000 task executions goes from $0.0190 to $0.0201.",
+    "- *A sparse index of open tasks* (an attribute on the task item while it is open, `KEYS_ONLY`): one index "
+    "put and one index delete per task (2 WRU), but no `TASKREF#` item (2 WRU less in the scheduling transaction), so "
+    "about the same price as before. Not chosen: an index is only eventually consistent, and close must see a task "
+    "scheduled in the very transaction that ended the workflow (their stream record and index entry are not "
+    "ordered); a missed task would stay PENDING and be handed to a worker.",
+    "- *Open task ids on the execution item* (the writes that schedule and end a task write it anyway): no "
+    "`TASKREF#` item at all (2 WRU less per task than before, 4 less than the chosen way), but the most-written item "
+    "grows by every open task's id (up to 128 characters): crossing a KB adds 2 WRU to every transaction that "
+    "writes the execution and 1 to its list entry, so a fan-out of a few dozen open tasks pays more per task than "
+    "the chosen way; it needs a bound with a fall-back to references beyond it. Left as the next lever for the "
+    "price goal.",
+]
 
 
 def render(results: dict[str, Any], plot_name: str) -> str:
@@ -492,9 +527,9 @@ def render(results: dict[str, Any], plot_name: str) -> str:
         *_cascade_table(cascade),
         "",
         f"Requests per descendant are constant (≈ {cascade[max(cascade, key=int)]['requests_per_descendant']:.1f}: "
-        "one read and one transaction per descendant, plus one query, "
-        "one outbox read and one outbox delete per inner node). The ratio above 1.0 is the outbox read of each "
-        "cascade step (see *Ratios above 1.0*). Each level is one more stream hop, so completion time grows with "
+        "one read and one transaction per descendant, plus one query and one outbox delete per inner node; the "
+        "step takes the outbox item from the stream record's NewImage). Each level is one more stream hop, so "
+        "completion time grows with "
         "depth, not with fan-out; handler seconds are the sum of all invocations (one at a time here; in AWS each "
         "shard batch runs in parallel with other shards).",
         "",
@@ -504,12 +539,14 @@ def render(results: dict[str, Any], plot_name: str) -> str:
         "",
         *_close_table(close),
         "",
-        "Close reads every `TASKREF#` of the workflow and then each task item, to find the open ones: its cost is "
-        "linear in the tasks the workflow ever scheduled, even when none is open. That is what the design says (task "
-        "references let parent close find open tasks); proposal: delete a task's reference in the transaction that "
-        "ends the task (complete, fail, cancel), so close reads only open tasks and stays flat. The request ratio "
-        "above 1.0 is the outbox guard read (see *Ratios above 1.0*); the design's minimum here already includes "
-        "one task read per reference.",
+        "A task's end removes its `TASKREF#` in the transaction that tells its workflow (complete, fail, cancel, "
+        "`REQUEST_CANCEL_TASK`), so a workflow's references are its open tasks: close queries them (consistently: "
+        "a task scheduled in the very write that ended the workflow is seen) and reads and cancels only those. Its "
+        "requests no longer grow with the tasks the workflow ran; what still grows is the capacity of the child "
+        "and timer queries, which read closed children and timers and filter them out. *Stream steps and parent "
+        "close: before and after* below has the numbers and what the reference's delete costs.",
+        "",
+        *STREAM_STEPS_BEFORE_AFTER,
         "",
         "## Cost model",
         "",

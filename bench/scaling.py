@@ -190,7 +190,7 @@ def parent_close(harness: Harness, task_counts: tuple[int, ...]) -> dict[str, An
         harness.deliver("close")
         samples = group(harness.samples)
         harness.samples.clear()
-        close = summarize("parent close (stream)", samples["close"], parent_close_minimum(count))
+        close = summarize("parent close (stream)", samples["close"], parent_close_minimum())
         results[str(count)] = {
             "tasks": count,
             "complete": summarize("submit COMPLETE_WORKFLOW (spawned)", samples["complete"], None),

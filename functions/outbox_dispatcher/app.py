@@ -23,7 +23,7 @@ def record_handler(record: DynamoDBRecord) -> None:
     if sk.startswith(TIMER_PREFIX):
         outcome = handle_timer_change(runtime(), change.old_image or None, change.new_image or None)
     elif sk.startswith(OUTBOX_PREFIX):
-        outcome = process_outbox_item(runtime(), keys["pk"], sk, batch_queue())
+        outcome = process_outbox_item(runtime(), keys["pk"], sk, batch_queue(), change.new_image or None)
     else:
         outcome = "ignored"
     logger.info("outbox record", extra={"sk": sk, "outcome": outcome})

@@ -14,10 +14,12 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 @tracer.capture_method
 def record_handler(record: DynamoDBRecord) -> None:
-    keys = record.dynamodb.keys if record.dynamodb else None
-    if not keys:
+    change = record.dynamodb
+    keys = change.keys if change else None
+    if not change or not keys:
         return
-    outcome = propagate_child_cancel(runtime(), keys["pk"], keys["sk"])
+    # The record's NewImage is the request as committed; without one, the item is read (as a re-drive does).
+    outcome = propagate_child_cancel(runtime(), keys["pk"], keys["sk"], change.new_image or None)
     logger.info("child cancel request", extra={"sk": keys["sk"], "outcome": outcome})
     metrics.add_metric(name=f"ChildCancel_{outcome}", unit=MetricUnit.Count, value=1)
 

@@ -299,15 +299,19 @@ class Engine:
         return [(item["pk"], item["sk"]) for item in self.items() if item["sk"].startswith("OUTBOX#")]
 
     def drain_outbox(self, deliveries: int = 2, max_rounds: int = 20) -> list[str]:
-        """Carry out every pending outbox item, each delivered `deliveries` times, until none is left."""
+        """Carry out every pending outbox item, each delivered `deliveries` times, until none is left: first as the
+        stream delivers it (with its NewImage), then as the sweeper re-drives it (keys only)."""
         outcomes: list[str] = []
         for _ in range(max_rounds):
             pending = self.outbox_keys()
             if not pending:
                 return outcomes
             for pk, sk in pending:
-                for _ in range(deliveries):
-                    outcomes.append(outbox.process_outbox_item(self.rt, pk, sk, self.batch_queue))
+                image = self.item(pk, sk)
+                for delivery in range(deliveries):
+                    outcomes.append(
+                        outbox.process_outbox_item(self.rt, pk, sk, self.batch_queue, image if delivery == 0 else None)
+                    )
         raise AssertionError(f"the outbox did not drain in {max_rounds} rounds: {self.outbox_keys()}")
 
     # ------------------------------------------------------------------ stored state

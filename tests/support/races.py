@@ -386,8 +386,12 @@ def scheduler_fires_twice(engine: Engine, pool: ThreadPoolExecutor) -> Run:
 
 
 def deliver_twice(engine: Engine, pool: ThreadPoolExecutor, key: tuple[str, str]) -> list[str]:
+    """The stream's record (with the item's NewImage) and the sweeper's re-drive (keys only), at once."""
+    image = engine.item(*key)
     outcomes = race(
-        pool, lambda: outbox.process_outbox_item(engine.rt, *key), lambda: outbox.process_outbox_item(engine.rt, *key)
+        pool,
+        lambda: outbox.process_outbox_item(engine.rt, *key, None, image),
+        lambda: outbox.process_outbox_item(engine.rt, *key),
     )
     assert all(o.error is None for o in outcomes), outcomes
     return sorted(str(o.value) for o in outcomes)

@@ -25,7 +25,7 @@ from stratoflow.executions import (
     stage_value,
 )
 from stratoflow.lifecycle import OUTBOX_CHILD_CANCEL, end_execution, stage_outbox
-from stratoflow.records import ChildLink, Execution, Task, TaskRef, Timer
+from stratoflow.records import ChildLink, Execution, Task, Timer
 from stratoflow.runtime import Runtime
 from stratoflow.states import (
     OPEN_TASK,
@@ -37,7 +37,7 @@ from stratoflow.states import (
     WorkflowStatus,
 )
 from stratoflow.subscriptions import CancelOn, stage_subscriptions
-from stratoflow.tasks import close_task_attempt, get_task_record, new_task, task_cancelled_event
+from stratoflow.tasks import close_task_attempt, get_task_record, new_task, task_cancelled_event, task_reference
 from stratoflow.timers import end_timer, new_timer, stage_ended_timer
 from stratoflow.values import encode_value
 
@@ -210,6 +210,7 @@ class _Batch:
     new_timers: set[str] = field(default_factory=set)
     cancelled_timers: set[str] = field(default_factory=set)
     new_tasks: set[str] = field(default_factory=set)
+    cancelled_tasks: set[str] = field(default_factory=set)
     links: dict[str, ChildLink | None] = field(default_factory=dict)
     new_links: set[str] = field(default_factory=set)
     refusals: dict[str, Exception] = field(default_factory=dict)
@@ -280,12 +281,19 @@ def _release(execution: Execution, now: int, unseen_before: bool) -> None:
 def _stage_child_item(batch: _Batch, item: Task | Timer) -> None:
     """Tasks and timers are written once each, as the whole submission left them."""
     if isinstance(item, Task):
+        # Only open tasks keep a reference (what parent close reads): a task cancelled in the submission that
+        # scheduled it never gets one, one cancelled later loses it in the same write.
+        reference = task_reference(batch.execution, item.task_id)
         if item.task_id in batch.new_tasks:
             label = f"new-task:{item.task_id}"
             batch.uow.put(item, NEW, label=label)
             batch.refusals[label] = Conflict(f"task id {item.task_id} already exists", taskExecutionId=item.task_id)
+            if item.task_id not in batch.cancelled_tasks:
+                batch.uow.put(reference, label="taskref")
         else:
             batch.uow.put(item, label="task")
+            if item.task_id in batch.cancelled_tasks:
+                batch.uow.delete(reference, label="taskref")
     elif item.timer_id in batch.new_timers:
         label = f"new-timer:{item.timer_id}"
         batch.uow.put(item, NEW, label=label)
@@ -314,7 +322,6 @@ def _schedule_task(batch: _Batch, index: int, command: ScheduleTask, encoded: st
     batch.tasks[task.task_id] = task
     batch.new_tasks.add(task.task_id)
     stage_value(batch.uow, task, "input", encoded)
-    batch.uow.put(TaskRef(execution.pk, keys.taskref_sk(task.task_id), task_id=task.task_id), label="taskref")
     batch.history.append(
         "TASK_SCHEDULED", {"taskExecutionId": command.taskExecutionId, "kind": command.kind, "input": command.input}
     )
@@ -327,6 +334,7 @@ def _request_cancel_task(batch: _Batch, index: int, command: RequestCancelTask, 
         task.status = TaskStatus.CANCELLED
         task.cancel_reason = command.reason
         close_task_attempt(task, batch.now)
+        batch.cancelled_tasks.add(task.task_id)
         batch.history.append("TASK_CANCELLED", task_cancelled_event(task, command.reason))
     return False
 

@@ -32,6 +32,9 @@ from stratoflow.values import dumps
 OUTBOX_CHILD_CANCEL = "CHILD_CANCEL"
 OUTBOX_CASCADE = "CASCADE"
 OUTBOX_CLOSE = "CLOSE"
+# A close payload's flag: the ended execution has `cancelOn` subscriptions to delete (absent: it has none), so the
+# close reads the execution only then.
+CLOSE_SUBSCRIBED = "subscribed"
 
 _END_EVENTS = {
     WorkflowStatus.COMPLETED: "WORKFLOW_COMPLETED",
@@ -103,8 +106,10 @@ def end_execution(
     execution.seen_seq = execution.last_seq
     clear_lease(execution)
     clear_dispatch(execution)
-    if execution.spawned or execution.cancel_on not in (None, "[]"):  # open work, or subscriptions to delete
-        stage_outbox(rt, uow, execution, OUTBOX_CLOSE, "close", close_payload or {})
+    subscribed = execution.cancel_on not in (None, "[]")
+    if execution.spawned or subscribed:  # open work, or subscriptions to delete
+        payload = {**(close_payload or {}), **({CLOSE_SUBSCRIBED: True} if subscribed else {})}
+        stage_outbox(rt, uow, execution, OUTBOX_CLOSE, "close", payload)
     if execution.parent_id:
         _report_to_parent(rt, uow, execution, status, value, now)
 

@@ -2,7 +2,9 @@
 
 Every follow-up is conditioned on its outbox item still existing and deletes it in the same transaction, or
 is idempotent and deletes it last; so a record delivered twice, concurrently or after a crash, changes nothing
-more (I4, I6). The stream delivers the items; the sweeper re-drives any left behind.
+more (I4, I6). The stream delivers the items, each with its NewImage, which is the item as its writer committed it:
+the item is not read again. The sweeper re-drives any left behind; its index projects keys only, so a re-drive reads
+the item (and finds nothing when a delivery did the work meanwhile).
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from typing import Any
 from stratoflow.batches import OUTBOX_BATCH, BatchQueue, start_batch
 from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
+from stratoflow.dal.images import record_from_image
 from stratoflow.dal.repository import commit_or_retry
 from stratoflow.dal.unit_of_work import (
     EXISTS,
+    Contention,
     FieldIs,
     TransactionConflict,
     UnitOfWork,
@@ -26,6 +30,7 @@ from stratoflow.deadlines import CASCADE_TIMER_DELAY_MS
 from stratoflow.event_delivery import OUTBOX_EVENT, deliver_recorded_event
 from stratoflow.executions import HistoryWriter, get_execution, is_live, wake
 from stratoflow.lifecycle import (
+    CLOSE_SUBSCRIBED,
     OUTBOX_CASCADE,
     OUTBOX_CHILD_CANCEL,
     OUTBOX_CLOSE,
@@ -43,14 +48,32 @@ from stratoflow.timers import cancel_started_timer, on_timer_closed, on_timer_st
 from stratoflow.values import loads
 
 PARENT_CLOSED = "parent closed"
+OUTBOX_LABEL = "outbox"
+LINK_LABEL = "link"
 
 
-def _get_outbox(rt: Runtime, pk: str, sk: str) -> OutboxEntry | None:
-    return rt.repo.get(OutboxEntry, pk, sk)
+class _Done(Exception):
+    """The outbox item is gone: a delivery or a re-drive carried it out already."""
 
 
-def process_outbox_item(rt: Runtime, pk: str, sk: str, batch_queue: BatchQueue | None = None) -> str:
-    """Carry out one outbox item, whatever its kind; returns what happened (for logs and tests)."""
+class _LinkDisagrees(Exception):
+    """The parent's link names another child than the one the request and the child name (never written so)."""
+
+
+def _outbox_entry(rt: Runtime, pk: str, sk: str, image: dict[str, Any] | None) -> OutboxEntry | None:
+    """The item as the stream record carries it, or, without an image of the whole item (a re-drive, a keys-only
+    record), as stored (None: done)."""
+    entry = record_from_image(OutboxEntry, image) if image else None
+    return entry if entry is not None else rt.repo.get(OutboxEntry, pk, sk)
+
+
+def process_outbox_item(
+    rt: Runtime, pk: str, sk: str, batch_queue: BatchQueue | None = None, image: dict[str, Any] | None = None
+) -> str:
+    """Carry out one outbox item, whatever its kind; `image` is the stream record's NewImage of it, if any.
+
+    Returns what happened (for logs and tests).
+    """
     kind = sk.removeprefix(keys.OUTBOX_PREFIX).split("#", 1)[0]
     if kind == OUTBOX_EVENT:
         return deliver_recorded_event(rt, pk, sk)
@@ -59,37 +82,41 @@ def process_outbox_item(rt: Runtime, pk: str, sk: str, batch_queue: BatchQueue |
             raise RuntimeError("a batch's start needs the batch queue")
         return start_batch(rt, batch_queue, pk, sk)
     if kind == OUTBOX_CHILD_CANCEL:
-        return propagate_child_cancel(rt, pk, sk)
+        return propagate_child_cancel(rt, pk, sk, image)
     if kind == OUTBOX_CASCADE:
-        return cascade_cancel(rt, pk, sk)
+        return cascade_cancel(rt, pk, sk, image)
     if kind == OUTBOX_CLOSE:
-        return close_parent(rt, pk, sk)
+        return close_parent(rt, pk, sk, image)
     return "unknown"
 
 
-def propagate_child_cancel(rt: Runtime, pk: str, sk: str) -> str:
+def propagate_child_cancel(rt: Runtime, pk: str, sk: str, image: dict[str, Any] | None = None) -> str:
     """Flow 4: deliver a child-cancel request, or report to the parent why it could not be delivered.
 
+    Reads the child only: the record carries the request, and the child's own parent id and name prove whose child
+    it is (a child and its link are written together), so the link is updated, not read. The transaction deletes
+    the outbox item under `attribute_exists`: a redelivered record, or a re-drive racing the stream, is refused.
     Returns "delivered", "already-cancelling", "failed" or "done" (nothing left to do).
     """
+    outbox = _outbox_entry(rt, pk, sk, image)
+    if outbox is None:
+        return "done"
+    payload = loads(outbox.payload)
+    name, child_id, reason = payload["childExecutionName"], payload["childWorkflowExecutionId"], payload["reason"]
+    tenant, parent_id = outbox.tenant, outbox.workflow_id
+    link = _link_key(outbox, name, child_id)
+    link_disagrees = False  # set when the link names another child: then it is left as it is
 
     def attempt() -> str:
-        outbox = _get_outbox(rt, pk, sk)
-        if outbox is None:
-            return "done"
-        payload = loads(outbox.payload)
-        name, child_id, reason = payload["childExecutionName"], payload["childWorkflowExecutionId"], payload["reason"]
-        tenant, parent_id = outbox.tenant, outbox.workflow_id
+        nonlocal link_disagrees
         now = rt.now_ms()
         uow = UnitOfWork()
-        uow.delete(outbox, EXISTS, label="outbox")
-        link = rt.repo.get(ChildLink, pk, keys.child_sk(name))
-        ours = link is not None and link.child_id == child_id
-        child = get_execution(rt.repo, tenant, child_id) if ours else None
-        if child is not None and child.parent_id != parent_id:
+        uow.delete(outbox, EXISTS, label=OUTBOX_LABEL)
+        child = get_execution(rt.repo, tenant, child_id)
+        ours = child is not None and child.parent_id == parent_id and child.child_execution_name == name
+        if not ours or link_disagrees:
             child, ours = None, False
         if child is not None and is_live(child):
-            assert link is not None
             if child.status == WorkflowStatus.CANCELLING:
                 outcome = "already-cancelling"
                 uow.check(child, version_is(child.ver), label="child")
@@ -109,7 +136,7 @@ def propagate_child_cancel(rt: Runtime, pk: str, sk: str) -> str:
                 }
             else:
                 error = {"code": "NOT_FOUND", "message": f"{child_id} is not a child {name!r} of this execution"}
-            if ours and link is not None:
+            if ours:
                 _set_cancel_state(uow, link, ChildCancelState.FAILED, now)
             parent = get_execution(rt.repo, tenant, parent_id)
             if parent is not None and is_live(parent):
@@ -120,39 +147,68 @@ def propagate_child_cancel(rt: Runtime, pk: str, sk: str) -> str:
                 )
                 wake(parent, now)
                 history.stage(uow, label="parent")
-        commit_or_retry(rt.repo, uow)
+        try:
+            commit_or_retry(rt.repo, uow, {OUTBOX_LABEL: _Done(), LINK_LABEL: _LinkDisagrees()})
+        except _Done:
+            return "done"
+        except _LinkDisagrees:
+            link_disagrees = True
+            raise Contention() from None
         return outcome
 
     return run_optimistic(attempt)
 
 
+def _link_key(outbox: OutboxEntry, name: str, child_id: str) -> ChildLink:
+    """The parent's link to the child, named by its key: enough to update its cancel state under `child_id`."""
+    return ChildLink(
+        outbox.pk,
+        keys.child_sk(name),
+        tenant=outbox.tenant,
+        parent_id=outbox.workflow_id,
+        child_execution_name=name,
+        child_id=child_id,
+        child_kind="",
+        status="",
+        parent_close_policy="",
+        created_at="",
+        updated_at="",
+    )
+
+
 def _set_cancel_state(uow: UnitOfWork, link: ChildLink, state: ChildCancelState, now: int) -> None:
     link.cancel_state = state
     link.updated_at = iso_ms(now)
-    uow.update(link, ("cancel_state", "updated_at"), FieldIs("child_id", link.child_id), label="link")
+    uow.update(link, ("cancel_state", "updated_at"), FieldIs("child_id", link.child_id), label=LINK_LABEL)
 
 
 def _open_children(rt: Runtime, pk: str) -> list[ChildLink]:
     return list(rt.repo.query(ChildLink, pk, keys.CHILD_PREFIX, where=status_is(ChildStatus.INITIATED)))
 
 
-def cascade_cancel(rt: Runtime, pk: str, sk: str) -> str:
-    """Flow 6 with cascade: every live child goes CANCELLING and carries the cascade on to its own children."""
-    outbox = _get_outbox(rt, pk, sk)
+def cascade_cancel(rt: Runtime, pk: str, sk: str, image: dict[str, Any] | None = None) -> str:
+    """Flow 6 with cascade: every live child goes CANCELLING and carries the cascade on to its own children.
+
+    A redelivered record finds the children it reached CANCELLING: a leaf needs nothing more, and a child with
+    children of its own gets its cascade item again only while this record's item still exists (the check in that
+    write), so a record delivered again after the cascade was done changes nothing.
+    """
+    outbox = _outbox_entry(rt, pk, sk, image)
     if outbox is None:
         return "done"
     payload: dict[str, Any] = loads(outbox.payload)
     for link in _open_children(rt, pk):
-        _cascade_to(rt, outbox.tenant, link.child_id, payload)
+        _cascade_to(rt, outbox, link.child_id, payload)
     _delete_outbox(rt, outbox)
     return "cascaded"
 
 
-def _cascade_to(rt: Runtime, tenant: str, child_id: str, payload: dict[str, Any]) -> None:
+def _cascade_to(rt: Runtime, outbox: OutboxEntry, child_id: str, payload: dict[str, Any]) -> None:
     def attempt() -> None:
-        child = get_execution(rt.repo, tenant, child_id)
+        child = get_execution(rt.repo, outbox.tenant, child_id)
         if child is None or not is_live(child):
             return
+        already_cancelling = child.status == WorkflowStatus.CANCELLING
         uow = UnitOfWork()
         request_workflow_cancel(
             rt,
@@ -165,7 +221,12 @@ def _cascade_to(rt: Runtime, tenant: str, child_id: str, payload: dict[str, Any]
             cleanup_deadline=payload.get("cleanupDeadline"),
             deadline_timer_at=_cascaded_timer_at(payload.get("cleanupDeadline")),
         )
-        commit_or_retry(rt.repo, uow)
+        if already_cancelling and uow.operations:  # only the child's own cascade item: not once the cascade is done
+            uow.check(outbox, EXISTS, label=OUTBOX_LABEL)
+        try:
+            commit_or_retry(rt.repo, uow, {OUTBOX_LABEL: _Done()})
+        except _Done:
+            return
 
     run_optimistic(attempt)
 
@@ -174,23 +235,28 @@ def _cascaded_timer_at(deadline: int | None) -> int | None:
     return None if deadline is None else deadline + CASCADE_TIMER_DELAY_MS
 
 
-def close_parent(rt: Runtime, pk: str, sk: str) -> str:
+def close_parent(rt: Runtime, pk: str, sk: str, image: dict[str, Any] | None = None) -> str:
     """Flow 7: an ended workflow asks its REQUEST_CANCEL children to cancel and cancels its open tasks and timers.
 
-    No event is appended to the ended workflow; each step is idempotent, so a redelivery repeats nothing.
+    No event is appended to the ended workflow; each step is idempotent (conditioned on the status it changes), so
+    a redelivery repeats nothing.
     """
-    outbox = _get_outbox(rt, pk, sk)
+    outbox = _outbox_entry(rt, pk, sk, image)
     if outbox is None:
         return "done"
     tenant, workflow_id = outbox.tenant, outbox.workflow_id
-    terminating = loads(outbox.payload).get(CLOSE_TERMINATES)
+    payload = loads(outbox.payload)
+    terminating = payload.get(CLOSE_TERMINATES)
     for link in _open_children(rt, pk):
         if terminating is not None:
             terminate_child(rt, link, terminating)  # a terminate's cascade: whatever the policy (operators.md)
         elif link.parent_close_policy == ParentClosePolicy.REQUEST_CANCEL:
             _ask_child_to_cancel_on_close(rt, link)
-    delete_subscriptions(rt, tenant, workflow_id)
-    for ref in rt.repo.query(TaskRef, pk, keys.TASKREF_PREFIX, consistent=False):
+    if payload.get(CLOSE_SUBSCRIBED):
+        delete_subscriptions(rt, tenant, workflow_id)
+    # Only open tasks have references (a task's end removes it), so this reads no finished task. Consistent: a task
+    # scheduled in the very write that ended the workflow is seen.
+    for ref in rt.repo.query(TaskRef, pk, keys.TASKREF_PREFIX):
         cancel_open_task(rt, tenant, ref.task_id, PARENT_CLOSED)
     for timer in rt.repo.query(Timer, pk, keys.TIMER_PREFIX, where=status_is(TimerStatus.STARTED)):
         cancel_started_timer(rt, tenant, workflow_id, timer.timer_id)

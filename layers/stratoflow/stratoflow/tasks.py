@@ -17,7 +17,7 @@ from stratoflow.errors import FailedPrecondition, LeaseLost
 from stratoflow.executions import HistoryWriter, get_execution, is_live, read_values, stage_value, wake
 from stratoflow.idempotency import commit_once
 from stratoflow.lookup import find, require
-from stratoflow.records import Candidate, Execution, Task
+from stratoflow.records import Candidate, Execution, Task, TaskRef
 from stratoflow.runtime import Runtime
 from stratoflow.states import OPEN_TASK, TERMINAL_TASK, TaskStatus
 from stratoflow.values import encode_value
@@ -281,11 +281,18 @@ def _end_task(
 
 
 def _tell_workflow(uow: UnitOfWork, workflow: Execution, event_type: str, data: dict[str, Any], now: int) -> None:
-    """Append a task's outcome to its live workflow and wake it, in the task's own write."""
+    """Append a task's outcome to its live workflow and wake it, in the task's own write, which also removes the
+    task's reference: the workflow's references are its open tasks, so its close reads only those."""
     history = HistoryWriter(workflow, now)
     history.append(event_type, data)
     wake(workflow, now)
     history.stage(uow)
+    uow.delete(task_reference(workflow, data["taskExecutionId"]), label="taskref")
+
+
+def task_reference(workflow: Execution, task_id: str) -> TaskRef:
+    """The workflow's reference to one of its open tasks (tasks live in partitions of their own)."""
+    return TaskRef(workflow.pk, keys.taskref_sk(task_id), task_id=task_id)
 
 
 def _live_owner_or_cancel(rt: Runtime, task: Task, uow: UnitOfWork, now: int) -> Execution | None:

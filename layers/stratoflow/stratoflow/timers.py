@@ -173,9 +173,18 @@ def deliver_last_mile(
     return fire_timer(rt, tenant, workflow_id, timer_id)
 
 
+class _NotStarted(Exception):
+    """The timer is no longer (or never was) STARTED."""
+
+
+TIMER_LABEL = "timer"
+
+
 def fire_timer(rt: Runtime, tenant: str, workflow_id: str, timer_id: str) -> str:
     """Flow 3: STARTED → FIRED with TIMER_FIRED, waking the workflow; anything else is left as it is.
 
+    The timer is not read: its key is known, TIMER_FIRED needs only its id, and the transaction changes it only while
+    it is STARTED, so a late or duplicate invocation is refused by that condition and changes nothing.
     Returns what happened: "fired", "cancelled" (its workflow had ended) or "ignored".
     """
     from stratoflow.deadlines import fire_deadline, is_deadline_timer  # noqa: PLC0415 - deadlines builds on timers
@@ -187,26 +196,43 @@ def fire_timer(rt: Runtime, tenant: str, workflow_id: str, timer_id: str) -> str
         execution = get_execution(rt.repo, tenant, workflow_id)
         if execution is None:
             return "ignored"
-        timer = rt.repo.get(Timer, execution.pk, keys.timer_sk(timer_id))
-        if timer is None or timer.status != TimerStatus.STARTED:
-            return "ignored"
         now = rt.now_ms()
         uow = UnitOfWork()
         if is_live(execution):
-            end_timer(timer, TimerStatus.FIRED, now)
             history = HistoryWriter(execution, now)
             history.append("TIMER_FIRED", {"timerId": timer_id})
             wake(execution, now)
             history.stage(uow)
-            outcome = "fired"
+            status, outcome = TimerStatus.FIRED, "fired"
         else:
-            end_timer(timer, TimerStatus.CANCELLED, now)  # after the end: no event follows a terminal one
-            outcome = "cancelled"
-        stage_ended_timer(uow, timer)
-        commit_or_retry(rt.repo, uow)
+            status, outcome = TimerStatus.CANCELLED, "cancelled"  # after the end: no event follows a terminal one
+        _stage_timer_end(uow, execution.pk, timer_id, status, now)
+        try:
+            commit_or_retry(rt.repo, uow, {TIMER_LABEL: _NotStarted()})
+        except _NotStarted:
+            return "ignored"  # fired, cancelled or closed already (or never started)
         return outcome
 
     return run_optimistic(attempt)
+
+
+def _stage_timer_end(uow: UnitOfWork, pk: str, timer_id: str, status: TimerStatus, now: int) -> None:
+    """STARTED → `status` without reading the timer: only the fields that change are written."""
+    timer = Timer(
+        pk,
+        keys.timer_sk(timer_id),
+        tenant="",
+        workflow_id="",
+        timer_id=timer_id,
+        status=status,
+        duration_ms=0,
+        fire_at="",
+        fire_at_ms=0,
+        created_at="",
+        updated_at="",
+    )
+    end_timer(timer, status, now)
+    uow.update(timer, ("status", "sweep_pk", "sweep_at", "updated_at"), status_is(TimerStatus.STARTED), TIMER_LABEL)
 
 
 def end_timer(timer: Timer, status: TimerStatus, now: int) -> None:
