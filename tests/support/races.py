@@ -385,13 +385,14 @@ def scheduler_fires_twice(engine: Engine, pool: ThreadPoolExecutor) -> Run:
     return [wid], "fired-once"
 
 
-def deliver_twice(engine: Engine, pool: ThreadPoolExecutor, key: tuple[str, str]) -> list[str]:
-    """The stream's record (with the item's NewImage) and the sweeper's re-drive (keys only), at once."""
+def deliver_twice(engine: Engine, pool: ThreadPoolExecutor, key: tuple[str, str], redrive: bool) -> list[str]:
+    """The stream's record (with the item's NewImage) delivered twice at once, or (`redrive`) racing the sweeper's
+    re-drive, which has the keys only and reads the item."""
     image = engine.item(*key)
     outcomes = race(
         pool,
         lambda: outbox.process_outbox_item(engine.rt, *key, None, image),
-        lambda: outbox.process_outbox_item(engine.rt, *key),
+        lambda: outbox.process_outbox_item(engine.rt, *key, None, None if redrive else image),
     )
     assert all(o.error is None for o in outcomes), outcomes
     return sorted(str(o.value) for o in outcomes)
@@ -399,7 +400,8 @@ def deliver_twice(engine: Engine, pool: ThreadPoolExecutor, key: tuple[str, str]
 
 def stream_record_twice(engine: Engine, pool: ThreadPoolExecutor) -> Run:
     """One effect: each kind of outbox record (child cancel, cascade, parent close) delivered twice at once."""
-    variant = next(_COUNTERS["stream"]) % 3
+    turn = next(_COUNTERS["stream"])
+    variant, redrive = turn % 3, (turn // 3) % 2 == 1  # each kind in turn, each as a redelivery and as a re-drive
     pid = engine.start()["workflowExecutionId"]
     child_id = f"{pid}.child"
     schedule_child = {
@@ -421,7 +423,7 @@ def stream_record_twice(engine: Engine, pool: ThreadPoolExecutor) -> Run:
                 },
             ],
         )
-        assert deliver_twice(engine, pool, outbox_keys(engine, pid)[0]) == ["delivered", "done"]
+        assert deliver_twice(engine, pool, outbox_keys(engine, pid)[0], redrive) == ["delivered", "done"]
         assert data_of(engine, child_id, "CANCELLATION_REQUESTED") == [
             {"reason": "twice", "requestedBy": f"workflow:{pid}", "cleanupDeadline": None}
         ]
@@ -441,7 +443,7 @@ def stream_record_twice(engine: Engine, pool: ThreadPoolExecutor) -> Run:
             ],
         )
         engine.cancel(pid, "twice")
-        assert deliver_twice(engine, pool, outbox_keys(engine, pid)[0]) in (
+        assert deliver_twice(engine, pool, outbox_keys(engine, pid)[0], redrive) in (
             ["cascaded", "cascaded"],
             ["cascaded", "done"],
         )
@@ -462,7 +464,10 @@ def stream_record_twice(engine: Engine, pool: ThreadPoolExecutor) -> Run:
         ],
     )
     at_end = engine.history(pid)
-    assert deliver_twice(engine, pool, outbox_keys(engine, pid)[0]) in (["closed", "closed"], ["closed", "done"])
+    assert deliver_twice(engine, pool, outbox_keys(engine, pid)[0], redrive) in (
+        ["closed", "closed"],
+        ["closed", "done"],
+    )
     drain(engine, [pid])
     assert engine.history(pid) == at_end
     assert engine.task(task_id)["status"] == "CANCELLED"
