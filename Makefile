@@ -77,15 +77,13 @@ typecheck: $(VENV)/.stamp
 	$(PY) -m mypy local $(wildcard layers/stratoflow/stratoflow) $(wildcard sdk/src/stratoflow_sdk)
 	@for handler in functions/*/app.py; do $(PY) -m mypy --no-error-summary "$$handler" || exit 1; done
 
-# Unit tests in one run (pytest's exit 5, no test collected, fails the target); then each integration module in a
-# process of its own, as each starts background stacks whose leftovers must not reach the next module.
+# The unit tests in one pytest process (pytest's exit 5, no test collected, fails the target) and each integration
+# module in a process of its own, as each starts background stacks whose leftovers must not reach the next module;
+# TEST_JOBS of them at a time, each one's output printed whole and in order (tests/support/run_modules.py).
+TEST_JOBS ?= 3
 pytest: $(VENV)/.stamp
-	$(PY) -m pytest -m "not slow" tests/unit $(PYTEST_ARGS)
-	@for module in tests/integration/test_*.py; do \
-	  echo "== $$module"; \
-	  rc=0; $(PY) -m pytest -m "not slow" -q $$module $(PYTEST_ARGS) || rc=$$?; \
-	  if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then exit $$rc; fi; \
-	done
+	$(PY) -m tests.support.run_modules --jobs $(TEST_JOBS) tests/unit $(wildcard tests/integration/test_*.py) \
+	  -- $(PYTEST_ARGS)
 
 validate: venv
 	$(VENV)/bin/cfn-lint template.yaml
