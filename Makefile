@@ -26,7 +26,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 help:
 	@echo "make local     run the local stack on http://127.0.0.1:$(PORT) (Ctrl-C stops it; state kept across restarts)"
 	@echo "make local-reset   the same, from a clean state"
-	@echo "make test      everything CI runs: lint, typecheck, pytest, validate, build, check-build"
+	@echo "make test      everything CI runs: lint, typecheck, pytest, validate, build, check-build (TEST_JOBS=3 at a time)"
 	@echo "make invoke FN=<LogicalId> EVENT=events/<file>.json   (against a running make local, else a fresh endpoint)"
 	@echo "make example NAME=order_saga|provider_race|fanout_deadline|cleanup_deadline   (against a running make local)"
 	@echo "make deploy [GUIDED=1] | outputs | token TENANT=<t> | smoke URL=<ApiUrl> TOKEN=<t> | destroy"
@@ -67,7 +67,15 @@ example: $(VENV)/.stamp
 	@$(PY) examples/$(NAME).py
 
 # ---------------------------------------------------------------- checks
-test: lint typecheck pytest validate check-build
+# validate and check-build (and the SAM CLI's virtualenv they need, built the first time) run beside lint, typecheck
+# and pytest, which leave cores idle while they wait on the network; their output is kept and printed afterwards.
+test: $(VENV)/.stamp
+	@sam_log=$$(mktemp); trap 'rm -f "$$sam_log"' EXIT; \
+	$(MAKE) --no-print-directory validate check-build >"$$sam_log" 2>&1 & sam_checks=$$!; \
+	rc=0; $(MAKE) --no-print-directory lint typecheck pytest || rc=$$?; \
+	sam_rc=0; wait $$sam_checks || sam_rc=$$?; \
+	echo "== validate, check-build"; cat "$$sam_log"; \
+	if [ $$rc -ne 0 ]; then exit $$rc; fi; exit $$sam_rc
 
 lint: $(VENV)/.stamp
 	$(PY) -m ruff check .
