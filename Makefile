@@ -67,8 +67,8 @@ example: $(VENV)/.stamp
 	@$(PY) examples/$(NAME).py
 
 # ---------------------------------------------------------------- checks
-# validate and check-build (and the SAM CLI's virtualenv they need, built the first time) run beside lint, typecheck
-# and pytest, which leave cores idle while they wait on the network; their output is kept and printed afterwards.
+# validate and check-build wait mostly on the network (the SAM CLI's virtualenv the first time, `sam build`'s download
+# of the layer's packages), so they run beside lint, typecheck and pytest; their output is kept and printed after.
 test: $(VENV)/.stamp
 	@sam_log=$$(mktemp); trap 'rm -f "$$sam_log"' EXIT; \
 	$(MAKE) --no-print-directory validate check-build >"$$sam_log" 2>&1 & sam_checks=$$!; \
