@@ -26,7 +26,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 help:
 	@echo "make local     run the local stack on http://127.0.0.1:$(PORT) (Ctrl-C stops it; state kept across restarts)"
 	@echo "make local-reset   the same, from a clean state"
-	@echo "make test      everything CI runs: lint, typecheck, pytest, validate, build, check-build"
+	@echo "make test      everything CI runs: lint, typecheck, pytest, validate, build, check-build (TEST_JOBS=3 at a time)"
 	@echo "make invoke FN=<LogicalId> EVENT=events/<file>.json   (against a running make local, else a fresh endpoint)"
 	@echo "make example NAME=order_saga|provider_race|fanout_deadline|cleanup_deadline   (against a running make local)"
 	@echo "make deploy [GUIDED=1] | outputs | token TENANT=<t> | smoke URL=<ApiUrl> TOKEN=<t> | destroy"
@@ -67,25 +67,32 @@ example: $(VENV)/.stamp
 	@$(PY) examples/$(NAME).py
 
 # ---------------------------------------------------------------- checks
-test: lint typecheck pytest validate check-build
+# validate and check-build wait mostly on the network (the SAM CLI's virtualenv the first time, `sam build`'s download
+# of the layer's packages), so they run beside lint, typecheck and pytest; their output is kept and printed after.
+test: $(VENV)/.stamp
+	@sam_log=$$(mktemp); trap 'rm -f "$$sam_log"' EXIT; \
+	$(MAKE) --no-print-directory validate check-build >"$$sam_log" 2>&1 & sam_checks=$$!; \
+	rc=0; $(MAKE) --no-print-directory lint typecheck pytest || rc=$$?; \
+	sam_rc=0; wait $$sam_checks || sam_rc=$$?; \
+	echo "== validate, check-build"; cat "$$sam_log"; \
+	if [ $$rc -ne 0 ]; then exit $$rc; fi; exit $$sam_rc
 
 lint: $(VENV)/.stamp
 	$(PY) -m ruff check .
 
-# Every handler is a module named `app`, so each one is checked on its own.
+# One mypy run: every handler is a module named `app`, but with explicit package bases (pyproject.toml) each is known
+# by its folder (`functions.sweeper.app`), so they do not clash.
 typecheck: $(VENV)/.stamp
-	$(PY) -m mypy local $(wildcard layers/stratoflow/stratoflow) $(wildcard sdk/src/stratoflow_sdk)
-	@for handler in functions/*/app.py; do $(PY) -m mypy --no-error-summary "$$handler" || exit 1; done
+	$(PY) -m mypy local $(wildcard layers/stratoflow/stratoflow) $(wildcard sdk/src/stratoflow_sdk) \
+	  $(wildcard functions/*/app.py)
 
-# Unit tests in one run (pytest's exit 5, no test collected, fails the target); then each integration module in a
-# process of its own, as each starts background stacks whose leftovers must not reach the next module.
+# The unit tests in one pytest process (pytest's exit 5, no test collected, fails the target) and each integration
+# module in a process of its own, as each starts background stacks whose leftovers must not reach the next module;
+# TEST_JOBS of them at a time, each one's output printed whole and in order (tests/support/run_modules.py).
+TEST_JOBS ?= 3
 pytest: $(VENV)/.stamp
-	$(PY) -m pytest -m "not slow" tests/unit $(PYTEST_ARGS)
-	@for module in tests/integration/test_*.py; do \
-	  echo "== $$module"; \
-	  rc=0; $(PY) -m pytest -m "not slow" -q $$module $(PYTEST_ARGS) || rc=$$?; \
-	  if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then exit $$rc; fi; \
-	done
+	$(PY) -m tests.support.run_modules --jobs $(TEST_JOBS) tests/unit $(wildcard tests/integration/test_*.py) \
+	  -- $(PYTEST_ARGS)
 
 validate: venv
 	$(VENV)/bin/cfn-lint template.yaml

@@ -165,12 +165,16 @@ StackFactory = Callable[..., Any]
 
 @pytest.fixture
 def stack_factory(journal_path: Path) -> Iterator[StackFactory]:
-    """`with stack_factory(template, **options) as stack:` - a LocalStack of fixture handlers, no tokens, no sweeps."""
+    """`with stack_factory(template, **options) as stack:` - a LocalStack of fixture handlers, no tokens, no sweeps,
+    no container started before its function is first invoked."""
 
     @contextmanager
     def factory(template: Path, **options: Any) -> Iterator[LocalStack]:
         options.setdefault("tokens", [])
         options.setdefault("sweep_seconds", 0)
+        # Containers start when first invoked, as in Lambda: a test uses a few of the template's functions, and
+        # starting all of them would cost every stack a dozen interpreters.
+        options.setdefault("prewarm", False)
         options.setdefault("environment", {"FIXTURE_JOURNAL": str(journal_path)})
         with LocalStack(template_path=template, **options) as stack:
             yield stack

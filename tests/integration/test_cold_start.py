@@ -15,6 +15,7 @@ Each container has the environment of its own function: its logs name its own se
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,9 +31,15 @@ from tests.integration.conftest import REPO, TEMPLATE
 SAMPLES = sorted((REPO / "events").glob("*.json"))
 
 
+@functools.cache
+def functions_by_folder() -> dict[str, str]:
+    """Code folder -> logical id, from the template read once (parsing it takes a good part of a second)."""
+    return {spec.code_dir.name: logical_id for logical_id, spec in load_template(TEMPLATE).functions.items()}
+
+
 def function_of(sample: Path) -> str:
     """The logical id of the function whose code folder names the sample (`<folder>_<case>.json`)."""
-    folders = {spec.code_dir.name: logical_id for logical_id, spec in load_template(TEMPLATE).functions.items()}
+    folders = functions_by_folder()
     folder = max((name for name in folders if sample.stem.startswith(name + "_")), key=len)
     return folders[folder]
 

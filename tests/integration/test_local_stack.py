@@ -107,6 +107,7 @@ def fixture_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lo
         template_path=make_fixture_template(directory / "app"),
         tokens=[],
         sweep_seconds=0,
+        prewarm=False,
         environment={"FIXTURE_JOURNAL": str(journal_file)},
     ) as stack:
         yield stack, journal_file

@@ -73,8 +73,8 @@ def plain(value: Any) -> Any:
     return value
 
 
-def query_items(dynamodb: Any, table_name: str, pk: str) -> list[dict[str, Any]]:
-    """Every item of one partition, deserialized."""
+def query_items(dynamodb: Any, table_name: str, pk: str, sk_prefix: str = "") -> list[dict[str, Any]]:
+    """Every item of one partition (those whose sort key starts with `sk_prefix`, when given), deserialized."""
     deserializer = TypeDeserializer()
     items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {
@@ -83,6 +83,9 @@ def query_items(dynamodb: Any, table_name: str, pk: str) -> list[dict[str, Any]]
         "ExpressionAttributeValues": {":pk": {"S": pk}},
         "ConsistentRead": True,
     }
+    if sk_prefix:
+        kwargs["KeyConditionExpression"] += " AND begins_with(sk, :prefix)"
+        kwargs["ExpressionAttributeValues"][":prefix"] = {"S": sk_prefix}
     while True:
         page = dynamodb.query(**kwargs)
         items += [plain({k: deserializer.deserialize(v) for k, v in raw.items()}) for raw in page["Items"]]
