@@ -1,7 +1,8 @@
 """Request bodies of the HTTP API (api.md), validated by the resolver and described in the OpenAPI document.
 
 Numbers and booleans are strict (`StrictInt`, `StrictBool`): `"leaseMs": "60000"` is a string, so it is refused, as
-JSON's types say. Unknown fields are ignored (docs/api-notes.md).
+JSON's types say. Unknown fields are ignored (docs/api-notes.md). The command batch's body is in `submit_routes`:
+only that function needs the command models, whose schemas are the costliest part of an API function's import.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
-from stratoflow.commands import MAX_COMMANDS, Command
 from stratoflow.deadlines import MAX_CLEANUP_TIMEOUT_MS, MIN_CLEANUP_TIMEOUT_MS
 from stratoflow.subscriptions import CancelOn
 
@@ -53,11 +53,6 @@ class PollBody(_Body):
     workerId: WorkerId | None = None
     kinds: list[Name] | None = Field(default=None, min_length=1, max_length=100)
     leaseMs: StrictInt | None = Field(default=None, ge=1000, le=300_000)
-
-
-class SubmitCommandsBody(_Body):
-    leaseId: LeaseId
-    commands: list[Command] = Field(max_length=MAX_COMMANDS)
 
 
 class HeartbeatBody(_Body):

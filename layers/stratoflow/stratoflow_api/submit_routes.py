@@ -6,12 +6,22 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
-from stratoflow.commands import submit_commands
+from pydantic import BaseModel, ConfigDict, Field
+from stratoflow.commands import MAX_COMMANDS, Command, submit_commands
 from stratoflow.services import runtime
 
-from stratoflow_api.models import SubmitCommandsBody
+from stratoflow_api.models import LeaseId
 from stratoflow_api.operations import answer, operation, tenant_of
 from stratoflow_api.response_models import CommandsSubmitted
+
+
+class SubmitCommandsBody(BaseModel):
+    """The command batch (api.md), here rather than in `models` so that only this function builds the command models."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    leaseId: LeaseId
+    commands: list[Command] = Field(max_length=MAX_COMMANDS)
 
 
 def register_submit_routes(app: APIGatewayRestResolver) -> None:
