@@ -8,7 +8,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 
-from stratoflow_api.operations import SECURITY_SCHEMES, answer, operation
+from stratoflow_api.operations import answer, operation, security_schemes
 from stratoflow_api.resolver import new_resolver
 from stratoflow_api.response_models import Health, OpenApiDocument
 
@@ -63,7 +63,7 @@ def openapi_document() -> str:
         version="1.0.0",
         description="Durable workflows on AWS serverless parts: event histories, leases and exact cancellation. "
         'Every 4xx/5xx answer is {"error": {"code", "message", ...details}}.',
-        security_schemes=SECURITY_SCHEMES,
+        security_schemes=security_schemes(),
     )
     return json.dumps(_as_answered(json.loads(schema)))
 
