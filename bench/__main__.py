@@ -2,6 +2,7 @@
 
     python -m bench            # the full profile (under 10 minutes on 2 cores)
     python -m bench --quick    # fewer samples and sizes, about 2 minutes
+    python -m bench --only coldstart   # just the cold-start part (about 3 minutes), into the last results
 
 Nothing here is a test: no number is asserted, only recorded.
 """
@@ -88,17 +89,16 @@ def _step(timings: dict[str, float], name: str, started: float) -> None:
 def run(profile: Profile) -> dict[str, Any]:
     from bench import coldstart, costs, flows, operations, scaling  # noqa: PLC0415
     from bench.embedded_dynamodb import measure  # noqa: PLC0415
-    from bench.harness import load_template, running_harness  # noqa: PLC0415
+    from bench.harness import running_harness  # noqa: PLC0415
     from bench.minimums import MINIMUMS  # noqa: PLC0415
     from bench.stats import group, summarize  # noqa: PLC0415
 
     timings: dict[str, float] = {}
     began = time.perf_counter()
     load_before = os.getloadavg()
-    template = load_template()
 
     started = time.perf_counter()
-    cold = coldstart.measure_cold_start(template, profile.cold_start_repeats)
+    cold = coldstart.measure_cold_start(profile.cold_start_repeats)
     _step(timings, "cold start", started)
 
     with running_harness() as harness:
@@ -163,6 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "benchmarks-scaling.png")
     parser.add_argument("--from-results", action="store_true", help="only re-render the report from --results")
+    parser.add_argument(
+        "--only",
+        choices=["coldstart"],
+        help="measure only this part and put it into the existing --results (the rest is re-rendered as it was)",
+    )
     arguments = parser.parse_args(argv)
     _paths()
     ensure_matplotlib()
@@ -170,6 +175,13 @@ def main(argv: list[str] | None = None) -> int:
 
     if arguments.from_results:
         results = json.loads(arguments.results.read_text(encoding="utf-8"))
+    elif arguments.only == "coldstart":
+        from bench import coldstart  # noqa: PLC0415
+
+        results = json.loads(arguments.results.read_text(encoding="utf-8"))
+        profile = QUICK if arguments.quick else FULL
+        results["cold_start"] = coldstart.measure_cold_start(profile.cold_start_repeats)
+        arguments.results.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     else:
         results = run(QUICK if arguments.quick else FULL)
         arguments.results.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
