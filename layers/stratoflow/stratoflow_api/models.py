@@ -20,7 +20,8 @@ WorkerId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # Built when a route first validates it, not at every cold start for every body of the API.
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 class StartWorkflowBody(_Body):
