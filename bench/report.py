@@ -262,7 +262,7 @@ def _cold_start(cold: dict[str, Any]) -> list[str]:
         *_cold_heaviest(cold),
         "",
         "What the numbers decided. Before (commit 7311f97 as its `sam build` shipped it, measured the same way on "
-        "the same day): 4.0-5.3x boto3's, 1.15-1.54 s of CPU against boto3's 0.29 s.",
+        "the same day, on a loaded machine): 4.0-5.3x boto3's, 1.15-1.54 s of CPU against boto3's 0.29 s.",
         "",
         "- **`.pyc` in the build.** `BuildMethod: python3.11` ships no `.pyc`, and Lambda cannot write them, so "
         "every cold start compiled every module it imported, botocore included (the dependencies layer brings its "
@@ -286,8 +286,10 @@ def _cold_start(cold: dict[str, Any]) -> list[str]:
         "through PynamoDB), Powertools' logger and metrics, pydantic (the settings and the models; its first model "
         "loads its schema machinery, about 100 ms of CPU here), PynamoDB and the domain; the API functions add "
         "Powertools' event handler with validation (about 50 ms: its package also loads asyncio and every event "
-        "class) and their routes and models (about 50 ms). Their ratios sit near the goal and move by about 0.1 "
-        "between runs on this loaded machine.",
+        "class) and their routes and models (about 50 ms). The goal is not met yet where the verdict above says so "
+        "(ratios move by about 0.1 between runs, more under load); the levers left are pydantic's machinery, which "
+        "only the API functions and the event parsers need (the settings and `stratoflow.subscriptions` pull it "
+        "into every function), and Powertools' batch and event-handler packages, which load more than is used.",
         "- **arm64** was not measured (no arm64 machine here); Lambda bills arm64 20% less per GB-second, so it "
         "is worth measuring in an account before switching.",
     ]
