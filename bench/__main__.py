@@ -3,6 +3,7 @@
     python -m bench            # the full profile (under 10 minutes on 2 cores)
     python -m bench --quick    # fewer samples and sizes, about 2 minutes
     python -m bench --only operations,cascade,parent-close,flows [--quick]   # printed, docs untouched
+    python -m bench --cold-start   # just the cold-start part (about 3 minutes), into the last results
 
 Nothing here is a test: no number is asserted, only recorded.
 """
@@ -89,17 +90,16 @@ def _step(timings: dict[str, float], name: str, started: float) -> None:
 def run(profile: Profile) -> dict[str, Any]:
     from bench import coldstart, costs, flows, operations, scaling  # noqa: PLC0415
     from bench.embedded_dynamodb import measure  # noqa: PLC0415
-    from bench.harness import load_template, running_harness  # noqa: PLC0415
+    from bench.harness import running_harness  # noqa: PLC0415
     from bench.minimums import MINIMUMS  # noqa: PLC0415
     from bench.stats import group, summarize  # noqa: PLC0415
 
     timings: dict[str, float] = {}
     began = time.perf_counter()
     load_before = os.getloadavg()
-    template = load_template()
 
     started = time.perf_counter()
-    cold = coldstart.measure_cold_start(template, profile.cold_start_repeats)
+    cold = coldstart.measure_cold_start(profile.cold_start_repeats)
     _step(timings, "cold start", started)
 
     with running_harness() as harness:
@@ -239,6 +239,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only", help=f"comma-separated parts ({', '.join(PARTS)}): measure and print them, write nothing else"
     )
+    parser.add_argument(
+        "--cold-start",
+        action="store_true",
+        help="measure only the cold start and put it into the existing --results (the rest is re-rendered as it was)",
+    )
     arguments = parser.parse_args(argv)
     _paths()
     if arguments.cost_flows:
@@ -260,6 +265,13 @@ def main(argv: list[str] | None = None) -> int:
 
     if arguments.from_results:
         results = json.loads(arguments.results.read_text(encoding="utf-8"))
+    elif arguments.cold_start:
+        from bench import coldstart  # noqa: PLC0415
+
+        results = json.loads(arguments.results.read_text(encoding="utf-8"))
+        profile = QUICK if arguments.quick else FULL
+        results["cold_start"] = coldstart.measure_cold_start(profile.cold_start_repeats)
+        arguments.results.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     else:
         results = run(QUICK if arguments.quick else FULL)
         arguments.results.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

@@ -162,7 +162,8 @@ def cost_model(
             "stratoflow": stratoflow_cost(flows["task cancellation"], 1000),
             "step_functions": step_functions_cancellations(1000, 1),
         },
-        "x_ray_note": "Tracing is Active in template.yaml: each traced request adds $5.00 per million traces recorded "
+        "x_ray_note": "Tracing is off by default (the template's Tracing parameter); with Tracing=Active each traced "
+        "request adds $5.00 per million traces recorded "
         "(https://aws.amazon.com/xray/pricing/); with the default sampling rule (the first request each second, "
         "then 5%) that is about $0.25 per million requests at volume. Not in the totals.",
     }

@@ -6,6 +6,10 @@ For each function of the built template, a fresh interpreter without site-packag
 only the function's build folder, the `python/` folder of each of its built layers, and the packages the Lambda
 Python runtime itself provides (boto3 and its dependencies, linked from this environment). It imports the handler
 module and checks the handler is callable. A dependency missing from a layer fails here, not in AWS.
+
+It also checks that every module of every built layer ships its `.pyc` for this Python, hash-based: Lambda's `/opt`
+is read-only, so a module without one is compiled again at every cold start, and a timestamp-based one is stale as
+soon as zipping changes its source's mtime.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pathlib import Path
 from stratoflow_local.template import FUNCTION_TYPES, load_yaml
 
 # What the python3.11 Lambda runtime ships besides the standard library.
+LAYER_TYPES = ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion")
 RUNTIME_PACKAGES = ("boto3", "botocore", "jmespath", "s3transfer", "dateutil", "urllib3", "six")
 
 _PROBE = """
@@ -36,7 +41,7 @@ assert callable(handler), f"{module_name}.{attribute} is not callable"
 """
 
 
-def _runtime_dir(target: Path) -> None:
+def link_runtime_packages(target: Path) -> None:
     """Link the packages the Lambda runtime provides into `target`."""
     for name in RUNTIME_PACKAGES:
         spec = importlib.util.find_spec(name)
@@ -47,6 +52,25 @@ def _runtime_dir(target: Path) -> None:
         (target / source.name).symlink_to(source)
 
 
+def uncompiled_modules(folder: Path) -> list[Path]:
+    """The modules under `folder` without a hash-based `.pyc` for this interpreter beside them."""
+    missing = []
+    for source in sorted(folder.rglob("*.py")):
+        cached = Path(importlib.util.cache_from_source(str(source)))
+        # The header's flags word (bytes 4-8) has bit 0 set for a hash-based .pyc (PEP 552).
+        if not cached.is_file() or not int.from_bytes(cached.read_bytes()[4:8], "little") & 1:
+            missing.append(source)
+    return missing
+
+
+def _layer_folders(document: dict, build_dir: Path) -> list[Path]:
+    return [
+        build_dir / str(resource["Properties"]["ContentUri"]) / "python"
+        for resource in document["Resources"].values()
+        if resource.get("Type") in LAYER_TYPES
+    ]
+
+
 def check(build_dir: Path) -> list[str]:
     """Import each built handler; return one message per failure."""
     document = load_yaml(build_dir / "template.yaml")
@@ -54,7 +78,7 @@ def check(build_dir: Path) -> list[str]:
     globals_function = (document.get("Globals", {}) or {}).get("Function", {}) or {}
     jobs: list[tuple[str, list[str], str, str]] = []
     with tempfile.TemporaryDirectory(prefix="lambda-runtime-") as runtime_dir:
-        _runtime_dir(Path(runtime_dir))
+        link_runtime_packages(Path(runtime_dir))
         for logical_id, resource in resources.items():
             if resource.get("Type") not in FUNCTION_TYPES:
                 continue
@@ -71,6 +95,11 @@ def check(build_dir: Path) -> list[str]:
             jobs.append((logical_id, paths, module, attribute))
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
             results = list(pool.map(_probe, jobs))
+    for folder in _layer_folders(document, build_dir):
+        missing = uncompiled_modules(folder)
+        if missing:
+            shown = ", ".join(str(path.relative_to(folder)) for path in missing[:5])
+            results.append(f"{folder}: {len(missing)} modules ship without a hash-based .pyc (e.g. {shown})")
     return [message for message in results if message]
 
 

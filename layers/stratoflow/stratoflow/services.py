@@ -11,8 +11,6 @@ import threading
 from functools import lru_cache
 from typing import Any
 
-import boto3
-
 from stratoflow.batch_queue import SqsBatchQueue
 from stratoflow.clock import Clock, IdFactory, SystemClock, UuidFactory
 from stratoflow.config import Settings
@@ -57,7 +55,11 @@ def runtime() -> Runtime:
 
 
 class _LazyClient:
-    """A boto3 client created on first use: only the functions that schedule timers pay for it at cold start."""
+    """A boto3 client created on first use: only the functions that schedule timers pay for it at cold start.
+
+    boto3 itself is imported then too: the table is reached through PynamoDB, which needs only botocore, so a cold
+    start that creates no client never loads boto3 (nor s3transfer, which boto3 imports).
+    """
 
     def __init__(self, service: str) -> None:
         self._service = service
@@ -67,6 +69,8 @@ class _LazyClient:
     def __getattr__(self, name: str) -> Any:
         with self._lock:
             if self._client is None:
+                import boto3  # noqa: PLC0415
+
                 self._client = boto3.client(self._service)
         return getattr(self._client, name)
 

@@ -1,7 +1,8 @@
 """Request bodies of the HTTP API (api.md), validated by the resolver and described in the OpenAPI document.
 
 Numbers and booleans are strict (`StrictInt`, `StrictBool`): `"leaseMs": "60000"` is a string, so it is refused, as
-JSON's types say. Unknown fields are ignored (docs/api-notes.md).
+JSON's types say. Unknown fields are ignored (docs/api-notes.md). The command batch's body is in `submit_routes`:
+only that function needs the command models, whose schemas are the costliest part of an API function's import.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
-from stratoflow.commands import MAX_COMMANDS, Command
 from stratoflow.deadlines import MAX_CLEANUP_TIMEOUT_MS, MIN_CLEANUP_TIMEOUT_MS
 from stratoflow.subscriptions import CancelOn
 
@@ -25,8 +25,10 @@ PageLimit = Annotated[int, Query(ge=1, le=100)]
 NextToken = Annotated[str | None, Query(alias="nextToken", max_length=4096)]
 
 
+
 class RequestBody(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # Built when a route first validates it, not at every cold start for every body of the API.
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 class StartWorkflowBody(RequestBody):
@@ -65,16 +67,10 @@ class PollNext(PollBody):
     """`pollNext` of a combined call: the poll to run once the call's own write has committed (a poll's body)."""
 
 
-_POLL_NEXT = (
+POLL_NEXT_DESCRIPTION = (
     "Optional: once this call has committed, claim the next one as the poll with this body would, and answer it "
     "in `next` (null when nothing is ready). Without it, the answer has no `next`."
 )
-
-
-class SubmitCommandsBody(RequestBody):
-    leaseId: LeaseId
-    commands: list[Command] = Field(max_length=MAX_COMMANDS)
-    pollNext: PollNext | None = Field(default=None, description=_POLL_NEXT)
 
 
 class HeartbeatBody(RequestBody):
@@ -85,11 +81,11 @@ class HeartbeatBody(RequestBody):
 class CompleteTaskBody(RequestBody):
     leaseId: LeaseId
     output: Any = None
-    pollNext: PollNext | None = Field(default=None, description=_POLL_NEXT)
+    pollNext: PollNext | None = Field(default=None, description=POLL_NEXT_DESCRIPTION)
 
 
 class FailTaskBody(RequestBody):
     leaseId: LeaseId
     error: Any = None
     retryable: StrictBool = True
-    pollNext: PollNext | None = Field(default=None, description=_POLL_NEXT)
+    pollNext: PollNext | None = Field(default=None, description=POLL_NEXT_DESCRIPTION)

@@ -16,10 +16,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, SecurityScheme
 from pydantic import BaseModel
 from stratoflow.errors import PermissionDenied
 
@@ -27,10 +26,18 @@ from stratoflow_api.guards import principal_of
 from stratoflow_api.response_models import ErrorBody
 from stratoflow_api.route_table import route_access, route_of
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.openapi.models import SecurityScheme
+
 BEARER = "bearerAuth"
-SECURITY_SCHEMES: dict[str, SecurityScheme] = {
-    BEARER: HTTPBearer(description="A tenant's API token: `Authorization: Bearer <token>`.")
-}
+
+
+def security_schemes() -> dict[str, SecurityScheme]:
+    """The OpenAPI document's security schemes. Powertools' OpenAPI models are imported here, not with this module:
+    only the document needs them, and they were the costliest import of every API function's cold start."""
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer  # noqa: PLC0415
+
+    return {BEARER: HTTPBearer(description="A tenant's API token: `Authorization: Bearer <token>`.")}
 
 REFUSALS = {
     400: "INVALID_ARGUMENT: malformed JSON, a body that is not an object, a schema violation, a bad parameter",

@@ -8,18 +8,23 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 
-from stratoflow_api.caller_routes import register_caller_routes
-from stratoflow_api.cancel_task_routes import register_cancel_task_routes
-from stratoflow_api.operations import SECURITY_SCHEMES, answer, operation
-from stratoflow_api.operator_routes import register_operator_routes
+from stratoflow_api.operations import answer, operation, security_schemes
 from stratoflow_api.resolver import new_resolver
 from stratoflow_api.response_models import Health, OpenApiDocument
-from stratoflow_api.submit_routes import register_submit_routes
-from stratoflow_api.worker_routes import register_worker_routes
 
 
 def build_resolver() -> APIGatewayHttpResolver:
-    """A resolver with every route of the API, as the functions register them, and the error mapping."""
+    """A resolver with every route of the API, as the functions register them, and the error mapping.
+
+    The other functions' routes are imported here, not with this module: only the OpenAPI document needs them, and
+    the caller API's cold start need not load them.
+    """
+    from stratoflow_api.caller_routes import register_caller_routes  # noqa: PLC0415
+    from stratoflow_api.cancel_task_routes import register_cancel_task_routes  # noqa: PLC0415
+    from stratoflow_api.operator_routes import register_operator_routes  # noqa: PLC0415
+    from stratoflow_api.submit_routes import register_submit_routes  # noqa: PLC0415
+    from stratoflow_api.worker_routes import register_worker_routes  # noqa: PLC0415
+
     return new_resolver(
         register_public_routes,
         register_caller_routes,
@@ -58,7 +63,7 @@ def openapi_document() -> str:
         version="1.0.0",
         description="Durable workflows on AWS serverless parts: event histories, leases and exact cancellation. "
         'Every 4xx/5xx answer is {"error": {"code", "message", ...details}}.',
-        security_schemes=SECURITY_SCHEMES,
+        security_schemes=security_schemes(),
     )
     return json.dumps(_as_answered(json.loads(schema)))
 

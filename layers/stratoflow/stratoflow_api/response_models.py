@@ -16,7 +16,9 @@ Timestamp = str  # ISO-8601 UTC with milliseconds, e.g. 2026-11-24T06:00:00.123Z
 
 
 class _Answer(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    # Each function answers with a few of these models: build a model's validator when it is first used, not at
+    # every cold start for all of them.
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
 
 class _MayCarryNext(_Answer):

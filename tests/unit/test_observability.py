@@ -1,0 +1,78 @@
+"""Tracing is the template's choice: with it off, no handler loads the X-Ray SDK; with it on, Powertools' Tracer runs.
+
+Each case imports a real handler in a fresh interpreter with the environment Lambda would give it, since what
+`stratoflow.observability` builds is decided once, at import.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+_PROBE = """
+import json, sys
+import app
+from stratoflow import observability
+print(json.dumps({"tracer": type(observability.tracer).__name__, "xray": "aws_xray_sdk" in sys.modules}))
+"""
+
+
+def _import_handler(folder: str, environment: dict[str, str]) -> dict[str, object]:
+    code_dir = REPO / "functions" / folder
+    base = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "POWERTOOLS_", "LAMBDA_"))}
+    base["PYTHONPATH"] = os.pathsep.join([str(code_dir), str(REPO / "layers" / "stratoflow")])
+    completed = subprocess.run(
+        [sys.executable, "-c", _PROBE],
+        env={**base, "AWS_REGION": "us-east-1", **environment},
+        cwd=code_dir,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return dict(json.loads(completed.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.parametrize("folder", ["worker_api", "outbox_dispatcher"])
+def test_tracing_off_in_lambda_never_loads_the_xray_sdk(folder: str) -> None:
+    lambda_environment = {"LAMBDA_TASK_ROOT": str(REPO / "functions" / folder), "POWERTOOLS_TRACE_DISABLED": "true"}
+
+    assert _import_handler(folder, lambda_environment) == {"tracer": "TracingOff", "xray": False}
+
+
+def test_tracing_on_in_lambda_uses_powertools_tracer() -> None:
+    code_dir = str(REPO / "functions" / "worker_api")
+    lambda_environment = {"LAMBDA_TASK_ROOT": code_dir, "POWERTOOLS_TRACE_DISABLED": "false"}
+
+    assert _import_handler("worker_api", lambda_environment) == {"tracer": "Tracer", "xray": True}
+
+
+def test_outside_lambda_tracing_is_off_as_powertools_decides() -> None:
+    assert _import_handler("worker_api", {}) == {"tracer": "TracingOff", "xray": False}
+
+
+def test_tracing_off_hands_the_decorated_function_back_unchanged() -> None:
+    from stratoflow.observability import TracingOff  # noqa: PLC0415
+
+    def handler(event: dict, context: object) -> dict:
+        return event
+
+    tracing_off = TracingOff()
+    assert tracing_off.capture_lambda_handler(handler) is handler
+    assert tracing_off.capture_method(handler) is handler
+
+
+@pytest.mark.parametrize(("parameters", "disabled"), [({}, "true"), ({"Tracing": "Active"}, "false")])
+def test_the_template_parameter_reaches_every_function(parameters: dict[str, str], disabled: str) -> None:
+    from stratoflow_local.template import load_template  # noqa: PLC0415
+
+    functions = load_template(REPO / "template.yaml", parameters).functions
+
+    assert {spec.environment["POWERTOOLS_TRACE_DISABLED"] for spec in functions.values()} == {disabled}
