@@ -7,7 +7,8 @@ Per request, as the HTTP API does it:
    beats a parameter, an exact method beats `ANY`); no match → the `$default` route if the API has one, else the
    HTTP API's own 404 `{"message":"Not Found"}`;
 3. a payload 2.0 event goes to the route's function: `routeKey` (`GET /v1/workflows/{id}` or `$default`),
-   `rawPath` with `/<stage>` in front unless the stage is `$default`, `rawQueryString`, headers lower-cased with
+   `rawPath` (percent-decoded, as the HTTP API sends it) with `/<stage>` in front unless the stage is `$default`,
+   `rawQueryString`, headers lower-cased with
    repeated ones joined by commas, `cookies`, `queryStringParameters` (repeated ones joined by commas),
    `pathParameters`, `requestContext.http`, `body` and `isBase64Encoded` (a body that is not UTF-8 is base64);
 4. the function's answer is read as payload 2.0 answers are: `statusCode`, `headers`, `cookies` (each a
@@ -149,7 +150,6 @@ class ApiGateway:
         request = _Request(
             method=method.upper(),
             path=path,
-            raw_path=split.path or "/",
             raw_query=split.query,
             route=route,
             path_parameters=path_parameters,
@@ -197,8 +197,7 @@ def _json_result(status: int, body: Any, request_id: str) -> GatewayResult:
 @dataclass(frozen=True)
 class _Request:
     method: str
-    path: str  # decoded, for routing
-    raw_path: str  # as the client sent it
+    path: str  # percent-decoded, as the HTTP API routes and forwards it
     raw_query: str
     route: Route
     path_parameters: dict[str, str]
@@ -226,7 +225,8 @@ class _Request:
         event: dict[str, Any] = {
             "version": "2.0",
             "routeKey": route_key,
-            "rawPath": stage_prefix + self.raw_path,
+            # The HTTP API delivers the path percent-decoded, in rawPath as in requestContext.http.path.
+            "rawPath": stage_prefix + self.path,
             "rawQueryString": self.raw_query,
             "headers": headers,
             "requestContext": {

@@ -134,7 +134,7 @@ def test_payload_2_event_and_answer(gateway: tuple[ApiGateway, _Functions]) -> N
     event = _body(result)["event"]
     assert event["version"] == "2.0"
     assert event["routeKey"] == "POST /v1/workflows/{id}/cancel"
-    assert event["rawPath"] == "/dev/v1/workflows/wf%2D1/cancel"  # the stage in front, as the client sent it
+    assert event["rawPath"] == "/dev/v1/workflows/wf-1/cancel"  # the stage in front, percent-decoded as AWS sends it
     assert event["rawQueryString"] == "x=1&x=2&y="
     assert event["queryStringParameters"] == {"x": "1,2", "y": ""}
     assert event["pathParameters"] == {"id": "wf-1"}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import ResponseBuilder
@@ -32,6 +33,9 @@ class _GuardedResolver(APIGatewayHttpResolver):
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         request = dict(event)  # the guards leave the caller's principal in it
+        # Powertools routes on rawPath and takes path parameters from it. The HTTP API sends it percent-decoded;
+        # decoding here too keeps an encoded one (e.g. `order-42%3Acharge`) the same id. Ids never contain `%`.
+        request["rawPath"] = unquote(str(request.get("rawPath") or "/"))
         self.current_event = self._to_proxy_event(request)  # type: ignore[assignment]  # it is the v2 event
         self.lambda_context = context
         try:
