@@ -50,7 +50,7 @@ def test_a_crash_at_any_call_loses_nothing_and_doubles_nothing(crash_results: di
     result = crash_results[scenario]
     assert result["failures"] == [], "\n\n".join(result["failures"])
     calls = len(result["calls"])
-    assert calls >= 3, result["calls"]  # reads, then at least one write
+    assert calls >= 2, result["calls"]  # a read, then at least one write
     assert result["cases"] == 2 * calls
     assert result["by_kind"] == {"before": calls, "after": calls}
     # every injected fault made the invocation fail (none was swallowed), and one retry sufficed
@@ -62,4 +62,5 @@ def test_a_crash_at_any_call_loses_nothing_and_doubles_nothing(crash_results: di
 def test_every_cancellation_handler_is_covered(crash_results: dict[str, Any]) -> None:
     assert set(crash_results) == set(SCENARIOS)
     total = sum(result["cases"] for result in crash_results.values())
-    assert total >= 80, {name: result["cases"] for name, result in crash_results.items()}
+    # two faults at each call of each scenario (fire timer and child-cancel propagation make two calls each)
+    assert total >= 70, {name: result["cases"] for name, result in crash_results.items()}
