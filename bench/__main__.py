@@ -159,17 +159,6 @@ def run(profile: Profile) -> dict[str, Any]:
     }
 
 
-def cost_flows(profile: Profile) -> dict[str, Any]:
-    """The cost flows alone (a run of a few seconds), priced as the full run prices them."""
-    from bench import costs, flows  # noqa: PLC0415
-    from bench.harness import running_harness  # noqa: PLC0415
-
-    with running_harness() as harness:
-        measured = flows.measure_flows(harness, profile.flow_runs)
-    model = costs.cost_model(measured, flows.TASKS_PER_WORKFLOW, flows.BACKLOG, flows.IDLE_POLL_SECONDS)
-    return {"flows": measured, "cost_model": model}
-
-
 PARTS = ("operations", "cascade", "parent-close", "flows")
 
 
@@ -247,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     _paths()
     if arguments.cost_flows:
-        print(json.dumps(cost_flows(QUICK if arguments.quick else FULL), indent=2))
+        print(json.dumps(run_parts(QUICK if arguments.quick else FULL, ["flows"]), indent=2))
         return 0
     if arguments.only:
         parts = [part.strip() for part in arguments.only.split(",")]
