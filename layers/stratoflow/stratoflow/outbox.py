@@ -15,7 +15,7 @@ from stratoflow.batches import OUTBOX_BATCH, BatchQueue, start_batch
 from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
 from stratoflow.dal.images import record_from_image
-from stratoflow.dal.repository import commit_or_retry
+from stratoflow.dal.repository import PartitionQuery, commit_or_retry
 from stratoflow.dal.unit_of_work import (
     EXISTS,
     Contention,
@@ -183,7 +183,7 @@ def _set_cancel_state(uow: UnitOfWork, link: ChildLink, state: ChildCancelState,
 
 
 def _open_children(rt: Runtime, pk: str) -> list[ChildLink]:
-    return list(rt.repo.query(ChildLink, pk, keys.CHILD_PREFIX, where=status_is(ChildStatus.INITIATED)))
+    return list(rt.repo.query(ChildLink, PartitionQuery(pk, keys.CHILD_PREFIX, where=status_is(ChildStatus.INITIATED))))
 
 
 def cascade_cancel(rt: Runtime, pk: str, sk: str, image: dict[str, Any] | None = None) -> str:
@@ -256,9 +256,9 @@ def close_parent(rt: Runtime, pk: str, sk: str, image: dict[str, Any] | None = N
         delete_subscriptions(rt, tenant, workflow_id)
     # Only open tasks have references (a task's end removes it), so this reads no finished task. Consistent: a task
     # scheduled in the very write that ended the workflow is seen.
-    for ref in rt.repo.query(TaskRef, pk, keys.TASKREF_PREFIX):
+    for ref in rt.repo.query(TaskRef, PartitionQuery(pk, keys.TASKREF_PREFIX)):
         cancel_open_task(rt, tenant, ref.task_id, PARENT_CLOSED)
-    for timer in rt.repo.query(Timer, pk, keys.TIMER_PREFIX, where=status_is(TimerStatus.STARTED)):
+    for timer in rt.repo.query(Timer, PartitionQuery(pk, keys.TIMER_PREFIX, where=status_is(TimerStatus.STARTED))):
         cancel_started_timer(rt, tenant, workflow_id, timer.timer_id)
     _delete_outbox(rt, outbox)
     return "closed"

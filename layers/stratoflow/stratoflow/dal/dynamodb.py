@@ -29,7 +29,9 @@ from stratoflow.dal.items import (
 )
 from stratoflow.dal.repository import (
     ExecutionLease,
+    IndexQuery,
     Page,
+    PartitionQuery,
     TaskLease,
     decode_page_token,
     encode_page_token,
@@ -71,22 +73,14 @@ class DynamoRepository:
         except model.DoesNotExist:
             return None
 
-    def query(
-        self,
-        record_type: type[R],
-        pk: str,
-        prefix: str,
-        *,
-        where: Requirement | None = None,
-        consistent: bool = True,
-        until: str | None = None,
-    ) -> Iterator[R]:
+    def query(self, record_type: type[R], query: PartitionQuery) -> Iterator[R]:
         model = self.models.of(record_type)
+        prefix, until = query.prefix, query.until
         results = model.query(
-            pk,
+            query.pk,
             model.sk.startswith(prefix) if until is None else model.sk.between(prefix, until),
-            filter_condition=self._condition(model, where),
-            consistent_read=consistent,
+            filter_condition=self._condition(model, query.where),
+            consistent_read=query.consistent,
         )
         for item in results:
             if until is None or item.sk.startswith(prefix):
@@ -143,26 +137,16 @@ class DynamoRepository:
             timeout_ms = getattr(item, "timeout_ms", None)  # projected for tasks only
             yield Candidate(item.pk, item.sk, item.status, item.kind, None if timeout_ms is None else int(timeout_ms))
 
-    def index_page(
-        self,
-        record_type: type[R],
-        list_pk: str,
-        *,
-        where: Requirement | None,
-        limit: int,
-        token: str | None,
-        ascending: bool = False,
-        between: tuple[str, str] | None = None,
-    ) -> Page[R]:
+    def index_page(self, record_type: type[R], query: IndexQuery) -> Page[R]:
         model: Any = self.models.of(record_type)
         results = model.list_index.query(
-            list_pk,
-            model.list_sk.between(*between) if between is not None else None,
-            filter_condition=self._condition(model, where),
-            scan_index_forward=ascending,
-            limit=limit,
-            page_size=limit,
-            last_evaluated_key=decode_page_token(list_pk, token) if token else None,
+            query.list_pk,
+            model.list_sk.between(*query.between) if query.between is not None else None,
+            filter_condition=self._condition(model, query.where),
+            scan_index_forward=query.ascending,
+            limit=query.limit,
+            page_size=query.limit,
+            last_evaluated_key=decode_page_token(query.list_pk, query.token) if query.token else None,
         )
         return self._one_page(record_type, model, results)
 

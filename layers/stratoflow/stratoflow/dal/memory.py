@@ -20,7 +20,9 @@ from typing import Any, TypeVar
 from stratoflow.dal.items import MODEL_OF
 from stratoflow.dal.repository import (
     ExecutionLease,
+    IndexQuery,
     Page,
+    PartitionQuery,
     TaskLease,
     decode_page_token,
     encode_page_token,
@@ -108,18 +110,9 @@ class MemoryRepository:
             item = self._items.get((pk, sk))
             return None if item is None else self._to_record(record_type, copy.deepcopy(item))
 
-    def query(
-        self,
-        record_type: type[R],
-        pk: str,
-        prefix: str,
-        *,
-        where: Requirement | None = None,
-        consistent: bool = True,
-        until: str | None = None,
-    ) -> Iterator[R]:
-        for item in self._partition_items(pk, prefix, until):
-            if where is None or self._holds(record_type, item, where):
+    def query(self, record_type: type[R], query: PartitionQuery) -> Iterator[R]:
+        for item in self._partition_items(query.pk, query.prefix, query.until):
+            if query.where is None or self._holds(record_type, item, query.where):
                 yield self._to_record(record_type, item)
 
     def _partition_items(self, pk: str, prefix: str, until: str | None = None) -> list[Item]:
@@ -170,17 +163,9 @@ class MemoryRepository:
         for item in matching[:10]:
             yield Candidate(item["pk"], item["sk"], item["status"], item["kind"], item.get("timeoutMs"))
 
-    def index_page(
-        self,
-        record_type: type[R],
-        list_pk: str,
-        *,
-        where: Requirement | None,
-        limit: int,
-        token: str | None,
-        ascending: bool = False,
-        between: tuple[str, str] | None = None,
-    ) -> Page[R]:
+    def index_page(self, record_type: type[R], query: IndexQuery) -> Page[R]:
+        list_pk, where, limit, token = query.list_pk, query.where, query.limit, query.token
+        ascending, between = query.ascending, query.between
         with self._lock:
             indexed = [
                 copy.deepcopy(item)

@@ -12,7 +12,7 @@ import base64
 import binascii
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from stratoflow.dal.unit_of_work import AllOf, FieldIs, Requirement, TransactionConflict, UnitOfWork, raise_for_conflict
@@ -30,6 +30,34 @@ class BadPageToken(ValueError):
 class Page(Generic[T]):
     items: list[T]
     next_token: str | None
+
+
+@dataclass(frozen=True)
+class PartitionQuery:
+    """The items of one partition whose sort key starts with `prefix` (and, with `until`, is at most `until`), in key
+    order, optionally filtered by `where`."""
+
+    pk: str
+    prefix: str
+    _: KW_ONLY
+    where: Requirement | None = None
+    until: str | None = None
+    consistent: bool = True
+
+
+@dataclass(frozen=True)
+class IndexQuery:
+    """Exactly one page of the list index under `list_pk` (executions under `T#<t>#WF`, batches under `T#<t>#BATCHES`),
+    `listSk` optionally between two values (inclusive), newest first unless `ascending`. `limit` entries are read,
+    then filtered by `where`, so a page may be short; `token` is the previous page's `next_token`."""
+
+    list_pk: str
+    _: KW_ONLY
+    where: Requirement | None
+    limit: int
+    token: str | None
+    ascending: bool = False
+    between: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -71,18 +99,8 @@ class Repository(Protocol):
     def get(self, record_type: type[R], pk: str, sk: str) -> R | None:
         """A strongly consistent read of one item."""
 
-    def query(
-        self,
-        record_type: type[R],
-        pk: str,
-        prefix: str,
-        *,
-        where: Requirement | None = None,
-        consistent: bool = True,
-        until: str | None = None,
-    ) -> Iterator[R]:
-        """The items of one partition whose sort key starts with `prefix` (and, with `until`, is at most `until`),
-        in key order, optionally filtered."""
+    def query(self, record_type: type[R], query: PartitionQuery) -> Iterator[R]:
+        """The records `query` selects."""
 
     def page(
         self, record_type: type[R], pk: str, prefix: str, *, where: Requirement | None, limit: int, token: str | None
@@ -98,20 +116,8 @@ class Repository(Protocol):
     ) -> Iterator[Candidate]:
         """Ready items of one dispatch queue (`dispatchAt <= now`), oldest first, at most 10."""
 
-    def index_page(
-        self,
-        record_type: type[R],
-        list_pk: str,
-        *,
-        where: Requirement | None,
-        limit: int,
-        token: str | None,
-        ascending: bool = False,
-        between: tuple[str, str] | None = None,
-    ) -> Page[R]:
-        """Exactly one page of the list index under `list_pk` (executions under `T#<t>#WF`, batches under
-        `T#<t>#BATCHES`), `listSk` optionally between two values (inclusive), newest first unless `ascending`;
-        `limit` entries are read, then filtered, so a page may be short. Raises BadPageToken as `list_page` does."""
+    def index_page(self, record_type: type[R], query: IndexQuery) -> Page[R]:
+        """The page `query` asks for; raises BadPageToken for a token it did not hand out for this list."""
 
     def due(self, sweep_pk: str, now: int, limit: int) -> Iterator[tuple[str, str]]:
         """Keys of one sweep shard's items whose `sweepAt <= now`."""
