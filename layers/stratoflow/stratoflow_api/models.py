@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Header, Query
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
 from stratoflow.deadlines import MAX_CLEANUP_TIMEOUT_MS, MIN_CLEANUP_TIMEOUT_MS
 from stratoflow.subscriptions import CancelOn
@@ -20,10 +20,10 @@ LeaseId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 WorkerId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
 # Request parameters shared by several routes.
+PathId = Annotated[str, Path()]  # the id a route's path names: `{id}`, `{taskExecutionId}`, `{batchId}`
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)]
 PageLimit = Annotated[int, Query(ge=1, le=100)]
 NextToken = Annotated[str | None, Query(alias="nextToken", max_length=4096)]
-
 
 
 class RequestBody(BaseModel):

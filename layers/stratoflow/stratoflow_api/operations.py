@@ -1,21 +1,25 @@
 """How a route is declared: its table entry, its OpenAPI operation (every status it answers) and its answers.
 
-    @app.route(**operation("POST", "/v1/workflows/{id}/cancel", ok=202, answer=WorkflowCancelled,
-                           refusals=[409], summary="Cancel a workflow execution", tags=["workflows"]))
-    def cancel_workflow(id: Annotated[str, Path()], body: ...) -> Response:
-        tenant = tenant_of(app)
-        return answer(202, WorkflowCancelled, workflows.cancel_workflow(runtime(), tenant, id, ...))
+    @route(app, "POST", "/v1/workflows/{id}/cancel", ok=202, answer=WorkflowCancelled, refusals=[409],
+           summary="Cancel a workflow execution", tags=["workflows"])
+    def cancel_workflow(tenant: str, id: PathId, body: ...):
+        return workflows.cancel_workflow(runtime(), tenant, id, ...)
 
-`operation` documents the refusals every route of its kind can give — 401, 403 and 413 for a protected route, 404
-for a path naming a resource, 400 for a body — and takes the route's own (`refusals`: 400 for query parameters,
-409, 503) from the call. `answer` checks the domain's value against the answer model before sending it.
+A route is its domain call: `route` gives it the caller's `tenant` (once the route's scope is checked) and answers
+what it returns as its declaration says (`ok` with `answer`; 204 for None where `nothing_ready`), so the status and
+the model of a success are said once, where the OpenAPI document takes them from. `operation` documents the refusals
+every route of its kind can give — 401, 403 and 413 for a protected route, 404 for a path naming a resource, 400 for
+a body — and takes the route's own (`refusals`: 400 for query parameters, 409, 503) from the call. `answer` checks
+the domain's value against the answer model before sending it.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -38,6 +42,7 @@ def security_schemes() -> dict[str, SecurityScheme]:
     from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer  # noqa: PLC0415
 
     return {BEARER: HTTPBearer(description="A tenant's API token: `Authorization: Bearer <token>`.")}
+
 
 REFUSALS = {
     400: "INVALID_ARGUMENT: malformed JSON, a body that is not an object, a schema violation, a bad parameter",
@@ -93,6 +98,40 @@ def operation(
     }
 
 
+def route(
+    app: APIGatewayHttpResolver,
+    method: str,
+    path: str,
+    *,
+    ok: int,
+    answer: type[BaseModel],
+    **declaration: Any,
+) -> Callable[[Callable[..., Any]], Callable[..., Response]]:
+    """Register the decorated domain call as the operation `operation(method, path, ok=..., answer=..., ...)`.
+
+    Powertools validates and passes the call's parameters, except `tenant`, which is the caller's tenant; what the
+    call returns is answered as `ok` with `answer`, None as 204 (a poll's `nothing_ready`), a Response as it is.
+    """
+
+    def register(call: Callable[..., Any]) -> Callable[..., Response]:
+        # Powertools reads a route's parameters from its signature, resolving text annotations in the globals of the
+        # function it is given: here, the call's own signature, resolved in the call's module, less `tenant`.
+        signature = inspect.signature(call, eval_str=True)
+        takes_tenant = "tenant" in signature.parameters
+        parameters = [parameter for name, parameter in signature.parameters.items() if name != "tenant"]
+
+        @functools.wraps(call)
+        def respond(**params: Any) -> Response:
+            value = call(tenant=tenant_of(app), **params) if takes_tenant else call(**params)
+            return _answered(value, ok, answer, nothing_ready=bool(declaration.get("nothing_ready")))
+
+        respond.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+        app.route(**operation(method, path, ok=ok, answer=answer, **declaration))(respond)
+        return respond
+
+    return register
+
+
 def tenant_of(app: APIGatewayHttpResolver) -> str:
     """The caller's tenant, as its token names it, once the route's scope is checked (guards did it first)."""
     event = app.current_event.raw_event
@@ -115,3 +154,9 @@ def answer(status: int, model: type[Answer], value: Any) -> Response:
 
 def no_content() -> Response:
     return Response(status_code=204, content_type=None, body="")
+
+
+def _answered(value: Any, ok: int, model: type[BaseModel], *, nothing_ready: bool) -> Response:
+    if isinstance(value, Response):
+        return value
+    return no_content() if value is None and nothing_ready else answer(ok, model, value)
