@@ -144,20 +144,28 @@ def read_values(repo: Repository, owner: Execution | Task, known: dict[str, Any]
     return {name: known[name] if name in known else read_value(repo, owner, name) for name in _VALUE_FIELDS}
 
 
+def work_view(repo: Repository, owner: Execution | Task, known: dict[str, Any]) -> dict[str, Any]:
+    """What the API shows of a workflow execution and of a task alike; `known` values (input, output, error) are
+    not read back."""
+    return {
+        "kind": owner.kind,
+        "queue": owner.queue,
+        "status": owner.status,
+        **read_values(repo, owner, known),  # input, output, error
+        "cancelReason": owner.cancel_reason,
+        "createdAt": owner.created_at,
+        "updatedAt": owner.updated_at,
+    }
+
+
 def execution_view(repo: Repository, execution: Execution, **known: Any) -> dict[str, Any]:
     """The API's WorkflowExecution; values passed in `known` (input, output, error) are not read back."""
     return {
         "workflowExecutionId": execution.workflow_id,
-        "kind": execution.kind,
-        "queue": execution.queue,
-        "status": execution.status,
-        **read_values(repo, execution, known),  # input, output, error
-        "cancelReason": execution.cancel_reason,
+        **work_view(repo, execution, known),
         "parentWorkflowExecutionId": execution.parent_id,
         "childExecutionName": execution.child_execution_name,
         **operator_fields(execution),
-        "createdAt": execution.created_at,
-        "updatedAt": execution.updated_at,
     }
 
 

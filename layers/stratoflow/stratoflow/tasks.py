@@ -14,7 +14,7 @@ from stratoflow.dal.repository import Repository, TaskLease, commit_or_retry
 from stratoflow.dal.unit_of_work import NEW, UnitOfWork, run_optimistic
 from stratoflow.dispatch import claim_first
 from stratoflow.errors import FailedPrecondition, LeaseLost
-from stratoflow.executions import HistoryWriter, get_execution, is_live, read_values, stage_value, wake
+from stratoflow.executions import HistoryWriter, get_execution, is_live, stage_value, wake, work_view
 from stratoflow.idempotency import commit_once
 from stratoflow.lookup import find, require
 from stratoflow.records import Candidate, Execution, Task, TaskRef
@@ -123,16 +123,10 @@ def task_view(repo: Repository, task: Task, **known: Any) -> dict[str, Any]:
     return {
         "taskExecutionId": task.task_id,
         "workflowExecutionId": task.workflow_id,
-        "kind": task.kind,
-        "queue": task.queue,
-        "status": task.status,
-        **read_values(repo, task, known),  # input, output, error
+        **work_view(repo, task, known),
         "attempt": int(task.attempt),
         "maxRetries": int(task.max_retries),
         "timeoutMs": None if task.timeout_ms is None else int(task.timeout_ms),
-        "cancelReason": task.cancel_reason,
-        "createdAt": task.created_at,
-        "updatedAt": task.updated_at,
     }
 
 
@@ -212,7 +206,15 @@ def complete_task(rt: Runtime, tenant: str, task_id: str, lease_id: str, output:
         _check_task_lease(task, lease_id, now)
         uow, workflow = _close_attempt(rt, task, now)
         _end_task(
-            rt, uow, task, workflow, TaskStatus.COMPLETED, "output", output_text, "TASK_COMPLETED", {"result": output},
+            rt,
+            uow,
+            task,
+            workflow,
+            TaskStatus.COMPLETED,
+            "output",
+            output_text,
+            "TASK_COMPLETED",
+            {"result": output},
             now,
         )
         return {"status": TaskStatus.COMPLETED.value}
