@@ -1,8 +1,8 @@
 """The caller API (scope `client`) except task cancellation, which is a function of its own.
 
-Every route follows one pattern (see stratoflow_api.operations): `@route(app, ...)` names its entry of route_table,
-its success answer and its own refusals; the function is the domain call, given the caller's `tenant`. Routes have
-no try/except: guards, validation and error_mapping answer refusals.
+Every route follows one pattern (see stratoflow_api.operations): `@route(app, ...)` names its entry of route_table
+and its success answer; the function is the domain call, given the caller's `tenant`. Routes have no try/except:
+guards, validation and error_mapping answer refusals.
 """
 
 from __future__ import annotations
@@ -30,10 +30,7 @@ from stratoflow_api.response_models import HistoryPage, Task, WorkflowCancelled,
 
 
 def register_caller_routes(app: APIGatewayHttpResolver) -> None:
-    @route(
-        app, "POST", "/v1/workflows", ok=201, answer=WorkflowExecution, refusals=[409],
-        summary="Start a workflow", tags=["workflows"],
-    )  # fmt: skip
+    @route(app, "POST", "/v1/workflows", ok=201, answer=WorkflowExecution)
     def start_workflow(tenant: str, body: Annotated[StartWorkflowBody, Body()], idempotency_key: IdempotencyKey = None):
         return workflows.start_workflow(
             runtime(),
@@ -45,10 +42,7 @@ def register_caller_routes(app: APIGatewayHttpResolver) -> None:
             cancel_on=body.cancelOn,
         )
 
-    @route(
-        app, "GET", "/v1/workflows", ok=200, answer=WorkflowPage, refusals=[400],
-        summary="List workflow executions, newest first", tags=["workflows"],
-    )  # fmt: skip
+    @route(app, "GET", "/v1/workflows", ok=200, answer=WorkflowPage)
     def list_workflows(
         tenant: str,
         status: Annotated[WorkflowStatus | None, Query()] = None,
@@ -60,17 +54,11 @@ def register_caller_routes(app: APIGatewayHttpResolver) -> None:
             runtime(), tenant, status=status.value if status else None, kind=kind, limit=limit, next_token=next_token
         )
 
-    @route(
-        app, "GET", "/v1/workflows/{id}", ok=200, answer=WorkflowExecution,
-        summary="Read a workflow execution", tags=["workflows"],
-    )  # fmt: skip
+    @route(app, "GET", "/v1/workflows/{id}", ok=200, answer=WorkflowExecution)
     def get_workflow(tenant: str, id: PathId):
         return workflows.get_workflow(runtime(), tenant, id)
 
-    @route(
-        app, "GET", "/v1/workflows/{id}/events", ok=200, answer=HistoryPage, refusals=[400],
-        summary="Read one page of history", tags=["workflows"],
-    )  # fmt: skip
+    @route(app, "GET", "/v1/workflows/{id}/events", ok=200, answer=HistoryPage)
     def read_history(
         tenant: str,
         id: PathId,
@@ -81,10 +69,7 @@ def register_caller_routes(app: APIGatewayHttpResolver) -> None:
         workflows.require_workflow(runtime(), tenant, id)
         return workflows.read_history(runtime(), tenant, id, after_sequence=after_sequence, limit=limit)
 
-    @route(
-        app, "POST", "/v1/workflows/{id}/cancel", ok=202, answer=WorkflowCancelled, refusals=[409, 503],
-        summary="Cancel a workflow execution", tags=["workflows"],
-    )  # fmt: skip
+    @route(app, "POST", "/v1/workflows/{id}/cancel", ok=202, answer=WorkflowCancelled)
     def cancel_workflow(tenant: str, id: PathId, body: Annotated[CancelWorkflowBody | None, Body()] = None):
         request = body or CancelWorkflowBody()
         return workflows.cancel_workflow(
@@ -96,10 +81,7 @@ def register_caller_routes(app: APIGatewayHttpResolver) -> None:
             cleanup_timeout_ms=request.cleanupTimeoutMs,
         )
 
-    @route(
-        app, "POST", "/v1/tasks", ok=201, answer=Task, refusals=[409],
-        summary="Create a standalone task", tags=["tasks"],
-    )  # fmt: skip
+    @route(app, "POST", "/v1/tasks", ok=201, answer=Task)
     def create_task(tenant: str, body: Annotated[CreateTaskBody, Body()], idempotency_key: IdempotencyKey = None):
         return tasks.create_task(
             runtime(),
@@ -112,9 +94,6 @@ def register_caller_routes(app: APIGatewayHttpResolver) -> None:
             idempotency_key=idempotency_key,
         )
 
-    @route(
-        app, "GET", "/v1/tasks/{taskExecutionId}", ok=200, answer=Task,
-        summary="Read a task", tags=["tasks"],
-    )  # fmt: skip
+    @route(app, "GET", "/v1/tasks/{taskExecutionId}", ok=200, answer=Task)
     def get_task(tenant: str, taskExecutionId: PathId):  # noqa: N803 - the API's name
         return tasks.get_task(runtime(), tenant, taskExecutionId)

@@ -15,10 +15,7 @@ from stratoflow_api.response_models import TaskCancelled
 
 
 def register_cancel_task_routes(app: APIGatewayHttpResolver) -> None:
-    @route(
-        app, "POST", "/v1/tasks/{taskExecutionId}/cancel", ok=200, answer=TaskCancelled, refusals=[409, 503],
-        summary="Cancel a task", tags=["tasks"],
-    )  # fmt: skip
+    @route(app, "POST", "/v1/tasks/{taskExecutionId}/cancel", ok=200, answer=TaskCancelled)
     def cancel_task(
         tenant: str,
         taskExecutionId: PathId,  # noqa: N803 - the API's name

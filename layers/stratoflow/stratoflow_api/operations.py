@@ -1,7 +1,6 @@
 """How a route is declared: its table entry, its OpenAPI operation (every status it answers) and its answers.
 
-    @route(app, "POST", "/v1/workflows/{id}/cancel", ok=202, answer=WorkflowCancelled, refusals=[409],
-           summary="Cancel a workflow execution", tags=["workflows"])
+    @route(app, "POST", "/v1/workflows/{id}/cancel", ok=202, answer=WorkflowCancelled)
     def cancel_workflow(tenant: str, id: PathId, body: ...):
         return workflows.cancel_workflow(runtime(), tenant, id, ...)
 
@@ -9,8 +8,8 @@ A route is its domain call: `route` gives it the caller's `tenant` (once the rou
 what it returns as its declaration says (`ok` with `answer`; 204 for None where `nothing_ready`), so the status and
 the model of a success are said once, where the OpenAPI document takes them from. `operation` documents the refusals
 every route of its kind can give — 401, 403 and 413 for a protected route, 404 for a path naming a resource, 400 for
-a body — and takes the route's own (`refusals`: 400 for query parameters, 409, 503) from the call. `answer` checks
-the domain's value against the answer model before sending it.
+a body — and takes the route's tag, summary and own refusals (400 for query parameters, 409, 503) from route_table.
+`answer` checks the domain's value against the answer model before sending it.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ import functools
 import inspect
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -63,23 +62,22 @@ def operation(
     *,
     ok: int,
     answer: type[BaseModel],
-    summary: str,
-    tags: list[str],
-    refusals: Iterable[int] = (),
     nothing_ready: bool = False,
     dry_run: type[BaseModel] | None = None,
 ) -> dict[str, Any]:
-    """Keyword arguments of `app.route` for a route of route_table (`path` as in template.yaml: `{id}`)."""
+    """Keyword arguments of `app.route` for a route of route_table (`path` as in template.yaml: `{id}`), which
+    gives its tag, summary and own refusals."""
     access = route_access(method, path)
     if access is None:
         raise LookupError(f"{method} {path} is not in stratoflow_api.route_table")
+    summary = access.summary
     responses: dict[int, Any] = {ok: {"description": summary, "content": {"application/json": {"model": answer}}}}
     if nothing_ready:
         responses[204] = {"description": "Nothing is ready: no body.", "content": {}}
     if dry_run is not None:
         dry_run_answer = {"application/json": {"model": dry_run}}
         responses[200] = {"description": "A dry run: what would be done, nothing changed.", "content": dry_run_answer}
-    statuses = set(refusals)
+    statuses = set(access.refusals)
     if not access.public:
         statuses |= {401, 403, 413}
     if "{" in path:
@@ -92,7 +90,7 @@ def operation(
         "rule": re.sub(r"\{([^}]+)\}", r"<\1>", path),
         "method": method.upper(),
         "summary": summary,
-        "tags": tags,
+        "tags": [access.tag],
         "responses": responses,
         "security": None if access.public else [{BEARER: []}],
     }

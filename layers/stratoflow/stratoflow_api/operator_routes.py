@@ -91,26 +91,17 @@ class SendEventBody(RequestBody):
 
 
 def register_operator_routes(app: APIGatewayHttpResolver) -> None:
-    @route(
-        app, "POST", "/v1/workflows/{id}/terminate", ok=200, answer=WorkflowTerminated, refusals=[409, 503],
-        summary="Terminate a workflow execution", tags=["operators"],
-    )  # fmt: skip
+    @route(app, "POST", "/v1/workflows/{id}/terminate", ok=200, answer=WorkflowTerminated)
     def terminate_workflow(tenant: str, id: PathId, body: Annotated[TerminateWorkflowBody, Body()]):
         return terminate.terminate_workflow(runtime(), tenant, id, reason=body.reason, cascade=body.cascade)
 
-    @route(
-        app, "POST", "/v1/events", ok=202, answer=EventAccepted, refusals=[409],
-        summary="Send an event to cancel-on-event subscribers", tags=["operators"],
-    )  # fmt: skip
+    @route(app, "POST", "/v1/events", ok=202, answer=EventAccepted)
     def send_event(tenant: str, body: Annotated[SendEventBody, Body()], idempotency_key: IdempotencyKey = None):
         return event_delivery.send_event(
             runtime(), tenant, event_type=body.eventType, data=body.data or {}, idempotency_key=idempotency_key
         )
 
-    @route(
-        app, "POST", "/v1/batches", ok=202, answer=Batch, refusals=[409], dry_run=BatchMatchCount,
-        summary="Cancel or terminate many executions (dryRun: count them)", tags=["operators"],
-    )  # fmt: skip
+    @route(app, "POST", "/v1/batches", ok=202, answer=Batch, dry_run=BatchMatchCount)
     def create_batch(tenant: str, body: Annotated[CreateBatchBody, Body()], idempotency_key: IdempotencyKey = None):
         request = batches.BatchRequest(
             operation=body.operation,
@@ -124,21 +115,15 @@ def register_operator_routes(app: APIGatewayHttpResolver) -> None:
             return answer(200, BatchMatchCount, {"matched": batches.count_matching(runtime(), tenant, request)})
         return batches.create_batch(runtime(), tenant, request, idempotency_key=idempotency_key)
 
-    @route(
-        app, "GET", "/v1/batches", ok=200, answer=BatchPage, refusals=[400],
-        summary="List batches, newest first", tags=["operators"],
-    )  # fmt: skip
+    @route(app, "GET", "/v1/batches", ok=200, answer=BatchPage)
     def list_batches(tenant: str, limit: PageLimit = 50, next_token: NextToken = None):
         return batches.list_batches(runtime(), tenant, limit=limit, next_token=next_token)
 
-    @route(app, "GET", "/v1/batches/{batchId}", ok=200, answer=Batch, summary="Read a batch", tags=["operators"])
+    @route(app, "GET", "/v1/batches/{batchId}", ok=200, answer=Batch)
     def get_batch(tenant: str, batchId: PathId):  # noqa: N803 - the API's name
         return batches.get_batch(runtime(), tenant, batchId)
 
-    @route(
-        app, "GET", "/v1/batches/{batchId}/items", ok=200, answer=BatchItemPage, refusals=[400],
-        summary="List how a batch handled each execution", tags=["operators"],
-    )  # fmt: skip
+    @route(app, "GET", "/v1/batches/{batchId}/items", ok=200, answer=BatchItemPage)
     def list_batch_items(
         tenant: str,
         batchId: PathId,  # noqa: N803
@@ -148,9 +133,6 @@ def register_operator_routes(app: APIGatewayHttpResolver) -> None:
     ):
         return batches.list_items(runtime(), tenant, batchId, outcome=outcome, limit=limit, next_token=next_token)
 
-    @route(
-        app, "POST", "/v1/batches/{batchId}/stop", ok=200, answer=Batch, refusals=[409, 503],
-        summary="Stop a running batch", tags=["operators"],
-    )  # fmt: skip
+    @route(app, "POST", "/v1/batches/{batchId}/stop", ok=200, answer=Batch)
     def stop_batch(tenant: str, batchId: PathId):  # noqa: N803
         return batches.stop_batch(runtime(), tenant, batchId)

@@ -69,13 +69,10 @@ def openapi_document() -> str:
 
 
 def register_public_routes(app: APIGatewayHttpResolver) -> None:
-    @route(app, "GET", "/v1/health", ok=200, answer=Health, summary="Health check", tags=["public"])
+    @route(app, "GET", "/v1/health", ok=200, answer=Health)
     def health():
         return {"status": "ok"}
 
-    @route(
-        app, "GET", "/v1/openapi.json", ok=200, answer=OpenApiDocument,
-        summary="This API's OpenAPI document", tags=["public"],
-    )  # fmt: skip
+    @route(app, "GET", "/v1/openapi.json", ok=200, answer=OpenApiDocument)
     def openapi():
         return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=openapi_document())

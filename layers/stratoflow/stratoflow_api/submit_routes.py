@@ -25,10 +25,7 @@ class SubmitCommandsBody(RequestBody):
 
 
 def register_submit_routes(app: APIGatewayHttpResolver) -> None:
-    @route(
-        app, "POST", "/v1/worker/workflows/{id}/commands", ok=200, answer=CommandsSubmitted, refusals=[409, 503],
-        summary="Submit workflow commands", tags=["worker"],
-    )  # fmt: skip
+    @route(app, "POST", "/v1/worker/workflows/{id}/commands", ok=200, answer=CommandsSubmitted)
     def submit(tenant: str, id: PathId, body: Annotated[SubmitCommandsBody, Body()]):
         submitted = submit_commands(runtime(), tenant, id, body.leaseId, list(body.commands))
         return with_next(submitted, tenant, body.pollNext, claim_workflow)

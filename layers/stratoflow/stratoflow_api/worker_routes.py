@@ -16,39 +16,24 @@ from stratoflow_api.response_models import Heartbeat, TaskAttemptClosed, TaskCla
 
 
 def register_worker_routes(app: APIGatewayHttpResolver) -> None:
-    @route(
-        app, "POST", "/v1/worker/workflows/poll", ok=200, answer=WorkflowClaim, nothing_ready=True,
-        summary="Claim a ready workflow execution", tags=["worker"],
-    )  # fmt: skip
+    @route(app, "POST", "/v1/worker/workflows/poll", ok=200, answer=WorkflowClaim, nothing_ready=True)
     def poll_workflow(tenant: str, body: Annotated[PollBody, Body()]):
         return claim_workflow(tenant, body)
 
-    @route(
-        app, "POST", "/v1/worker/tasks/poll", ok=200, answer=TaskClaim, nothing_ready=True,
-        summary="Claim a pending task", tags=["worker"],
-    )  # fmt: skip
+    @route(app, "POST", "/v1/worker/tasks/poll", ok=200, answer=TaskClaim, nothing_ready=True)
     def poll_task(tenant: str, body: Annotated[PollBody, Body()]):
         return claim_task(tenant, body)
 
-    @route(
-        app, "POST", "/v1/worker/tasks/{taskExecutionId}/heartbeat", ok=200, answer=Heartbeat, refusals=[409, 503],
-        summary="Extend a task lease", tags=["worker"],
-    )  # fmt: skip
+    @route(app, "POST", "/v1/worker/tasks/{taskExecutionId}/heartbeat", ok=200, answer=Heartbeat)
     def heartbeat(tenant: str, taskExecutionId: PathId, body: Annotated[HeartbeatBody, Body()]):  # noqa: N803
         return tasks.heartbeat_task(runtime(), tenant, taskExecutionId, body.leaseId, body.details)
 
-    @route(
-        app, "POST", "/v1/worker/tasks/{taskExecutionId}/complete", ok=200, answer=TaskAttemptClosed,
-        refusals=[409, 503], summary="Complete a task", tags=["worker"],
-    )  # fmt: skip
+    @route(app, "POST", "/v1/worker/tasks/{taskExecutionId}/complete", ok=200, answer=TaskAttemptClosed)
     def complete(tenant: str, taskExecutionId: PathId, body: Annotated[CompleteTaskBody, Body()]):  # noqa: N803
         completed = tasks.complete_task(runtime(), tenant, taskExecutionId, body.leaseId, body.output)
         return with_next(completed, tenant, body.pollNext, claim_task)
 
-    @route(
-        app, "POST", "/v1/worker/tasks/{taskExecutionId}/fail", ok=200, answer=TaskAttemptClosed,
-        refusals=[409, 503], summary="Fail a task attempt", tags=["worker"],
-    )  # fmt: skip
+    @route(app, "POST", "/v1/worker/tasks/{taskExecutionId}/fail", ok=200, answer=TaskAttemptClosed)
     def fail(tenant: str, taskExecutionId: PathId, body: Annotated[FailTaskBody, Body()]):  # noqa: N803
         failed = tasks.fail_task(runtime(), tenant, taskExecutionId, body.leaseId, body.error, body.retryable)
         return with_next(failed, tenant, body.pollNext, claim_task)
