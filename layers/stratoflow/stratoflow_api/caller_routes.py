@@ -33,13 +33,7 @@ def register_caller_routes(app: APIGatewayHttpResolver) -> None:
     @route(app, "POST", "/v1/workflows", ok=201, answer=WorkflowExecution)
     def start_workflow(tenant: str, body: Annotated[StartWorkflowBody, Body()], idempotency_key: IdempotencyKey = None):
         return workflows.start_workflow(
-            runtime(),
-            tenant,
-            kind=body.kind,
-            queue=body.queue,
-            input_value=body.input,
-            idempotency_key=idempotency_key,
-            cancel_on=body.cancelOn,
+            runtime(), tenant, **body.work(), idempotency_key=idempotency_key, cancel_on=body.cancelOn
         )
 
     @route(app, "GET", "/v1/workflows", ok=200, answer=WorkflowPage)
@@ -86,9 +80,7 @@ def register_caller_routes(app: APIGatewayHttpResolver) -> None:
         return tasks.create_task(
             runtime(),
             tenant,
-            kind=body.kind,
-            queue=body.queue,
-            input_value=body.input,
+            **body.work(),
             max_retries=body.maxRetries,
             timeout_ms=body.timeoutMs,
             idempotency_key=idempotency_key,

@@ -31,10 +31,19 @@ class RequestBody(BaseModel):
     model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
-class StartWorkflowBody(RequestBody):
+class NewWorkBody(RequestBody):
+    """What starting a workflow and creating a task both take: the kind of work, its input and its queue."""
+
     kind: Name
     input: Any = None
     queue: Name = "default"
+
+    def work(self) -> dict[str, Any]:
+        """These fields as the domain's start_workflow and create_task take them."""
+        return {"kind": self.kind, "queue": self.queue, "input_value": self.input}
+
+
+class StartWorkflowBody(NewWorkBody):
     cancelOn: CancelOn = Field(default_factory=list)
 
 
@@ -44,10 +53,7 @@ class CancelWorkflowBody(RequestBody):
     cleanupTimeoutMs: StrictInt | None = Field(default=None, ge=MIN_CLEANUP_TIMEOUT_MS, le=MAX_CLEANUP_TIMEOUT_MS)
 
 
-class CreateTaskBody(RequestBody):
-    kind: Name
-    input: Any = None
-    queue: Name = "default"
+class CreateTaskBody(NewWorkBody):
     maxRetries: StrictInt = Field(default=0, ge=0, le=1000)
     timeoutMs: StrictInt | None = Field(default=None, ge=1, le=365 * 24 * 3600 * 1000)
 
