@@ -185,44 +185,21 @@ class MemoryRepository:
     # ------------------------------------------------------------------ claims
 
     def claim_execution(self, candidate: Candidate, lease: repository.ExecutionLease) -> Execution | None:
-        with self._lock:
-            item = self._items.get((candidate.pk, candidate.sk))
-            now = lease.now
-            if item is None or not (item.get("dispatchAt", now + 1) <= now and item.get("status") == candidate.status):
-                return None
-            item.update(
-                status=lease.status,
-                leaseId=lease.lease_id,
-                leaseExpiresAt=lease.expires,
-                dispatchAt=lease.expires,
-                seenSeq=item["lastSeq"],
-                updatedAt=lease.updated_at,
-                ver=item.get("ver", 0) + 1,
-            )
-            return self._to_record(Execution, copy.deepcopy(item))
+        return self._claim(Execution, candidate, lease.claim(candidate))
 
     def claim_task(self, candidate: Candidate, lease: repository.TaskLease) -> Task | None:
+        return self._claim(Task, candidate, lease.claim(candidate))
+
+    def _claim(self, record_type: type[R], candidate: Candidate, claim: repository.Claim) -> R | None:
         with self._lock:
             item = self._items.get((candidate.pk, candidate.sk))
-            now = lease.now
-            if item is None or not (item.get("status") == "PENDING" and item.get("dispatchAt", now + 1) <= now):
+            if item is None or not self._holds(record_type, item, claim.requires):
                 return None
-            item.update(
-                status="RUNNING",
-                attempt=item.get("attempt", 0) + 1,
-                leaseId=lease.lease_id,
-                leaseMs=lease.lease_ms,
-                leaseExpiresAt=lease.expires,
-                sweepPk=lease.sweep_pk,
-                sweepAt=lease.sweep_at,
-                updatedAt=lease.updated_at,
-                ver=item.get("ver", 0) + 1,
-            )
-            item.pop("dispatchPk", None)
-            item.pop("dispatchAt", None)
-            if lease.deadline is not None:
-                item["attemptDeadline"] = lease.deadline
-            return self._to_record(Task, copy.deepcopy(item))
+            names = _ATTRIBUTE_NAMES[record_type]
+            copied = {name: item.get(names[source]) for name, source in claim.copies.items()}
+            self._set_fields(item, names, claim.changes | copied, claim.increments)
+            item["ver"] = item.get("ver", 0) + 1
+            return self._to_record(record_type, copy.deepcopy(item))
 
     # ------------------------------------------------------------------ writes
 
@@ -286,18 +263,22 @@ class MemoryRepository:
                 item["ver"] = (unit_of_work.version_of(op.record) or 0) + 1
         else:
             item = copy.deepcopy(self._items.get(key, {"pk": key[0], "sk": key[1]}))
-            names = _ATTRIBUTE_NAMES[type(op.record)]
-            for name in op.fields:
-                value = getattr(op.record, name)
-                if value is None:
-                    item.pop(names[name], None)
-                else:
-                    item[names[name]] = str(value) if isinstance(value, str) else value
-            for name, amount in op.increments:
-                item[names[name]] = item.get(names[name], 0) + amount  # ADD: a missing number counts as 0
+            changes = {name: getattr(op.record, name) for name in op.fields}
+            self._set_fields(item, _ATTRIBUTE_NAMES[type(op.record)], changes, dict(op.increments))
             if versioned:
                 item["ver"] = item.get("ver", 0) + 1
         self._items[key] = item
         self._partitions.setdefault(key[0], len(self._partitions))
         if versioned:
             unit_of_work.set_version(op.record, (unit_of_work.version_of(op.record) or 0) + 1)
+
+    @staticmethod
+    def _set_fields(item: Item, names: dict[str, str], changes: dict[str, Any], increments: dict[str, int]) -> None:
+        """SET each changed field (REMOVE for None) and ADD each increment, as an UpdateItem does."""
+        for name, value in changes.items():
+            if value is None:
+                item.pop(names[name], None)
+            else:
+                item[names[name]] = str(value) if isinstance(value, str) else value
+        for name, amount in increments.items():
+            item[names[name]] = item.get(names[name], 0) + amount  # ADD: a missing number counts as 0

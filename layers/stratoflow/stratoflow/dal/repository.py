@@ -12,10 +12,18 @@ import base64
 import binascii
 import json
 from collections.abc import Iterator
-from dataclasses import KW_ONLY, dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
-from stratoflow.dal.unit_of_work import AllOf, FieldIs, Requirement, TransactionConflict, UnitOfWork, raise_for_conflict
+from stratoflow.dal.unit_of_work import (
+    AllOf,
+    FieldBelow,
+    FieldIs,
+    Requirement,
+    TransactionConflict,
+    UnitOfWork,
+    raise_for_conflict,
+)
 from stratoflow.records import Candidate, Event, Execution, Record, Task
 
 R = TypeVar("R", bound=Record)
@@ -61,6 +69,22 @@ class IndexQuery:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """What a claim writes on the stored item, in one conditional update, only while `requires` holds: `changes`
+    (record field → value; None: removed), `increments` added to stored counters, and `copies` (field → the stored
+    field whose value it takes). The stored version goes up by one, whatever it was."""
+
+    requires: Requirement
+    changes: dict[str, Any]
+    increments: dict[str, int] = field(default_factory=dict)
+    copies: dict[str, str] = field(default_factory=dict)
+
+
+def _ready_by(now: int) -> FieldBelow:
+    return FieldBelow("dispatch_at", now + 1)  # dispatchAt <= now (epoch ms are whole numbers)
+
+
+@dataclass(frozen=True)
 class ExecutionLease:
     """A claim of a ready execution: its new status, the lease and when it ends (also its next ready time)."""
 
@@ -69,6 +93,13 @@ class ExecutionLease:
     expires: int
     now: int
     updated_at: str
+
+    def claim(self, candidate: Candidate) -> Claim:
+        """Only while it is still ready and in the status the index showed; its events up to now count as seen."""
+        changes = {"status": self.status, "lease_id": self.lease_id, "lease_expires_at": self.expires}
+        changes |= {"dispatch_at": self.expires, "updated_at": self.updated_at}
+        ready = AllOf((_ready_by(self.now), FieldIs("status", candidate.status)))
+        return Claim(ready, changes, copies={"seen_seq": "last_seq"})
 
 
 @dataclass(frozen=True)
@@ -83,6 +114,16 @@ class TaskLease:
     sweep_at: int
     now: int
     updated_at: str
+
+    def claim(self, candidate: Candidate) -> Claim:
+        """Only while it is still PENDING and ready: it leaves the dispatch index for the sweep index (attempt + 1)."""
+        changes: dict[str, Any] = {"status": "RUNNING", "lease_id": self.lease_id, "lease_ms": self.lease_ms}
+        changes |= {"lease_expires_at": self.expires, "dispatch_pk": None, "dispatch_at": None}
+        changes |= {"sweep_pk": self.sweep_pk, "sweep_at": self.sweep_at, "updated_at": self.updated_at}
+        if self.deadline is not None:
+            changes["attempt_deadline"] = self.deadline
+        pending = AllOf((FieldIs("status", "PENDING"), _ready_by(self.now)))
+        return Claim(pending, changes, increments={"attempt": 1})
 
 
 def commit_or_retry(repo: Repository, uow: UnitOfWork, refusals: dict[str, Exception] | None = None) -> None:
