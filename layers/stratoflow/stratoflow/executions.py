@@ -179,6 +179,20 @@ def operator_fields(execution: Execution) -> dict[str, Any]:
     }
 
 
+def new_work(tenant: str, kind: str, queue: str, status: str, now_ms: int) -> dict[str, Any]:
+    """The fields a new execution or task starts with (records.Work): its kind of work and queue, its first status,
+    created and updated now."""
+    created_at = iso_ms(now_ms)
+    return {
+        "tenant": tenant,
+        "kind": kind,
+        "queue": queue,
+        "status": status,
+        "created_at": created_at,
+        "updated_at": created_at,
+    }
+
+
 def new_execution(
     *,
     tenant: str,
@@ -191,24 +205,18 @@ def new_execution(
     parent_close_policy: str | None = None,
 ) -> Execution:
     """A PENDING execution, ready for dispatch, with no events yet (the caller appends WORKFLOW_STARTED)."""
-    created_at = iso_ms(now_ms)
     execution = Execution(
         keys.workflow_pk(tenant, workflow_id),
         keys.EXECUTION_SK,
-        tenant=tenant,
+        **new_work(tenant, kind, queue, WorkflowStatus.PENDING, now_ms),
         workflow_id=workflow_id,
-        kind=kind,
-        queue=queue,
-        status=WorkflowStatus.PENDING,
         parent_id=parent_id,
         child_execution_name=child_execution_name,
         parent_close_policy=parent_close_policy,
-        created_at=created_at,
-        updated_at=created_at,
         last_seq=0,
         seen_seq=0,
         list_pk=keys.list_pk(tenant),
-        list_sk=keys.list_sk(created_at, workflow_id),
+        list_sk=keys.list_sk(iso_ms(now_ms), workflow_id),
     )
     make_ready(execution, now_ms)
     return execution

@@ -14,7 +14,7 @@ from stratoflow.dal.repository import Repository, TaskLease, commit_or_retry
 from stratoflow.dal.unit_of_work import NEW, UnitOfWork, run_optimistic
 from stratoflow.dispatch import claim_first
 from stratoflow.errors import FailedPrecondition, LeaseLost
-from stratoflow.executions import HistoryWriter, get_execution, is_live, stage_value, wake, work_view
+from stratoflow.executions import HistoryWriter, get_execution, is_live, new_work, stage_value, wake, work_view
 from stratoflow.idempotency import commit_once
 from stratoflow.lookup import find, require
 from stratoflow.records import Candidate, Execution, Task, TaskRef
@@ -36,21 +36,15 @@ def new_task(
     timeout_ms: int | None,
     now_ms: int,
 ) -> Task:
-    created_at = iso_ms(now_ms)
     return Task(
         keys.task_pk(tenant, task_id),
         keys.TASK_SK,
-        tenant=tenant,
+        **new_work(tenant, kind, queue, TaskStatus.PENDING, now_ms),
         task_id=task_id,
         workflow_id=workflow_id,
-        kind=kind,
-        queue=queue,
-        status=TaskStatus.PENDING,
         attempt=0,
         max_retries=max_retries,
         timeout_ms=timeout_ms,
-        created_at=created_at,
-        updated_at=created_at,
         dispatch_pk=keys.task_dispatch_pk(tenant, queue),
         dispatch_at=now_ms,
     )
