@@ -83,7 +83,8 @@ lint: $(VENV)/.stamp
 # One mypy run: every handler is a module named `app`, but with explicit package bases (pyproject.toml) each is known
 # by its folder (`functions.sweeper.app`), so they do not clash.
 typecheck: $(VENV)/.stamp
-	$(PY) -m mypy local $(wildcard layers/stratoflow/stratoflow) $(wildcard sdk/src/stratoflow_sdk) \
+	$(PY) -m mypy local $(wildcard layers/stratoflow/stratoflow) $(wildcard layers/stratoflow/stratoflow_api) \
+	  $(wildcard sdk/src/stratoflow_sdk) \
 	  $(wildcard functions/*/app.py)
 
 # The unit tests in one pytest process (pytest's exit 5, no test collected, fails the target) and each integration
