@@ -21,9 +21,7 @@ from stratoflow.dal.items import (
     BaseItem,
     BoundModels,
     EventItem,
-    ExecutionItem,
     SweepableItem,
-    TaskItem,
     to_model,
     to_record,
 )
@@ -124,9 +122,7 @@ class DynamoRepository:
         self, record_type: type[Execution] | type[Task], dispatch_pk: str, now: int, kinds: list[str] | None
     ) -> Iterator[Candidate]:
         """The dispatch index's ready items of a queue, oldest first (at most 10, reading pages of 25)."""
-        model: type[ExecutionItem] | type[TaskItem] = (
-            self.models[ExecutionItem] if record_type is Execution else self.models[TaskItem]
-        )
+        model: Any = self.models.of(record_type)  # its attributes are made from the record (items.model_of)
         results = model.dispatch_index.query(
             dispatch_pk,
             model.dispatch_at <= now,

@@ -7,10 +7,12 @@ global is changed by binding: two repositories on two tables live side by side.
 
 from __future__ import annotations
 
-from dataclasses import fields
-from typing import Any, ClassVar, TypeVar
+from dataclasses import MISSING, Field, fields
+from types import UnionType
+from typing import Any, ClassVar, TypeVar, get_args, get_origin, get_type_hints
 
 from pynamodb.attributes import (
+    Attribute,
     BooleanAttribute,
     NumberAttribute,
     UnicodeAttribute,
@@ -107,44 +109,55 @@ class InSweepIndex:
     sweep_at = NumberAttribute(null=True, attr_name="sweepAt")
 
 
-class WorkItem(InDispatchIndex):
-    """The attributes of what executions and tasks both are (records.Work)."""
-
-    tenant = UnicodeAttribute()
-    kind = UnicodeAttribute()
-    queue = UnicodeAttribute()
-    status = UnicodeAttribute()
-    created_at = UnicodeAttribute(attr_name="createdAt")
-    updated_at = UnicodeAttribute(attr_name="updatedAt")
-    input = UnicodeAttribute(null=True)
-    output = UnicodeAttribute(null=True)
-    error = UnicodeAttribute(null=True)
-    cancel_reason = UnicodeAttribute(null=True, attr_name="cancelReason")
-    lease_id = UnicodeAttribute(null=True, attr_name="leaseId")
-    lease_expires_at = NumberAttribute(null=True, attr_name="leaseExpiresAt")
-    ver = VersionAttribute()
-
-
-class ExecutionItem(WorkItem, InListIndex, BaseItem):
-    workflow_id = UnicodeAttribute(attr_name="workflowExecutionId")
-    parent_id = UnicodeAttribute(null=True, attr_name="parentWorkflowExecutionId")
-    child_execution_name = UnicodeAttribute(null=True, attr_name="childExecutionName")
-    parent_close_policy = UnicodeAttribute(null=True, attr_name="parentClosePolicy")
-    last_seq = NumberAttribute(attr_name="lastSeq", default=0)
-    seen_seq = NumberAttribute(attr_name="seenSeq", default=0)
-    # Set once the execution scheduled a task, timer or child: only then has its end anything to clean up.
-    spawned = BooleanAttribute(default=False)
-    # Operator controls (operators.md): the cleanup deadline (epoch ms), the terminate reason, cancelOn (JSON).
-    cleanup_deadline = NumberAttribute(null=True, attr_name="cleanupDeadline")
-    terminated_reason = UnicodeAttribute(null=True, attr_name="terminatedReason")
-    cancel_on = UnicodeAttribute(null=True, attr_name="cancelOn")
+# The stored name of each field is its name in camelCase, except these.
+STORED_AS = {
+    "workflow_id": "workflowExecutionId",
+    "parent_id": "parentWorkflowExecutionId",
+    "task_id": "taskExecutionId",
+    "child_id": "childWorkflowExecutionId",
+    "child_kind": "childWorkflowKind",
+    "filter_json": "filter",
+    "slice_number": "slice",
+}
+_ATTRIBUTE_OF_TYPE: dict[Any, type[Attribute[Any]]] = {
+    str: UnicodeAttribute,
+    int: NumberAttribute,
+    bool: BooleanAttribute,
+    set[str]: UnicodeSetAttribute,
+}
 
 
-class EventItem(BaseItem):
-    seq = NumberAttribute()
-    type = UnicodeAttribute()
-    data = UnicodeAttribute()
-    created_at = UnicodeAttribute(attr_name="createdAt")
+def stored_name(field_name: str) -> str:
+    head, *rest = field_name.split("_")
+    return STORED_AS.get(field_name, head + "".join(part.title() for part in rest))
+
+
+def _attribute(spec: Field[Any], hint: Any) -> Attribute[Any]:
+    """The attribute that stores one record field: its type, its stored name, optional when it may be None, and
+    the field's default. `ver`, the version every conditional write of a versioned record checks, is PynamoDB's."""
+    if spec.name == "ver":
+        return VersionAttribute()
+    types = [member for member in get_args(hint) if member is not type(None)] if get_origin(hint) is UnionType else []
+    optional = bool(types)
+    kind = _ATTRIBUTE_OF_TYPE[types[0] if optional else hint]
+    options: dict[str, Any] = {"attr_name": stored_name(spec.name)}
+    if optional:
+        options["null"] = True
+    if spec.default not in (None, MISSING):
+        options["default"] = spec.default
+    return kind(**options)
+
+
+def model_of(name: str, record_type: type[Record], *bases: type) -> type[BaseItem]:
+    """The model of a record type: an attribute for each field its bases (the index mixins and BaseItem, which
+    declare the keys) do not already declare. The record is the one place a stored field is described."""
+    declared = {member for base in bases for member in dir(base)}
+    hints = get_type_hints(record_type)
+    namespace: dict[str, Any] = {"__module__": __name__, "__qualname__": name, "__doc__": record_type.__doc__}
+    for spec in fields(record_type):
+        if spec.name not in declared:
+            namespace[spec.name] = _attribute(spec, hints[spec.name])
+    return type(name, bases, namespace)
 
 
 class SweepableItem(InSweepIndex, BaseItem):
@@ -153,134 +166,20 @@ class SweepableItem(InSweepIndex, BaseItem):
     sweep_index: ClassVar[SweepIndex] = SweepIndex()
 
 
-class TaskItem(WorkItem, InSweepIndex, BaseItem):
-    task_id = UnicodeAttribute(attr_name="taskExecutionId")
-    workflow_id = UnicodeAttribute(null=True, attr_name="workflowExecutionId")
-    attempt = NumberAttribute(default=0)
-    max_retries = NumberAttribute(default=0, attr_name="maxRetries")
-    timeout_ms = NumberAttribute(null=True, attr_name="timeoutMs")
-    lease_ms = NumberAttribute(null=True, attr_name="leaseMs")
-    attempt_deadline = NumberAttribute(null=True, attr_name="attemptDeadline")
-
-
-class TimerItem(InSweepIndex, BaseItem):
-    tenant = UnicodeAttribute()
-    workflow_id = UnicodeAttribute(attr_name="workflowExecutionId")
-    timer_id = UnicodeAttribute(attr_name="timerId")
-    status = UnicodeAttribute()
-    duration_ms = NumberAttribute(attr_name="durationMs")
-    fire_at = UnicodeAttribute(attr_name="fireAt")
-    fire_at_ms = NumberAttribute(attr_name="fireAtMs")
-    created_at = UnicodeAttribute(attr_name="createdAt")
-    updated_at = UnicodeAttribute(attr_name="updatedAt")
-
-
-class ChildLinkItem(BaseItem):
-    tenant = UnicodeAttribute()
-    parent_id = UnicodeAttribute(attr_name="parentWorkflowExecutionId")
-    child_execution_name = UnicodeAttribute(attr_name="childExecutionName")
-    child_id = UnicodeAttribute(attr_name="childWorkflowExecutionId")
-    child_kind = UnicodeAttribute(attr_name="childWorkflowKind")
-    status = UnicodeAttribute()
-    cancel_state = UnicodeAttribute(attr_name="cancelState", default="NONE")
-    parent_close_policy = UnicodeAttribute(attr_name="parentClosePolicy")
-    created_at = UnicodeAttribute(attr_name="createdAt")
-    updated_at = UnicodeAttribute(attr_name="updatedAt")
-
-
-class TaskRefItem(BaseItem):
-    task_id = UnicodeAttribute(attr_name="taskExecutionId")
-
-
-class OutboxItem(InSweepIndex, BaseItem):
-    tenant = UnicodeAttribute()
-    workflow_id = UnicodeAttribute(attr_name="workflowExecutionId")
-    kind = UnicodeAttribute()
-    payload = UnicodeAttribute()
-    created_at = UnicodeAttribute(attr_name="createdAt")
-
-
-class ValueItem(BaseItem):
-    value = UnicodeAttribute()
-
-
-class IdempotencyItem(BaseItem):
-    request_hash = UnicodeAttribute(attr_name="requestHash")
-    response = UnicodeAttribute()
-    expires_at = NumberAttribute(attr_name="expiresAt")
-
-
-class TokenItem(BaseItem):
-    tenant = UnicodeAttribute()
-    scopes = UnicodeSetAttribute()
-    created_at = UnicodeAttribute(attr_name="createdAt")
-    revoked = BooleanAttribute(default=False)
-
-
-class SubscriptionItem(BaseItem):
-    """One `cancelOn` entry of one execution, in the partition an event of its type and match would query."""
-
-    tenant = UnicodeAttribute()
-    workflow_id = UnicodeAttribute(attr_name="workflowExecutionId")
-    event_type = UnicodeAttribute(attr_name="eventType")
-    subscribed_at = NumberAttribute(attr_name="subscribedAt")
-    # Epoch ms after which the subscription no longer matches; null: never times out.
-    ends_at = NumberAttribute(null=True, attr_name="endsAt")
-    # The table's TTL attribute (epoch seconds): a timed-out subscription is deleted by DynamoDB in time.
-    expires_at = NumberAttribute(null=True, attr_name="expiresAt")
-
-
-class EventRecordItem(BaseItem):
-    """An event received by POST /v1/events or from the event bus: when it arrived, once (redeliveries read it)."""
-
-    tenant = UnicodeAttribute()
-    event_id = UnicodeAttribute(attr_name="eventId")
-    event_type = UnicodeAttribute(attr_name="eventType")
-    data = UnicodeAttribute()
-    arrived_at = NumberAttribute(attr_name="arrivedAt")
-    created_at = UnicodeAttribute(attr_name="createdAt")
-    expires_at = NumberAttribute(attr_name="expiresAt")
-
-
-class BatchItem(InListIndex, InSweepIndex, BaseItem):
-    """A batch: its request, progress (cursor, pending ids, slice) and counts.
-
-    Every write is conditioned on `status = RUNNING` (and the runner's on `slice = <its slice>`), never on a version:
-    the execution transactions ADD to its counters while the runner holds a copy.
-    """
-
-    tenant = UnicodeAttribute()
-    batch_id = UnicodeAttribute(attr_name="batchId")
-    operation = UnicodeAttribute()
-    filter_json = UnicodeAttribute(attr_name="filter")
-    reason = UnicodeAttribute(null=True)
-    cascade = BooleanAttribute(default=True)
-    cleanup_timeout_ms = NumberAttribute(null=True, attr_name="cleanupTimeoutMs")
-    max_per_second = NumberAttribute(attr_name="maxPerSecond")
-    status = UnicodeAttribute()
-    matched = NumberAttribute(null=True)
-    found = NumberAttribute(default=0)
-    succeeded = NumberAttribute(default=0)
-    failed = NumberAttribute(default=0)
-    skipped = NumberAttribute(default=0)
-    snapshot_before = UnicodeAttribute(attr_name="snapshotBefore")
-    cursor = UnicodeAttribute(null=True)
-    pending = UnicodeAttribute(null=True)
-    listed = BooleanAttribute(default=False)
-    slice_number = NumberAttribute(default=1, attr_name="slice")
-    not_before = NumberAttribute(default=0, attr_name="notBefore")
-    created_at = UnicodeAttribute(attr_name="createdAt")
-    updated_at = UnicodeAttribute(attr_name="updatedAt")
-    completed_at = UnicodeAttribute(null=True, attr_name="completedAt")
-
-
-class BatchOutcomeItem(BaseItem):
-    """How a batch handled one execution; written with the execution's change, once (`attribute_not_exists`)."""
-
-    workflow_id = UnicodeAttribute(attr_name="workflowExecutionId")
-    outcome = UnicodeAttribute()
-    error = UnicodeAttribute(null=True)
-    at = UnicodeAttribute()
+ExecutionItem = model_of("ExecutionItem", Execution, InDispatchIndex, InListIndex, BaseItem)
+EventItem = model_of("EventItem", Event, BaseItem)
+TaskItem = model_of("TaskItem", Task, InDispatchIndex, InSweepIndex, BaseItem)
+TimerItem = model_of("TimerItem", Timer, InSweepIndex, BaseItem)
+ChildLinkItem = model_of("ChildLinkItem", ChildLink, BaseItem)
+TaskRefItem = model_of("TaskRefItem", TaskRef, BaseItem)
+OutboxItem = model_of("OutboxItem", OutboxEntry, InSweepIndex, BaseItem)
+ValueItem = model_of("ValueItem", StoredValue, BaseItem)
+IdempotencyItem = model_of("IdempotencyItem", IdempotencyRecord, BaseItem)
+TokenItem = model_of("TokenItem", Token, BaseItem)
+SubscriptionItem = model_of("SubscriptionItem", Subscription, BaseItem)
+EventRecordItem = model_of("EventRecordItem", ReceivedEvent, BaseItem)
+BatchItem = model_of("BatchItem", Batch, InListIndex, InSweepIndex, BaseItem)
+BatchOutcomeItem = model_of("BatchOutcomeItem", BatchOutcome, BaseItem)
 
 
 ALL_MODELS: tuple[type[BaseItem], ...] = (
