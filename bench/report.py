@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench.flows import TASKS_PER_WORKFLOW
+
 ORDER = [
     "start workflow",
     "read workflow",
@@ -345,6 +347,54 @@ def _cost_lines(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _floor_lines(results: dict[str, Any]) -> list[str]:
+    """The least this design can cost per 1,000 task executions, against what the flows measured."""
+    floor = results["cost_model"].get("price_floor")
+    if floor is None:
+        return []  # results of a run before the floor was computed
+    measured = results["cost_model"]["per_1000_task_executions"]["stratoflow"]["total"]
+    flow = results["flows"]["sequential tasks"]
+    lines = [
+        "### The floor under this design",
+        "",
+        "The least 1,000 task executions can cost when every state change and its events are one atomic write. The "
+        "count leaves out reads, Lambda time, logs and stream steps, which can only add. It keeps the writes and the "
+        "worker's requests. DynamoDB bills every write in a transaction twice, and a task's schedule and its "
+        "completion each change three items: its execution, its event and the task.",
+        "",
+        "| write | table WRU | index WRU |",
+        "| --- | ---: | ---: |",
+    ]
+    for what, table, index in floor["task_writes"]:
+        lines.append(f"| per task: {what} | {table} | {index} |")
+    for what, table, index in floor["workflow_writes"]:
+        lines.append(f"| per workflow: {what} | {table} | {index} |")
+    lines += [
+        "",
+        "| worker | requests per task | API Gateway | Lambda requests | DynamoDB writes | **floor** "
+        "| x Step Functions Standard |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, worker in floor["workers"].items():
+        lines.append(
+            f"| {name} | {worker['requests_per_task']:.1f} | {_usd(worker['api_gateway'])} "
+            f"| {_usd(worker['lambda_requests'])} | {_usd(worker['dynamodb_writes'])} | **{_usd(worker['total'])}** "
+            f"| {worker['x_step_functions_standard']:.2f} |"
+        )
+    per_task = flow["wru"] / TASKS_PER_WORKFLOW
+    lines += [
+        "",
+        f"Per task the floor writes {floor['wru_per_task']:g} table WRU and {floor['gsi_wru_per_task']:g} index WRU, "
+        f"{floor['wru_per_task'] + floor['gsi_wru_per_task']:g} in all; the measured flow writes "
+        f"{per_task:.1f} (its table above), for {_usd(measured)} per 1,000 task executions. Half of Step Functions "
+        f"Standard is {_usd(floor['step_functions_standard'] / 2)}: below the floor of either worker, even before "
+        "any read. A lower price needs fewer items per state change or writes outside a transaction, and this "
+        "design keeps each state change and its events in one atomic write.",
+        "",
+    ]
+    return lines
+
+
 def _embedded_lines(embedded: dict[str, Any]) -> list[str]:
     sizes = sorted(embedded["embedded_endpoint"]["committed_ms"], key=int)
     lines = [
@@ -409,11 +459,10 @@ def _findings(results: dict[str, Any]) -> list[str]:
     flow = results["flows"]["sequential tasks"]
     share = flow["gsi_wru"] / flow["wru"] if flow["wru"] else 0.0
     findings.append(
-        f"- **Index writes are {share:.0%} of the write units** of the sequential-tasks flow. `ListIndex` projects "
-        "ALL attributes, so every write of an execution item also rewrites its list entry (1 WRU per KB of the whole "
-        "item, values up to 64 KB inline included), and every claim or release moves the execution in "
-        "`DispatchIndex` (`dispatchAt` is the key: a delete and a put). Proposal: project only the listing's "
-        "attributes into `ListIndex`."
+        f"- **Index writes are {share:.0%} of the write units** of the sequential-tasks flow: every claim or release "
+        "moves the execution or task in `DispatchIndex` (`dispatchAt` is the key: a delete and a put), and a task "
+        "enters and leaves `SweepIndex` with its lease. `ListIndex` projects keys only, so it is written once per "
+        "execution, when it is created (a listing reads the items with BatchGetItem)."
     )
     close = results["scaling"]["parent_close"]
     if close:
@@ -660,6 +709,7 @@ def render(results: dict[str, Any], plot_name: str) -> str:
         "index Query per shard per minute), DynamoDB storage and streams (GetRecords by Lambda triggers is free), "
         "data transfer. " + results["cost_model"]["x_ray_note"],
         "",
+        *_floor_lines(results),
         "## Embedded endpoint: transaction latency against table size",
         "",
         *_embedded_lines(results["embedded_endpoint"]),

@@ -26,18 +26,12 @@ from stratoflow.dal.repository import (
     encode_page_token,
 )
 from stratoflow.dal.unit_of_work import (
-    AllOf,
-    AnyOf,
-    FieldBelow,
-    FieldIn,
-    FieldIs,
-    MustExist,
-    MustNotExist,
     Operation,
     Requirement,
     TransactionConflict,
     UnitOfWork,
     is_versioned,
+    satisfied,
     set_version,
     version_of,
 )
@@ -291,24 +285,12 @@ class MemoryRepository:
                 return False
         return op.requires is None or self._holds(record_type, item, op.requires)
 
-    def _holds(self, record_type: type[Record], item: Item | None, requires: Requirement) -> bool:
-        if isinstance(requires, MustNotExist):
-            return item is None
-        if isinstance(requires, MustExist):
-            return item is not None
-        if isinstance(requires, AnyOf):
-            return any(self._holds(record_type, item, option) for option in requires.options)
-        if isinstance(requires, AllOf):
-            return all(self._holds(record_type, item, part) for part in requires.requirements)
-        name = _ATTRIBUTE_NAMES[record_type][requires.field]
-        if item is None or name not in item:
-            return False  # a comparison with a missing attribute is false, in DynamoDB as here
-        if isinstance(requires, FieldIs):
-            return bool(item[name] == requires.value)
-        if isinstance(requires, FieldIn):
-            return item[name] in requires.values
-        assert isinstance(requires, FieldBelow)
-        return bool(item[name] < requires.value)
+    @staticmethod
+    def _holds(record_type: type[Record], item: Item | None, requires: Requirement) -> bool:
+        if item is None:
+            return satisfied(requires, None)
+        stored = {field: item[name] for field, name in _ATTRIBUTE_NAMES[record_type].items() if name in item}
+        return satisfied(requires, stored)
 
     def _apply(self, op: Operation) -> None:
         key = op.key
