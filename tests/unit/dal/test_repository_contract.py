@@ -598,6 +598,8 @@ def test_a_whole_flow_stores_exactly_the_same_items_on_both(aws: Any) -> None:
                 parent,
                 [
                     {"type": "SCHEDULE_TASK", "taskExecutionId": "t1", "kind": "charge", "timeoutMs": 5000},
+                    # Two long ids: the second no longer fits on the execution and gets a reference item.
+                    *[{"type": "SCHEDULE_TASK", "taskExecutionId": letter * 120, "kind": "audit"} for letter in "ab"],
                     {"type": "START_TIMER", "timerId": "r", "durationMs": 1000},
                     {
                         "type": "SCHEDULE_CHILD_WORKFLOW",

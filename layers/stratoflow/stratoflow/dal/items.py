@@ -135,6 +135,8 @@ class ExecutionItem(InDispatchIndex, InListIndex, BaseItem):
     cleanup_deadline = NumberAttribute(null=True, attr_name="cleanupDeadline")
     terminated_reason = UnicodeAttribute(null=True, attr_name="terminatedReason")
     cancel_on = UnicodeAttribute(null=True, attr_name="cancelOn")
+    open_tasks = UnicodeSetAttribute(null=True, attr_name="openTasks")
+    task_refs = BooleanAttribute(null=True, attr_name="taskRefs")
     ver = VersionAttribute()
 
 
