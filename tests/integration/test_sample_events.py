@@ -42,6 +42,7 @@ from stratoflow.dal.keys import (
     event_pk,
     subscription_pk,
 )
+from stratoflow.dal.repository import PartitionQuery
 from stratoflow.dal.unit_of_work import UnitOfWork
 from stratoflow.deadlines import DEADLINE_TIMER_ID
 from stratoflow.executions import HistoryWriter, get_execution, new_execution, stage_value
@@ -445,7 +446,7 @@ def link_of(parent: str, name: str) -> ChildLink:
 
 
 def outbox_of(wid: str) -> list[OutboxEntry]:
-    return list(repository().query(OutboxEntry, keys.workflow_pk(TENANT, wid), keys.OUTBOX_PREFIX))
+    return list(repository().query(OutboxEntry, PartitionQuery(keys.workflow_pk(TENANT, wid), keys.OUTBOX_PREFIX)))
 
 
 def schedule_of(stack: LocalStack) -> dict[str, Any] | None:
@@ -1325,7 +1326,7 @@ def _dispatch_event(stack: LocalStack, function: str, event: dict[str, Any]) -> 
         )
     assert stack.invoke(function, event) == {"batchItemFailures": []}
     assert history(WID)[-1] == cancelled_by(f"event:{EVENT_ID}", "cancelOn order.cancelled")
-    assert list(repository().query(OutboxEntry, event_pk(TENANT, EVENT_ID), keys.OUTBOX_PREFIX)) == []
+    assert list(repository().query(OutboxEntry, PartitionQuery(event_pk(TENANT, EVENT_ID), keys.OUTBOX_PREFIX))) == []
 
 
 @sample("outbox_dispatcher_batch_start")

@@ -450,13 +450,13 @@ def test_regression_concurrent_requests_each_run_with_their_own_identity(
     request's event: another tenant's identity and body (the soak saw workers handed the other tenant's workflows).
     Here tenant A's read waits, inside its route, until tenant B's request has been resolved; it must still be A's."""
     # Imported here: the shared package builds Powertools' Logger and Metrics from the environment the stack sets.
-    from stratoflow_api import caller_routes  # noqa: PLC0415
+    from stratoflow_api import operations  # noqa: PLC0415
 
     a = Api(local_stack.url, TOKENS["a"])
     queue = f"sec-iso-{uuid.uuid4().hex[:8]}"
     mine = a.post("/v1/workflows", json={"kind": "iso", "queue": queue}).json()["workflowExecutionId"]
     path = f"/v1/workflows/{mine}"
-    original = caller_routes.tenant_of
+    original = operations.tenant_of  # what every route is given as its `tenant`
     waiting, go = threading.Event(), threading.Event()
 
     def tenant_of_later(app: Any) -> str:
@@ -468,7 +468,7 @@ def test_regression_concurrent_requests_each_run_with_their_own_identity(
     # The stack runs one invocation per container, as Lambda does; the race needs two requests in one process, so
     # the caller API's handler runs here in two containers' worth of modules (each its own resolver, as two
     # containers have), at once, with the events the front door would give them.
-    monkeypatch.setattr(caller_routes, "tenant_of", tenant_of_later)
+    monkeypatch.setattr(operations, "tenant_of", tenant_of_later)
     handler_a, handler_b = handler_in_process("caller_api"), handler_in_process("caller_api")
 
     def event(sample: str, token: str) -> dict[str, Any]:

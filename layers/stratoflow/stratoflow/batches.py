@@ -32,7 +32,7 @@ from typing import Any, Protocol
 from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
 from stratoflow.dal.keys import BATCH_OUTCOME_PREFIX, BATCH_SK, batch_list_pk, batch_outcome_sk, batch_pk
-from stratoflow.dal.repository import BadPageToken, Page, Repository
+from stratoflow.dal.repository import BadPageToken, IndexQuery, Page, Repository
 from stratoflow.dal.unit_of_work import (
     MAX_TRANSACTION_ITEMS,
     NEW,
@@ -127,7 +127,7 @@ def get_batch(rt: Runtime, tenant: str, batch_id: str) -> dict[str, Any]:
 def list_batches(rt: Runtime, tenant: str, *, limit: int, next_token: str | None) -> dict[str, Any]:
     """Newest first, by Query on the tenant's batches in the list index."""
     page: Page[Batch] = _page_or_refuse(
-        lambda: rt.repo.index_page(Batch, batch_list_pk(tenant), where=None, limit=limit, token=next_token)
+        lambda: rt.repo.index_page(Batch, IndexQuery(batch_list_pk(tenant), where=None, limit=limit, token=next_token))
     )
     return {"batches": [batch_view(batch) for batch in page.items], "nextToken": page.next_token}
 
@@ -188,8 +188,7 @@ def _query_page(
     for name in ("kind", "queue"):
         if batch_filter.get(name) is not None:
             parts.append(FieldIs(name, batch_filter[name]))
-    page = repo.index_page(
-        Execution,
+    query = IndexQuery(
         keys.list_pk(tenant),
         where=AllOf(tuple(parts)),
         limit=limit,
@@ -197,6 +196,7 @@ def _query_page(
         ascending=True,
         between=(str(batch_filter.get("createdAfter") or "0"), snapshot_before),
     )
+    page = repo.index_page(Execution, query)
     return list(page.items), page.next_token
 
 

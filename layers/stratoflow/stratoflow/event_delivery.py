@@ -15,7 +15,7 @@ from typing import Any
 from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
 from stratoflow.dal.keys import EVENT_SK, SUBSCRIPTION_PREFIX, event_pk, subscription_pk
-from stratoflow.dal.repository import commit_or_retry
+from stratoflow.dal.repository import PartitionQuery, commit_or_retry
 from stratoflow.dal.unit_of_work import NEW, TransactionConflict, UnitOfWork, run_optimistic
 from stratoflow.executions import get_execution, is_live
 from stratoflow.idempotency import commit_once
@@ -114,9 +114,8 @@ def cancel_subscribers(rt: Runtime, record: ReceivedEvent) -> int:
     before = f"{SUBSCRIPTION_PREFIX}{arrived:015d}"
     subscribers: list[str] = []
     for partition in event_partitions(record.event_type, data):
-        for subscription in rt.repo.query(
-            Subscription, subscription_pk(tenant, partition), SUBSCRIPTION_PREFIX, until=before
-        ):
+        query = PartitionQuery(subscription_pk(tenant, partition), SUBSCRIPTION_PREFIX, until=before)
+        for subscription in rt.repo.query(Subscription, query):
             if subscription.ends_at is not None and int(subscription.ends_at) <= arrived:
                 continue  # timed out before the event arrived
             if subscription.workflow_id not in subscribers:

@@ -144,20 +144,28 @@ def read_values(repo: Repository, owner: Execution | Task, known: dict[str, Any]
     return {name: known[name] if name in known else read_value(repo, owner, name) for name in _VALUE_FIELDS}
 
 
+def work_view(repo: Repository, owner: Execution | Task, known: dict[str, Any]) -> dict[str, Any]:
+    """What the API shows of a workflow execution and of a task alike; `known` values (input, output, error) are
+    not read back."""
+    return {
+        "kind": owner.kind,
+        "queue": owner.queue,
+        "status": owner.status,
+        **read_values(repo, owner, known),  # input, output, error
+        "cancelReason": owner.cancel_reason,
+        "createdAt": owner.created_at,
+        "updatedAt": owner.updated_at,
+    }
+
+
 def execution_view(repo: Repository, execution: Execution, **known: Any) -> dict[str, Any]:
     """The API's WorkflowExecution; values passed in `known` (input, output, error) are not read back."""
     return {
         "workflowExecutionId": execution.workflow_id,
-        "kind": execution.kind,
-        "queue": execution.queue,
-        "status": execution.status,
-        **read_values(repo, execution, known),  # input, output, error
-        "cancelReason": execution.cancel_reason,
+        **work_view(repo, execution, known),
         "parentWorkflowExecutionId": execution.parent_id,
         "childExecutionName": execution.child_execution_name,
         **operator_fields(execution),
-        "createdAt": execution.created_at,
-        "updatedAt": execution.updated_at,
     }
 
 
@@ -168,6 +176,20 @@ def operator_fields(execution: Execution) -> dict[str, Any]:
         "cleanupDeadline": None if deadline is None else iso_ms(int(deadline)),
         "terminatedReason": execution.terminated_reason,
         "cancelOn": loads(execution.cancel_on) if execution.cancel_on else [],
+    }
+
+
+def new_work(tenant: str, kind: str, queue: str, status: str, now_ms: int) -> dict[str, Any]:
+    """The fields a new execution or task starts with (records.Work): its kind of work and queue, its first status,
+    created and updated now."""
+    created_at = iso_ms(now_ms)
+    return {
+        "tenant": tenant,
+        "kind": kind,
+        "queue": queue,
+        "status": status,
+        "created_at": created_at,
+        "updated_at": created_at,
     }
 
 
@@ -183,24 +205,18 @@ def new_execution(
     parent_close_policy: str | None = None,
 ) -> Execution:
     """A PENDING execution, ready for dispatch, with no events yet (the caller appends WORKFLOW_STARTED)."""
-    created_at = iso_ms(now_ms)
     execution = Execution(
         keys.workflow_pk(tenant, workflow_id),
         keys.EXECUTION_SK,
-        tenant=tenant,
+        **new_work(tenant, kind, queue, WorkflowStatus.PENDING, now_ms),
         workflow_id=workflow_id,
-        kind=kind,
-        queue=queue,
-        status=WorkflowStatus.PENDING,
         parent_id=parent_id,
         child_execution_name=child_execution_name,
         parent_close_policy=parent_close_policy,
-        created_at=created_at,
-        updated_at=created_at,
         last_seq=0,
         seen_seq=0,
         list_pk=keys.list_pk(tenant),
-        list_sk=keys.list_sk(created_at, workflow_id),
+        list_sk=keys.list_sk(iso_ms(now_ms), workflow_id),
         task_refs=False,
     )
     make_ready(execution, now_ms)

@@ -15,7 +15,7 @@ from stratoflow.batches import OUTBOX_BATCH, BatchQueue, start_batch
 from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
 from stratoflow.dal.images import record_from_image
-from stratoflow.dal.repository import commit_or_retry
+from stratoflow.dal.repository import PartitionQuery, commit_or_retry
 from stratoflow.dal.unit_of_work import (
     EXISTS,
     Contention,
@@ -106,7 +106,7 @@ def propagate_child_cancel(rt: Runtime, pk: str, sk: str, image: dict[str, Any] 
     payload = loads(outbox.payload)
     name, child_id, reason = payload["childExecutionName"], payload["childWorkflowExecutionId"], payload["reason"]
     tenant, parent_id = outbox.tenant, outbox.workflow_id
-    link = _link_key(outbox, name, child_id)
+    link = (outbox.pk, keys.child_sk(name))  # the parent's link to the child, updated by key under `child_id`
     link_disagrees = False  # set when the link names another child: then it is left as it is
 
     def attempt() -> str:
@@ -127,7 +127,7 @@ def propagate_child_cancel(rt: Runtime, pk: str, sk: str, image: dict[str, Any] 
                 request_workflow_cancel(
                     rt, uow, child, reason=reason, requested_by=f"workflow:{parent_id}", cascade_root=None
                 )
-            _set_cancel_state(uow, link, ChildCancelState.DELIVERED, now)
+            _set_cancel_state(uow, link, child_id, ChildCancelState.DELIVERED, now)
         else:
             outcome = "failed"
             if child is not None:
@@ -139,7 +139,7 @@ def propagate_child_cancel(rt: Runtime, pk: str, sk: str, image: dict[str, Any] 
             else:
                 error = {"code": "NOT_FOUND", "message": f"{child_id} is not a child {name!r} of this execution"}
             if ours:
-                _set_cancel_state(uow, link, ChildCancelState.FAILED, now)
+                _set_cancel_state(uow, link, child_id, ChildCancelState.FAILED, now)
             parent = get_execution(rt.repo, tenant, parent_id)
             if parent is not None and is_live(parent):
                 history = HistoryWriter(parent, now)
@@ -161,31 +161,13 @@ def propagate_child_cancel(rt: Runtime, pk: str, sk: str, image: dict[str, Any] 
     return run_optimistic(attempt)
 
 
-def _link_key(outbox: OutboxEntry, name: str, child_id: str) -> ChildLink:
-    """The parent's link to the child, named by its key: enough to update its cancel state under `child_id`."""
-    return ChildLink(
-        outbox.pk,
-        keys.child_sk(name),
-        tenant=outbox.tenant,
-        parent_id=outbox.workflow_id,
-        child_execution_name=name,
-        child_id=child_id,
-        child_kind="",
-        status="",
-        parent_close_policy="",
-        created_at="",
-        updated_at="",
-    )
-
-
-def _set_cancel_state(uow: UnitOfWork, link: ChildLink, state: ChildCancelState, now: int) -> None:
-    link.cancel_state = state
-    link.updated_at = iso_ms(now)
-    uow.update(link, ("cancel_state", "updated_at"), FieldIs("child_id", link.child_id), label=LINK_LABEL)
+def _set_cancel_state(uow: UnitOfWork, link: tuple[str, str], child_id: str, state: ChildCancelState, now: int) -> None:
+    changes = {"cancel_state": state, "updated_at": iso_ms(now)}
+    uow.update_key(ChildLink, link, changes, FieldIs("child_id", child_id), label=LINK_LABEL)
 
 
 def _open_children(rt: Runtime, pk: str) -> list[ChildLink]:
-    return list(rt.repo.query(ChildLink, pk, keys.CHILD_PREFIX, where=status_is(ChildStatus.INITIATED)))
+    return list(rt.repo.query(ChildLink, PartitionQuery(pk, keys.CHILD_PREFIX, where=status_is(ChildStatus.INITIATED))))
 
 
 def cascade_cancel(rt: Runtime, pk: str, sk: str, image: dict[str, Any] | None = None) -> str:
@@ -261,10 +243,10 @@ def close_parent(rt: Runtime, pk: str, sk: str, image: dict[str, Any] | None = N
     # very write that ended the workflow is seen).
     open_tasks = set(payload.get(CLOSE_OPEN_TASKS, ()))
     if payload.get(CLOSE_TASK_REFS, True):
-        open_tasks.update(ref.task_id for ref in rt.repo.query(TaskRef, pk, keys.TASKREF_PREFIX))
+        open_tasks.update(ref.task_id for ref in rt.repo.query(TaskRef, PartitionQuery(pk, keys.TASKREF_PREFIX)))
     for task_id in sorted(open_tasks):
         cancel_open_task(rt, tenant, task_id, PARENT_CLOSED)
-    for timer in rt.repo.query(Timer, pk, keys.TIMER_PREFIX, where=status_is(TimerStatus.STARTED)):
+    for timer in rt.repo.query(Timer, PartitionQuery(pk, keys.TIMER_PREFIX, where=status_is(TimerStatus.STARTED))):
         cancel_started_timer(rt, tenant, workflow_id, timer.timer_id)
     _delete_outbox(rt, outbox)
     return "closed"

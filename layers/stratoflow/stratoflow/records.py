@@ -14,13 +14,19 @@ from typing import Any, ClassVar, Protocol
 
 
 @dataclass
-class Execution:
-    """A workflow execution; its events are `Event` records in the same partition."""
+class Keyed:
+    """What every record starts with: its item's key."""
 
     pk: str
     sk: str
+
+
+@dataclass(kw_only=True)
+class Work(Keyed):
+    """What a workflow execution and a task both are: a kind of work on a queue, in a status, with its values (JSON
+    text), a lease while a worker holds it and a place in the dispatch index while it is ready. Versioned."""
+
     tenant: str
-    workflow_id: str
     kind: str
     queue: str
     status: str
@@ -30,15 +36,23 @@ class Execution:
     output: str | None = None
     error: str | None = None
     cancel_reason: str | None = None
+    lease_id: str | None = None
+    lease_expires_at: int | None = None
+    dispatch_pk: str | None = None
+    dispatch_at: int | None = None
+    ver: int | None = None
+
+
+@dataclass(kw_only=True)
+class Execution(Work):
+    """A workflow execution; its events are `Event` records in the same partition."""
+
+    workflow_id: str
     parent_id: str | None = None
     child_execution_name: str | None = None
     parent_close_policy: str | None = None
     last_seq: int = 0
     seen_seq: int = 0
-    lease_id: str | None = None
-    lease_expires_at: int | None = None
-    dispatch_pk: str | None = None
-    dispatch_at: int | None = None
     list_pk: str | None = None
     list_sk: str | None = None
     # Set once the execution scheduled a task, timer or child: only then has its end anything to clean up.
@@ -52,53 +66,31 @@ class Execution:
     # (None on executions written before the ids were kept here: they may have some).
     open_tasks: set[str] | None = None
     task_refs: bool | None = None
-    ver: int | None = None
 
 
 @dataclass
-class Event:
-    pk: str
-    sk: str
+class Event(Keyed):
     seq: int
     type: str
     data: str
     created_at: str
 
 
-@dataclass
-class Task:
-    pk: str
-    sk: str
-    tenant: str
+@dataclass(kw_only=True)
+class Task(Work):
     task_id: str
-    kind: str
-    queue: str
-    status: str
-    created_at: str
-    updated_at: str
     workflow_id: str | None = None
-    input: str | None = None
-    output: str | None = None
-    error: str | None = None
     attempt: int = 0
     max_retries: int = 0
     timeout_ms: int | None = None
-    cancel_reason: str | None = None
-    lease_id: str | None = None
     lease_ms: int | None = None
-    lease_expires_at: int | None = None
     attempt_deadline: int | None = None
-    dispatch_pk: str | None = None
-    dispatch_at: int | None = None
     sweep_pk: str | None = None
     sweep_at: int | None = None
-    ver: int | None = None
 
 
 @dataclass
-class Timer:
-    pk: str
-    sk: str
+class Timer(Keyed):
     tenant: str
     workflow_id: str
     timer_id: str
@@ -113,11 +105,9 @@ class Timer:
 
 
 @dataclass
-class ChildLink:
+class ChildLink(Keyed):
     """A parent's record of one child, under the parent's partition, named by `childExecutionName`."""
 
-    pk: str
-    sk: str
     tenant: str
     parent_id: str
     child_execution_name: str
@@ -131,20 +121,16 @@ class ChildLink:
 
 
 @dataclass
-class TaskRef:
+class TaskRef(Keyed):
     """Which tasks an execution scheduled, so its end can find them (tasks live in partitions of their own)."""
 
-    pk: str
-    sk: str
     task_id: str
 
 
 @dataclass
-class OutboxEntry:
+class OutboxEntry(Keyed):
     """A follow-up recorded in a committing write; the stream carries it out, the sweeper re-drives it."""
 
-    pk: str
-    sk: str
     tenant: str
     workflow_id: str
     kind: str
@@ -155,27 +141,21 @@ class OutboxEntry:
 
 
 @dataclass
-class StoredValue:
+class StoredValue(Keyed):
     """A JSON value too large to sit inline on its owner."""
 
-    pk: str
-    sk: str
     value: str
 
 
 @dataclass
-class IdempotencyRecord:
-    pk: str
-    sk: str
+class IdempotencyRecord(Keyed):
     request_hash: str
     response: str
     expires_at: int  # epoch seconds (the table's TTL attribute)
 
 
 @dataclass
-class Token:
-    pk: str
-    sk: str
+class Token(Keyed):
     tenant: str
     scopes: set[str]
     created_at: str
@@ -183,11 +163,9 @@ class Token:
 
 
 @dataclass
-class Subscription:
+class Subscription(Keyed):
     """One `cancelOn` entry of one execution, in the partition an event of its type and match would query."""
 
-    pk: str
-    sk: str
     tenant: str
     workflow_id: str
     event_type: str
@@ -197,11 +175,9 @@ class Subscription:
 
 
 @dataclass
-class ReceivedEvent:
+class ReceivedEvent(Keyed):
     """An event received by `POST /v1/events` or from the event bus: when it first arrived."""
 
-    pk: str
-    sk: str
     tenant: str
     event_id: str
     event_type: str
@@ -212,15 +188,13 @@ class ReceivedEvent:
 
 
 @dataclass
-class Batch:
+class Batch(Keyed):
     """A batch: its request, progress (cursor, pending ids, slice) and counts.
 
     Not versioned: every write is conditioned on `status = RUNNING` (and the runner's on `slice_number`), because
     the executions' transactions add to its counters while the runner holds a copy.
     """
 
-    pk: str
-    sk: str
     tenant: str
     batch_id: str
     operation: str
@@ -251,11 +225,9 @@ class Batch:
 
 
 @dataclass
-class BatchOutcome:
+class BatchOutcome(Keyed):
     """How a batch handled one execution; written with the execution's change, once."""
 
-    pk: str
-    sk: str
     workflow_id: str
     outcome: str
     at: str

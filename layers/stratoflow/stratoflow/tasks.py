@@ -14,7 +14,7 @@ from stratoflow.dal.repository import Repository, TaskLease, commit_or_retry
 from stratoflow.dal.unit_of_work import NEW, UnitOfWork, run_optimistic
 from stratoflow.dispatch import claim_first
 from stratoflow.errors import FailedPrecondition, LeaseLost
-from stratoflow.executions import HistoryWriter, get_execution, is_live, read_values, stage_value, wake
+from stratoflow.executions import HistoryWriter, get_execution, is_live, new_work, stage_value, wake, work_view
 from stratoflow.idempotency import commit_once
 from stratoflow.lookup import find, require
 from stratoflow.records import Candidate, Execution, Task, TaskRef
@@ -36,21 +36,15 @@ def new_task(
     timeout_ms: int | None,
     now_ms: int,
 ) -> Task:
-    created_at = iso_ms(now_ms)
     return Task(
         keys.task_pk(tenant, task_id),
         keys.TASK_SK,
-        tenant=tenant,
+        **new_work(tenant, kind, queue, TaskStatus.PENDING, now_ms),
         task_id=task_id,
         workflow_id=workflow_id,
-        kind=kind,
-        queue=queue,
-        status=TaskStatus.PENDING,
         attempt=0,
         max_retries=max_retries,
         timeout_ms=timeout_ms,
-        created_at=created_at,
-        updated_at=created_at,
         dispatch_pk=keys.task_dispatch_pk(tenant, queue),
         dispatch_at=now_ms,
     )
@@ -123,16 +117,10 @@ def task_view(repo: Repository, task: Task, **known: Any) -> dict[str, Any]:
     return {
         "taskExecutionId": task.task_id,
         "workflowExecutionId": task.workflow_id,
-        "kind": task.kind,
-        "queue": task.queue,
-        "status": task.status,
-        **read_values(repo, task, known),  # input, output, error
+        **work_view(repo, task, known),
         "attempt": int(task.attempt),
         "maxRetries": int(task.max_retries),
         "timeoutMs": None if task.timeout_ms is None else int(task.timeout_ms),
-        "cancelReason": task.cancel_reason,
-        "createdAt": task.created_at,
-        "updatedAt": task.updated_at,
     }
 
 
@@ -212,7 +200,15 @@ def complete_task(rt: Runtime, tenant: str, task_id: str, lease_id: str, output:
         _check_task_lease(task, lease_id, now)
         uow, workflow = _close_attempt(rt, task, now)
         _end_task(
-            rt, uow, task, workflow, TaskStatus.COMPLETED, "output", output_text, "TASK_COMPLETED", {"result": output},
+            rt,
+            uow,
+            task,
+            workflow,
+            TaskStatus.COMPLETED,
+            "output",
+            output_text,
+            "TASK_COMPLETED",
+            {"result": output},
             now,
         )
         return {"status": TaskStatus.COMPLETED.value}

@@ -218,29 +218,18 @@ def fire_timer(rt: Runtime, tenant: str, workflow_id: str, timer_id: str) -> str
 
 def _stage_timer_end(uow: UnitOfWork, pk: str, timer_id: str, status: TimerStatus, now: int) -> None:
     """STARTED → `status` without reading the timer: only the fields that change are written."""
-    timer = Timer(
-        pk,
-        keys.timer_sk(timer_id),
-        tenant="",
-        workflow_id="",
-        timer_id=timer_id,
-        status=status,
-        duration_ms=0,
-        fire_at="",
-        fire_at_ms=0,
-        created_at="",
-        updated_at="",
-    )
-    end_timer(timer, status, now)
-    uow.update(timer, ("status", "sweep_pk", "sweep_at", "updated_at"), status_is(TimerStatus.STARTED), TIMER_LABEL)
+    key = (pk, keys.timer_sk(timer_id))
+    uow.update_key(Timer, key, ended_timer_fields(status, now), status_is(TimerStatus.STARTED), TIMER_LABEL)
+
+
+def ended_timer_fields(status: TimerStatus, now: int) -> dict[str, Any]:
+    """STARTED → FIRED or CANCELLED: the timer leaves the sweep index."""
+    return {"status": status, "sweep_pk": None, "sweep_at": None, "updated_at": iso_ms(now)}
 
 
 def end_timer(timer: Timer, status: TimerStatus, now: int) -> None:
-    """STARTED → FIRED or CANCELLED: the timer leaves the sweep index."""
-    timer.status = status
-    timer.sweep_pk = None
-    timer.sweep_at = None
-    timer.updated_at = iso_ms(now)
+    for name, value in ended_timer_fields(status, now).items():
+        setattr(timer, name, value)
 
 
 def stage_ended_timer(uow: UnitOfWork, timer: Timer) -> None:

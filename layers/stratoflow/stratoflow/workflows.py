@@ -6,7 +6,7 @@ from typing import Any
 
 from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
-from stratoflow.dal.repository import BadPageToken, ExecutionLease, commit_or_retry, list_filter
+from stratoflow.dal.repository import BadPageToken, ExecutionLease, IndexQuery, commit_or_retry, list_filter
 from stratoflow.dal.unit_of_work import UnitOfWork, run_optimistic
 from stratoflow.dispatch import claim_first
 from stratoflow.errors import InvalidArgument
@@ -68,7 +68,9 @@ def list_workflows(
     """Newest first, one page of the tenant's list index; filters may leave a page short."""
     try:
         where = list_filter(status=status, kind=kind)
-        page = rt.repo.index_page(Execution, keys.list_pk(tenant), where=where, limit=limit, token=next_token)
+        page = rt.repo.index_page(
+            Execution, IndexQuery(keys.list_pk(tenant), where=where, limit=limit, token=next_token)
+        )
     except BadPageToken as exc:
         raise InvalidArgument("nextToken is not a token this endpoint returned", parameter="nextToken") from exc
     return {"workflows": [execution_view(rt.repo, item) for item in page.items], "nextToken": page.next_token}

@@ -1,8 +1,8 @@
 """The caller API (scope `client`) except task cancellation, which is a function of its own.
 
-Every route follows one pattern (see stratoflow_api.operations): `@app.route(**operation(...))` names its entry of
-route_table, its success answer and its own refusals; the body is `tenant = tenant_of(app)`, one domain call, and
-`answer(status, Model, value)`. Routes have no try/except: guards, validation and error_mapping answer refusals.
+Every route follows one pattern (see stratoflow_api.operations): `@route(app, ...)` names its entry of route_table
+and its success answer; the function is the domain call, given the caller's `tenant`. Routes have no try/except:
+guards, validation and error_mapping answer refusals.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from stratoflow import tasks, workflows
 from stratoflow.services import runtime
 from stratoflow.states import WorkflowStatus
@@ -22,90 +22,51 @@ from stratoflow_api.models import (
     Name,
     NextToken,
     PageLimit,
+    PathId,
     StartWorkflowBody,
 )
-from stratoflow_api.operations import answer, operation, tenant_of
+from stratoflow_api.operations import route
 from stratoflow_api.response_models import HistoryPage, Task, WorkflowCancelled, WorkflowExecution, WorkflowPage
 
 
 def register_caller_routes(app: APIGatewayHttpResolver) -> None:
-    @app.route(
-        **operation(
-            "POST", "/v1/workflows", ok=201, answer=WorkflowExecution, refusals=[409],
-            summary="Start a workflow", tags=["workflows"],
+    @route(app, "POST", "/v1/workflows", ok=201, answer=WorkflowExecution)
+    def start_workflow(tenant: str, body: Annotated[StartWorkflowBody, Body()], idempotency_key: IdempotencyKey = None):
+        return workflows.start_workflow(
+            runtime(), tenant, **body.work(), idempotency_key=idempotency_key, cancel_on=body.cancelOn
         )
-    )  # fmt: skip
-    def start_workflow(body: Annotated[StartWorkflowBody, Body()], idempotency_key: IdempotencyKey = None):
-        tenant = tenant_of(app)
-        view = workflows.start_workflow(
-            runtime(),
-            tenant,
-            kind=body.kind,
-            queue=body.queue,
-            input_value=body.input,
-            idempotency_key=idempotency_key,
-            cancel_on=body.cancelOn,
-        )
-        return answer(201, WorkflowExecution, view)
 
-    @app.route(
-        **operation(
-            "GET", "/v1/workflows", ok=200, answer=WorkflowPage, refusals=[400],
-            summary="List workflow executions, newest first", tags=["workflows"],
-        )
-    )  # fmt: skip
+    @route(app, "GET", "/v1/workflows", ok=200, answer=WorkflowPage)
     def list_workflows(
+        tenant: str,
         status: Annotated[WorkflowStatus | None, Query()] = None,
         kind: Annotated[Name | None, Query()] = None,
         limit: PageLimit = 50,
         next_token: NextToken = None,
     ):
-        tenant = tenant_of(app)
-        page = workflows.list_workflows(
+        return workflows.list_workflows(
             runtime(), tenant, status=status.value if status else None, kind=kind, limit=limit, next_token=next_token
         )
-        return answer(200, WorkflowPage, page)
 
-    @app.route(
-        **operation(
-            "GET", "/v1/workflows/{id}", ok=200, answer=WorkflowExecution,
-            summary="Read a workflow execution", tags=["workflows"],
-        )
-    )  # fmt: skip
-    def get_workflow(id: Annotated[str, Path()]):
-        tenant = tenant_of(app)
-        return answer(200, WorkflowExecution, workflows.get_workflow(runtime(), tenant, id))
+    @route(app, "GET", "/v1/workflows/{id}", ok=200, answer=WorkflowExecution)
+    def get_workflow(tenant: str, id: PathId):
+        return workflows.get_workflow(runtime(), tenant, id)
 
-    @app.route(
-        **operation(
-            "GET", "/v1/workflows/{id}/events", ok=200, answer=HistoryPage, refusals=[400],
-            summary="Read one page of history", tags=["workflows"],
-        )
-    )  # fmt: skip
+    @route(app, "GET", "/v1/workflows/{id}/events", ok=200, answer=HistoryPage)
     def read_history(
-        id: Annotated[str, Path()],
+        tenant: str,
+        id: PathId,
         after_sequence: Annotated[int, Query(alias="afterSequence", ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ):
         # Workers read the rest of a long history here too (the poll returns its first page).
-        tenant = tenant_of(app)
         workflows.require_workflow(runtime(), tenant, id)
-        page = workflows.read_history(runtime(), tenant, id, after_sequence=after_sequence, limit=limit)
-        return answer(200, HistoryPage, page)
+        return workflows.read_history(runtime(), tenant, id, after_sequence=after_sequence, limit=limit)
 
-    @app.route(
-        **operation(
-            "POST", "/v1/workflows/{id}/cancel", ok=202, answer=WorkflowCancelled, refusals=[409, 503],
-            summary="Cancel a workflow execution", tags=["workflows"],
-        )
-    )  # fmt: skip
-    def cancel_workflow(
-        id: Annotated[str, Path()],
-        body: Annotated[CancelWorkflowBody | None, Body()] = None,
-    ):
-        tenant = tenant_of(app)
+    @route(app, "POST", "/v1/workflows/{id}/cancel", ok=202, answer=WorkflowCancelled)
+    def cancel_workflow(tenant: str, id: PathId, body: Annotated[CancelWorkflowBody | None, Body()] = None):
         request = body or CancelWorkflowBody()
-        result = workflows.cancel_workflow(
+        return workflows.cancel_workflow(
             runtime(),
             tenant,
             id,
@@ -113,34 +74,18 @@ def register_caller_routes(app: APIGatewayHttpResolver) -> None:
             cascade=request.cascade,
             cleanup_timeout_ms=request.cleanupTimeoutMs,
         )
-        return answer(202, WorkflowCancelled, result)
 
-    @app.route(
-        **operation(
-            "POST", "/v1/tasks", ok=201, answer=Task, refusals=[409],
-            summary="Create a standalone task", tags=["tasks"],
-        )
-    )  # fmt: skip
-    def create_task(body: Annotated[CreateTaskBody, Body()], idempotency_key: IdempotencyKey = None):
-        tenant = tenant_of(app)
-        view = tasks.create_task(
+    @route(app, "POST", "/v1/tasks", ok=201, answer=Task)
+    def create_task(tenant: str, body: Annotated[CreateTaskBody, Body()], idempotency_key: IdempotencyKey = None):
+        return tasks.create_task(
             runtime(),
             tenant,
-            kind=body.kind,
-            queue=body.queue,
-            input_value=body.input,
+            **body.work(),
             max_retries=body.maxRetries,
             timeout_ms=body.timeoutMs,
             idempotency_key=idempotency_key,
         )
-        return answer(201, Task, view)
 
-    @app.route(
-        **operation(
-            "GET", "/v1/tasks/{taskExecutionId}", ok=200, answer=Task,
-            summary="Read a task", tags=["tasks"],
-        )
-    )  # fmt: skip
-    def get_task(taskExecutionId: Annotated[str, Path()]):  # noqa: N803 - the API's name
-        tenant = tenant_of(app)
-        return answer(200, Task, tasks.get_task(runtime(), tenant, taskExecutionId))
+    @route(app, "GET", "/v1/tasks/{taskExecutionId}", ok=200, answer=Task)
+    def get_task(tenant: str, taskExecutionId: PathId):  # noqa: N803 - the API's name
+        return tasks.get_task(runtime(), tenant, taskExecutionId)

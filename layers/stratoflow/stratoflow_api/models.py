@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Header, Query
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
 from stratoflow.deadlines import MAX_CLEANUP_TIMEOUT_MS, MIN_CLEANUP_TIMEOUT_MS
 from stratoflow.subscriptions import CancelOn
@@ -20,10 +20,10 @@ LeaseId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 WorkerId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
 # Request parameters shared by several routes.
+PathId = Annotated[str, Path()]  # the id a route's path names: `{id}`, `{taskExecutionId}`, `{batchId}`
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)]
 PageLimit = Annotated[int, Query(ge=1, le=100)]
 NextToken = Annotated[str | None, Query(alias="nextToken", max_length=4096)]
-
 
 
 class RequestBody(BaseModel):
@@ -31,10 +31,19 @@ class RequestBody(BaseModel):
     model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
-class StartWorkflowBody(RequestBody):
+class NewWorkBody(RequestBody):
+    """What starting a workflow and creating a task both take: the kind of work, its input and its queue."""
+
     kind: Name
     input: Any = None
     queue: Name = "default"
+
+    def work(self) -> dict[str, Any]:
+        """These fields as the domain's start_workflow and create_task take them."""
+        return {"kind": self.kind, "queue": self.queue, "input_value": self.input}
+
+
+class StartWorkflowBody(NewWorkBody):
     cancelOn: CancelOn = Field(default_factory=list)
 
 
@@ -44,10 +53,7 @@ class CancelWorkflowBody(RequestBody):
     cleanupTimeoutMs: StrictInt | None = Field(default=None, ge=MIN_CLEANUP_TIMEOUT_MS, le=MAX_CLEANUP_TIMEOUT_MS)
 
 
-class CreateTaskBody(RequestBody):
-    kind: Name
-    input: Any = None
-    queue: Name = "default"
+class CreateTaskBody(NewWorkBody):
     maxRetries: StrictInt = Field(default=0, ge=0, le=1000)
     timeoutMs: StrictInt | None = Field(default=None, ge=1, le=365 * 24 * 3600 * 1000)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from pydantic import (
     Field,
     StrictBool,
@@ -20,8 +20,8 @@ from stratoflow.deadlines import MAX_CLEANUP_TIMEOUT_MS, MIN_CLEANUP_TIMEOUT_MS
 from stratoflow.services import runtime
 from stratoflow.subscriptions import EventType
 
-from stratoflow_api.models import IdempotencyKey, Name, NextToken, PageLimit, RequestBody
-from stratoflow_api.operations import answer, operation, tenant_of
+from stratoflow_api.models import IdempotencyKey, Name, NextToken, PageLimit, PathId, RequestBody
+from stratoflow_api.operations import answer, route
 from stratoflow_api.response_models import (
     Batch,
     BatchItemPage,
@@ -91,38 +91,18 @@ class SendEventBody(RequestBody):
 
 
 def register_operator_routes(app: APIGatewayHttpResolver) -> None:
-    @app.route(
-        **operation(
-            "POST", "/v1/workflows/{id}/terminate", ok=200, answer=WorkflowTerminated, refusals=[409, 503],
-            summary="Terminate a workflow execution", tags=["operators"],
-        )
-    )  # fmt: skip
-    def terminate_workflow(id: Annotated[str, Path()], body: Annotated[TerminateWorkflowBody, Body()]):
-        tenant = tenant_of(app)
-        result = terminate.terminate_workflow(runtime(), tenant, id, reason=body.reason, cascade=body.cascade)
-        return answer(200, WorkflowTerminated, result)
+    @route(app, "POST", "/v1/workflows/{id}/terminate", ok=200, answer=WorkflowTerminated)
+    def terminate_workflow(tenant: str, id: PathId, body: Annotated[TerminateWorkflowBody, Body()]):
+        return terminate.terminate_workflow(runtime(), tenant, id, reason=body.reason, cascade=body.cascade)
 
-    @app.route(
-        **operation(
-            "POST", "/v1/events", ok=202, answer=EventAccepted, refusals=[409],
-            summary="Send an event to cancel-on-event subscribers", tags=["operators"],
-        )
-    )  # fmt: skip
-    def send_event(body: Annotated[SendEventBody, Body()], idempotency_key: IdempotencyKey = None):
-        tenant = tenant_of(app)
-        result = event_delivery.send_event(
+    @route(app, "POST", "/v1/events", ok=202, answer=EventAccepted)
+    def send_event(tenant: str, body: Annotated[SendEventBody, Body()], idempotency_key: IdempotencyKey = None):
+        return event_delivery.send_event(
             runtime(), tenant, event_type=body.eventType, data=body.data or {}, idempotency_key=idempotency_key
         )
-        return answer(202, EventAccepted, result)
 
-    @app.route(
-        **operation(
-            "POST", "/v1/batches", ok=202, answer=Batch, refusals=[409], dry_run=BatchMatchCount,
-            summary="Cancel or terminate many executions (dryRun: count them)", tags=["operators"],
-        )
-    )  # fmt: skip
-    def create_batch(body: Annotated[CreateBatchBody, Body()], idempotency_key: IdempotencyKey = None):
-        tenant = tenant_of(app)
+    @route(app, "POST", "/v1/batches", ok=202, answer=Batch, dry_run=BatchMatchCount)
+    def create_batch(tenant: str, body: Annotated[CreateBatchBody, Body()], idempotency_key: IdempotencyKey = None):
         request = batches.BatchRequest(
             operation=body.operation,
             filter=body.filter.view(),
@@ -133,52 +113,26 @@ def register_operator_routes(app: APIGatewayHttpResolver) -> None:
         )
         if body.dryRun:
             return answer(200, BatchMatchCount, {"matched": batches.count_matching(runtime(), tenant, request)})
-        return answer(202, Batch, batches.create_batch(runtime(), tenant, request, idempotency_key=idempotency_key))
+        return batches.create_batch(runtime(), tenant, request, idempotency_key=idempotency_key)
 
-    @app.route(
-        **operation(
-            "GET", "/v1/batches", ok=200, answer=BatchPage, refusals=[400],
-            summary="List batches, newest first", tags=["operators"],
-        )
-    )  # fmt: skip
-    def list_batches(
-        limit: PageLimit = 50,
-        next_token: NextToken = None,
-    ):
-        tenant = tenant_of(app)
-        return answer(200, BatchPage, batches.list_batches(runtime(), tenant, limit=limit, next_token=next_token))
+    @route(app, "GET", "/v1/batches", ok=200, answer=BatchPage)
+    def list_batches(tenant: str, limit: PageLimit = 50, next_token: NextToken = None):
+        return batches.list_batches(runtime(), tenant, limit=limit, next_token=next_token)
 
-    @app.route(
-        **operation(
-            "GET", "/v1/batches/{batchId}", ok=200, answer=Batch, summary="Read a batch", tags=["operators"],
-        )
-    )  # fmt: skip
-    def get_batch(batchId: Annotated[str, Path()]):  # noqa: N803 - the API's name
-        tenant = tenant_of(app)
-        return answer(200, Batch, batches.get_batch(runtime(), tenant, batchId))
+    @route(app, "GET", "/v1/batches/{batchId}", ok=200, answer=Batch)
+    def get_batch(tenant: str, batchId: PathId):  # noqa: N803 - the API's name
+        return batches.get_batch(runtime(), tenant, batchId)
 
-    @app.route(
-        **operation(
-            "GET", "/v1/batches/{batchId}/items", ok=200, answer=BatchItemPage, refusals=[400],
-            summary="List how a batch handled each execution", tags=["operators"],
-        )
-    )  # fmt: skip
+    @route(app, "GET", "/v1/batches/{batchId}/items", ok=200, answer=BatchItemPage)
     def list_batch_items(
-        batchId: Annotated[str, Path()],  # noqa: N803
+        tenant: str,
+        batchId: PathId,  # noqa: N803
         outcome: Annotated[Literal["SUCCEEDED", "FAILED", "SKIPPED"] | None, Query()] = None,
         limit: PageLimit = 50,
         next_token: NextToken = None,
     ):
-        tenant = tenant_of(app)
-        page = batches.list_items(runtime(), tenant, batchId, outcome=outcome, limit=limit, next_token=next_token)
-        return answer(200, BatchItemPage, page)
+        return batches.list_items(runtime(), tenant, batchId, outcome=outcome, limit=limit, next_token=next_token)
 
-    @app.route(
-        **operation(
-            "POST", "/v1/batches/{batchId}/stop", ok=200, answer=Batch, refusals=[409, 503],
-            summary="Stop a running batch", tags=["operators"],
-        )
-    )  # fmt: skip
-    def stop_batch(batchId: Annotated[str, Path()]):  # noqa: N803
-        tenant = tenant_of(app)
-        return answer(200, Batch, batches.stop_batch(runtime(), tenant, batchId))
+    @route(app, "POST", "/v1/batches/{batchId}/stop", ok=200, answer=Batch)
+    def stop_batch(tenant: str, batchId: PathId):  # noqa: N803
+        return batches.stop_batch(runtime(), tenant, batchId)

@@ -8,7 +8,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 
-from stratoflow_api.operations import answer, operation, security_schemes
+from stratoflow_api.operations import route, security_schemes
 from stratoflow_api.resolver import new_resolver
 from stratoflow_api.response_models import Health, OpenApiDocument
 
@@ -69,15 +69,10 @@ def openapi_document() -> str:
 
 
 def register_public_routes(app: APIGatewayHttpResolver) -> None:
-    @app.route(**operation("GET", "/v1/health", ok=200, answer=Health, summary="Health check", tags=["public"]))
+    @route(app, "GET", "/v1/health", ok=200, answer=Health)
     def health():
-        return answer(200, Health, {"status": "ok"})
+        return {"status": "ok"}
 
-    @app.route(
-        **operation(
-            "GET", "/v1/openapi.json", ok=200, answer=OpenApiDocument,
-            summary="This API's OpenAPI document", tags=["public"],
-        )
-    )  # fmt: skip
+    @route(app, "GET", "/v1/openapi.json", ok=200, answer=OpenApiDocument)
     def openapi():
         return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=openapi_document())

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import Field
 from stratoflow.commands import MAX_COMMANDS, Command, submit_commands
 from stratoflow.services import runtime
 
-from stratoflow_api.models import POLL_NEXT_DESCRIPTION, LeaseId, PollNext, RequestBody
-from stratoflow_api.operations import answer, operation, tenant_of
+from stratoflow_api.models import POLL_NEXT_DESCRIPTION, LeaseId, PathId, PollNext, RequestBody
+from stratoflow_api.operations import route
 from stratoflow_api.poll_next import claim_workflow, with_next
 from stratoflow_api.response_models import CommandsSubmitted
 
@@ -25,16 +25,7 @@ class SubmitCommandsBody(RequestBody):
 
 
 def register_submit_routes(app: APIGatewayHttpResolver) -> None:
-    @app.route(
-        **operation(
-            "POST", "/v1/worker/workflows/{id}/commands", ok=200, answer=CommandsSubmitted, refusals=[409, 503],
-            summary="Submit workflow commands", tags=["worker"],
-        )
-    )  # fmt: skip
-    def submit(
-        id: Annotated[str, Path()],
-        body: Annotated[SubmitCommandsBody, Body()],
-    ):
-        tenant = tenant_of(app)
+    @route(app, "POST", "/v1/worker/workflows/{id}/commands", ok=200, answer=CommandsSubmitted)
+    def submit(tenant: str, id: PathId, body: Annotated[SubmitCommandsBody, Body()]):
         submitted = submit_commands(runtime(), tenant, id, body.leaseId, list(body.commands))
-        return answer(200, CommandsSubmitted, with_next(submitted, tenant, body.pollNext, claim_workflow))
+        return with_next(submitted, tenant, body.pollNext, claim_workflow)

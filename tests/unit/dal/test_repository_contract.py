@@ -17,7 +17,15 @@ from stratoflow.config import Settings
 from stratoflow.dal import keys
 from stratoflow.dal.dynamodb import DynamoRepository
 from stratoflow.dal.memory import MemoryRepository
-from stratoflow.dal.repository import BadPageToken, ExecutionLease, Repository, TaskLease, list_filter
+from stratoflow.dal.repository import (
+    BadPageToken,
+    ExecutionLease,
+    IndexQuery,
+    PartitionQuery,
+    Repository,
+    TaskLease,
+    list_filter,
+)
 from stratoflow.dal.unit_of_work import (
     EXISTS,
     NEW,
@@ -304,9 +312,10 @@ def test_query_by_prefix_filtered_and_history_between_keys(repo: Repository) -> 
         *(("put", timer(name, status), None) for name, status in [("a", "STARTED"), ("b", "FIRED"), ("c", "STARTED")]),
     )
     commit(repo, ("put", link(), None))
-    started = list(repo.query(Timer, timer().pk, keys.TIMER_PREFIX, where=status_is("STARTED")))
+    started = list(repo.query(Timer, PartitionQuery(timer().pk, keys.TIMER_PREFIX, where=status_is("STARTED"))))
     assert [t.timer_id for t in started] == ["a", "c"]
-    assert [t.timer_id for t in repo.query(Timer, timer().pk, keys.TIMER_PREFIX, consistent=False)] == ["a", "b", "c"]
+    eventually = PartitionQuery(timer().pk, keys.TIMER_PREFIX, consistent=False)
+    assert [t.timer_id for t in repo.query(Timer, eventually)] == ["a", "b", "c"]
     for first in range(1, 30, 10):
         commit(
             repo,
@@ -415,7 +424,7 @@ def test_the_list_is_newest_first_paged_filtered_and_its_tokens_belong_to_it(rep
     seen, token, pages = [], None, 0
     while True:
         page = repo.index_page(
-            Execution, keys.list_pk("acme"), where=list_filter(status=None, kind=None), limit=2, token=token
+            Execution, IndexQuery(keys.list_pk("acme"), where=list_filter(status=None, kind=None), limit=2, token=token)
         )
         seen += [record.workflow_id for record in page.items]
         pages += 1
@@ -423,25 +432,22 @@ def test_the_list_is_newest_first_paged_filtered_and_its_tokens_belong_to_it(rep
             break
         token = page.next_token
     assert (seen, pages) == (["wf-4", "wf-3", "wf-2", "wf-1", "wf-0"], 3)
-    first = repo.index_page(
-        Execution, keys.list_pk("acme"), where=list_filter(status="PENDING", kind=None), limit=3, token=None
-    )
+    pending = list_filter(status="PENDING", kind=None)
+    first = repo.index_page(Execution, IndexQuery(keys.list_pk("acme"), where=pending, limit=3, token=None))
     assert [r.workflow_id for r in first.items] == ["wf-4", "wf-3"] and first.next_token is not None  # a short page
-    rest = repo.index_page(
-        Execution, keys.list_pk("acme"), where=list_filter(status="PENDING", kind=None), limit=3, token=first.next_token
-    )
+    rest = repo.index_page(Execution, IndexQuery(keys.list_pk("acme"), where=pending, limit=3, token=first.next_token))
     assert ([r.workflow_id for r in rest.items], rest.next_token) == (["wf-1", "wf-0"], None)
     with pytest.raises(BadPageToken):
         repo.index_page(
             Execution,
-            keys.list_pk("globex"),
-            where=list_filter(status=None, kind=None),
-            limit=2,
-            token=first.next_token,
+            IndexQuery(
+                keys.list_pk("globex"), where=list_filter(status=None, kind=None), limit=2, token=first.next_token
+            ),
         )
     with pytest.raises(BadPageToken):
         repo.index_page(
-            Execution, keys.list_pk("acme"), where=list_filter(status=None, kind=None), limit=2, token="not-a-token"
+            Execution,
+            IndexQuery(keys.list_pk("acme"), where=list_filter(status=None, kind=None), limit=2, token="not-a-token"),
         )
 
 
@@ -455,9 +461,8 @@ def test_the_list_shows_each_item_as_it_is_now_and_filters_on_that(repo: Reposit
     commit(repo, (("update", ("status", "output", "updated_at")), changed, status_is("PENDING")))
 
     def listing(status: str | None) -> list[tuple[str, str, str | None]]:
-        page = repo.index_page(
-            Execution, keys.list_pk("acme"), where=list_filter(status=status, kind=None), limit=10, token=None
-        )
+        query = IndexQuery(keys.list_pk("acme"), where=list_filter(status=status, kind=None), limit=10, token=None)
+        page = repo.index_page(Execution, query)
         return [(record.workflow_id, record.status, record.output) for record in page.items]
 
     assert listing(None) == [
@@ -500,17 +505,18 @@ def test_the_list_index_pages_any_record_under_its_list_in_either_order_within_a
     where = AllOf((FieldIn("status", ("PENDING", "RUNNING")), FieldIs("kind", "order")))
     between = (iso_ms(T0 + 1), iso_ms(T0 + 4))  # wf-1 .. wf-3: listSk values start with createdAt
     first = repo.index_page(
-        Execution, keys.list_pk("acme"), where=where, limit=2, token=None, ascending=True, between=between
+        Execution, IndexQuery(keys.list_pk("acme"), where=where, limit=2, token=None, ascending=True, between=between)
     )
     assert [r.workflow_id for r in first.items] == ["wf-1"] and first.next_token is not None  # wf-2 filtered out
-    rest = repo.index_page(
-        Execution, keys.list_pk("acme"), where=where, limit=2, token=first.next_token, ascending=True, between=between
+    after_first = IndexQuery(
+        keys.list_pk("acme"), where=where, limit=2, token=first.next_token, ascending=True, between=between
     )
+    rest = repo.index_page(Execution, after_first)
     assert ([r.workflow_id for r in rest.items], rest.next_token) == (["wf-3"], None)
-    batches = repo.index_page(Batch, keys.batch_list_pk("acme"), where=None, limit=10, token=None)
+    batches = repo.index_page(Batch, IndexQuery(keys.batch_list_pk("acme"), where=None, limit=10, token=None))
     assert ([b.batch_id for b in batches.items], batches.next_token) == (["b-2", "b-1"], None)
     with pytest.raises(BadPageToken):
-        repo.index_page(Batch, keys.batch_list_pk("acme"), where=None, limit=1, token=first.next_token)
+        repo.index_page(Batch, IndexQuery(keys.batch_list_pk("acme"), where=None, limit=1, token=first.next_token))
 
 
 def test_a_partition_is_paged_filtered_and_its_tokens_belong_to_it(repo: Repository) -> None:
@@ -558,7 +564,7 @@ def test_a_query_bounded_above_reads_only_keys_up_to_its_bound(repo: Repository)
         )
         commit(repo, ("put", record, None))
     until = f"{keys.SUBSCRIPTION_PREFIX}{T0 + 2:015d}"  # subscribed before T0 + 2
-    found = [r.workflow_id for r in repo.query(Subscription, pk, keys.SUBSCRIPTION_PREFIX, until=until)]
+    found = [r.workflow_id for r in repo.query(Subscription, PartitionQuery(pk, keys.SUBSCRIPTION_PREFIX, until=until))]
     assert found == ["wf-0", "wf-1"]
 
 

@@ -29,8 +29,11 @@ from stratoflow.dal.items import (
     to_record,
 )
 from stratoflow.dal.repository import (
+    Claim,
     ExecutionLease,
+    IndexQuery,
     Page,
+    PartitionQuery,
     TaskLease,
     decode_page_token,
     encode_page_token,
@@ -73,22 +76,14 @@ class DynamoRepository:
         except model.DoesNotExist:
             return None
 
-    def query(
-        self,
-        record_type: type[R],
-        pk: str,
-        prefix: str,
-        *,
-        where: Requirement | None = None,
-        consistent: bool = True,
-        until: str | None = None,
-    ) -> Iterator[R]:
+    def query(self, record_type: type[R], query: PartitionQuery) -> Iterator[R]:
         model = self.models.of(record_type)
+        prefix, until = query.prefix, query.until
         results = model.query(
-            pk,
+            query.pk,
             model.sk.startswith(prefix) if until is None else model.sk.between(prefix, until),
-            filter_condition=self._condition(model, where),
-            consistent_read=consistent,
+            filter_condition=self._condition(model, query.where),
+            consistent_read=query.consistent,
         )
         for item in results:
             if until is None or item.sk.startswith(prefix):
@@ -150,35 +145,25 @@ class DynamoRepository:
             timeout_ms = getattr(item, "timeout_ms", None)  # projected for tasks only
             yield Candidate(item.pk, item.sk, item.status, item.kind, None if timeout_ms is None else int(timeout_ms))
 
-    def index_page(
-        self,
-        record_type: type[R],
-        list_pk: str,
-        *,
-        where: Requirement | None,
-        limit: int,
-        token: str | None,
-        ascending: bool = False,
-        between: tuple[str, str] | None = None,
-    ) -> Page[R]:
+    def index_page(self, record_type: type[R], query: IndexQuery) -> Page[R]:
         model: Any = self.models.of(record_type)
         # ListIndex projects keys only, so that the many writes to a listed item leave the index alone: one page of
         # keys, then the items themselves (BatchGetItem), filtered here as the index would have filtered them.
         results = model.list_index.query(
-            list_pk,
-            model.list_sk.between(*between) if between is not None else None,
-            scan_index_forward=ascending,
-            limit=limit,
-            page_size=limit,
-            last_evaluated_key=decode_page_token(list_pk, token) if token else None,
+            query.list_pk,
+            model.list_sk.between(*query.between) if query.between is not None else None,
+            scan_index_forward=query.ascending,
+            limit=query.limit,
+            page_size=query.limit,
+            last_evaluated_key=decode_page_token(query.list_pk, query.token) if query.token else None,
         )
         listed, token = self._raw_page(results)
         keys = [(raw["pk"]["S"], raw["sk"]["S"]) for raw in listed]
         found = {(item.pk, item.sk): item for item in model.batch_get(keys)} if keys else {}
         # An item deleted since the index listed it is left out, as a page may be short.
         records = [to_record(record_type, found[key]) for key in keys if key in found]
-        if where is not None:
-            records = [record for record in records if satisfied(where, _stored_fields(record))]
+        if query.where is not None:
+            records = [record for record in records if satisfied(query.where, _stored_fields(record))]
         return Page(records, token)
 
     def due(self, sweep_pk: str, now: int, limit: int) -> Iterator[tuple[str, str]]:
@@ -190,49 +175,22 @@ class DynamoRepository:
     # ------------------------------------------------------------------ claims
 
     def claim_execution(self, candidate: Candidate, lease: ExecutionLease) -> Execution | None:
-        """Lease a ready execution, only while it is still ready and in the status the index showed."""
-        model = self.models[ExecutionItem]
+        return self._claim(Execution, candidate, lease.claim(candidate))
+
+    def claim_task(self, candidate: Candidate, lease: TaskLease) -> Task | None:
+        return self._claim(Task, candidate, lease.claim(candidate))
+
+    def _claim(self, record_type: type[R], candidate: Candidate, claim: Claim) -> R | None:
+        model = self.models.of(record_type)
         item = model(candidate.pk, candidate.sk)
         # A non-null version makes PynamoDB increment the stored one (ADD 1) instead of resetting it to 1, which would
         # let a writer holding a copy read at version 1 commit over this claim. No condition is put on it.
-        item.ver = 0
-        actions: list[Action] = [
-            model.status.set(lease.status),
-            model.lease_id.set(lease.lease_id),
-            model.lease_expires_at.set(lease.expires),
-            model.dispatch_at.set(lease.expires),
-            model.seen_seq.set(model.last_seq),
-            model.updated_at.set(lease.updated_at),
-        ]
-        condition = (model.dispatch_at <= lease.now) & (model.status == candidate.status)
-        return self._claim(Execution, item, actions, condition)
-
-    def claim_task(self, candidate: Candidate, lease: TaskLease) -> Task | None:
-        """Lease a PENDING task (attempt + 1), only while it is still PENDING and ready."""
-        model = self.models[TaskItem]
-        item = model(candidate.pk, candidate.sk)
-        item.ver = 0  # see claim_execution
-        actions: list[Action] = [
-            model.status.set("RUNNING"),
-            model.attempt.add(1),
-            model.lease_id.set(lease.lease_id),
-            model.lease_ms.set(lease.lease_ms),
-            model.lease_expires_at.set(lease.expires),
-            model.dispatch_pk.remove(),
-            model.dispatch_at.remove(),
-            model.sweep_pk.set(lease.sweep_pk),
-            model.sweep_at.set(lease.sweep_at),
-            model.updated_at.set(lease.updated_at),
-        ]
-        if lease.deadline is not None:
-            actions.append(model.attempt_deadline.set(lease.deadline))
-        condition = (model.status == "PENDING") & (model.dispatch_at <= lease.now)
-        return self._claim(Task, item, actions, condition)
-
-    @staticmethod
-    def _claim(record_type: type[R], item: BaseItem, actions: list[Action], condition: Condition) -> R | None:
+        item.ver = 0  # type: ignore[attr-defined]  # executions and tasks are versioned
+        attributes = model.get_attributes()
+        actions = self._set_actions(attributes, claim.changes, claim.increments)
+        actions += [attributes[name].set(attributes[source]) for name, source in claim.copies.items()]
         try:
-            item.update(actions=actions, condition=condition, add_version_condition=False)
+            item.update(actions=actions, condition=self._condition(model, claim.requires), add_version_condition=False)
         except UpdateError as exc:
             if aws_error_code(exc) == "ConditionalCheckFailedException":
                 return None  # another poller won it, or it changed since the index was read
@@ -302,14 +260,19 @@ class DynamoRepository:
                 raise TransactionConflict([op.label]) from exc
             raise
 
+    @classmethod
+    def _actions(cls, item: BaseItem, op: Operation) -> list[Action]:
+        changes = {name: getattr(item, name) for name in op.fields}
+        return cls._set_actions(type(item).get_attributes(), changes, dict(op.increments))
+
     @staticmethod
-    def _actions(item: BaseItem, op: Operation) -> list[Action]:
-        attributes = type(item).get_attributes()
+    def _set_actions(attributes: dict[str, Any], changes: dict[str, Any], increments: dict[str, int]) -> list[Action]:
+        """SET each changed attribute (REMOVE for None), ADD each increment."""
         actions: list[Action] = [
-            attributes[name].remove() if getattr(item, name) is None else attributes[name].set(getattr(item, name))
-            for name in op.fields
+            attributes[name].remove() if value is None else attributes[name].set(value)
+            for name, value in changes.items()
         ]
-        return actions + [attributes[name].add(amount) for name, amount in op.increments]
+        return actions + [attributes[name].add(amount) for name, amount in increments.items()]
 
     @classmethod
     def _condition(cls, model: type[BaseItem], requires: Requirement | None) -> Condition | None:

@@ -110,25 +110,31 @@ class InSweepIndex:
     sweep_at = NumberAttribute(null=True, attr_name="sweepAt")
 
 
-class ExecutionItem(InDispatchIndex, InListIndex, BaseItem):
+class WorkItem(InDispatchIndex):
+    """The attributes of what executions and tasks both are (records.Work)."""
+
     tenant = UnicodeAttribute()
-    workflow_id = UnicodeAttribute(attr_name="workflowExecutionId")
     kind = UnicodeAttribute()
     queue = UnicodeAttribute()
     status = UnicodeAttribute()
+    created_at = UnicodeAttribute(attr_name="createdAt")
+    updated_at = UnicodeAttribute(attr_name="updatedAt")
     input = UnicodeAttribute(null=True)
     output = UnicodeAttribute(null=True)
     error = UnicodeAttribute(null=True)
     cancel_reason = UnicodeAttribute(null=True, attr_name="cancelReason")
+    lease_id = UnicodeAttribute(null=True, attr_name="leaseId")
+    lease_expires_at = NumberAttribute(null=True, attr_name="leaseExpiresAt")
+    ver = VersionAttribute()
+
+
+class ExecutionItem(WorkItem, InListIndex, BaseItem):
+    workflow_id = UnicodeAttribute(attr_name="workflowExecutionId")
     parent_id = UnicodeAttribute(null=True, attr_name="parentWorkflowExecutionId")
     child_execution_name = UnicodeAttribute(null=True, attr_name="childExecutionName")
     parent_close_policy = UnicodeAttribute(null=True, attr_name="parentClosePolicy")
-    created_at = UnicodeAttribute(attr_name="createdAt")
-    updated_at = UnicodeAttribute(attr_name="updatedAt")
     last_seq = NumberAttribute(attr_name="lastSeq", default=0)
     seen_seq = NumberAttribute(attr_name="seenSeq", default=0)
-    lease_id = UnicodeAttribute(null=True, attr_name="leaseId")
-    lease_expires_at = NumberAttribute(null=True, attr_name="leaseExpiresAt")
     # Set once the execution scheduled a task, timer or child: only then has its end anything to clean up.
     spawned = BooleanAttribute(default=False)
     # Operator controls (operators.md): the cleanup deadline (epoch ms), the terminate reason, cancelOn (JSON).
@@ -137,7 +143,6 @@ class ExecutionItem(InDispatchIndex, InListIndex, BaseItem):
     cancel_on = UnicodeAttribute(null=True, attr_name="cancelOn")
     open_tasks = UnicodeSetAttribute(null=True, attr_name="openTasks")
     task_refs = BooleanAttribute(null=True, attr_name="taskRefs")
-    ver = VersionAttribute()
 
 
 class EventItem(BaseItem):
@@ -153,27 +158,14 @@ class SweepableItem(InSweepIndex, BaseItem):
     sweep_index: ClassVar[SweepIndex] = SweepIndex()
 
 
-class TaskItem(InDispatchIndex, InSweepIndex, BaseItem):
-    tenant = UnicodeAttribute()
+class TaskItem(WorkItem, InSweepIndex, BaseItem):
     task_id = UnicodeAttribute(attr_name="taskExecutionId")
     workflow_id = UnicodeAttribute(null=True, attr_name="workflowExecutionId")
-    kind = UnicodeAttribute()
-    queue = UnicodeAttribute()
-    status = UnicodeAttribute()
-    input = UnicodeAttribute(null=True)
-    output = UnicodeAttribute(null=True)
-    error = UnicodeAttribute(null=True)
     attempt = NumberAttribute(default=0)
     max_retries = NumberAttribute(default=0, attr_name="maxRetries")
     timeout_ms = NumberAttribute(null=True, attr_name="timeoutMs")
-    cancel_reason = UnicodeAttribute(null=True, attr_name="cancelReason")
-    created_at = UnicodeAttribute(attr_name="createdAt")
-    updated_at = UnicodeAttribute(attr_name="updatedAt")
-    lease_id = UnicodeAttribute(null=True, attr_name="leaseId")
     lease_ms = NumberAttribute(null=True, attr_name="leaseMs")
-    lease_expires_at = NumberAttribute(null=True, attr_name="leaseExpiresAt")
     attempt_deadline = NumberAttribute(null=True, attr_name="attemptDeadline")
-    ver = VersionAttribute()
 
 
 class TimerItem(InSweepIndex, BaseItem):

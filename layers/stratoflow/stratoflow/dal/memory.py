@@ -17,24 +17,10 @@ from collections.abc import Iterator
 from dataclasses import fields
 from typing import Any, TypeVar
 
+# The interface this fake implements, and the requirements and version rules it applies itself.
+from stratoflow.dal import repository, unit_of_work
 from stratoflow.dal.items import MODEL_OF
-from stratoflow.dal.repository import (
-    ExecutionLease,
-    Page,
-    TaskLease,
-    decode_page_token,
-    encode_page_token,
-)
-from stratoflow.dal.unit_of_work import (
-    Operation,
-    Requirement,
-    TransactionConflict,
-    UnitOfWork,
-    is_versioned,
-    satisfied,
-    set_version,
-    version_of,
-)
+from stratoflow.dal.unit_of_work import Requirement
 from stratoflow.records import Candidate, Event, Execution, Record, Task
 
 R = TypeVar("R", bound=Record)
@@ -102,18 +88,9 @@ class MemoryRepository:
             item = self._items.get((pk, sk))
             return None if item is None else self._to_record(record_type, copy.deepcopy(item))
 
-    def query(
-        self,
-        record_type: type[R],
-        pk: str,
-        prefix: str,
-        *,
-        where: Requirement | None = None,
-        consistent: bool = True,
-        until: str | None = None,
-    ) -> Iterator[R]:
-        for item in self._partition_items(pk, prefix, until):
-            if where is None or self._holds(record_type, item, where):
+    def query(self, record_type: type[R], query: repository.PartitionQuery) -> Iterator[R]:
+        for item in self._partition_items(query.pk, query.prefix, query.until):
+            if query.where is None or self._holds(record_type, item, query.where):
                 yield self._to_record(record_type, item)
 
     def _partition_items(self, pk: str, prefix: str, until: str | None = None) -> list[Item]:
@@ -126,18 +103,12 @@ class MemoryRepository:
 
     def page(
         self, record_type: type[R], pk: str, prefix: str, *, where: Requirement | None, limit: int, token: str | None
-    ) -> Page[R]:
+    ) -> repository.Page[R]:
         found = self._partition_items(pk, prefix)
         if token:
-            start = decode_page_token(pk, token, "pk")
+            start = repository.decode_page_token(pk, token, "pk")
             found = [item for item in found if item["sk"] > start["sk"]["S"]]
-        evaluated = found[:limit]
-        next_token = None
-        if len(found) > limit:  # as moto: a page that reaches its limit with more left names its last item
-            last = evaluated[-1]
-            next_token = encode_page_token({name: {"S": last[name]} for name in ("pk", "sk")})
-        matching = [item for item in evaluated if where is None or self._holds(record_type, item, where)]
-        return Page([self._to_record(record_type, item) for item in matching], next_token)
+        return self._one_page(record_type, found, where, limit, ("pk", "sk"))
 
     def events(self, pk: str, first_sk: str, last_sk: str, limit: int) -> Iterator[Event]:
         with self._lock:
@@ -164,17 +135,8 @@ class MemoryRepository:
         for item in matching[:10]:
             yield Candidate(item["pk"], item["sk"], item["status"], item["kind"], item.get("timeoutMs"))
 
-    def index_page(
-        self,
-        record_type: type[R],
-        list_pk: str,
-        *,
-        where: Requirement | None,
-        limit: int,
-        token: str | None,
-        ascending: bool = False,
-        between: tuple[str, str] | None = None,
-    ) -> Page[R]:
+    def index_page(self, record_type: type[R], query: repository.IndexQuery) -> repository.Page[R]:
+        list_pk, token, ascending, between = query.list_pk, query.token, query.ascending, query.between
         with self._lock:
             indexed = [
                 copy.deepcopy(item)
@@ -185,7 +147,7 @@ class MemoryRepository:
             ]
         indexed.sort(key=lambda item: (item["listSk"], item["pk"], item["sk"]), reverse=not ascending)
         if token:
-            start = decode_page_token(list_pk, token)
+            start = repository.decode_page_token(list_pk, token)
             after = (start["listSk"]["S"], start["pk"]["S"], start["sk"]["S"])
             indexed = [
                 item
@@ -196,13 +158,19 @@ class MemoryRepository:
                     else (item["listSk"], item["pk"], item["sk"]) < after
                 )
             ]
-        evaluated = indexed[:limit]
+        return self._one_page(record_type, indexed, query.where, query.limit, ("listPk", "listSk", "pk", "sk"))
+
+    def _one_page(
+        self, record_type: type[R], found: list[Item], where: Requirement | None, limit: int, key_names: tuple[str, ...]
+    ) -> repository.Page[R]:
+        """The first `limit` of `found` (in order, from the token on), then filtered: one page, cut as moto cuts it."""
+        evaluated = found[:limit]
         next_token = None
-        if len(indexed) > limit:  # as moto: a page that reaches its limit with more left names its last item
+        if len(found) > limit:  # as moto: a page that reaches its limit with more left names its last item
             last = evaluated[-1]
-            next_token = encode_page_token({name: {"S": last[name]} for name in ("listPk", "listSk", "pk", "sk")})
+            next_token = repository.encode_page_token({name: {"S": last[name]} for name in key_names})
         matching = [item for item in evaluated if where is None or self._holds(record_type, item, where)]
-        return Page([self._to_record(record_type, item) for item in matching], next_token)
+        return repository.Page([self._to_record(record_type, item) for item in matching], next_token)
 
     def due(self, sweep_pk: str, now: int, limit: int) -> Iterator[tuple[str, str]]:
         with self._lock:
@@ -216,49 +184,26 @@ class MemoryRepository:
 
     # ------------------------------------------------------------------ claims
 
-    def claim_execution(self, candidate: Candidate, lease: ExecutionLease) -> Execution | None:
-        with self._lock:
-            item = self._items.get((candidate.pk, candidate.sk))
-            now = lease.now
-            if item is None or not (item.get("dispatchAt", now + 1) <= now and item.get("status") == candidate.status):
-                return None
-            item.update(
-                status=lease.status,
-                leaseId=lease.lease_id,
-                leaseExpiresAt=lease.expires,
-                dispatchAt=lease.expires,
-                seenSeq=item["lastSeq"],
-                updatedAt=lease.updated_at,
-                ver=item.get("ver", 0) + 1,
-            )
-            return self._to_record(Execution, copy.deepcopy(item))
+    def claim_execution(self, candidate: Candidate, lease: repository.ExecutionLease) -> Execution | None:
+        return self._claim(Execution, candidate, lease.claim(candidate))
 
-    def claim_task(self, candidate: Candidate, lease: TaskLease) -> Task | None:
+    def claim_task(self, candidate: Candidate, lease: repository.TaskLease) -> Task | None:
+        return self._claim(Task, candidate, lease.claim(candidate))
+
+    def _claim(self, record_type: type[R], candidate: Candidate, claim: repository.Claim) -> R | None:
         with self._lock:
             item = self._items.get((candidate.pk, candidate.sk))
-            now = lease.now
-            if item is None or not (item.get("status") == "PENDING" and item.get("dispatchAt", now + 1) <= now):
+            if item is None or not self._holds(record_type, item, claim.requires):
                 return None
-            item.update(
-                status="RUNNING",
-                attempt=item.get("attempt", 0) + 1,
-                leaseId=lease.lease_id,
-                leaseMs=lease.lease_ms,
-                leaseExpiresAt=lease.expires,
-                sweepPk=lease.sweep_pk,
-                sweepAt=lease.sweep_at,
-                updatedAt=lease.updated_at,
-                ver=item.get("ver", 0) + 1,
-            )
-            item.pop("dispatchPk", None)
-            item.pop("dispatchAt", None)
-            if lease.deadline is not None:
-                item["attemptDeadline"] = lease.deadline
-            return self._to_record(Task, copy.deepcopy(item))
+            names = _ATTRIBUTE_NAMES[record_type]
+            copied = {name: item.get(names[source]) for name, source in claim.copies.items()}
+            self._set_fields(item, names, claim.changes | copied, claim.increments)
+            item["ver"] = item.get("ver", 0) + 1
+            return self._to_record(record_type, copy.deepcopy(item))
 
     # ------------------------------------------------------------------ writes
 
-    def commit(self, uow: UnitOfWork) -> None:
+    def commit(self, uow: unit_of_work.UnitOfWork) -> None:
         if not uow.operations:
             return
         uow.ensure_fits()
@@ -270,15 +215,15 @@ class MemoryRepository:
                     raise TransactionValidationError("a transaction cannot hold several operations on one item")
             failed = [op.label for op in operations if not self._allowed(op)]
             if failed:
-                raise TransactionConflict(failed)
+                raise unit_of_work.TransactionConflict(failed)
             for op in operations:
                 self._apply(op)
 
-    def _allowed(self, op: Operation) -> bool:
+    def _allowed(self, op: unit_of_work.Operation) -> bool:
         item = self._items.get(op.key)
         record_type = type(op.record)
-        if op.kind in ("put", "update") and is_versioned(op.record):
-            version = version_of(op.record)
+        if op.kind in ("put", "update") and unit_of_work.is_versioned(op.record):
+            version = unit_of_work.version_of(op.record)
             if version is None and item is not None and "ver" in item:
                 return False
             if version is not None and (item is None or item.get("ver") != version):
@@ -288,36 +233,40 @@ class MemoryRepository:
     @staticmethod
     def _holds(record_type: type[Record], item: Item | None, requires: Requirement) -> bool:
         if item is None:
-            return satisfied(requires, None)
+            return unit_of_work.satisfied(requires, None)
         stored = {field: item[name] for field, name in _ATTRIBUTE_NAMES[record_type].items() if name in item}
-        return satisfied(requires, stored)
+        return unit_of_work.satisfied(requires, stored)
 
-    def _apply(self, op: Operation) -> None:
+    def _apply(self, op: unit_of_work.Operation) -> None:
         key = op.key
         if op.kind == "check":
             return
         if op.kind == "delete":
             self._items.pop(key, None)
             return
-        versioned = is_versioned(op.record)
+        versioned = unit_of_work.is_versioned(op.record)
         if op.kind == "put":
             item = self._to_item(op.record)
             if versioned:
-                item["ver"] = (version_of(op.record) or 0) + 1
+                item["ver"] = (unit_of_work.version_of(op.record) or 0) + 1
         else:
             item = copy.deepcopy(self._items.get(key, {"pk": key[0], "sk": key[1]}))
-            names = _ATTRIBUTE_NAMES[type(op.record)]
-            for name in op.fields:
-                value = getattr(op.record, name)
-                if value is None:
-                    item.pop(names[name], None)
-                else:
-                    item[names[name]] = str(value) if isinstance(value, str) else value
-            for name, amount in op.increments:
-                item[names[name]] = item.get(names[name], 0) + amount  # ADD: a missing number counts as 0
+            changes = {name: getattr(op.record, name) for name in op.fields}
+            self._set_fields(item, _ATTRIBUTE_NAMES[type(op.record)], changes, dict(op.increments))
             if versioned:
                 item["ver"] = item.get("ver", 0) + 1
         self._items[key] = item
         self._partitions.setdefault(key[0], len(self._partitions))
         if versioned:
-            set_version(op.record, (version_of(op.record) or 0) + 1)
+            unit_of_work.set_version(op.record, (unit_of_work.version_of(op.record) or 0) + 1)
+
+    @staticmethod
+    def _set_fields(item: Item, names: dict[str, str], changes: dict[str, Any], increments: dict[str, int]) -> None:
+        """SET each changed field (REMOVE for None) and ADD each increment, as an UpdateItem does."""
+        for name, value in changes.items():
+            if value is None:
+                item.pop(names[name], None)
+            else:
+                item[names[name]] = str(value) if isinstance(value, str) else value
+        for name, amount in increments.items():
+            item[names[name]] = item.get(names[name], 0) + amount  # ADD: a missing number counts as 0

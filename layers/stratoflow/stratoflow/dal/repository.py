@@ -12,10 +12,18 @@ import base64
 import binascii
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
-from stratoflow.dal.unit_of_work import AllOf, FieldIs, Requirement, TransactionConflict, UnitOfWork, raise_for_conflict
+from stratoflow.dal.unit_of_work import (
+    AllOf,
+    FieldBelow,
+    FieldIs,
+    Requirement,
+    TransactionConflict,
+    UnitOfWork,
+    raise_for_conflict,
+)
 from stratoflow.records import Candidate, Event, Execution, Record, Task
 
 R = TypeVar("R", bound=Record)
@@ -33,6 +41,50 @@ class Page(Generic[T]):
 
 
 @dataclass(frozen=True)
+class PartitionQuery:
+    """The items of one partition whose sort key starts with `prefix` (and, with `until`, is at most `until`), in key
+    order, optionally filtered by `where`."""
+
+    pk: str
+    prefix: str
+    _: KW_ONLY
+    where: Requirement | None = None
+    until: str | None = None
+    consistent: bool = True
+
+
+@dataclass(frozen=True)
+class IndexQuery:
+    """Exactly one page of the list index under `list_pk` (executions under `T#<t>#WF`, batches under `T#<t>#BATCHES`),
+    `listSk` optionally between two values (inclusive), newest first unless `ascending`. `limit` entries are read,
+    then filtered by `where`, so a page may be short; `token` is the previous page's `next_token`."""
+
+    list_pk: str
+    _: KW_ONLY
+    where: Requirement | None
+    limit: int
+    token: str | None
+    ascending: bool = False
+    between: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a claim writes on the stored item, in one conditional update, only while `requires` holds: `changes`
+    (record field → value; None: removed), `increments` added to stored counters, and `copies` (field → the stored
+    field whose value it takes). The stored version goes up by one, whatever it was."""
+
+    requires: Requirement
+    changes: dict[str, Any]
+    increments: dict[str, int] = field(default_factory=dict)
+    copies: dict[str, str] = field(default_factory=dict)
+
+
+def _ready_by(now: int) -> FieldBelow:
+    return FieldBelow("dispatch_at", now + 1)  # dispatchAt <= now (epoch ms are whole numbers)
+
+
+@dataclass(frozen=True)
 class ExecutionLease:
     """A claim of a ready execution: its new status, the lease and when it ends (also its next ready time)."""
 
@@ -41,6 +93,13 @@ class ExecutionLease:
     expires: int
     now: int
     updated_at: str
+
+    def claim(self, candidate: Candidate) -> Claim:
+        """Only while it is still ready and in the status the index showed; its events up to now count as seen."""
+        changes = {"status": self.status, "lease_id": self.lease_id, "lease_expires_at": self.expires}
+        changes |= {"dispatch_at": self.expires, "updated_at": self.updated_at}
+        ready = AllOf((_ready_by(self.now), FieldIs("status", candidate.status)))
+        return Claim(ready, changes, copies={"seen_seq": "last_seq"})
 
 
 @dataclass(frozen=True)
@@ -55,6 +114,16 @@ class TaskLease:
     sweep_at: int
     now: int
     updated_at: str
+
+    def claim(self, candidate: Candidate) -> Claim:
+        """Only while it is still PENDING and ready: it leaves the dispatch index for the sweep index (attempt + 1)."""
+        changes: dict[str, Any] = {"status": "RUNNING", "lease_id": self.lease_id, "lease_ms": self.lease_ms}
+        changes |= {"lease_expires_at": self.expires, "dispatch_pk": None, "dispatch_at": None}
+        changes |= {"sweep_pk": self.sweep_pk, "sweep_at": self.sweep_at, "updated_at": self.updated_at}
+        if self.deadline is not None:
+            changes["attempt_deadline"] = self.deadline
+        pending = AllOf((FieldIs("status", "PENDING"), _ready_by(self.now)))
+        return Claim(pending, changes, increments={"attempt": 1})
 
 
 def commit_or_retry(repo: Repository, uow: UnitOfWork, refusals: dict[str, Exception] | None = None) -> None:
@@ -71,18 +140,8 @@ class Repository(Protocol):
     def get(self, record_type: type[R], pk: str, sk: str) -> R | None:
         """A strongly consistent read of one item."""
 
-    def query(
-        self,
-        record_type: type[R],
-        pk: str,
-        prefix: str,
-        *,
-        where: Requirement | None = None,
-        consistent: bool = True,
-        until: str | None = None,
-    ) -> Iterator[R]:
-        """The items of one partition whose sort key starts with `prefix` (and, with `until`, is at most `until`),
-        in key order, optionally filtered."""
+    def query(self, record_type: type[R], query: PartitionQuery) -> Iterator[R]:
+        """The records `query` selects."""
 
     def page(
         self, record_type: type[R], pk: str, prefix: str, *, where: Requirement | None, limit: int, token: str | None
@@ -98,20 +157,8 @@ class Repository(Protocol):
     ) -> Iterator[Candidate]:
         """Ready items of one dispatch queue (`dispatchAt <= now`), oldest first, at most 10."""
 
-    def index_page(
-        self,
-        record_type: type[R],
-        list_pk: str,
-        *,
-        where: Requirement | None,
-        limit: int,
-        token: str | None,
-        ascending: bool = False,
-        between: tuple[str, str] | None = None,
-    ) -> Page[R]:
-        """Exactly one page of the list index under `list_pk` (executions under `T#<t>#WF`, batches under
-        `T#<t>#BATCHES`), `listSk` optionally between two values (inclusive), newest first unless `ascending`;
-        `limit` entries are read, then filtered, so a page may be short. Raises BadPageToken as `list_page` does."""
+    def index_page(self, record_type: type[R], query: IndexQuery) -> Page[R]:
+        """The page `query` asks for; raises BadPageToken for a token it did not hand out for this list."""
 
     def due(self, sweep_pk: str, now: int, limit: int) -> Iterator[tuple[str, str]]:
         """Keys of one sweep shard's items whose `sweepAt <= now`."""

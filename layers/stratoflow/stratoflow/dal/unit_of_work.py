@@ -190,6 +190,21 @@ class UnitOfWork:
         are, and add `increments` to the stored counters (for counters several writers add to concurrently)."""
         self.operations.append(Operation("update", label, record, requires, fields, tuple((increments or {}).items())))
 
+    def update_key(
+        self,
+        record_type: type[Record],
+        key: tuple[str, str],
+        changes: dict[str, Any],
+        requires: Requirement | None = None,
+        label: str = "update",
+    ) -> None:
+        """Set `changes` (record field name → value; None: removed) on the item with this (pk, sk) without reading it
+        first, leaving its other fields as they are. Only for records without a version: there is none to hold."""
+        record = object.__new__(record_type)
+        record.__dict__.update(dict.fromkeys(spec.name for spec in fields(record_type)))
+        record.__dict__.update(changes, pk=key[0], sk=key[1])
+        self.update(record, tuple(changes), requires, label)
+
     def delete(self, record: Record, requires: Requirement | None = None, label: str = "delete") -> None:
         self.operations.append(Operation("delete", label, record, requires))
 
