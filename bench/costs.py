@@ -130,6 +130,62 @@ def step_functions_cancellations(per: float, cleanup_states: int) -> dict[str, A
     }
 
 
+# The fewest write units one task execution can cost when every state change and its events are one atomic write
+# (a transaction when several items change, and DynamoDB bills every transactional write twice), items under 1 KB,
+# and each dispatch index entry written only when it appears or goes. (what, table WRU, index WRU)
+FLOOR_TASK_WRITES = (
+    ("schedule the task: the execution, TASK_SCHEDULED and the task in one transaction", 6, 1),
+    ("claim the task: one conditional write", 1, 1),
+    ("complete it: the task, TASK_COMPLETED and the execution in one transaction", 6, 1),
+    ("claim the woken execution: one conditional write", 1, 1),
+)
+# Per workflow: start (execution and WORKFLOW_STARTED, listed and ready), the last claim, COMPLETE_WORKFLOW.
+FLOOR_WORKFLOW_WRITES = (
+    ("start: the execution and WORKFLOW_STARTED in one transaction", 4, 2),
+    ("claim it for the last time", 1, 1),
+    ("complete it: the execution and WORKFLOW_COMPLETED in one transaction", 4, 0),
+)
+
+
+def price_floor(tasks_per_workflow: int) -> dict[str, Any]:
+    """The least 1,000 task executions can cost under this design's write rules, with reads, Lambda time, logs
+    and stream steps left out (all of them only add): DynamoDB writes and the worker's requests alone.
+
+    Two workers: one that makes only the requests a task needs (poll, submit, task poll, complete: no empty polls),
+    and one that drains a backlog with combined calls (a submission and a completion per task)."""
+    table = sum(row[1] for row in FLOOR_TASK_WRITES) + sum(row[1] for row in FLOOR_WORKFLOW_WRITES) / tasks_per_workflow
+    index = sum(row[2] for row in FLOOR_TASK_WRITES) + sum(row[2] for row in FLOOR_WORKFLOW_WRITES) / tasks_per_workflow
+    standard = step_functions_tasks(tasks_per_workflow, 1000)["standard"]["total"]
+    workers = {}
+    # Per task: poll, submit, task poll, complete (or a submission and a completion that each claim the next);
+    # per workflow also its start, and without combined calls its last poll and COMPLETE_WORKFLOW.
+    shapes = (
+        ("only the requests a task needs", 4 + 3 / tasks_per_workflow),
+        ("combined calls", 2 + 1 / tasks_per_workflow),
+    )
+    for name, requests in shapes:
+        lines = {
+            "api_gateway": _usd(requests * 1000, "api_gateway_http", 1_000_000),
+            "lambda_requests": _usd(requests * 1000, "lambda_requests", 1_000_000),
+            "dynamodb_writes": _usd((table + index) * 1000, "dynamodb_write", 1_000_000),
+        }
+        total = sum(lines.values())
+        workers[name] = {
+            "requests_per_task": round(requests, 2),
+            **{key: round(value, 6) for key, value in lines.items()},
+            "total": round(total, 6),
+            "x_step_functions_standard": round(total / standard, 2),
+        }
+    return {
+        "task_writes": [list(row) for row in FLOOR_TASK_WRITES],
+        "workflow_writes": [list(row) for row in FLOOR_WORKFLOW_WRITES],
+        "wru_per_task": round(table, 2),
+        "gsi_wru_per_task": round(index, 2),
+        "step_functions_standard": standard,
+        "workers": workers,
+    }
+
+
 def prices() -> dict[str, Any]:
     return {"as_of": PRICES_AS_OF, "region": "us-east-1", "prices": {key: asdict(p) for key, p in PRICES.items()}}
 
@@ -162,6 +218,7 @@ def cost_model(
             "stratoflow": stratoflow_cost(flows["task cancellation"], 1000),
             "step_functions": step_functions_cancellations(1000, 1),
         },
+        "price_floor": price_floor(tasks_per_workflow),
         "x_ray_note": "Tracing is off by default (the template's Tracing parameter); with Tracing=Active each traced "
         "request adds $5.00 per million traces recorded "
         "(https://aws.amazon.com/xray/pricing/); with the default sampling rule (the first request each second, "

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench.flows import TASKS_PER_WORKFLOW
+
 ORDER = [
     "start workflow",
     "read workflow",
@@ -345,6 +347,54 @@ def _cost_lines(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _floor_lines(results: dict[str, Any]) -> list[str]:
+    """The least this design can cost per 1,000 task executions, against what the flows measured."""
+    floor = results["cost_model"].get("price_floor")
+    if floor is None:
+        return []  # results of a run before the floor was computed
+    measured = results["cost_model"]["per_1000_task_executions"]["stratoflow"]["total"]
+    flow = results["flows"]["sequential tasks"]
+    lines = [
+        "### The floor under this design",
+        "",
+        "The least 1,000 task executions can cost when every state change and its events are one atomic write. The "
+        "count leaves out reads, Lambda time, logs and stream steps, which can only add. It keeps the writes and the "
+        "worker's requests. DynamoDB bills every write in a transaction twice, and a task's schedule and its "
+        "completion each change three items: its execution, its event and the task.",
+        "",
+        "| write | table WRU | index WRU |",
+        "| --- | ---: | ---: |",
+    ]
+    for what, table, index in floor["task_writes"]:
+        lines.append(f"| per task: {what} | {table} | {index} |")
+    for what, table, index in floor["workflow_writes"]:
+        lines.append(f"| per workflow: {what} | {table} | {index} |")
+    lines += [
+        "",
+        "| worker | requests per task | API Gateway | Lambda requests | DynamoDB writes | **floor** "
+        "| x Step Functions Standard |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, worker in floor["workers"].items():
+        lines.append(
+            f"| {name} | {worker['requests_per_task']:.1f} | {_usd(worker['api_gateway'])} "
+            f"| {_usd(worker['lambda_requests'])} | {_usd(worker['dynamodb_writes'])} | **{_usd(worker['total'])}** "
+            f"| {worker['x_step_functions_standard']:.2f} |"
+        )
+    per_task = flow["wru"] / TASKS_PER_WORKFLOW
+    lines += [
+        "",
+        f"Per task the floor writes {floor['wru_per_task']:g} table WRU and {floor['gsi_wru_per_task']:g} index WRU, "
+        f"{floor['wru_per_task'] + floor['gsi_wru_per_task']:g} in all; the measured flow writes "
+        f"{per_task:.1f} (its table above), for {_usd(measured)} per 1,000 task executions. Half of Step Functions "
+        f"Standard is {_usd(floor['step_functions_standard'] / 2)}: below the floor of either worker, even before "
+        "any read. A lower price needs fewer items per state change or writes outside a transaction, and this "
+        "design keeps each state change and its events in one atomic write.",
+        "",
+    ]
+    return lines
+
+
 def _embedded_lines(embedded: dict[str, Any]) -> list[str]:
     sizes = sorted(embedded["embedded_endpoint"]["committed_ms"], key=int)
     lines = [
@@ -409,11 +459,10 @@ def _findings(results: dict[str, Any]) -> list[str]:
     flow = results["flows"]["sequential tasks"]
     share = flow["gsi_wru"] / flow["wru"] if flow["wru"] else 0.0
     findings.append(
-        f"- **Index writes are {share:.0%} of the write units** of the sequential-tasks flow. `ListIndex` projects "
-        "ALL attributes, so every write of an execution item also rewrites its list entry (1 WRU per KB of the whole "
-        "item, values up to 64 KB inline included), and every claim or release moves the execution in "
-        "`DispatchIndex` (`dispatchAt` is the key: a delete and a put). Proposal: project only the listing's "
-        "attributes into `ListIndex`."
+        f"- **Index writes are {share:.0%} of the write units** of the sequential-tasks flow: every claim or release "
+        "moves the execution or task in `DispatchIndex` (`dispatchAt` is the key: a delete and a put), and a task "
+        "enters and leaves `SweepIndex` with its lease. `ListIndex` projects keys only, so it is written once per "
+        "execution, when it is created (a listing reads the items with BatchGetItem)."
     )
     close = results["scaling"]["parent_close"]
     if close:
@@ -481,9 +530,9 @@ STREAM_STEPS_BEFORE_AFTER = [
     "million, so 2 WRU per task are $0.00125 per 1,000 task executions, 3.4% of today's $0.0367 and 9% of the "
     "$0.01375 that half of Step Functions Standard allows).",
     "",
-    "- *Delete the reference in the write that ends the task* (chosen): +2 WRU per task end (one more item in a "
-    "transaction), exact, a consistent query at close, no change to items or indexes. Measured: 29.1 → 31.1 WRU per "
-    "task in the sequential-tasks flow; reads drop (close no longer reads finished tasks), so DynamoDB's share of "
+    "- *Delete the reference in the write that ends the task* (chosen first): +2 WRU per task end (one more item in "
+    "a transaction), exact, a consistent query at close, no change to items or indexes. Measured: 29.1 → 31.1 WRU "
+    "per task in the sequential-tasks flow; reads drop (close no longer reads finished tasks), so DynamoDB's share of "
     "1,000 task executions goes from $0.0190 to $0.0201.",
     "- *A sparse index of open tasks* (an attribute on the task item while it is open, `KEYS_ONLY`): one index "
     "put and one index delete per task (2 WRU), but no `TASKREF#` item (2 WRU less in the scheduling transaction), so "
@@ -494,8 +543,15 @@ STREAM_STEPS_BEFORE_AFTER = [
     "`TASKREF#` item at all (2 WRU less per task than before, 4 less than the chosen way), but the most-written item "
     "grows by every open task's id (up to 128 characters): crossing a KB adds 2 WRU to every transaction that "
     "writes the execution and 1 to its list entry, so a fan-out of a few dozen open tasks pays more per task than "
-    "the chosen way; it needs a bound with a fall-back to references beyond it. Left as the next lever for the "
-    "price goal.",
+    "the chosen way; it needs a bound with a fall-back to references beyond it. Chosen next, with that bound.",
+    "",
+    "The open task ids now live on the execution, up to 200 bytes of ids (a handful of tasks), with `TASKREF#` "
+    "items beyond that. Since `ListIndex` projects keys only, a larger execution no longer costs an index write. "
+    "Measured in the same flows at that change (with the keys-only `ListIndex` just before it): scheduling, "
+    "completing and cancelling a task write 6 WRU instead of 8; parent close takes 3 requests instead of 4 "
+    "(no reference query); the sequential-tasks flow writes 239 WRU instead of 311 (GSI 87 instead of 119), "
+    "23.9 per task instead of 31.1; the workflow-cancellation flow 33 instead of 38, and the task-cancellation "
+    "flow 13 instead of 18.",
 ]
 
 
@@ -620,12 +676,13 @@ def render(results: dict[str, Any], plot_name: str) -> str:
         "",
         *_close_table(close),
         "",
-        "A task's end removes its `TASKREF#` in the transaction that tells its workflow (complete, fail, cancel, "
-        "`REQUEST_CANCEL_TASK`), so a workflow's references are its open tasks: close queries them (consistently: "
-        "a task scheduled in the very write that ended the workflow is seen) and reads and cancels only those. Its "
-        "requests no longer grow with the tasks the workflow ran; what still grows is the capacity of the child "
-        "and timer queries, which read closed children and timers and filter them out. *Stream steps and parent "
-        "close: before and after* below has the numbers and what the reference's delete costs.",
+        "An execution keeps its open tasks' ids on itself (up to 200 bytes of ids, then `TASKREF#` items). A task's "
+        "end removes it in the transaction that tells its workflow (complete, fail, cancel, `REQUEST_CANCEL_TASK`). "
+        "The ending write copies the ids into the close record, so close reads and cancels only the open tasks. It "
+        "queries references only when the execution wrote any. Its requests do not grow with the tasks the workflow "
+        "ran. What still grows is the capacity of the child and timer queries, which read closed children and "
+        "timers and filter them out. *Stream steps and parent close: before and after* below has the numbers, and "
+        "the ways of finding open tasks that were weighed.",
         "",
         *STREAM_STEPS_BEFORE_AFTER,
         "",
@@ -660,6 +717,7 @@ def render(results: dict[str, Any], plot_name: str) -> str:
         "index Query per shard per minute), DynamoDB storage and streams (GetRecords by Lambda triggers is free), "
         "data transfer. " + results["cost_model"]["x_ray_note"],
         "",
+        *_floor_lines(results),
         "## Embedded endpoint: transaction latency against table size",
         "",
         *_embedded_lines(results["embedded_endpoint"]),

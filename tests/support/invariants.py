@@ -43,6 +43,7 @@ TERMINAL_EVENTS = {
 }
 TERMINAL_STATUSES = frozenset(TERMINAL_EVENTS.values())
 LIVE_STATUSES = frozenset({"PENDING", "RUNNING", "WAITING", "CANCELLING"})
+OPEN_TASKS = frozenset({"PENDING", "RUNNING"})
 TIMER_ENDS = ("TIMER_FIRED", "TIMER_CANCELLED")
 TASK_OUTCOMES = {"TASK_COMPLETED": "COMPLETED", "TASK_FAILED": "FAILED", "TASK_CANCELLED": "CANCELLED"}
 CHILD_OUTCOMES = ("CHILD_WORKFLOW_COMPLETED", "CHILD_WORKFLOW_FAILED")
@@ -88,6 +89,7 @@ class _Stored:
     timers: dict[str, dict[str, Item]] = field(default_factory=lambda: defaultdict(dict))
     links: dict[str, dict[str, Item]] = field(default_factory=lambda: defaultdict(dict))
     outbox: list[Item] = field(default_factory=list)
+    task_refs: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
 
 
 class _Checker:
@@ -110,6 +112,7 @@ class _Checker:
         self.check_task_ids_unique()
         if self.stored is not None:
             self.check_stored_executions()
+            self.check_open_tasks_recorded()
             if self.settled:
                 self.check_outbox_drained()
         return self.violations
@@ -502,6 +505,18 @@ class _Checker:
             elif status == "CANCELLING" and not any(e.get("type") == "CANCELLATION_REQUESTED" for e in history.events):
                 self.fail("I4", wid, "stored CANCELLING without CANCELLATION_REQUESTED")
 
+    def check_open_tasks_recorded(self) -> None:
+        """A live execution's record of its open tasks (ids on it, and reference items) names exactly its PENDING and
+        RUNNING tasks: what its close will cancel (I3: a task left out would be handed to a worker after the end)."""
+        assert self.stored is not None
+        for wid, item in self.stored.executions.items():
+            if item.get("status") not in LIVE_STATUSES or "taskRefs" not in item:
+                continue  # ended (close works from its payload), or written before the ids were kept on it
+            recorded = set(item.get("openTasks") or ()) | self.stored.task_refs[wid]
+            open_now = {str(t["taskExecutionId"]) for t in self.stored.tasks[wid] if t.get("status") in OPEN_TASKS}
+            if recorded != open_now:
+                self.fail("I3", wid, f"open tasks recorded {sorted(recorded)}, open tasks stored {sorted(open_now)}")
+
     def check_outbox_drained(self) -> None:
         assert self.stored is not None
         for item in self.stored.outbox:
@@ -531,6 +546,8 @@ def _classify(items: Iterable[Item], tenant: str | None) -> _Stored:
             stored.links[str(item.get("parentWorkflowExecutionId"))][str(item.get("childExecutionName"))] = item
         elif sk.startswith("OUTBOX#"):
             stored.outbox.append(item)
+        elif sk.startswith("TASKREF#"):
+            stored.task_refs[pk.split("#WF#", 1)[1]].add(str(item.get("taskExecutionId")))
     return stored
 
 

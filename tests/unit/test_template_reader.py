@@ -287,7 +287,7 @@ def test_real_template_table_matches_the_design(template: LocalTemplate) -> None
     assert indexes["DispatchIndex"]["Projection"]["ProjectionType"] == "INCLUDE"
     assert {"status", "kind"} <= set(indexes["DispatchIndex"]["Projection"]["NonKeyAttributes"])
     assert [key["AttributeName"] for key in indexes["ListIndex"]["KeySchema"]] == ["listPk", "listSk"]
-    assert indexes["ListIndex"]["Projection"] == {"ProjectionType": "ALL"}
+    assert indexes["ListIndex"]["Projection"] == {"ProjectionType": "KEYS_ONLY"}
     assert [key["AttributeName"] for key in indexes["SweepIndex"]["KeySchema"]] == ["sweepPk", "sweepAt"]
     assert indexes["SweepIndex"]["Projection"] == {"ProjectionType": "KEYS_ONLY"}
     assert table["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}

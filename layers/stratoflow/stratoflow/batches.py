@@ -7,9 +7,10 @@ How a batch runs (docs/design.md, "Batches"):
   batch, deduplication id `<batchId>:<slice>`, a one-second delivery delay), and the batch-runner function runs one
   *slice* per message: at most `maxPerSecond` executions, then the message of the next slice.
 - Listing is a Query of the tenant's list index over the snapshot (`createdAfter <= createdAt < min(createdBefore,
-  the batch's createdAt)`), filtered by DynamoDB on status, kind and queue; the cursor and the ids found but not yet
-  handled are saved on the batch item before any of them is handled, so each index entry is read once. The index
-  projects whole items, so the listing is also the first read of each execution it found.
+  the batch's createdAt)`), filtered on status, kind and queue; the cursor and the ids found but not yet handled are
+  saved on the batch item before any of them is handled, so each index entry is read once. The index projects keys
+  only and the repository reads the listed items with it (BatchGetItem), so the listing is also the first read of each
+  execution it found.
 - Each execution is handled in one transaction with its outcome item (`attribute_not_exists`: a redelivered slice
   skips what it handled already) and an update of the batch's counters conditioned on `status = RUNNING AND
   slice = <this slice>`: a stopped batch handles nothing more, and counts always add up (I11).
@@ -181,7 +182,8 @@ def _query_page(
     repo: Repository, tenant: str, batch_filter: dict[str, Any], snapshot_before: str, cursor: str | None, limit: int
 ) -> tuple[list[Execution], str | None]:
     """One page of the list index over the snapshot; the index filters status, kind and queue. (executions, next
-    cursor): the index projects whole items, so what it lists is also a first read of each execution."""
+    cursor): the repository reads the listed items with the page, so what it lists is also a first read of each
+    execution."""
     parts: list[Requirement] = [FieldIn("status", tuple(_statuses(batch_filter)))]
     for name in ("kind", "queue"):
         if batch_filter.get(name) is not None:

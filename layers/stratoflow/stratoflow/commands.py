@@ -37,7 +37,15 @@ from stratoflow.states import (
     WorkflowStatus,
 )
 from stratoflow.subscriptions import CancelOn, stage_subscriptions
-from stratoflow.tasks import close_task_attempt, get_task_record, new_task, task_cancelled_event, task_reference
+from stratoflow.tasks import (
+    close_task_attempt,
+    forget_open_task,
+    get_task_record,
+    new_task,
+    note_open_task,
+    task_cancelled_event,
+    task_reference,
+)
 from stratoflow.timers import end_timer, new_timer, stage_ended_timer
 from stratoflow.values import encode_value
 
@@ -211,6 +219,8 @@ class _Batch:
     cancelled_timers: set[str] = field(default_factory=set)
     new_tasks: set[str] = field(default_factory=set)
     cancelled_tasks: set[str] = field(default_factory=set)
+    # Tasks whose open-task record is a reference item (see stratoflow.tasks.note_open_task), not the execution.
+    referenced_tasks: set[str] = field(default_factory=set)
     links: dict[str, ChildLink | None] = field(default_factory=dict)
     new_links: set[str] = field(default_factory=set)
     refusals: dict[str, Exception] = field(default_factory=dict)
@@ -281,18 +291,19 @@ def _release(execution: Execution, now: int, unseen_before: bool) -> None:
 def _stage_child_item(batch: _Batch, item: Task | Timer) -> None:
     """Tasks and timers are written once each, as the whole submission left them."""
     if isinstance(item, Task):
-        # Only open tasks keep a reference (what parent close reads): a task cancelled in the submission that
-        # scheduled it never gets one, one cancelled later loses it in the same write.
+        # Only open tasks keep a reference item, if they need one (what parent close reads besides the execution):
+        # a task cancelled in the submission that scheduled it never gets one, one cancelled later loses it here.
         reference = task_reference(batch.execution, item.task_id)
+        referenced = item.task_id in batch.referenced_tasks
         if item.task_id in batch.new_tasks:
             label = f"new-task:{item.task_id}"
             batch.uow.put(item, NEW, label=label)
             batch.refusals[label] = Conflict(f"task id {item.task_id} already exists", taskExecutionId=item.task_id)
-            if item.task_id not in batch.cancelled_tasks:
+            if referenced and item.task_id not in batch.cancelled_tasks:
                 batch.uow.put(reference, label="taskref")
         else:
             batch.uow.put(item, label="task")
-            if item.task_id in batch.cancelled_tasks:
+            if referenced and item.task_id in batch.cancelled_tasks:
                 batch.uow.delete(reference, label="taskref")
     elif item.timer_id in batch.new_timers:
         label = f"new-timer:{item.timer_id}"
@@ -321,6 +332,8 @@ def _schedule_task(batch: _Batch, index: int, command: ScheduleTask, encoded: st
     )
     batch.tasks[task.task_id] = task
     batch.new_tasks.add(task.task_id)
+    if note_open_task(execution, task.task_id):
+        batch.referenced_tasks.add(task.task_id)
     stage_value(batch.uow, task, "input", encoded)
     batch.history.append(
         "TASK_SCHEDULED", {"taskExecutionId": command.taskExecutionId, "kind": command.kind, "input": command.input}
@@ -335,6 +348,8 @@ def _request_cancel_task(batch: _Batch, index: int, command: RequestCancelTask, 
         task.cancel_reason = command.reason
         close_task_attempt(task, batch.now)
         batch.cancelled_tasks.add(task.task_id)
+        if forget_open_task(batch.execution, task.task_id):
+            batch.referenced_tasks.add(task.task_id)
         batch.history.append("TASK_CANCELLED", task_cancelled_event(task, command.reason))
     return False
 

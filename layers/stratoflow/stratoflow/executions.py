@@ -217,6 +217,7 @@ def new_execution(
         seen_seq=0,
         list_pk=keys.list_pk(tenant),
         list_sk=keys.list_sk(iso_ms(now_ms), workflow_id),
+        task_refs=False,
     )
     make_ready(execution, now_ms)
     return execution

@@ -35,6 +35,10 @@ OUTBOX_CLOSE = "CLOSE"
 # A close payload's flag: the ended execution has `cancelOn` subscriptions to delete (absent: it has none), so the
 # close reads the execution only then.
 CLOSE_SUBSCRIBED = "subscribed"
+# The ended execution's open task ids as it kept them, and whether it wrote any reference item besides (absent, in a
+# payload written before these fields: it may have).
+CLOSE_OPEN_TASKS = "openTasks"
+CLOSE_TASK_REFS = "taskRefs"
 
 _END_EVENTS = {
     WorkflowStatus.COMPLETED: "WORKFLOW_COMPLETED",
@@ -108,7 +112,12 @@ def end_execution(
     clear_dispatch(execution)
     subscribed = execution.cancel_on not in (None, "[]")
     if execution.spawned or subscribed:  # open work, or subscriptions to delete
-        payload = {**(close_payload or {}), **({CLOSE_SUBSCRIBED: True} if subscribed else {})}
+        payload = {
+            **(close_payload or {}),
+            **({CLOSE_SUBSCRIBED: True} if subscribed else {}),
+            CLOSE_OPEN_TASKS: sorted(execution.open_tasks or ()),
+            CLOSE_TASK_REFS: execution.task_refs is not False,
+        }
         stage_outbox(rt, uow, execution, OUTBOX_CLOSE, "close", payload)
     if execution.parent_id:
         _report_to_parent(rt, uow, execution, status, value, now)

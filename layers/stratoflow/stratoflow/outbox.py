@@ -30,7 +30,9 @@ from stratoflow.deadlines import CASCADE_TIMER_DELAY_MS
 from stratoflow.event_delivery import OUTBOX_EVENT, deliver_recorded_event
 from stratoflow.executions import HistoryWriter, get_execution, is_live, wake
 from stratoflow.lifecycle import (
+    CLOSE_OPEN_TASKS,
     CLOSE_SUBSCRIBED,
+    CLOSE_TASK_REFS,
     OUTBOX_CASCADE,
     OUTBOX_CHILD_CANCEL,
     OUTBOX_CLOSE,
@@ -236,10 +238,14 @@ def close_parent(rt: Runtime, pk: str, sk: str, image: dict[str, Any] | None = N
             _ask_child_to_cancel_on_close(rt, link)
     if payload.get(CLOSE_SUBSCRIBED):
         delete_subscriptions(rt, tenant, workflow_id)
-    # Only open tasks have references (a task's end removes it), so this reads no finished task. Consistent: a task
-    # scheduled in the very write that ended the workflow is seen.
-    for ref in rt.repo.query(TaskRef, PartitionQuery(pk, keys.TASKREF_PREFIX)):
-        cancel_open_task(rt, tenant, ref.task_id, PARENT_CLOSED)
+    # The open tasks as the ending write left them: their ids on the execution, and reference items only if it
+    # wrote any (a task's end removes its own, so this reads no finished task; consistent, so a task scheduled in the
+    # very write that ended the workflow is seen).
+    open_tasks = set(payload.get(CLOSE_OPEN_TASKS, ()))
+    if payload.get(CLOSE_TASK_REFS, True):
+        open_tasks.update(ref.task_id for ref in rt.repo.query(TaskRef, PartitionQuery(pk, keys.TASKREF_PREFIX)))
+    for task_id in sorted(open_tasks):
+        cancel_open_task(rt, tenant, task_id, PARENT_CLOSED)
     for timer in rt.repo.query(Timer, PartitionQuery(pk, keys.TIMER_PREFIX, where=status_is(TimerStatus.STARTED))):
         cancel_started_timer(rt, tenant, workflow_id, timer.timer_id)
     _delete_outbox(rt, outbox)

@@ -61,6 +61,11 @@ class Execution(Work):
     cleanup_deadline: int | None = None
     terminated_reason: str | None = None
     cancel_on: str | None = None
+    # The execution's open tasks, what its close cancels (stratoflow.tasks.note_open_task): their ids on the
+    # execution while they are short, then TASKREF# items; `task_refs` says whether any such item was written
+    # (None on executions written before the ids were kept here: they may have some).
+    open_tasks: set[str] | None = None
+    task_refs: bool | None = None
 
 
 @dataclass

@@ -277,17 +277,43 @@ def _end_task(
 
 
 def _tell_workflow(uow: UnitOfWork, workflow: Execution, event_type: str, data: dict[str, Any], now: int) -> None:
-    """Append a task's outcome to its live workflow and wake it, in the task's own write, which also removes the
-    task's reference: the workflow's references are its open tasks, so its close reads only those."""
+    """Append a task's outcome to its live workflow and wake it, in the task's own write, which also forgets the
+    task as open: the workflow's close then cancels only the tasks still open."""
     history = HistoryWriter(workflow, now)
     history.append(event_type, data)
     wake(workflow, now)
+    if forget_open_task(workflow, data["taskExecutionId"]):
+        uow.delete(task_reference(workflow, data["taskExecutionId"]), label="taskref")
     history.stage(uow)
-    uow.delete(task_reference(workflow, data["taskExecutionId"]), label="taskref")
+
+
+# The open task ids an execution keeps on itself, in bytes: a few ids, so that the item stays small (each KB of it
+# is one more write unit, twice in a transaction); the rest are TASKREF# items.
+INLINE_OPEN_TASK_BYTES = 200
+
+
+def note_open_task(workflow: Execution, task_id: str) -> bool:
+    """Remember a newly scheduled task of `workflow` for its close, in the write that schedules it: on the execution
+    while the ids fit, else as a reference item, which the caller then writes (True)."""
+    inline = workflow.open_tasks or set()
+    if sum(len(known) for known in inline) + len(task_id) <= INLINE_OPEN_TASK_BYTES:
+        workflow.open_tasks = inline | {task_id}
+        return False
+    workflow.task_refs = True
+    return True
+
+
+def forget_open_task(workflow: Execution, task_id: str) -> bool:
+    """The task has ended, in this write of `workflow`: drop it from the execution's open tasks, or say that its
+    reference item is to be deleted (True)."""
+    if workflow.open_tasks and task_id in workflow.open_tasks:
+        workflow.open_tasks = (workflow.open_tasks - {task_id}) or None
+        return False
+    return workflow.task_refs is not False
 
 
 def task_reference(workflow: Execution, task_id: str) -> TaskRef:
-    """The workflow's reference to one of its open tasks (tasks live in partitions of their own)."""
+    """The workflow's reference item to one of its open tasks (tasks live in partitions of their own)."""
     return TaskRef(workflow.pk, keys.taskref_sk(task_id), task_id=task_id)
 
 

@@ -451,6 +451,29 @@ def test_the_list_is_newest_first_paged_filtered_and_its_tokens_belong_to_it(rep
         )
 
 
+def test_the_list_shows_each_item_as_it_is_now_and_filters_on_that(repo: Repository) -> None:
+    """The index holds keys only: what a listing answers, and what its filter sees, is the item after its last write."""
+    for number in range(3):
+        commit(repo, ("put", execution(f"wf-{number}", at=T0 + number), None))
+    listed = repo.get(Execution, keys.workflow_pk("acme", "wf-1"), keys.EXECUTION_SK)
+    assert listed is not None
+    changed = replace(listed, status="COMPLETED", output='{"done":true}', updated_at="later")
+    commit(repo, (("update", ("status", "output", "updated_at")), changed, status_is("PENDING")))
+
+    def listing(status: str | None) -> list[tuple[str, str, str | None]]:
+        query = IndexQuery(keys.list_pk("acme"), where=list_filter(status=status, kind=None), limit=10, token=None)
+        page = repo.index_page(Execution, query)
+        return [(record.workflow_id, record.status, record.output) for record in page.items]
+
+    assert listing(None) == [
+        ("wf-2", "PENDING", None),
+        ("wf-1", "COMPLETED", '{"done":true}'),
+        ("wf-0", "PENDING", None),
+    ]
+    assert listing("COMPLETED") == [("wf-1", "COMPLETED", '{"done":true}')]
+    assert listing("PENDING") == [("wf-2", "PENDING", None), ("wf-0", "PENDING", None)]
+
+
 # ---------------------------------------------------------------------- the operator controls' reads and counters
 
 
@@ -581,6 +604,8 @@ def test_a_whole_flow_stores_exactly_the_same_items_on_both(aws: Any) -> None:
                 parent,
                 [
                     {"type": "SCHEDULE_TASK", "taskExecutionId": "t1", "kind": "charge", "timeoutMs": 5000},
+                    # Two long ids: the second no longer fits on the execution and gets a reference item.
+                    *[{"type": "SCHEDULE_TASK", "taskExecutionId": letter * 120, "kind": "audit"} for letter in "ab"],
                     {"type": "START_TIMER", "timerId": "r", "durationMs": 1000},
                     {
                         "type": "SCHEDULE_CHILD_WORKFLOW",

@@ -234,7 +234,7 @@ def test_batches_are_listed_newest_first_and_tenants_see_only_their_own(engine: 
 def test_the_listing_is_the_first_read_and_a_copy_that_changed_since_is_read_again(
     engine: Engine, queue: FakeQueue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The list index projects whole executions: a slice handles them from that read, and the transaction's version
+    """A listing reads whole executions: a slice handles them from that read, and the transaction's version
     condition sends it back to a fresh read when one changed in between (here: cancelled by a single call)."""
     wids = [engine.start(kind="listed")["workflowExecutionId"] for _ in range(3)]
     engine.clock.advance(1)

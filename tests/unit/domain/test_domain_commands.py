@@ -70,11 +70,9 @@ def test_schedule_task_appends_task_scheduled_and_stores_a_pending_task(
         "createdAt": T0,
         "updatedAt": T0,
     }
-    assert engine.item(f"T#acme#WF#{wid}", "TASKREF#charge-1") == {
-        "pk": f"T#acme#WF#{wid}",
-        "sk": "TASKREF#charge-1",
-        "taskExecutionId": "charge-1",
-    }
+    # The execution keeps its open task's id for its close, so no reference item is written.
+    assert engine.execution_item(wid)["openTasks"] == ["charge-1"]
+    assert engine.item(f"T#acme#WF#{wid}", "TASKREF#charge-1") is None
     engine.check()
 
 

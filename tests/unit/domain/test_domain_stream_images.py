@@ -216,7 +216,13 @@ def references(engine: Engine, wid: str) -> list[str]:
     return [item["sk"] for item in engine.partition(f"T#acme#WF#{wid}") if item["sk"].startswith("TASKREF#")]
 
 
-def test_a_workflow_keeps_references_to_its_open_tasks_only(engine: Engine) -> None:
+def open_tasks(engine: Engine, wid: str) -> list[str]:
+    """The open tasks a close would find: the ids on the execution and the reference items."""
+    inline = engine.execution_item(wid).get("openTasks", [])
+    return sorted([*inline, *(sk.removeprefix("TASKREF#") for sk in references(engine, wid))])
+
+
+def test_a_workflow_keeps_its_open_tasks_only(engine: Engine) -> None:
     wid = parent_with(
         engine,
         task("completed"),
@@ -228,16 +234,62 @@ def test_a_workflow_keeps_references_to_its_open_tasks_only(engine: Engine) -> N
         {"type": "REQUEST_CANCEL_TASK", "taskExecutionId": "never-open"},  # in the submission that scheduled it
         task("open"),
     )
-    assert references(engine, wid) == [
-        f"TASKREF#{name}"
-        for name in ("cancelled-by-api", "cancelled-by-code", "completed", "failed", "open", "retried")
+    assert references(engine, wid) == []  # short ids: all on the execution
+    assert open_tasks(engine, wid) == [
+        "cancelled-by-api",
+        "cancelled-by-code",
+        "completed",
+        "failed",
+        "open",
+        "retried",
     ]
     engine.complete_task("completed", engine.claim_task("completed"), {"ok": True})
     engine.fail_task("failed", engine.claim_task("failed"), {"code": "E"}, retryable=False)
     engine.fail_task("retried", engine.claim_task("retried"), {"code": "E"})  # PENDING again: still open
     engine.cancel_task("cancelled-by-api")
     engine.run(wid, [{"type": "REQUEST_CANCEL_TASK", "taskExecutionId": "cancelled-by-code"}])
-    assert references(engine, wid) == ["TASKREF#open", "TASKREF#retried"]
+    assert open_tasks(engine, wid) == ["open", "retried"]
+    engine.check()
+
+
+def long_id(name: str) -> str:
+    return name.ljust(100, "-")  # two fit on the execution (tasks.INLINE_OPEN_TASK_BYTES), the others get references
+
+
+def test_open_tasks_beyond_what_the_execution_holds_get_references_and_lose_them_when_they_end(
+    engine: Engine,
+) -> None:
+    names = ["completed", "failed", "retried", "cancelled-by-api", "cancelled-by-code", "open"]
+    commands = [task(long_id(name), max_retries=1 if name == "retried" else 0) for name in names]
+    never = long_id("never-open")
+    wid = parent_with(engine, *commands, task(never), {"type": "REQUEST_CANCEL_TASK", "taskExecutionId": never})
+    on_execution = engine.execution_item(wid)["openTasks"]
+    assert on_execution == [long_id("completed"), long_id("failed")]
+    assert references(engine, wid) == sorted(f"TASKREF#{long_id(name)}" for name in names[2:])
+    engine.complete_task(long_id("completed"), engine.claim_task(long_id("completed")), {"ok": True})
+    engine.fail_task(long_id("failed"), engine.claim_task(long_id("failed")), {"code": "E"}, retryable=False)
+    engine.fail_task(long_id("retried"), engine.claim_task(long_id("retried")), {"code": "E"})  # still open
+    engine.cancel_task(long_id("cancelled-by-api"))
+    engine.run(wid, [{"type": "REQUEST_CANCEL_TASK", "taskExecutionId": long_id("cancelled-by-code")}])
+    assert "openTasks" not in engine.execution_item(wid)
+    assert references(engine, wid) == [f"TASKREF#{long_id('open')}", f"TASKREF#{long_id('retried')}"]
+    # Room again on the execution: the next task's id goes there.
+    engine.complete_task(long_id("open"), engine.claim_task(long_id("open")))
+    engine.run(wid, [task("next")])
+    assert engine.execution_item(wid)["openTasks"] == ["next"]
+    assert references(engine, wid) == [f"TASKREF#{long_id('retried')}"]
+    engine.check()
+
+
+def test_a_close_cancels_open_tasks_on_the_execution_and_by_reference(engine: Engine) -> None:
+    held, referenced = [long_id("held-1"), long_id("held-2")], [long_id("referenced-1"), long_id("referenced-2")]
+    wid = parent_with(engine, *[task(name) for name in [*held, *referenced]], task("done"))
+    engine.complete_task("done", engine.claim_task("done"))
+    engine.run(wid, [{"type": "COMPLETE_WORKFLOW"}])
+    pk, sk, image = only_outbox_item(engine, "CLOSE")
+    assert deliver(engine, pk, sk, image) == "closed"
+    assert [engine.task(name)["status"] for name in [*held, *referenced]] == ["CANCELLED"] * 4
+    assert engine.task("done")["status"] == "COMPLETED"
     engine.check()
 
 

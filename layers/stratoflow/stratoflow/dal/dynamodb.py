@@ -9,6 +9,7 @@ and DynamoDB's refusals back into `TransactionConflict`; network and throttling 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import fields
 from typing import Any, TypeVar
 
 from pynamodb.connection import Connection
@@ -49,6 +50,7 @@ from stratoflow.dal.unit_of_work import (
     TransactionConflict,
     UnitOfWork,
     is_versioned,
+    satisfied,
     set_version,
     version_of,
 )
@@ -100,15 +102,20 @@ class DynamoRepository:
         )
         return self._one_page(record_type, model, results)
 
+    @classmethod
+    def _one_page(cls, record_type: type[R], model: type[BaseItem], results: Any) -> Page[R]:
+        raw_items, token = cls._raw_page(results)
+        return Page([to_record(record_type, model.from_raw_data(raw)) for raw in raw_items], token)
+
     @staticmethod
-    def _one_page(record_type: type[R], model: type[BaseItem], results: Any) -> Page[R]:
+    def _raw_page(results: Any) -> tuple[list[dict[str, Any]], str | None]:
+        """The items of a query's first page as DynamoDB sent them, and the token of the page after it."""
         try:
             page = next(results.page_iter)
         except StopIteration:
             page = {}
-        items = [to_record(record_type, model.from_raw_data(raw)) for raw in page.get("Items", [])]
         last_key = results.page_iter.last_evaluated_key
-        return Page(items, encode_page_token(last_key) if last_key else None)
+        return page.get("Items", []), encode_page_token(last_key) if last_key else None
 
     def events(self, pk: str, first_sk: str, last_sk: str, limit: int) -> Iterator[Event]:
         model = self.models[EventItem]
@@ -136,16 +143,24 @@ class DynamoRepository:
 
     def index_page(self, record_type: type[R], query: IndexQuery) -> Page[R]:
         model: Any = self.models.of(record_type)
+        # ListIndex projects keys only, so that the many writes to a listed item leave the index alone: one page of
+        # keys, then the items themselves (BatchGetItem), filtered here as the index would have filtered them.
         results = model.list_index.query(
             query.list_pk,
             model.list_sk.between(*query.between) if query.between is not None else None,
-            filter_condition=self._condition(model, query.where),
             scan_index_forward=query.ascending,
             limit=query.limit,
             page_size=query.limit,
             last_evaluated_key=decode_page_token(query.list_pk, query.token) if query.token else None,
         )
-        return self._one_page(record_type, model, results)
+        listed, token = self._raw_page(results)
+        keys = [(raw["pk"]["S"], raw["sk"]["S"]) for raw in listed]
+        found = {(item.pk, item.sk): item for item in model.batch_get(keys)} if keys else {}
+        # An item deleted since the index listed it is left out, as a page may be short.
+        records = [to_record(record_type, found[key]) for key in keys if key in found]
+        if query.where is not None:
+            records = [record for record in records if satisfied(query.where, _stored_fields(record))]
+        return Page(records, token)
 
     def due(self, sweep_pk: str, now: int, limit: int) -> Iterator[tuple[str, str]]:
         """Keys of the sweep index's items due by `now` in one shard."""
@@ -284,6 +299,12 @@ class DynamoRepository:
     def botocore_clients(self) -> list[Any]:
         """The botocore client of every bound model (each model has its own, created on first use)."""
         return [model._get_connection().connection.client for model in self.models.all()]
+
+
+def _stored_fields(record: Record) -> dict[str, Any]:
+    """A record's fields as a stored item has them: a None field is an attribute the item does not have."""
+    values = {spec.name: getattr(record, spec.name) for spec in fields(record)}
+    return {name: value for name, value in values.items() if value is not None}
 
 
 def aws_error_code(error: Exception) -> str | None:

@@ -19,7 +19,7 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
     VersionAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
+from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.models import Model
 
 from stratoflow.records import (
@@ -65,11 +65,14 @@ class DispatchIndex(GlobalSecondaryIndex[Any]):
 
 
 class ListIndex(GlobalSecondaryIndex[Any]):
-    """Every execution (listPk T#<t>#WF) and every batch (T#<t>#BATCHES) of a tenant, by creation time."""
+    """Every execution (listPk T#<t>#WF) and every batch (T#<t>#BATCHES) of a tenant, by creation time.
+
+    Keys only: an execution is written at every step, and a projected copy would be rewritten with it.
+    """
 
     class Meta:
         index_name = "ListIndex"
-        projection = AllProjection()
+        projection = KeysOnlyProjection()
 
     list_pk = UnicodeAttribute(hash_key=True, attr_name="listPk")
     list_sk = UnicodeAttribute(range_key=True, attr_name="listSk")

@@ -230,24 +230,12 @@ class MemoryRepository:
                 return False
         return op.requires is None or self._holds(record_type, item, op.requires)
 
-    def _holds(self, record_type: type[Record], item: Item | None, requires: Requirement) -> bool:
-        if isinstance(requires, unit_of_work.MustNotExist):
-            return item is None
-        if isinstance(requires, unit_of_work.MustExist):
-            return item is not None
-        if isinstance(requires, unit_of_work.AnyOf):
-            return any(self._holds(record_type, item, option) for option in requires.options)
-        if isinstance(requires, unit_of_work.AllOf):
-            return all(self._holds(record_type, item, part) for part in requires.requirements)
-        name = _ATTRIBUTE_NAMES[record_type][requires.field]
-        if item is None or name not in item:
-            return False  # a comparison with a missing attribute is false, in DynamoDB as here
-        if isinstance(requires, unit_of_work.FieldIs):
-            return bool(item[name] == requires.value)
-        if isinstance(requires, unit_of_work.FieldIn):
-            return item[name] in requires.values
-        assert isinstance(requires, unit_of_work.FieldBelow)
-        return bool(item[name] < requires.value)
+    @staticmethod
+    def _holds(record_type: type[Record], item: Item | None, requires: Requirement) -> bool:
+        if item is None:
+            return unit_of_work.satisfied(requires, None)
+        stored = {field: item[name] for field, name in _ATTRIBUTE_NAMES[record_type].items() if name in item}
+        return unit_of_work.satisfied(requires, stored)
 
     def _apply(self, op: unit_of_work.Operation) -> None:
         key = op.key

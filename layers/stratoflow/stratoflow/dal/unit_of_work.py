@@ -80,6 +80,30 @@ NEW = MustNotExist()
 EXISTS = MustExist()
 
 
+def satisfied(requires: Requirement, values: dict[str, Any] | None) -> bool:
+    """Whether an item whose fields are `values` (None: no such item) meets `requires`, as DynamoDB decides it.
+
+    For what DynamoDB cannot evaluate itself: a filter on attributes an index does not project, and the in-memory
+    repository. A comparison with a field the item does not have is false, as in a condition expression.
+    """
+    if isinstance(requires, MustNotExist):
+        return values is None
+    if isinstance(requires, MustExist):
+        return values is not None
+    if isinstance(requires, AnyOf):
+        return any(satisfied(option, values) for option in requires.options)
+    if isinstance(requires, AllOf):
+        return all(satisfied(part, values) for part in requires.requirements)
+    if values is None or requires.field not in values:
+        return False
+    value = values[requires.field]
+    if isinstance(requires, FieldIs):
+        return bool(value == requires.value)
+    if isinstance(requires, FieldIn):
+        return value in requires.values
+    return bool(value < requires.value)
+
+
 def status_is(status: str) -> FieldIs:
     return FieldIs("status", status)
 
