@@ -29,7 +29,8 @@ MatchValue = StrictBool | StrictInt | StrictFloat | StrictStr
 class CancelOnEntry(BaseModel):
     """`{"eventType", "match": {<key>: <string|number|boolean>}?, "timeoutMs"?}`; an omitted match is an empty one."""
 
-    model_config = ConfigDict(extra="ignore")
+    # Built when a body or command with a `cancelOn` is first validated, not at every cold start.
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     eventType: EventType
     match: dict[str, MatchValue] = Field(default_factory=dict)
