@@ -249,7 +249,10 @@ def _cold_start(cold: dict[str, Any]) -> list[str]:
         "when disabled; `stratoflow.observability` now builds it only when tracing is on and hands out `TracingOff` "
         "otherwise. Tracing is the template's `Tracing` parameter (`PassThrough` by default); `Active` brings "
         "back the X-Ray SDK (compare *tracing* with *default*) and X-Ray's price, $5.00 per million traces recorded "
-        "beyond the free tier.",
+        "beyond the free tier. With tracing on, the SDK patches botocore alone (`stratoflow.observability."
+        "TRACED_MODULES`): every AWS call here goes through it, PynamoDB's included, while Powertools' default "
+        "patches every library the SDK supports and imports each one it finds (sqlite3 among them); measured "
+        "interleaved at load average 25, 24-54 ms of CPU less per function with tracing on.",
         "- **Imports only some requests need.** The OpenAPI document alone needs Powertools' OpenAPI models and "
         "every function's routes: both are imported when `GET /v1/openapi.json` first asks for it "
         "(`stratoflow_api.operations.security_schemes`, `public_routes.build_resolver`). The command batch's body "
