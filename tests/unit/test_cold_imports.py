@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,14 +31,15 @@ VALIDATING = {
 }
 
 _PROBE = """
-import json, sys
+import gc, json, sys
 import app
-print(json.dumps(sorted(name for name in sys.modules if name.partition(".")[0] in {"pydantic", "boto3"})))
+modules = sorted(name for name in sys.modules if name.partition(".")[0] in {"pydantic", "boto3"})
+print(json.dumps({"modules": modules, "collector": gc.isenabled(), "frozen": gc.get_freeze_count() > 0}))
 """
 
 
 @functools.cache
-def _loaded_by(folder: str) -> frozenset[str]:
+def _imported(folder: str) -> dict[str, Any]:
     code_dir = REPO / "functions" / folder
     environment = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "POWERTOOLS_"))}
     environment["PYTHONPATH"] = os.pathsep.join([str(code_dir), str(REPO / "layers" / "stratoflow")])
@@ -50,7 +52,11 @@ def _loaded_by(folder: str) -> frozenset[str]:
         check=True,
         timeout=120,
     )
-    return frozenset(json.loads(completed.stdout.strip().splitlines()[-1]))
+    return dict(json.loads(completed.stdout.strip().splitlines()[-1]))
+
+
+def _loaded_by(folder: str) -> set[str]:
+    return set(_imported(folder)["modules"])
 
 
 def test_the_validating_functions_are_functions() -> None:
@@ -67,3 +73,10 @@ def test_a_function_that_validates_nothing_with_pydantic_never_imports_it(folder
 @pytest.mark.parametrize("folder", FOLDERS)
 def test_no_cold_start_imports_boto3_before_a_client_is_needed(folder: str) -> None:
     assert not {name for name in _loaded_by(folder) if name.startswith("boto3")}
+
+
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_the_collector_is_on_again_once_a_handler_is_imported_and_the_import_is_frozen(folder: str) -> None:
+    imported = _imported(folder)
+
+    assert (imported["collector"], imported["frozen"]) == (True, True)
