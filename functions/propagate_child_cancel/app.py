@@ -1,5 +1,12 @@
 """Propagate child-cancel requests (flow 4): the table stream's INSERTs of OUTBOX#CHILD_CANCEL# items."""
 
+import gc
+
+# No collection while the imports below build what lives as long as the process; once they are done, those objects
+# are frozen out of the collector's scans (the end of this module). About a tenth of a cold start's CPU, see
+# docs/benchmarks.md, "Cold start".
+gc.disable()
+
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -29,3 +36,7 @@ def record_handler(record: DynamoDBRecord) -> None:
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+
+
+gc.freeze()
+gc.enable()

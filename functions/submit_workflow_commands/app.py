@@ -1,5 +1,12 @@
 """Submit workflow commands: POST /v1/worker/workflows/{id}/commands, one atomic write per submission."""
 
+import gc
+
+# No collection while the imports below build what lives as long as the process; once they are done, those objects
+# are frozen out of the collector's scans (the end of this module). About a tenth of a cold start's CPU, see
+# docs/benchmarks.md, "Cold start".
+gc.disable()
+
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from stratoflow.observability import logger, metrics, tracer
@@ -14,3 +21,7 @@ app = new_resolver(register_submit_routes)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)
+
+
+gc.freeze()
+gc.enable()

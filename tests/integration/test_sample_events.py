@@ -29,6 +29,7 @@ from typing import Any
 
 import pytest
 from stratoflow.batches import batch_view
+from stratoflow.cancel_on import CancelOnEntry
 from stratoflow.clock import iso_ms, parse_iso_ms
 from stratoflow.dal import keys
 from stratoflow.dal.dynamodb import DynamoRepository
@@ -61,7 +62,7 @@ from stratoflow.records import (
 )
 from stratoflow.services import runtime
 from stratoflow.states import ChildCancelState, ChildStatus, ParentClosePolicy, TaskStatus, TimerStatus, WorkflowStatus
-from stratoflow.subscriptions import CancelOnEntry, partition, stage_subscriptions
+from stratoflow.subscriptions import partition, stage_subscriptions
 from stratoflow.tasks import new_task
 from stratoflow.timers import fire_timer, new_timer, schedule_name, timer_schedule
 from stratoflow.tokens import revoke_token

@@ -32,12 +32,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from stratoflow import batches, event_delivery, outbox, terminate, timers, workflows
+from stratoflow.cancel_on import CancelOnEntry
 from stratoflow.clock import parse_iso_ms
 from stratoflow.config import Settings
 from stratoflow.deadlines import DEADLINE_TIMER_ID
 from stratoflow.errors import FailedPrecondition
 from stratoflow.runtime import Runtime
-from stratoflow.subscriptions import CancelOnEntry
 
 from tests.support.domain import Engine, FakeClock, SequentialIds, query_items, scan_items
 from tests.support.invariants import check_invariants

@@ -23,13 +23,20 @@ from stratoflow import observability
 print(json.dumps({"tracer": type(observability.tracer).__name__, "xray": "aws_xray_sdk" in sys.modules}))
 """
 
+_PATCHED = """
+import json, sys
+import app
+from botocore.client import BaseClient
+print(json.dumps({"botocore": hasattr(BaseClient._make_api_call, "__wrapped__"), "sqlite3": "sqlite3" in sys.modules}))
+"""
 
-def _import_handler(folder: str, environment: dict[str, str]) -> dict[str, object]:
+
+def _import_handler(folder: str, environment: dict[str, str], probe: str = _PROBE) -> dict[str, object]:
     code_dir = REPO / "functions" / folder
     base = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "POWERTOOLS_", "LAMBDA_"))}
     base["PYTHONPATH"] = os.pathsep.join([str(code_dir), str(REPO / "layers" / "stratoflow")])
     completed = subprocess.run(
-        [sys.executable, "-c", _PROBE],
+        [sys.executable, "-c", probe],
         env={**base, "AWS_REGION": "us-east-1", **environment},
         cwd=code_dir,
         capture_output=True,
@@ -52,6 +59,13 @@ def test_tracing_on_in_lambda_uses_powertools_tracer() -> None:
     lambda_environment = {"LAMBDA_TASK_ROOT": code_dir, "POWERTOOLS_TRACE_DISABLED": "false"}
 
     assert _import_handler("worker_api", lambda_environment) == {"tracer": "Tracer", "xray": True}
+
+
+def test_tracing_on_patches_botocore_alone_which_every_aws_call_goes_through() -> None:
+    code_dir = str(REPO / "functions" / "sweeper")
+    lambda_environment = {"LAMBDA_TASK_ROOT": code_dir, "POWERTOOLS_TRACE_DISABLED": "false"}
+
+    assert _import_handler("sweeper", lambda_environment, _PATCHED) == {"botocore": True, "sqlite3": False}
 
 
 def test_outside_lambda_tracing_is_off_as_powertools_decides() -> None:

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
+from stratoflow.cancel_on import CancelOn
 from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
 from stratoflow.dal.repository import commit_or_retry
@@ -36,7 +37,7 @@ from stratoflow.states import (
     TimerStatus,
     WorkflowStatus,
 )
-from stratoflow.subscriptions import CancelOn, stage_subscriptions
+from stratoflow.subscriptions import stage_subscriptions
 from stratoflow.tasks import (
     close_task_attempt,
     forget_open_task,

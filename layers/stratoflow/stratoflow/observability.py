@@ -46,8 +46,12 @@ def tracing_on() -> bool:
     return bool(os.getenv(constants.LAMBDA_TASK_ROOT_ENV)) and not emulated
 
 
+# Every call this code makes to AWS goes through botocore (PynamoDB's included), so that is what the X-Ray SDK patches;
+# Powertools' default patches every library the SDK supports, importing each one found (sqlite3, httplib, ...).
+TRACED_MODULES = ("botocore",)
+
 logger = Logger()
-tracer: Tracer | TracingOff = Tracer() if tracing_on() else TracingOff()
+tracer: Tracer | TracingOff = Tracer(patch_modules=TRACED_MODULES) if tracing_on() else TracingOff()
 metrics = Metrics()
 
 # Most API requests publish no business metric; an invocation without one is normal, not worth a warning each time.

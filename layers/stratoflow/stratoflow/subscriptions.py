@@ -1,4 +1,4 @@
-"""Cancel-on-event subscriptions (operators.md): what `cancelOn` is, and where each entry is stored.
+"""Cancel-on-event subscriptions (operators.md): where each `cancelOn` entry is stored, and how events find them.
 
 Each entry of an execution's `cancelOn` is one item, written in the transaction that creates the execution, in the
 partition that an event of its type will query: one partition per (tenant, event type, match key, canonical match
@@ -7,25 +7,16 @@ its data plus one, and reads only the subscriptions that match it, never every s
 starts with the subscription time, so "subscribed before the event arrived" is a key condition. The entries are
 deleted by the execution's close follow-up once it ends (an execution with `cancelOn` always gets one), and the
 table's TTL removes timed-out ones.
+
+What a `cancelOn` entry may be is `stratoflow.cancel_on` (a pydantic model): only the functions that accept one
+validate it, while every function that delivers an event or closes an execution imports this module.
 """
 
 from __future__ import annotations
 
 import hashlib
 from decimal import Decimal, localcontext
-from typing import Annotated, Any
-
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictFloat,
-    StrictInt,
-    StrictStr,
-    StringConstraints,
-    field_validator,
-)
+from typing import TYPE_CHECKING, Any
 
 from stratoflow.clock import parse_iso_ms
 from stratoflow.dal.keys import subscription_pk, subscription_sk
@@ -35,36 +26,8 @@ from stratoflow.records import Execution, Subscription
 from stratoflow.runtime import Runtime
 from stratoflow.values import dumps, loads
 
-MAX_CANCEL_ON = 5
-MAX_SUBSCRIPTION_MS = 31_536_000_000
-EventType = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
-MatchValue = StrictBool | StrictInt | StrictFloat | StrictStr
-
-
-class CancelOnEntry(BaseModel):
-    """`{"eventType", "match": {<key>: <string|number|boolean>}?, "timeoutMs"?}`; an omitted match is an empty one."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    eventType: EventType
-    match: dict[str, MatchValue] = Field(default_factory=dict)
-    timeoutMs: StrictInt | None = Field(default=None, ge=1_000, le=MAX_SUBSCRIPTION_MS)
-
-    @field_validator("match")
-    @classmethod
-    def _one_key(cls, match: dict[str, Any]) -> dict[str, Any]:
-        if len(match) > 1:
-            raise ValueError("match has at most one key")
-        for key in match:
-            if not 1 <= len(key) <= 128:
-                raise ValueError("a match key is 1-128 characters")
-        return match
-
-    def view(self) -> dict[str, Any]:
-        return {"eventType": self.eventType, "match": dict(self.match), "timeoutMs": self.timeoutMs}
-
-
-CancelOn = Annotated[list[CancelOnEntry], Field(max_length=MAX_CANCEL_ON)]
+if TYPE_CHECKING:
+    from stratoflow.cancel_on import CancelOnEntry
 
 
 def is_match_value(value: Any) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
@@ -22,8 +22,11 @@ from stratoflow.lifecycle import request_workflow_cancel
 from stratoflow.records import Candidate, Execution
 from stratoflow.runtime import Runtime
 from stratoflow.states import WorkflowStatus
-from stratoflow.subscriptions import CancelOnEntry, stage_subscriptions
+from stratoflow.subscriptions import stage_subscriptions
 from stratoflow.values import encode_value, loads
+
+if TYPE_CHECKING:
+    from stratoflow.cancel_on import CancelOnEntry
 
 # A history page stops once it holds about this much event data (DynamoDB reads 1 MB per query page).
 PAGE_DATA_BYTES = 1_000_000

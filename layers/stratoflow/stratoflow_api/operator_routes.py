@@ -15,10 +15,10 @@ from pydantic import (
     model_validator,
 )
 from stratoflow import batches, event_delivery, terminate
+from stratoflow.cancel_on import EventType
 from stratoflow.clock import iso_ms, parse_iso_ms
 from stratoflow.deadlines import MAX_CLEANUP_TIMEOUT_MS, MIN_CLEANUP_TIMEOUT_MS
 from stratoflow.services import runtime
-from stratoflow.subscriptions import EventType
 
 from stratoflow_api.models import IdempotencyKey, Name, NextToken, PageLimit, PathId, RequestBody
 from stratoflow_api.operations import answer, route

@@ -187,7 +187,8 @@ class Health(_Answer):
 
 
 class ErrorDetail(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    # Built only for the OpenAPI document: error bodies are written by stratoflow_api.error_mapping.
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     code: str = Field(
         description="INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, FAILED_PRECONDITION, LEASE_LOST, "
@@ -199,7 +200,7 @@ class ErrorDetail(BaseModel):
 class ErrorBody(BaseModel):
     """Every 4xx and 5xx answer, the API Gateway's own included."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     error: ErrorDetail
 

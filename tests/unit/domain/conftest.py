@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -59,7 +60,7 @@ def dynamodb(request: pytest.FixtureRequest) -> Iterator[Any]:
 @pytest.fixture
 def rt(settings: Settings, clock: FakeClock, dynamodb: Any) -> Runtime:
     if dynamodb is not None:
-        return build_runtime(settings.model_copy(update={"aws_region": REGION}), clock=clock, ids=SequentialIds())
+        return build_runtime(replace(settings, aws_region=REGION), clock=clock, ids=SequentialIds())
     return Runtime(settings, MemoryRepository(TABLE), clock, SequentialIds())
 
 

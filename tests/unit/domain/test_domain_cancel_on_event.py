@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 from stratoflow import event_delivery, workflows
+from stratoflow.cancel_on import CancelOn, CancelOnEntry
 from stratoflow.records import Subscription
-from stratoflow.subscriptions import CancelOn, CancelOnEntry, canonical
+from stratoflow.subscriptions import canonical
 
 from tests.support.domain import Engine
 

@@ -172,7 +172,7 @@ def timer_image(status: str | None, **extra: Any) -> dict[str, Any] | None:
 
 
 def last_mile_off(rt: Runtime) -> Runtime:
-    return replace(rt, settings=rt.settings.model_copy(update={"timer_last_mile_s": 0}))
+    return replace(rt, settings=replace(rt.settings, timer_last_mile_s=0))
 
 
 def test_without_the_last_mile_a_started_timer_gets_one_schedule_and_loses_it_when_it_leaves_started(
@@ -263,7 +263,7 @@ def test_cancel_and_fire_in_either_order_end_with_exactly_one_of_them(engine: En
 
 def with_queue(rt: Runtime, last_mile_s: int = 900) -> tuple[Runtime, FakeScheduler, FakeTimerQueue]:
     scheduler, queue = FakeScheduler(), FakeTimerQueue()
-    settings = rt.settings.model_copy(update={"timer_last_mile_s": last_mile_s})
+    settings = replace(rt.settings, timer_last_mile_s=last_mile_s)
     return replace(rt, settings=settings, scheduler=scheduler, timer_queue=queue), scheduler, queue
 
 

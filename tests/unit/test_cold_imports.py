@@ -1,0 +1,82 @@
+"""What a handler's cold start loads: only what its requests need (docs/benchmarks.md, "Cold start").
+
+Each case imports a real handler in a fresh interpreter with the shared layer on its path, as Lambda would, and
+looks at what is in `sys.modules` once the import is done.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+FOLDERS = sorted(path.parent.name for path in (REPO / "functions").glob("*/app.py"))
+# The functions that validate with pydantic: the API (Powertools' resolver with validation) and the event parsers.
+VALIDATING = {
+    "batch_runner",
+    "caller_api",
+    "cancel_on_event",
+    "cancel_task",
+    "fire_timer",
+    "operator_api",
+    "submit_workflow_commands",
+    "worker_api",
+}
+
+_PROBE = """
+import gc, json, sys
+import app
+modules = sorted(name for name in sys.modules if name.partition(".")[0] in {"pydantic", "boto3"})
+print(json.dumps({"modules": modules, "collector": gc.isenabled(), "frozen": gc.get_freeze_count() > 0}))
+"""
+
+
+@functools.cache
+def _imported(folder: str) -> dict[str, Any]:
+    code_dir = REPO / "functions" / folder
+    environment = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "POWERTOOLS_"))}
+    environment["PYTHONPATH"] = os.pathsep.join([str(code_dir), str(REPO / "layers" / "stratoflow")])
+    completed = subprocess.run(
+        [sys.executable, "-c", _PROBE],
+        env={**environment, "AWS_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true"},
+        cwd=code_dir,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return dict(json.loads(completed.stdout.strip().splitlines()[-1]))
+
+
+def _loaded_by(folder: str) -> set[str]:
+    return set(_imported(folder)["modules"])
+
+
+def test_the_validating_functions_are_functions() -> None:
+    assert set(FOLDERS) >= VALIDATING
+
+
+@pytest.mark.parametrize("folder", sorted(set(FOLDERS) - VALIDATING))
+def test_a_function_that_validates_nothing_with_pydantic_never_imports_it(folder: str) -> None:
+    loaded = _loaded_by(folder)
+
+    assert not {name for name in loaded if name.startswith("pydantic")}
+
+
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_no_cold_start_imports_boto3_before_a_client_is_needed(folder: str) -> None:
+    assert not {name for name in _loaded_by(folder) if name.startswith("boto3")}
+
+
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_the_collector_is_on_again_once_a_handler_is_imported_and_the_import_is_frozen(folder: str) -> None:
+    imported = _imported(folder)
+
+    assert (imported["collector"], imported["frozen"]) == (True, True)
