@@ -31,6 +31,18 @@ TRANSACT_WRITE_ITEMS_SHA256 = "81db2cb7d94e39c90b3a2077e1f4bb41a449c558ef9b1b1e2
 TABLE_QUERY_SHA256 = "002b4d00be6df07cf37f6cbe0132e5eb89455ae12a8e79b23db3fb492450f21e"
 # SHA-256 of `inspect.getsource(DynamoDBStreamsHandler.get_records)`: `moto_queries` renders its answer itself.
 GET_RECORDS_SHA256 = "eca5821a96bdd10d8ae32ccc432f7c7df424a484f388ab2a8ecb2e8c9a2026ce"
+# SHA-256 of `inspect.getsource(BaseResponse.serialized)`: `moto_responses` stands in for it for DynamoDB.
+SERIALIZED_SHA256 = "af486a0ef132716231d3a6484c32ae91a54b40fbc1d24fff01c78c813d251110"
+# SHA-256 of the source of moto's JSON serializer and attribute picker (`JSON_SERIALIZER_CLASSES`, concatenated):
+# `moto_responses` repeats their rules.
+JSON_SERIALIZER_CLASSES = (
+    "ResponseSerializer",
+    "BaseJSONSerializer",
+    "JSONSerializer",
+    "XFormedAttributePicker",
+    "AttributePicker",
+)
+JSON_SERIALIZER_SHA256 = "0b539a87c5894c3a20f83d55f89cc5dbc537a3f96a650e3d7dbc8d87ebdd5fba"
 
 # (module, name) → parameter names the adapter passes or relies on.
 _REQUIRED_CALLABLES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -106,6 +118,8 @@ def check_moto() -> None:
     _check_source(
         "moto.dynamodbstreams.responses", "DynamoDBStreamsHandler", "get_records", GET_RECORDS_SHA256, problems
     )
+    _check_source("moto.core.responses", "BaseResponse", "serialized", SERIALIZED_SHA256, problems)
+    _check_serializer(problems)
     if problems:
         raise MotoPinError(problems)
 
@@ -196,6 +210,21 @@ def _check_source(module_name: str, class_name: str, method_name: str, sha256: s
     digest = hashlib.sha256(source.encode()).hexdigest()
     if digest != sha256:
         problems.append(f"{class_name}.{method_name} changed (source sha256 {digest}, expected {sha256})")
+
+
+def _check_serializer(problems: list[str]) -> None:
+    """moto's JSON serializer is the one `moto_responses` mirrors."""
+    module = _import("moto.core.serialize", problems)
+    if module is None:
+        return
+    try:
+        source = "".join(inspect.getsource(getattr(module, name)) for name in JSON_SERIALIZER_CLASSES)
+    except (AttributeError, OSError, TypeError) as error:
+        problems.append(f"moto's JSON serializer cannot be verified ({error})")
+        return
+    digest = hashlib.sha256(source.encode()).hexdigest()
+    if digest != JSON_SERIALIZER_SHA256:
+        problems.append(f"moto's JSON serializer changed (source sha256 {digest}, expected {JSON_SERIALIZER_SHA256})")
 
 
 def _check_table_shape(problems: list[str]) -> None:
