@@ -43,6 +43,23 @@ JSON_SERIALIZER_CLASSES = (
     "AttributePicker",
 )
 JSON_SERIALIZER_SHA256 = "0b539a87c5894c3a20f83d55f89cc5dbc537a3f96a650e3d7dbc8d87ebdd5fba"
+# SHA-256 of the source of the classes whose methods `moto_expressions` replaces or relies on (the validator deep-copies
+# the tree it is given, so a parsed tree may be shared).
+EXPRESSION_CLASSES_SHA256: dict[tuple[str, str], str] = {
+    ("moto.dynamodb.parsing.expressions", "UpdateExpressionParser"): (
+        "4f53df8e573dc135223f96ed3acff6421d94a00621f6173b8130af726a1e6a04"
+    ),
+    ("moto.dynamodb.parsing.ast_nodes", "DepthFirstTraverser"): (
+        "ec3e3b9cd5fdd87f65cd0a2ac3627ffa7f8200d0c72f0e3f8b44eabadb3a3df5"
+    ),
+    ("moto.dynamodb.parsing.validators", "ActionCountValidator"): (
+        "3fe995f04a9c4a2d1edcdef932cbdcb8781c9229148d2475c63d8ede6e17f528"
+    ),
+    (
+        "moto.dynamodb.parsing.validators",
+        "Validator",
+    ): "550a62418ff7b2242ad2fc622e9ae0ecf318e74895eacf6e647bb9a1909aacc0",
+}
 
 # (module, name) → parameter names the adapter passes or relies on.
 _REQUIRED_CALLABLES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -120,6 +137,8 @@ def check_moto() -> None:
     )
     _check_source("moto.core.responses", "BaseResponse", "serialized", SERIALIZED_SHA256, problems)
     _check_serializer(problems)
+    for (module_name, class_name), sha256 in EXPRESSION_CLASSES_SHA256.items():
+        _check_class_source(module_name, class_name, sha256, problems)
     if problems:
         raise MotoPinError(problems)
 
@@ -225,6 +244,21 @@ def _check_serializer(problems: list[str]) -> None:
     digest = hashlib.sha256(source.encode()).hexdigest()
     if digest != JSON_SERIALIZER_SHA256:
         problems.append(f"moto's JSON serializer changed (source sha256 {digest}, expected {JSON_SERIALIZER_SHA256})")
+
+
+def _check_class_source(module_name: str, class_name: str, sha256: str, problems: list[str]) -> None:
+    """The class's source as written in moto's file (what an adapter replaced on it at run time does not count)."""
+    owner = _attribute(module_name, class_name, problems)
+    if owner is None:
+        return
+    try:
+        source = inspect.getsource(owner)
+    except (OSError, TypeError):
+        problems.append(f"the source of {class_name} is unavailable, so it cannot be verified")
+        return
+    digest = hashlib.sha256(source.encode()).hexdigest()
+    if digest != sha256:
+        problems.append(f"{class_name} changed (source sha256 {digest}, expected {sha256})")
 
 
 def _check_table_shape(problems: list[str]) -> None:
