@@ -43,9 +43,9 @@ JSON_SERIALIZER_CLASSES = (
     "AttributePicker",
 )
 JSON_SERIALIZER_SHA256 = "0b539a87c5894c3a20f83d55f89cc5dbc537a3f96a650e3d7dbc8d87ebdd5fba"
-# SHA-256 of the source of the classes whose methods `moto_expressions` replaces or relies on (the validator deep-copies
-# the tree it is given, so a parsed tree may be shared).
-EXPRESSION_CLASSES_SHA256: dict[tuple[str, str], str] = {
+# SHA-256 of the source of the classes whose methods `moto_expressions` and `moto_items` replace or rely on (the
+# validator deep-copies the tree it is given, so a parsed tree may be shared; `Item` checks its size as it is built).
+ADAPTED_CLASSES_SHA256: dict[tuple[str, str], str] = {
     ("moto.dynamodb.parsing.expressions", "UpdateExpressionParser"): (
         "4f53df8e573dc135223f96ed3acff6421d94a00621f6173b8130af726a1e6a04"
     ),
@@ -137,7 +137,7 @@ def check_moto() -> None:
     )
     _check_source("moto.core.responses", "BaseResponse", "serialized", SERIALIZED_SHA256, problems)
     _check_serializer(problems)
-    for (module_name, class_name), sha256 in EXPRESSION_CLASSES_SHA256.items():
+    for (module_name, class_name), sha256 in ADAPTED_CLASSES_SHA256.items():
         _check_class_source(module_name, class_name, sha256, problems)
     if problems:
         raise MotoPinError(problems)
