@@ -33,6 +33,8 @@ TABLE_QUERY_SHA256 = "002b4d00be6df07cf37f6cbe0132e5eb89455ae12a8e79b23db3fb4924
 GET_RECORDS_SHA256 = "eca5821a96bdd10d8ae32ccc432f7c7df424a484f388ab2a8ecb2e8c9a2026ce"
 # SHA-256 of `inspect.getsource(BaseResponse.serialized)`: `moto_responses` stands in for it for DynamoDB.
 SERIALIZED_SHA256 = "af486a0ef132716231d3a6484c32ae91a54b40fbc1d24fff01c78c813d251110"
+# SHA-256 of `inspect.getsource(moto.core.utils.method_names_from_class)`: `moto_responses` remembers its answers.
+METHOD_NAMES_SHA256 = "9dbac89d082b655fee902c450e69de9dbadf9699ad06411298494984b55138c3"
 # SHA-256 of the source of moto's JSON serializer and attribute picker (`JSON_SERIALIZER_CLASSES`, concatenated):
 # `moto_responses` repeats their rules.
 JSON_SERIALIZER_CLASSES = (
@@ -137,6 +139,7 @@ def check_moto() -> None:
     )
     _check_source("moto.core.responses", "BaseResponse", "serialized", SERIALIZED_SHA256, problems)
     _check_serializer(problems)
+    _check_function_source("moto.core.utils", "method_names_from_class", METHOD_NAMES_SHA256, problems)
     for (module_name, class_name), sha256 in ADAPTED_CLASSES_SHA256.items():
         _check_class_source(module_name, class_name, sha256, problems)
     if problems:
@@ -244,6 +247,20 @@ def _check_serializer(problems: list[str]) -> None:
     digest = hashlib.sha256(source.encode()).hexdigest()
     if digest != JSON_SERIALIZER_SHA256:
         problems.append(f"moto's JSON serializer changed (source sha256 {digest}, expected {JSON_SERIALIZER_SHA256})")
+
+
+def _check_function_source(module_name: str, name: str, sha256: str, problems: list[str]) -> None:
+    function = _attribute(module_name, name, problems)
+    if function is None:
+        return
+    try:
+        source = inspect.getsource(function)
+    except (OSError, TypeError):
+        problems.append(f"the source of {module_name}.{name} is unavailable, so it cannot be verified")
+        return
+    digest = hashlib.sha256(source.encode()).hexdigest()
+    if digest != sha256:
+        problems.append(f"{module_name}.{name} changed (source sha256 {digest}, expected {sha256})")
 
 
 def _check_class_source(module_name: str, class_name: str, sha256: str, problems: list[str]) -> None:

@@ -20,7 +20,12 @@ alias: the member's shape name, its snake_case name, ...), response transformers
 features the DynamoDB model does not use (renamed members, document types, event streams). `moto_pin.check_moto`
 pins the source of the serializer classes and of `BaseResponse.serialized`.
 
-`install()` / `uninstall()` are reference-counted and swap the method for the whole process, like the other adapters.
+Every request also asked `inspect.getmembers` for the handler class's method names to look its action up (a tenth
+of a `GetItem`'s time at the endpoint); `cached_method_names` answers from the first answer for each class (moto
+adds no methods to a handler class while it runs).
+
+`install()` / `uninstall()` are reference-counted and swap the methods for the whole process, like the other
+adapters.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from collections.abc import Callable
 from typing import Any
 
 from moto import settings
+from moto.core import responses as core_responses
 from moto.core.responses import ActionResult, BaseResponse
 from moto.core.serialize import (
     AttributePickerContext,
@@ -280,6 +286,18 @@ def json_serialized(self: DynamoHandler, action_result: ActionResult) -> Any:
     return _original_serialized(self, action_result) if answer is None else answer
 
 
+_original_method_names = core_responses.method_names_from_class
+_method_names: dict[object, list[str]] = {}
+
+
+def cached_method_names(clazz: object) -> list[str]:
+    """moto's `method_names_from_class`, remembered per class (the caller only tests membership)."""
+    names = _method_names.get(clazz)
+    if names is None:
+        names = _method_names[clazz] = _original_method_names(clazz)
+    return names
+
+
 class _Installation:
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -296,6 +314,7 @@ def install() -> None:
             check_moto()
             json_serialized.__wrapped__ = _original_serialized  # type: ignore[attr-defined]  # for the pin check
             DynamoHandler.serialized = json_serialized  # type: ignore[assignment]
+            core_responses.method_names_from_class = cached_method_names
         _installation.count += 1
 
 
@@ -307,7 +326,12 @@ def uninstall() -> None:
         _installation.count -= 1
         if _installation.count == 0:
             del DynamoHandler.serialized
+            core_responses.method_names_from_class = _original_method_names
+            _method_names.clear()
 
 
 def is_installed() -> bool:
-    return DynamoHandler.__dict__.get("serialized") is json_serialized
+    return (
+        DynamoHandler.__dict__.get("serialized") is json_serialized
+        and core_responses.method_names_from_class is cached_method_names
+    )
