@@ -31,7 +31,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from stratoflow_local.moto_pin import check_moto
+from stratoflow_local.moto_pin import Patch
 
 # moto's parsing modules are untyped (`# type: ignore` at their top): imported as modules, their classes are `Any`.
 _ast_nodes: Any = importlib.import_module("moto.dynamodb.parsing.ast_nodes")
@@ -106,38 +106,23 @@ def counting_traverse(self: Any, node: Any) -> Any:
     return _original_count(self, node)
 
 
-class _Installation:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.count = 0
+def _apply() -> None:
+    UpdateExpressionParser.make = classmethod(cached_make)
+    DepthFirstTraverser.traverse = fast_traverse
+    ActionCountValidator.traverse = counting_traverse
 
 
-_installation = _Installation()
+def _restore() -> None:
+    UpdateExpressionParser.make = classmethod(_original_make)
+    DepthFirstTraverser.traverse = _original_traverse
+    del ActionCountValidator.traverse
+    with _trees_lock:
+        _trees.clear()
 
 
-def install() -> None:
-    """Put the three in place of moto's methods (checks the moto pin first). Reference-counted."""
-    with _installation.lock:
-        if _installation.count == 0:
-            check_moto()
-            UpdateExpressionParser.make = classmethod(cached_make)
-            DepthFirstTraverser.traverse = fast_traverse
-            ActionCountValidator.traverse = counting_traverse
-        _installation.count += 1
-
-
-def uninstall() -> None:
-    """Undo one `install()`; the last one puts moto's methods back."""
-    with _installation.lock:
-        if _installation.count == 0:
-            raise RuntimeError("the update expression fast paths are not installed")
-        _installation.count -= 1
-        if _installation.count == 0:
-            UpdateExpressionParser.make = classmethod(_original_make)
-            DepthFirstTraverser.traverse = _original_traverse
-            del ActionCountValidator.traverse
-            with _trees_lock:
-                _trees.clear()
+_patch = Patch("the update expression fast path", _apply, _restore)
+install = _patch.install
+uninstall = _patch.uninstall
 
 
 def is_installed() -> bool:

@@ -14,7 +14,6 @@ pins the source of `Item` and `LimitedSizeDict`; `tests/unit/test_moto_items.py`
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +21,7 @@ from moto.dynamodb.exceptions import ItemSizeTooLarge
 from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 from moto.dynamodb.models.utilities import bytesize
 
-from stratoflow_local.moto_pin import check_moto
+from stratoflow_local.moto_pin import Patch
 
 # moto's limit (`LimitedSizeDict.__setitem__`): between the 409 KB and 410 KB measured on DynamoDB.
 ITEM_SIZE_LIMIT = 405000
@@ -49,32 +48,17 @@ def linear_init(self: Item, hash_key: DynamoType, range_key: DynamoType | None, 
         total += added
 
 
-class _Installation:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.count = 0
+def _apply() -> None:
+    Item.__init__ = linear_init  # type: ignore[method-assign]
 
 
-_installation = _Installation()
+def _restore() -> None:
+    Item.__init__ = _original_init  # type: ignore[method-assign]
 
 
-def install() -> None:
-    """Put `linear_init` in place of moto's `Item.__init__` (checks the moto pin first). Reference-counted."""
-    with _installation.lock:
-        if _installation.count == 0:
-            check_moto()
-            Item.__init__ = linear_init  # type: ignore[method-assign]
-        _installation.count += 1
-
-
-def uninstall() -> None:
-    """Undo one `install()`; the last one puts moto's method back."""
-    with _installation.lock:
-        if _installation.count == 0:
-            raise RuntimeError("the linear item construction is not installed")
-        _installation.count -= 1
-        if _installation.count == 0:
-            Item.__init__ = _original_init  # type: ignore[method-assign]
+_patch = Patch("the linear item construction", _apply, _restore)
+install = _patch.install
+uninstall = _patch.uninstall
 
 
 def is_installed() -> bool:

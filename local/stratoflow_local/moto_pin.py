@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import inspect
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -107,6 +108,36 @@ _BACKEND_METHODS: dict[str, tuple[str, ...]] = {
 }
 
 
+class Patch:
+    """A reference-counted change to moto for the whole process (moto's backends and classes are process-global).
+
+    The first `install()` checks the pin and applies the change, the last `uninstall()` takes it back, so nested
+    endpoints share one installation.
+    """
+
+    def __init__(self, name: str, apply: Callable[[], None], restore: Callable[[], None]) -> None:
+        self._name = name
+        self._apply = apply
+        self._restore = restore
+        self._lock = threading.Lock()
+        self._count = 0
+
+    def install(self) -> None:
+        with self._lock:
+            if self._count == 0:
+                check_moto()
+                self._apply()
+            self._count += 1
+
+    def uninstall(self) -> None:
+        with self._lock:
+            if self._count == 0:
+                raise RuntimeError(f"{self._name} is not installed")
+            self._count -= 1
+            if self._count == 0:
+                self._restore()
+
+
 class MotoPinError(RuntimeError):
     """The installed moto differs from the pinned one in ways the embedded endpoint depends on."""
 
@@ -139,9 +170,9 @@ def check_moto() -> None:
     )
     _check_source("moto.core.responses", "BaseResponse", "serialized", SERIALIZED_SHA256, problems)
     _check_serializer(problems)
-    _check_function_source("moto.core.utils", "method_names_from_class", METHOD_NAMES_SHA256, problems)
+    _check_defined_source("moto.core.utils", "method_names_from_class", METHOD_NAMES_SHA256, problems)
     for (module_name, class_name), sha256 in ADAPTED_CLASSES_SHA256.items():
-        _check_class_source(module_name, class_name, sha256, problems)
+        _check_defined_source(module_name, class_name, sha256, problems)
     if problems:
         raise MotoPinError(problems)
 
@@ -217,6 +248,17 @@ def _check_backend(problems: list[str]) -> None:
         )
 
 
+def _check_digest(label: str, read_source: Callable[[], str], sha256: str, problems: list[str]) -> None:
+    try:
+        source = read_source()
+    except (OSError, TypeError):
+        problems.append(f"the source of {label} is unavailable, so it cannot be verified")
+        return
+    digest = hashlib.sha256(source.encode()).hexdigest()
+    if digest != sha256:
+        problems.append(f"{label} changed (source sha256 {digest}, expected {sha256})")
+
+
 def _check_source(module_name: str, class_name: str, method_name: str, sha256: str, problems: list[str]) -> None:
     """The method's source (moto's own, when an adapter stands in for it) is the one the adapter was written for."""
     owner = _attribute(module_name, class_name, problems)
@@ -224,58 +266,26 @@ def _check_source(module_name: str, class_name: str, method_name: str, sha256: s
     if method is None:
         problems.append(f"{class_name}.{method_name} is missing")
         return
-    try:
-        source = inspect.getsource(inspect.unwrap(method))
-    except (OSError, TypeError):
-        problems.append(f"the source of {class_name}.{method_name} is unavailable, so it cannot be verified")
-        return
-    digest = hashlib.sha256(source.encode()).hexdigest()
-    if digest != sha256:
-        problems.append(f"{class_name}.{method_name} changed (source sha256 {digest}, expected {sha256})")
+    _check_digest(f"{class_name}.{method_name}", lambda: inspect.getsource(inspect.unwrap(method)), sha256, problems)
 
 
 def _check_serializer(problems: list[str]) -> None:
     """moto's JSON serializer is the one `moto_responses` mirrors."""
-    module = _import("moto.core.serialize", problems)
-    if module is None:
+    classes = [_attribute("moto.core.serialize", name, problems) for name in JSON_SERIALIZER_CLASSES]
+    if None in classes:
         return
-    try:
-        source = "".join(inspect.getsource(getattr(module, name)) for name in JSON_SERIALIZER_CLASSES)
-    except (AttributeError, OSError, TypeError) as error:
-        problems.append(f"moto's JSON serializer cannot be verified ({error})")
-        return
-    digest = hashlib.sha256(source.encode()).hexdigest()
-    if digest != JSON_SERIALIZER_SHA256:
-        problems.append(f"moto's JSON serializer changed (source sha256 {digest}, expected {JSON_SERIALIZER_SHA256})")
+
+    def source() -> str:
+        return "".join(inspect.getsource(owner) for owner in classes)
+
+    _check_digest("moto's JSON serializer", source, JSON_SERIALIZER_SHA256, problems)
 
 
-def _check_function_source(module_name: str, name: str, sha256: str, problems: list[str]) -> None:
-    function = _attribute(module_name, name, problems)
-    if function is None:
-        return
-    try:
-        source = inspect.getsource(function)
-    except (OSError, TypeError):
-        problems.append(f"the source of {module_name}.{name} is unavailable, so it cannot be verified")
-        return
-    digest = hashlib.sha256(source.encode()).hexdigest()
-    if digest != sha256:
-        problems.append(f"{module_name}.{name} changed (source sha256 {digest}, expected {sha256})")
-
-
-def _check_class_source(module_name: str, class_name: str, sha256: str, problems: list[str]) -> None:
-    """The class's source as written in moto's file (what an adapter replaced on it at run time does not count)."""
-    owner = _attribute(module_name, class_name, problems)
-    if owner is None:
-        return
-    try:
-        source = inspect.getsource(owner)
-    except (OSError, TypeError):
-        problems.append(f"the source of {class_name} is unavailable, so it cannot be verified")
-        return
-    digest = hashlib.sha256(source.encode()).hexdigest()
-    if digest != sha256:
-        problems.append(f"{class_name} changed (source sha256 {digest}, expected {sha256})")
+def _check_defined_source(module_name: str, name: str, sha256: str, problems: list[str]) -> None:
+    """A function's or class's source as moto's file has it (what an adapter replaces at run time does not count)."""
+    target = _attribute(module_name, name, problems)
+    if target is not None:
+        _check_digest(f"{module_name}.{name}", lambda: inspect.getsource(target), sha256, problems)
 
 
 def _check_table_shape(problems: list[str]) -> None:

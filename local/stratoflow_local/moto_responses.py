@@ -33,7 +33,6 @@ from __future__ import annotations
 import base64
 import enum
 import json
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -50,7 +49,7 @@ from moto.core.serialize import (
 from moto.core.utils import get_service_model
 from moto.dynamodb.responses import DynamoHandler, DynamoResult
 
-from stratoflow_local.moto_pin import check_moto
+from stratoflow_local.moto_pin import Patch
 
 # The operations answered here: every item read and write (the rest, table management, stays with moto).
 FAST_OPERATIONS = frozenset(
@@ -298,36 +297,20 @@ def cached_method_names(clazz: object) -> list[str]:
     return names
 
 
-class _Installation:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.count = 0
+def _apply() -> None:
+    DynamoHandler.serialized = json_serialized  # type: ignore[assignment]
+    core_responses.method_names_from_class = cached_method_names
 
 
-_installation = _Installation()
+def _restore() -> None:
+    del DynamoHandler.serialized
+    core_responses.method_names_from_class = _original_method_names
+    _method_names.clear()
 
 
-def install() -> None:
-    """Put `json_serialized` in place of moto's serializer for DynamoDB (checks the moto pin first). Ref-counted."""
-    with _installation.lock:
-        if _installation.count == 0:
-            check_moto()
-            json_serialized.__wrapped__ = _original_serialized  # type: ignore[attr-defined]  # for the pin check
-            DynamoHandler.serialized = json_serialized  # type: ignore[assignment]
-            core_responses.method_names_from_class = cached_method_names
-        _installation.count += 1
-
-
-def uninstall() -> None:
-    """Undo one `install()`; the last one gives DynamoDB moto's serializer back."""
-    with _installation.lock:
-        if _installation.count == 0:
-            raise RuntimeError("the DynamoDB answer renderer is not installed")
-        _installation.count -= 1
-        if _installation.count == 0:
-            del DynamoHandler.serialized
-            core_responses.method_names_from_class = _original_method_names
-            _method_names.clear()
+_patch = Patch("the DynamoDB answer renderer", _apply, _restore)
+install = _patch.install
+uninstall = _patch.uninstall
 
 
 def is_installed() -> bool:

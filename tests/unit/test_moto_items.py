@@ -43,15 +43,19 @@ def _build(attrs: dict[str, Any]) -> Any:
     return item.attrs, type(item.attrs), item.size()
 
 
-@settings(max_examples=20, deadline=None)
-@given(attrs=st.dictionaries(st.text(min_size=1, max_size=6), values, max_size=8))
-def test_an_item_is_moto_s_item(attrs: dict[str, Any]) -> None:
+def _built_by_moto_and_linearly(attrs: dict[str, Any]) -> tuple[Any, Any]:
     expected = _build(attrs)
     moto_items.install()
     try:
-        actual = _build(attrs)
+        return expected, _build(attrs)
     finally:
         moto_items.uninstall()
+
+
+@settings(max_examples=20, deadline=None)
+@given(attrs=st.dictionaries(st.text(min_size=1, max_size=6), values, max_size=8))
+def test_an_item_is_moto_s_item(attrs: dict[str, Any]) -> None:
+    expected, actual = _built_by_moto_and_linearly(attrs)
 
     assert actual == expected
 
@@ -61,12 +65,7 @@ def test_the_size_limit_stops_the_same_item(last: int) -> None:
     # 100 attributes of 4,003 bytes with their names, then one more: moto's limit (405,000) falls between the two.
     attrs = {f"a{index:02d}": {"S": "x" * 4000} for index in range(100)}
     attrs["zz"] = {"S": "y" * last}
-    expected = _build(attrs)
-    moto_items.install()
-    try:
-        actual = _build(attrs)
-    finally:
-        moto_items.uninstall()
+    expected, actual = _built_by_moto_and_linearly(attrs)
 
     assert actual == expected
     assert (expected[0] is ItemSizeTooLarge) == (last == 6000)
