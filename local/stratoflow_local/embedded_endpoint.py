@@ -10,6 +10,12 @@ moto that the local stack's correctness depends on:
 - moto's `TransactWriteItems` is replaced, for as long as an endpoint runs, by a journaled copy that undoes exactly
   what a failed transaction wrote (`stratoflow_local.moto_transactions`), in time independent of table size.
 
+It also takes some of moto's costs out of the lock without changing an answer: queries start from one partition
+(`stratoflow_local.moto_queries`), stream records and DynamoDB's item operations are rendered to JSON by code
+written for them instead of moto's model-driven serializer (`moto_queries`, `stratoflow_local.moto_responses`), and
+update expressions are parsed once and validated in fewer walks (`stratoflow_local.moto_expressions`), and items
+are built in linear time (`stratoflow_local.moto_items`).
+
 `start()` first checks that moto is the pinned version with the internals the adapter uses
 (`stratoflow_local.moto_pin.check_moto`) and raises `MotoPinError` otherwise.
 
@@ -335,11 +341,20 @@ class EmbeddedAwsEndpoint:
             create_backend_app,
         )
 
-        from stratoflow_local import moto_queries, moto_transactions  # noqa: PLC0415
+        from stratoflow_local import (  # noqa: PLC0415
+            moto_expressions,
+            moto_items,
+            moto_queries,
+            moto_responses,
+            moto_transactions,
+        )
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         moto_transactions.install()
         moto_queries.install()
+        moto_responses.install()
+        moto_expressions.install()
+        moto_items.install()
         try:
             moto_application = _remembering_backends(DomainDispatcherApplication)(create_backend_app)
             if self._journal is not None:
@@ -351,11 +366,17 @@ class EmbeddedAwsEndpoint:
             handler = type("Handler", (MotoRequestHandler,), {"disable_nagle_algorithm": True})
             server = make_server("127.0.0.1", self._port, application, threaded=True, request_handler=handler)
         except BaseException:
+            moto_items.uninstall()
+            moto_expressions.uninstall()
+            moto_responses.uninstall()
             moto_queries.uninstall()
             moto_transactions.uninstall()
             raise
 
         def uninstall() -> None:
+            moto_items.uninstall()
+            moto_expressions.uninstall()
+            moto_responses.uninstall()
             moto_queries.uninstall()
             moto_transactions.uninstall()
 

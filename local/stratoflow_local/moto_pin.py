@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import inspect
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -31,6 +32,37 @@ TRANSACT_WRITE_ITEMS_SHA256 = "81db2cb7d94e39c90b3a2077e1f4bb41a449c558ef9b1b1e2
 TABLE_QUERY_SHA256 = "002b4d00be6df07cf37f6cbe0132e5eb89455ae12a8e79b23db3fb492450f21e"
 # SHA-256 of `inspect.getsource(DynamoDBStreamsHandler.get_records)`: `moto_queries` renders its answer itself.
 GET_RECORDS_SHA256 = "eca5821a96bdd10d8ae32ccc432f7c7df424a484f388ab2a8ecb2e8c9a2026ce"
+# SHA-256 of `inspect.getsource(BaseResponse.serialized)`: `moto_responses` stands in for it for DynamoDB.
+SERIALIZED_SHA256 = "af486a0ef132716231d3a6484c32ae91a54b40fbc1d24fff01c78c813d251110"
+# SHA-256 of `inspect.getsource(moto.core.utils.method_names_from_class)`: `moto_responses` remembers its answers.
+METHOD_NAMES_SHA256 = "9dbac89d082b655fee902c450e69de9dbadf9699ad06411298494984b55138c3"
+# SHA-256 of the source of moto's JSON serializer and attribute picker (`JSON_SERIALIZER_CLASSES`, concatenated):
+# `moto_responses` repeats their rules.
+JSON_SERIALIZER_CLASSES = (
+    "ResponseSerializer",
+    "BaseJSONSerializer",
+    "JSONSerializer",
+    "XFormedAttributePicker",
+    "AttributePicker",
+)
+JSON_SERIALIZER_SHA256 = "0b539a87c5894c3a20f83d55f89cc5dbc537a3f96a650e3d7dbc8d87ebdd5fba"
+# SHA-256 of the source of the classes whose methods `moto_expressions` and `moto_items` replace or rely on (the
+# validator deep-copies the tree it is given, so a parsed tree may be shared; `Item` checks its size as it is built).
+ADAPTED_CLASSES_SHA256: dict[tuple[str, str], str] = {
+    ("moto.dynamodb.parsing.expressions", "UpdateExpressionParser"): (
+        "4f53df8e573dc135223f96ed3acff6421d94a00621f6173b8130af726a1e6a04"
+    ),
+    ("moto.dynamodb.parsing.ast_nodes", "DepthFirstTraverser"): (
+        "ec3e3b9cd5fdd87f65cd0a2ac3627ffa7f8200d0c72f0e3f8b44eabadb3a3df5"
+    ),
+    ("moto.dynamodb.parsing.validators", "ActionCountValidator"): (
+        "3fe995f04a9c4a2d1edcdef932cbdcb8781c9229148d2475c63d8ede6e17f528"
+    ),
+    (
+        "moto.dynamodb.parsing.validators",
+        "Validator",
+    ): "550a62418ff7b2242ad2fc622e9ae0ecf318e74895eacf6e647bb9a1909aacc0",
+}
 
 # (module, name) → parameter names the adapter passes or relies on.
 _REQUIRED_CALLABLES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -76,6 +108,36 @@ _BACKEND_METHODS: dict[str, tuple[str, ...]] = {
 }
 
 
+class Patch:
+    """A reference-counted change to moto for the whole process (moto's backends and classes are process-global).
+
+    The first `install()` checks the pin and applies the change, the last `uninstall()` takes it back, so nested
+    endpoints share one installation.
+    """
+
+    def __init__(self, name: str, apply: Callable[[], None], restore: Callable[[], None]) -> None:
+        self._name = name
+        self._apply = apply
+        self._restore = restore
+        self._lock = threading.Lock()
+        self._count = 0
+
+    def install(self) -> None:
+        with self._lock:
+            if self._count == 0:
+                check_moto()
+                self._apply()
+            self._count += 1
+
+    def uninstall(self) -> None:
+        with self._lock:
+            if self._count == 0:
+                raise RuntimeError(f"{self._name} is not installed")
+            self._count -= 1
+            if self._count == 0:
+                self._restore()
+
+
 class MotoPinError(RuntimeError):
     """The installed moto differs from the pinned one in ways the embedded endpoint depends on."""
 
@@ -106,6 +168,11 @@ def check_moto() -> None:
     _check_source(
         "moto.dynamodbstreams.responses", "DynamoDBStreamsHandler", "get_records", GET_RECORDS_SHA256, problems
     )
+    _check_source("moto.core.responses", "BaseResponse", "serialized", SERIALIZED_SHA256, problems)
+    _check_serializer(problems)
+    _check_defined_source("moto.core.utils", "method_names_from_class", METHOD_NAMES_SHA256, problems)
+    for (module_name, class_name), sha256 in ADAPTED_CLASSES_SHA256.items():
+        _check_defined_source(module_name, class_name, sha256, problems)
     if problems:
         raise MotoPinError(problems)
 
@@ -181,6 +248,17 @@ def _check_backend(problems: list[str]) -> None:
         )
 
 
+def _check_digest(label: str, read_source: Callable[[], str], sha256: str, problems: list[str]) -> None:
+    try:
+        source = read_source()
+    except (OSError, TypeError):
+        problems.append(f"the source of {label} is unavailable, so it cannot be verified")
+        return
+    digest = hashlib.sha256(source.encode()).hexdigest()
+    if digest != sha256:
+        problems.append(f"{label} changed (source sha256 {digest}, expected {sha256})")
+
+
 def _check_source(module_name: str, class_name: str, method_name: str, sha256: str, problems: list[str]) -> None:
     """The method's source (moto's own, when an adapter stands in for it) is the one the adapter was written for."""
     owner = _attribute(module_name, class_name, problems)
@@ -188,14 +266,26 @@ def _check_source(module_name: str, class_name: str, method_name: str, sha256: s
     if method is None:
         problems.append(f"{class_name}.{method_name} is missing")
         return
-    try:
-        source = inspect.getsource(inspect.unwrap(method))
-    except (OSError, TypeError):
-        problems.append(f"the source of {class_name}.{method_name} is unavailable, so it cannot be verified")
+    _check_digest(f"{class_name}.{method_name}", lambda: inspect.getsource(inspect.unwrap(method)), sha256, problems)
+
+
+def _check_serializer(problems: list[str]) -> None:
+    """moto's JSON serializer is the one `moto_responses` mirrors."""
+    classes = [_attribute("moto.core.serialize", name, problems) for name in JSON_SERIALIZER_CLASSES]
+    if None in classes:
         return
-    digest = hashlib.sha256(source.encode()).hexdigest()
-    if digest != sha256:
-        problems.append(f"{class_name}.{method_name} changed (source sha256 {digest}, expected {sha256})")
+
+    def source() -> str:
+        return "".join(inspect.getsource(owner) for owner in classes)
+
+    _check_digest("moto's JSON serializer", source, JSON_SERIALIZER_SHA256, problems)
+
+
+def _check_defined_source(module_name: str, name: str, sha256: str, problems: list[str]) -> None:
+    """A function's or class's source as moto's file has it (what an adapter replaces at run time does not count)."""
+    target = _attribute(module_name, name, problems)
+    if target is not None:
+        _check_digest(f"{module_name}.{name}", lambda: inspect.getsource(target), sha256, problems)
 
 
 def _check_table_shape(problems: list[str]) -> None:

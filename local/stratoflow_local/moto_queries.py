@@ -36,7 +36,6 @@ import base64
 import datetime
 import inspect
 import json
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -44,7 +43,7 @@ from moto.core.serialize import TimestampSerializer
 from moto.dynamodb.models.table import Table
 from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 
-from stratoflow_local.moto_pin import check_moto
+from stratoflow_local.moto_pin import Patch
 
 _original_query: Callable[..., Any] = Table.query
 _SIGNATURE = inspect.signature(_original_query)
@@ -90,36 +89,21 @@ def json_get_records(self: DynamoDBStreamsHandler) -> str:
     return json.dumps(result, default=_wire_value)
 
 
-class _Installation:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.count = 0
+def _apply() -> None:
+    partition_query.__wrapped__ = _original_query  # type: ignore[attr-defined]  # for the pin check
+    json_get_records.__wrapped__ = _original_get_records  # type: ignore[attr-defined]
+    Table.query = partition_query  # type: ignore[method-assign]
+    DynamoDBStreamsHandler.get_records = json_get_records  # type: ignore[assignment]
 
 
-_installation = _Installation()
+def _restore() -> None:
+    Table.query = _original_query  # type: ignore[method-assign]
+    DynamoDBStreamsHandler.get_records = _original_get_records  # type: ignore[method-assign]
 
 
-def install() -> None:
-    """Put `partition_query` in place of moto's `Table.query` (checks the moto pin first). Reference-counted."""
-    with _installation.lock:
-        if _installation.count == 0:
-            check_moto()
-            partition_query.__wrapped__ = _original_query  # type: ignore[attr-defined]  # for the pin check
-            json_get_records.__wrapped__ = _original_get_records  # type: ignore[attr-defined]
-            Table.query = partition_query  # type: ignore[method-assign]
-            DynamoDBStreamsHandler.get_records = json_get_records  # type: ignore[assignment]
-        _installation.count += 1
-
-
-def uninstall() -> None:
-    """Undo one `install()`; the last one puts moto's method back."""
-    with _installation.lock:
-        if _installation.count == 0:
-            raise RuntimeError("moto's fast paths are not installed")
-        _installation.count -= 1
-        if _installation.count == 0:
-            Table.query = _original_query  # type: ignore[method-assign]
-            DynamoDBStreamsHandler.get_records = _original_get_records  # type: ignore[method-assign]
+_patch = Patch("the query and stream fast path", _apply, _restore)
+install = _patch.install
+uninstall = _patch.uninstall
 
 
 def is_installed() -> bool:

@@ -86,3 +86,20 @@ def test_install_refuses_a_changed_moto_and_leaves_its_method_alone(monkeypatch:
         moto_transactions.install()
 
     assert DynamoDBBackend.transact_write_items is before
+
+
+def test_a_changed_serializer_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.core import serialize  # noqa: PLC0415
+    from moto.core.responses import BaseResponse  # noqa: PLC0415
+
+    def serialized(self: Any, action_result: Any) -> None:
+        """Same signature, different body."""
+
+    class JSONSerializer(serialize.JSONSerializer):
+        """Same name, another class."""
+
+    monkeypatch.setattr(BaseResponse, "serialized", serialized)
+    monkeypatch.setattr(serialize, "JSONSerializer", JSONSerializer)
+
+    with pytest.raises(MotoPinError, match=r"(?s)BaseResponse.serialized changed.*JSON serializer changed"):
+        check_moto()
