@@ -26,6 +26,7 @@ from typing import Any
 import boto3
 import botocore.session
 import pynamodb.connection.base
+from stratoflow_local.moto_responses import FAST_OPERATIONS as ITEM_OPERATIONS
 
 from bench.capacity import (
     IndexSpec,
@@ -38,20 +39,8 @@ from bench.capacity import (
 Key = dict[str, dict[str, Any]]
 Snapshot = Callable[[str, Key], dict[str, Any] | None]
 
-_SUPPORTS_CONSUMED_CAPACITY = frozenset(
-    {
-        "GetItem",
-        "PutItem",
-        "UpdateItem",
-        "DeleteItem",
-        "Query",
-        "Scan",
-        "BatchGetItem",
-        "BatchWriteItem",
-        "TransactGetItems",
-        "TransactWriteItems",
-    }
-)
+# Every item read and write takes ReturnConsumedCapacity: the operations the embedded endpoint answers itself.
+_SUPPORTS_CONSUMED_CAPACITY = ITEM_OPERATIONS
 _SORT_KEY_PREFIXES = ("EV#", "CHILD#", "TASKREF#", "TIMER#", "OUTBOX#", "VALUE#")
 
 

@@ -40,3 +40,16 @@ def in_process_aws() -> Iterator[Any]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def create_keyed_table(client: Any, name: str, *, attributes: dict[str, str] | None = None, **options: Any) -> None:
+    """An on-demand table keyed by `pk` and `sk` (strings); `attributes` adds the types of index keys by name, and
+    `options` go to CreateTable as they are (indexes, stream)."""
+    types = {"pk": "S", "sk": "S", **(attributes or {})}
+    client.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": key, "AttributeType": kind} for key, kind in types.items()],
+        BillingMode="PAY_PER_REQUEST",
+        **options,
+    )

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 from stratoflow_local import moto_expressions
+
+from tests.support.moto import create_keyed_table, in_process_aws
 
 TABLE = "t"
 KEY = {"pk": {"S": "p"}, "sk": {"S": "s"}}
@@ -91,19 +91,8 @@ UPDATES: list[tuple[str, dict[str, str], dict[str, Any], str | None]] = [
 
 @pytest.fixture
 def dynamodb() -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client(
-            "dynamodb", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
-        )
-        client.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+    with in_process_aws() as client:
+        create_keyed_table(client, TABLE)
         yield client
 
 

@@ -13,20 +13,19 @@ from moto import mock_aws
 from moto.dynamodb.models.table import Table
 from stratoflow_local import moto_queries
 
+from tests.support.moto import create_keyed_table, in_process_aws
+
 TABLE = "t"
 INDEX = "by-group"
 
 
 @pytest.fixture(scope="module")
 def dynamodb() -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client(
-            "dynamodb", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
-        )
-        client.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "g", "gs")],
+    with in_process_aws() as client:
+        create_keyed_table(
+            client,
+            TABLE,
+            attributes={"g": "S", "gs": "S"},
             GlobalSecondaryIndexes=[
                 {
                     "IndexName": INDEX,
@@ -37,7 +36,6 @@ def dynamodb() -> Iterator[Any]:
                     "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["v"]},
                 }
             ],
-            BillingMode="PAY_PER_REQUEST",
         )
         yield client
 

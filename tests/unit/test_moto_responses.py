@@ -6,15 +6,15 @@ import copy
 from collections.abc import Iterator, Set
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from moto import mock_aws
 from moto.core.responses import ActionResult
 from moto.dynamodb.responses import DynamoHandler
 from stratoflow_local import moto_responses
+
+from tests.support.moto import create_keyed_table, in_process_aws
 
 TABLE = "t"
 SIMPLE_TABLE = "simple"
@@ -38,20 +38,11 @@ def answers(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any, Any]]:
 
 @pytest.fixture
 def dynamodb() -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client(
-            "dynamodb", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
-        )
-        client.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-                {"AttributeName": "g", "AttributeType": "S"},
-                {"AttributeName": "n", "AttributeType": "N"},
-                {"AttributeName": "l", "AttributeType": "S"},
-            ],
+    with in_process_aws() as client:
+        create_keyed_table(
+            client,
+            TABLE,
+            attributes={"g": "S", "n": "N", "l": "S"},
             GlobalSecondaryIndexes=[
                 {
                     "IndexName": "by-g",
@@ -73,7 +64,6 @@ def dynamodb() -> Iterator[Any]:
                 }
             ],
             StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-            BillingMode="PAY_PER_REQUEST",
         )
         client.create_table(
             TableName=SIMPLE_TABLE,
