@@ -51,6 +51,7 @@ class Target:
     process: subprocess.Popen[bytes] | None = None
     started: float = 0.0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # the pytest process's and every process it reaped (its containers), user + system
     returncode: int | None = None
 
     @property
@@ -70,14 +71,21 @@ class Target:
 
     def poll(self) -> bool:
         """True once the process has finished."""
-        if self.returncode is None and self.process is not None and self.process.poll() is not None:
-            self.returncode = self.process.returncode
-            self.seconds = time.monotonic() - self.started
+        if self.returncode is None and self.process is not None:
+            # wait4 rather than Popen.poll: it also says how much CPU the process and what it reaped used
+            pid, status, usage = os.wait4(self.process.pid, os.WNOHANG)
+            if pid:
+                self.process.returncode = self.returncode = os.waitstatus_to_exitcode(status)
+                self.seconds = time.monotonic() - self.started
+                self.cpu_seconds = usage.ru_utime + usage.ru_stime
         return self.returncode is not None
 
     def print(self) -> None:
         verdict = "FAILED" if self.failed else "passed"
-        print(f"== {self.path} ({verdict}, exit {self.returncode}, {self.seconds:.0f} s)", flush=True)
+        print(
+            f"== {self.path} ({verdict}, exit {self.returncode}, {self.seconds:.0f} s, {self.cpu_seconds:.0f} CPU-s)",
+            flush=True,
+        )
         self.output.seek(0)
         sys.stdout.buffer.write(self.output.read())
         sys.stdout.buffer.flush()
@@ -114,7 +122,11 @@ def run(paths: list[str], jobs: int, pytest_args: list[str]) -> int:
     slowest = ", ".join(
         f"{Path(target.path).name} {target.seconds:.0f} s" for target in sorted(targets, key=lambda t: -t.seconds)[:5]
     )
-    print(f"== {len(targets)} targets in {time.monotonic() - began:.0f} s, {jobs} at a time; slowest: {slowest}")
+    cpu = sum(target.cpu_seconds for target in targets)
+    print(
+        f"== {len(targets)} targets in {time.monotonic() - began:.0f} s ({cpu:.0f} CPU-s), {jobs} at a time; "
+        f"slowest: {slowest}"
+    )
     if failed:
         print("== FAILED: " + " ".join(target.path for target in failed), flush=True)
         return 1
