@@ -8,11 +8,17 @@ is spent waiting (on containers, streams, schedules), so running a few at once f
 The modules are isolated from each other: every stack takes a free port and an in-memory or temporary state, and
 its settings live in its own process's environment.
 
+The exception is the modules whose tests use nothing but the session's stack on the real template (`SHARED_STACK`):
+a process of their own would start that stack, a dozen containers, and pytest with its imports, once per module, for a
+few tests each. They run `SHARED_PROCESSES` to a process instead, as one pytest session shares one stack
+(tests/integration/conftest.py), balanced by their expected seconds.
+
 Each target's output goes to a file and is printed whole once it and every target before it have finished, so the log
-reads as if they had run one after another. The longest targets start first (`EXPECTED_SECONDS`), so that none of
-them is left running alone at the end. A failure fails the run, with its output shown; the other targets still run,
-and the failed ones are named at the end. pytest's exit 5 (no test collected) fails a directory (a suite that must
-have tests) but not a module (one whose tests are all `slow`, such as the soak).
+reads as if they had run one after another; its header gives its wall and CPU seconds (the CPU of pytest and of every
+process it reaped: its containers, its race runners). The longest targets start first (`EXPECTED_SECONDS`), so that
+none of them is left running alone at the end. A failure fails the run, with its output shown; the other targets
+still run, and the failed ones are named at the end. pytest's exit 5 (no test collected) fails a directory or a group
+(which must have tests) but not a module (one whose tests are all `slow`, such as the soak).
 """
 
 from __future__ import annotations
@@ -42,11 +48,36 @@ EXPECTED_SECONDS = {
     "test_sdk_end_to_end.py": 35,
 }
 DEFAULT_SECONDS = 20
+# Modules whose tests use only the session's `local_stack` (and `api`) and set no `stack_environment`: they share
+# processes. A module that starts stacks of its own, or needs other settings on the session's stack, runs alone.
+SHARED_STACK = frozenset(
+    {
+        "test_api_scopes.py",
+        "test_cancellation_children.py",
+        "test_cancellation_parent_close.py",
+        "test_cancellation_tasks.py",
+        "test_cancellation_workflows.py",
+        "test_cli.py",
+        "test_cli_operators.py",
+        "test_combined_calls.py",
+        "test_console.py",
+        "test_console_operators.py",
+        "test_fuzz.py",
+        "test_http_edge.py",
+        "test_operational.py",
+        "test_operators.py",
+        "test_sdk_end_to_end.py",
+        "test_sdk_examples.py",
+        "test_security.py",
+        "test_smoke.py",
+    }
+)
+SHARED_PROCESSES = 3
 
 
 @dataclass
 class Target:
-    path: str
+    paths: list[str]
     output: IO[bytes] = field(default_factory=tempfile.TemporaryFile)  # closed once printed
     process: subprocess.Popen[bytes] | None = None
     started: float = 0.0
@@ -55,17 +86,21 @@ class Target:
     returncode: int | None = None
 
     @property
+    def name(self) -> str:
+        return " ".join(self.paths)
+
+    @property
     def expected_seconds(self) -> int:
-        return EXPECTED_SECONDS.get(Path(self.path).name, DEFAULT_SECONDS)
+        return sum(expected_seconds(path) for path in self.paths)
 
     @property
     def failed(self) -> bool:
         if self.returncode == NO_TESTS_COLLECTED:
-            return Path(self.path).is_dir()
+            return len(self.paths) > 1 or Path(self.paths[0]).is_dir()
         return self.returncode != 0
 
     def start(self, pytest_args: list[str]) -> None:
-        command = [sys.executable, "-m", "pytest", "-m", "not slow", "-q", self.path, *pytest_args]
+        command = [sys.executable, "-m", "pytest", "-m", "not slow", "-q", *self.paths, *pytest_args]
         self.started = time.monotonic()
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=self.output, stderr=subprocess.STDOUT)
 
@@ -83,7 +118,7 @@ class Target:
     def print(self) -> None:
         verdict = "FAILED" if self.failed else "passed"
         print(
-            f"== {self.path} ({verdict}, exit {self.returncode}, {self.seconds:.0f} s, {self.cpu_seconds:.0f} CPU-s)",
+            f"== {self.name} ({verdict}, exit {self.returncode}, {self.seconds:.0f} s, {self.cpu_seconds:.0f} CPU-s)",
             flush=True,
         )
         self.output.seek(0)
@@ -97,8 +132,28 @@ class Target:
             self.process.wait()
 
 
+def expected_seconds(path: str) -> int:
+    return EXPECTED_SECONDS.get(Path(path).name, DEFAULT_SECONDS)
+
+
+def targets_of(paths: list[str]) -> list[Target]:
+    """A target per path, but the `SHARED_STACK` modules packed into `SHARED_PROCESSES` targets of about equal expected
+    seconds (the longest first, each to the least loaded), in place of the first of them."""
+    shared = [path for path in paths if Path(path).name in SHARED_STACK]
+    groups: list[list[str]] = [[] for _ in range(min(SHARED_PROCESSES, len(shared)))]
+    for path in sorted(shared, key=lambda path: -expected_seconds(path)):
+        min(groups, key=lambda group: sum(expected_seconds(member) for member in group)).append(path)
+    targets: list[Target] = []
+    for path in paths:
+        if path not in shared:
+            targets.append(Target([path]))
+        elif path == shared[0]:
+            targets.extend(Target(sorted(group, key=paths.index)) for group in groups)
+    return targets
+
+
 def run(paths: list[str], jobs: int, pytest_args: list[str]) -> int:
-    targets = [Target(path) for path in paths]
+    targets = targets_of(paths)
     waiting = sorted(targets, key=lambda target: -target.expected_seconds)  # stable: ties keep the given order
     running: list[Target] = []
     printed = 0
@@ -120,7 +175,8 @@ def run(paths: list[str], jobs: int, pytest_args: list[str]) -> int:
         return 130
     failed = [target for target in targets if target.failed]
     slowest = ", ".join(
-        f"{Path(target.path).name} {target.seconds:.0f} s" for target in sorted(targets, key=lambda t: -t.seconds)[:5]
+        f"{' '.join(Path(path).name for path in target.paths)} {target.seconds:.0f} s"
+        for target in sorted(targets, key=lambda t: -t.seconds)[:5]
     )
     cpu = sum(target.cpu_seconds for target in targets)
     print(
@@ -128,7 +184,7 @@ def run(paths: list[str], jobs: int, pytest_args: list[str]) -> int:
         f"slowest: {slowest}"
     )
     if failed:
-        print("== FAILED: " + " ".join(target.path for target in failed), flush=True)
+        print("== FAILED: " + " ".join(target.name for target in failed), flush=True)
         return 1
     return 0
 

@@ -48,3 +48,20 @@ def test_outputs_come_whole_in_the_given_order_and_failures_fail_the_run(tmp_pat
     ]
     assert "SLOW" in sections[0] and "BROKEN" in sections[1]
     assert completed.stdout.splitlines()[-1] == f"== FAILED: {failing} {only_slow_suite}"
+
+
+def test_the_shared_stack_modules_share_a_few_processes_and_the_others_run_alone() -> None:
+    from tests.support.run_modules import SHARED_PROCESSES, SHARED_STACK, expected_seconds, targets_of  # noqa: PLC0415
+
+    shared = sorted(f"tests/integration/{name}" for name in SHARED_STACK)
+    alone = ["tests/integration/test_races.py", "tests/integration/test_cold_start.py"]
+    paths = ["tests/unit", alone[0], *shared, alone[1]]
+
+    targets = targets_of(paths)
+
+    groups = targets[2 : 2 + SHARED_PROCESSES]
+    assert [target.paths for target in targets] == [["tests/unit"], [alone[0]], *[g.paths for g in groups], [alone[1]]]
+    assert sorted(path for group in groups for path in group.paths) == shared  # each shared module once
+    assert all(group.paths == sorted(group.paths, key=paths.index) for group in groups)  # in the given order
+    loads = [group.expected_seconds for group in groups]  # balanced: apart by no more than their longest module
+    assert max(loads) - min(loads) <= max(expected_seconds(path) for path in shared)
