@@ -11,11 +11,12 @@ its settings live in its own process's environment.
 The exception is the modules whose tests use nothing but the session's stack on the real template (`SHARED_STACK`):
 a process of their own would start that stack, a dozen containers, and pytest with its imports, once per module, for a
 few tests each. They run `SHARED_PROCESSES` to a process instead, as one pytest session shares one stack
-(tests/integration/conftest.py), balanced by their expected seconds.
+(tests/integration/conftest.py), balanced by their expected seconds. Modules that ask the same settings of the session's
+stack (`stack_environment`) share one process the same way (`SAME_SETTINGS`).
 
 Each target's output goes to a file and is printed whole once it and every target before it have finished, so the log
 reads as if they had run one after another; its header gives its wall and CPU seconds (the CPU of pytest and of every
-process it reaped: its containers, its race runners). The longest targets start first (`EXPECTED_SECONDS`), so that
+process it reaped: its containers, its race runners). The costliest targets start first (`EXPECTED_SECONDS`), so that
 none of them is left running alone at the end. A failure fails the run, with its output shown; the other targets
 still run, and the failed ones are named at the end. pytest's exit 5 (no test collected) fails a directory or a group
 (which must have tests) but not a module (one whose tests are all `slow`, such as the soak).
@@ -34,20 +35,31 @@ from pathlib import Path
 from typing import IO
 
 NO_TESTS_COLLECTED = 5
-# Seconds each target took on two idle cores: the longest start first. A target not listed counts as a short one.
+# CPU-seconds each target used in a run of `make pytest` (the figures run_modules prints, in its own process): the
+# costliest start first, so that none of them is left running alone at the end. A target not listed counts as a short
+# one; a group, as the sum of its modules.
 EXPECTED_SECONDS = {
-    "test_races.py": 170,
-    "test_fault_matrix.py": 105,
-    "test_cold_start.py": 70,
-    "test_local_stack.py": 65,
-    "test_sample_events.py": 60,
-    "test_sdk_examples.py": 55,
-    "test_local_state.py": 50,
-    "unit": 50,
-    "test_fuzz.py": 40,
-    "test_sdk_end_to_end.py": 35,
+    "test_races.py": 365,
+    "test_fault_matrix.py": 120,
+    "unit": 75,
+    "test_sample_events.py": 75,
+    "test_sdk_end_to_end.py": 65,
+    "test_fuzz.py": 60,
+    "test_local_stack.py": 60,
+    "test_local_state.py": 60,
+    "test_soak.py": 55,
+    "test_sdk_examples.py": 50,
+    "test_cli.py": 50,
+    "test_cli_operators.py": 45,
+    "test_http_edge.py": 40,
+    "test_cold_start.py": 40,
+    "test_security.py": 40,
+    "test_crash_handlers.py": 40,
+    "test_operators.py": 35,
+    "test_cancellation_workflows.py": 30,
+    "test_console_operators.py": 30,
 }
-DEFAULT_SECONDS = 20
+DEFAULT_SECONDS = 25
 # Modules whose tests use only the session's `local_stack` (and `api`) and set no `stack_environment`: they share
 # processes. A module that starts stacks of its own, or needs other settings on the session's stack, runs alone.
 SHARED_STACK = frozenset(
@@ -70,9 +82,12 @@ SHARED_STACK = frozenset(
         "test_sdk_examples.py",
         "test_security.py",
         "test_smoke.py",
+        "test_soak.py",  # its fast profile (the long one, `make soak`, starts its own stack)
     }
 )
 SHARED_PROCESSES = 3
+# Modules that set the same `stack_environment` (conftest refuses two that differ in one session): one process each.
+SAME_SETTINGS = (frozenset({"test_cancellation_timers.py", "test_sample_events.py"}),)  # TIMER_LAST_MILE_S=0
 
 
 @dataclass
@@ -138,18 +153,15 @@ def expected_seconds(path: str) -> int:
 
 def targets_of(paths: list[str]) -> list[Target]:
     """A target per path, but the `SHARED_STACK` modules packed into `SHARED_PROCESSES` targets of about equal expected
-    seconds (the longest first, each to the least loaded), in place of the first of them."""
+    seconds (the longest first, each to the least loaded) and each set of `SAME_SETTINGS` modules into one; a group
+    keeps the given order and takes the place of its first module."""
     shared = [path for path in paths if Path(path).name in SHARED_STACK]
     groups: list[list[str]] = [[] for _ in range(min(SHARED_PROCESSES, len(shared)))]
     for path in sorted(shared, key=lambda path: -expected_seconds(path)):
         min(groups, key=lambda group: sum(expected_seconds(member) for member in group)).append(path)
-    targets: list[Target] = []
-    for path in paths:
-        if path not in shared:
-            targets.append(Target([path]))
-        elif path == shared[0]:
-            targets.extend(Target(sorted(group, key=paths.index)) for group in groups)
-    return targets
+    groups += [[path for path in paths if Path(path).name in names] for names in SAME_SETTINGS]
+    group_of = {path: sorted(group, key=paths.index) for group in groups for path in group}
+    return [Target(group_of.get(path, [path])) for path in paths if group_of.get(path, [path])[0] == path]
 
 
 def run(paths: list[str], jobs: int, pytest_args: list[str]) -> int:
