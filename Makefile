@@ -88,8 +88,9 @@ typecheck: $(VENV)/.stamp
 	  $(wildcard functions/*/app.py)
 
 # The unit tests in one pytest process (pytest's exit 5, no test collected, fails the target) and each integration
-# module in a process of its own, as each starts background stacks whose leftovers must not reach the next module;
-# TEST_JOBS of them at a time, each one's output printed whole and in order (tests/support/run_modules.py).
+# module in a process of its own, as each starts background stacks whose leftovers must not reach the next module,
+# but for those that use only the session's stack, a few to a process sharing one; TEST_JOBS processes at a time,
+# each one's output printed whole and in order, with its wall and CPU seconds (tests/support/run_modules.py).
 TEST_JOBS ?= 3
 pytest: $(VENV)/.stamp
 	$(PY) -m tests.support.run_modules --jobs $(TEST_JOBS) tests/unit $(wildcard tests/integration/test_*.py) \

@@ -48,3 +48,30 @@ def test_outputs_come_whole_in_the_given_order_and_failures_fail_the_run(tmp_pat
     ]
     assert "SLOW" in sections[0] and "BROKEN" in sections[1]
     assert completed.stdout.splitlines()[-1] == f"== FAILED: {failing} {only_slow_suite}"
+
+
+def test_the_shared_stack_modules_share_a_few_processes_and_the_others_run_alone() -> None:
+    from tests.support.run_modules import (  # noqa: PLC0415
+        SAME_SETTINGS,
+        SHARED_PROCESSES,
+        SHARED_STACK,
+        expected_seconds,
+        targets_of,
+    )
+
+    shared = sorted(f"tests/integration/{name}" for name in SHARED_STACK)
+    same = sorted(f"tests/integration/{name}" for name in SAME_SETTINGS[0])
+    alone = ["tests/integration/test_races.py", "tests/integration/test_cold_start.py"]
+    paths = ["tests/unit", alone[0], *shared, alone[1], *same]
+
+    targets = targets_of(paths)
+
+    assert sorted(path for target in targets for path in target.paths) == sorted(paths)  # each path once
+    firsts = [paths.index(target.paths[0]) for target in targets]
+    assert firsts == sorted(firsts)  # each in the place of its first module
+    assert all(target.paths == sorted(target.paths, key=paths.index) for target in targets)  # in the given order
+    groups = [target for target in targets if set(target.paths) <= set(shared)]
+    assert len(groups) == SHARED_PROCESSES
+    loads = [group.expected_seconds for group in groups]  # balanced: apart by no more than their longest module
+    assert max(loads) - min(loads) <= max(expected_seconds(path) for path in shared)
+    assert [target.paths for target in targets if target not in groups] == [["tests/unit"], alone[:1], alone[1:], same]
