@@ -66,6 +66,7 @@ from typing import Any, ParamSpec, TypeVar
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wsgi import get_input_stream
 
+from stratoflow_local.moto_patches import moto_patched
 from stratoflow_local.moto_pin import check_moto
 from stratoflow_local.persistence import RequestJournal, call, is_mutation
 
@@ -341,20 +342,9 @@ class EmbeddedAwsEndpoint:
             create_backend_app,
         )
 
-        from stratoflow_local import (  # noqa: PLC0415
-            moto_expressions,
-            moto_items,
-            moto_queries,
-            moto_responses,
-            moto_transactions,
-        )
-
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        moto_transactions.install()
-        moto_queries.install()
-        moto_responses.install()
-        moto_expressions.install()
-        moto_items.install()
+        patched = contextlib.ExitStack()
+        patched.enter_context(moto_patched())
         try:
             moto_application = _remembering_backends(DomainDispatcherApplication)(create_backend_app)
             if self._journal is not None:
@@ -366,21 +356,9 @@ class EmbeddedAwsEndpoint:
             handler = type("Handler", (MotoRequestHandler,), {"disable_nagle_algorithm": True})
             server = make_server("127.0.0.1", self._port, application, threaded=True, request_handler=handler)
         except BaseException:
-            moto_items.uninstall()
-            moto_expressions.uninstall()
-            moto_responses.uninstall()
-            moto_queries.uninstall()
-            moto_transactions.uninstall()
+            patched.close()
             raise
-
-        def uninstall() -> None:
-            moto_items.uninstall()
-            moto_expressions.uninstall()
-            moto_responses.uninstall()
-            moto_queries.uninstall()
-            moto_transactions.uninstall()
-
-        self._server, self._application, self._uninstall = server, application, uninstall
+        self._server, self._application, self._uninstall = server, application, patched.close
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="embedded-aws-endpoint", daemon=True
         )

@@ -720,7 +720,7 @@ def inprocess_aws() -> Iterator[Any]:
     import boto3  # noqa: PLC0415
     from moto import mock_aws  # noqa: PLC0415
     from moto.core.botocore_stubber import BotocoreStubber  # noqa: PLC0415
-    from stratoflow_local import moto_queries, moto_transactions  # noqa: PLC0415
+    from stratoflow_local.moto_patches import moto_patched  # noqa: PLC0415
 
     lock = threading.RLock()
     unlocked = BotocoreStubber.__call__
@@ -730,14 +730,11 @@ def inprocess_aws() -> Iterator[Any]:
             return unlocked(self, *args, **kwargs)
 
     BotocoreStubber.__call__ = locked  # type: ignore[method-assign]
-    moto_transactions.install()
-    moto_queries.install()  # every request is serialized by `locked`, as moto_queries requires
     try:
-        with mock_aws():
+        # The embedded endpoint's patches; every request is serialized by `locked`, as moto_queries requires.
+        with moto_patched(), mock_aws():
             yield boto3.client("dynamodb", region_name=REGION), None
     finally:
-        moto_queries.uninstall()
-        moto_transactions.uninstall()
         BotocoreStubber.__call__ = unlocked  # type: ignore[method-assign]
 
 
