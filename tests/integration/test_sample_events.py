@@ -63,7 +63,7 @@ from stratoflow.records import (
 from stratoflow.services import runtime
 from stratoflow.states import ChildCancelState, ChildStatus, ParentClosePolicy, TaskStatus, TimerStatus, WorkflowStatus
 from stratoflow.subscriptions import partition, stage_subscriptions
-from stratoflow.tasks import new_task
+from stratoflow.tasks import new_task, note_open_task
 from stratoflow.timers import fire_timer, new_timer, schedule_name, timer_schedule
 from stratoflow.tokens import revoke_token
 from stratoflow.values import dumps, loads
@@ -200,7 +200,8 @@ class Story:
         )
         stage_value(self.tx, task, "input", dumps(CHARGE))
         self.tx.put(task)
-        self.tx.put(TaskRef(self.saga.pk, keys.taskref_sk(TASK), task_id=TASK))
+        if note_open_task(self.saga, TASK):  # as the submission does: a short id is kept on the execution
+            self.tx.put(TaskRef(self.saga.pk, keys.taskref_sk(TASK), task_id=TASK))
         self.history.append("TASK_SCHEDULED", {"taskExecutionId": TASK, "kind": "charge-card", "input": CHARGE})
         self.task = task
         return task
@@ -899,7 +900,9 @@ def _submit_commands(stack: LocalStack, function: str, event: dict[str, Any]) ->
         0,
         WID,
     )
-    assert _stored(TaskRef, saga.pk, keys.taskref_sk(TASK)).task_id == TASK
+    # the execution keeps its open task's id, so no reference item
+    assert (saga.open_tasks, saga.task_refs) == ({TASK}, False)
+    assert repository().get(TaskRef, saga.pk, keys.taskref_sk(TASK)) is None
     timer = timer_item()
     assert (timer.status, timer.fire_at) == ("STARTED", fire_at)
     # the timer's INSERT reaches the outbox dispatcher, which creates its one-time schedule
