@@ -7,16 +7,12 @@ looks at what is in `sys.modules` once the import is done.
 from __future__ import annotations
 
 import functools
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.handler_probe import REPO, probe_handler
+
 FOLDERS = sorted(path.parent.name for path in (REPO / "functions").glob("*/app.py"))
 # The functions that validate with pydantic: the API (Powertools' resolver with validation) and the event parsers.
 VALIDATING = {
@@ -40,19 +36,7 @@ print(json.dumps({"modules": modules, "collector": gc.isenabled(), "frozen": gc.
 
 @functools.cache
 def _imported(folder: str) -> dict[str, Any]:
-    code_dir = REPO / "functions" / folder
-    environment = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "POWERTOOLS_"))}
-    environment["PYTHONPATH"] = os.pathsep.join([str(code_dir), str(REPO / "layers" / "stratoflow")])
-    completed = subprocess.run(
-        [sys.executable, "-c", _PROBE],
-        env={**environment, "AWS_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true"},
-        cwd=code_dir,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    return dict(json.loads(completed.stdout.strip().splitlines()[-1]))
+    return probe_handler(folder, _PROBE, {"POWERTOOLS_TRACE_DISABLED": "true"})
 
 
 def _loaded_by(folder: str) -> set[str]:

@@ -6,15 +6,9 @@ Each case imports a real handler in a fresh interpreter with the environment Lam
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.handler_probe import REPO, probe_handler
 
 _PROBE = """
 import json, sys
@@ -32,19 +26,7 @@ print(json.dumps({"botocore": hasattr(BaseClient._make_api_call, "__wrapped__"),
 
 
 def _import_handler(folder: str, environment: dict[str, str], probe: str = _PROBE) -> dict[str, object]:
-    code_dir = REPO / "functions" / folder
-    base = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "POWERTOOLS_", "LAMBDA_"))}
-    base["PYTHONPATH"] = os.pathsep.join([str(code_dir), str(REPO / "layers" / "stratoflow")])
-    completed = subprocess.run(
-        [sys.executable, "-c", probe],
-        env={**base, "AWS_REGION": "us-east-1", **environment},
-        cwd=code_dir,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    return dict(json.loads(completed.stdout.strip().splitlines()[-1]))
+    return probe_handler(folder, probe, environment)
 
 
 @pytest.mark.parametrize("folder", ["worker_api", "outbox_dispatcher"])
