@@ -19,7 +19,6 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
     VersionAttribute,
 )
-from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.connection import TableConnection
 from pynamodb.connection.base import MetaTable
 from pynamodb.constants import (
@@ -31,6 +30,7 @@ from pynamodb.constants import (
     LOCAL_SECONDARY_INDEXES,
     TABLE_NAME,
 )
+from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.models import Model
 
 from stratoflow.records import (
