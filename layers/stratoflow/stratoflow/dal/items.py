@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import MISSING, Field, fields
 from types import UnionType
-from typing import Any, ClassVar, TypeVar, get_args, get_origin, get_type_hints
+from typing import Any, ClassVar, TypeVar, cast, get_args, get_origin, get_type_hints
 
 from pynamodb.attributes import (
     Attribute,
@@ -31,7 +31,7 @@ from pynamodb.constants import (
     TABLE_NAME,
 )
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
-from pynamodb.models import Model
+from pynamodb.models import MetaProtocol, Model
 
 from stratoflow.records import (
     Batch,
@@ -265,14 +265,14 @@ class BoundModels:
 def _table_connection(models: list[type[BaseItem]]) -> TableConnection:
     """One connection to the models' table that knows every index any of them declares (PynamoDB looks an index's
     keys up on the connection's table description)."""
-    attributes: dict[str, dict[str, str]] = {}
+    attributes: dict[str, Any] = {}
     indexes: dict[str, dict[str, Any]] = {}
     for model in models:
         schema = model._get_schema()
         attributes.update((a[ATTR_NAME], a) for a in schema["attribute_definitions"])
         for index in schema["global_secondary_indexes"]:
             indexes[index["index_name"]] = {INDEX_NAME: index["index_name"], KEY_SCHEMA: index["key_schema"]}
-    meta = models[0].Meta
+    meta = cast(MetaProtocol, models[0].Meta)  # filled in with PynamoDB's defaults when the class was made
     description = {
         TABLE_NAME: meta.table_name,
         KEY_SCHEMA: models[0]._get_schema()["key_schema"],
