@@ -62,6 +62,13 @@ ADAPTED_CLASSES_SHA256: dict[tuple[str, str], str] = {
         "moto.dynamodb.parsing.validators",
         "Validator",
     ): "550a62418ff7b2242ad2fc622e9ae0ecf318e74895eacf6e647bb9a1909aacc0",
+    # What the endpoint's DynamoDB path (`embedded_endpoint.dynamodb_answer`) does in place of moto's Flask view.
+    ("moto.core.utils", "convert_to_flask_response"): (
+        "8233042e603c198f52c3616f7b79a5813c72ff3fd172422b0da40dcb587d540f"
+    ),
+    ("moto.moto_server.werkzeug_app", "BackendRequest"): (
+        "6ade7d0bb6caa276f6488b3d5067756face8ae115ad8a8be4e94454171ecb437"
+    ),
 }
 
 # (module, name) → parameter names the adapter passes or relies on.
@@ -171,6 +178,7 @@ def check_moto() -> None:
     _check_source("moto.core.responses", "BaseResponse", "serialized", SERIALIZED_SHA256, problems)
     _check_serializer(problems)
     _check_defined_source("moto.core.utils", "method_names_from_class", METHOD_NAMES_SHA256, problems)
+    _check_dynamodb_urls(problems)
     for (module_name, class_name), sha256 in ADAPTED_CLASSES_SHA256.items():
         _check_defined_source(module_name, class_name, sha256, problems)
     if problems:
@@ -279,6 +287,13 @@ def _check_serializer(problems: list[str]) -> None:
         return "".join(inspect.getsource(owner) for owner in classes)
 
     _check_digest("moto's JSON serializer", source, JSON_SERIALIZER_SHA256, problems)
+
+
+def _check_dynamodb_urls(problems: list[str]) -> None:
+    """moto's server sends every DynamoDB request, whatever its path, to `DynamoHandler.dispatch`."""
+    urls = _import("moto.dynamodb.urls", problems)
+    if urls is not None and urls.url_paths != {"{0}/": urls.DynamoHandler.dispatch}:
+        problems.append(f"moto.dynamodb.urls.url_paths changed: {urls.url_paths!r}")
 
 
 def _check_defined_source(module_name: str, name: str, sha256: str, problems: list[str]) -> None:
