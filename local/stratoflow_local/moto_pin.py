@@ -32,6 +32,10 @@ TRANSACT_WRITE_ITEMS_SHA256 = "81db2cb7d94e39c90b3a2077e1f4bb41a449c558ef9b1b1e2
 TABLE_QUERY_SHA256 = "002b4d00be6df07cf37f6cbe0132e5eb89455ae12a8e79b23db3fb492450f21e"
 # SHA-256 of `inspect.getsource(DynamoDBStreamsHandler.get_records)`: `moto_queries` renders its answer itself.
 GET_RECORDS_SHA256 = "eca5821a96bdd10d8ae32ccc432f7c7df424a484f388ab2a8ecb2e8c9a2026ce"
+# SHA-256 of the sources of `SecondaryIndex.project` and the `Item.project` it calls, which
+# `moto_queries.direct_project` replaces.
+INDEX_PROJECT_SHA256 = "b2eb603ebd167860fa4c2f5d93663e85cc4ac4b4a26708cdb0daafbe7d68dbe7"
+ITEM_PROJECT_SHA256 = "f411e6d8b56886f45f401edc20c2fd6d4e671136d9cf7ff21c434479b1e84a79"
 # SHA-256 of `inspect.getsource(BaseResponse.serialized)`: `moto_responses` stands in for it for DynamoDB.
 SERIALIZED_SHA256 = "af486a0ef132716231d3a6484c32ae91a54b40fbc1d24fff01c78c813d251110"
 # SHA-256 of `inspect.getsource(moto.core.utils.method_names_from_class)`: `moto_responses` remembers its answers.
@@ -172,6 +176,8 @@ def check_moto() -> None:
     _check_backend(problems)
     _check_table_shape(problems)
     _check_source("moto.dynamodb.models.table", "Table", "query", TABLE_QUERY_SHA256, problems)
+    _check_source("moto.dynamodb.models.table", "SecondaryIndex", "project", INDEX_PROJECT_SHA256, problems)
+    _check_source("moto.dynamodb.models.dynamo_type", "Item", "project", ITEM_PROJECT_SHA256, problems)
     _check_source(
         "moto.dynamodbstreams.responses", "DynamoDBStreamsHandler", "get_records", GET_RECORDS_SHA256, problems
     )
