@@ -384,6 +384,37 @@ per task execution (the combined calls take the worker from 6 to about 2 per tas
 index for moto's index queries."""
 
 
+WHAT_LIMITS_IT_NOW = """What limits it now (a profile of the SDK measure's second run, after the changes above and three
+more: every
+PynamoDB model of a container shares one connection, so a cold container builds one botocore client instead of
+fourteen; the endpoint hands DynamoDB requests to moto's view without the Flask app around it, about 1 ms less per
+request; and an index query projects its items without moto's JSON round trip per attribute, 0.5 → 0.05 ms per
+item):
+
+- **The stack's own process is the ceiling.** It serves the front door, the runtime's Runtime API, the embedded
+  endpoint and the event sources, and it runs at about 85 % of one CPU for the whole measure, while the Lambda
+  containers together use about 40 % of the other (the SDK worker, in its own process, 5 %). One Python process
+  holds one lock on moto and one GIL, so more concurrency in the worker adds nothing.
+- **In that process** (samples holding the GIL): the endpoint's HTTP server (werkzeug's request parsing and
+  response writing) 16 %, `Query` 15 %, `UpdateItem` 15 % (half of it moto parsing the condition expression),
+  the other requests (Streams `GetRecords`, SQS, request dispatch) 14 %, and the stream consumers' client side
+  (botocore parsing the records) 13 %.
+- **Per task execution** the endpoint serves about 23 requests: 2.6 `Query`, 2.0 `UpdateItem`, 1.3 `GetItem` and
+  1.3 `TransactWriteItems` for the submissions; 2.1 `UpdateItem`, 2.0 `GetItem`, 1.8 `Query` and 1.0
+  `TransactWriteItems` for the worker API; 2.8 Streams `GetRecords` and 1.5 SQS `ReceiveMessage` for the event
+  sources; the rest for the caller's result polls, the outbox and the sweeper. Every API request already makes the
+  design's minimum (docs/benchmarks.md, "Per operation").
+- **The first run** starts 12-13 containers (WorkerApi and SubmitWorkflowCommands grow to 8 each as the worker's
+  concurrency rises), each a cold start of about a second of CPU on a machine that has two: hence the two figures.
+- **In the handlers** botocore's client side is about 60 % of each AWS call's CPU (signing, event hooks, parsing);
+  it runs in parallel in the containers, so it shows in latency (a sequential workflow's step is four requests on
+  the critical path, about 330 ms), not in throughput.
+
+50 task executions per second would need the endpoint to serve those 23 requests in about 20 ms together, under
+1 ms each; moto takes 2-5 ms of CPU for each, its HTTP server included. The goals of this page are not met on
+moto."""
+
+
 def section(result: dict[str, Any]) -> str:
     machine = result["machine"]
     return "\n".join(
@@ -405,6 +436,8 @@ def section(result: dict[str, Any]) -> str:
             COMBINED_CALLS,
             "",
             WHERE_THE_TIME_GOES,
+            "",
+            WHAT_LIMITS_IT_NOW,
             "",
             BEFORE,
         ]
