@@ -390,7 +390,7 @@ instead of fourteen; the endpoint hands DynamoDB requests to moto's view without
 less per request; an index query projects its items without moto's JSON round trip per attribute, 0.5 → 0.05 ms
 per item; and woken stream consumers gather a burst of writes for 100 ms before reading, so that reading and
 delivering no longer compete with the request that wrote. Before these four, the writes above took 38, 100, 62, 88
-and 75 ms at p50, 35-55 % more, the SDK measure ran at 2.9 task executions/s and the 10 steps took 4.5 s):
+and 75 ms at p50 (1.5-2.2 times as long), the SDK measure ran at 2.9 task executions/s and the 10 steps took 4.5 s):
 
 - **The stack's own process is the ceiling.** It serves the front door, the runtime's Runtime API, the embedded
   endpoint and the event sources, and it runs at about 85 % of one CPU for the whole measure, while the Lambda
