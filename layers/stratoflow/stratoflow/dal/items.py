@@ -280,17 +280,20 @@ def _table_connection(models: list[type[BaseItem]]) -> TableConnection:
         GLOBAL_SECONDARY_INDEXES: list(indexes.values()),
         LOCAL_SECONDARY_INDEXES: [],
     }
-    return TableConnection(
-        meta.table_name,
-        meta_table=MetaTable(description),
-        region=meta.region,
-        host=meta.host,
-        connect_timeout_seconds=meta.connect_timeout_seconds,
-        read_timeout_seconds=meta.read_timeout_seconds,
-        max_retry_attempts=meta.max_retry_attempts,
-        max_pool_connections=meta.max_pool_connections,
-        extra_headers=meta.extra_headers,
-    )
+    settings = {name: getattr(meta, name) for name in _CONNECTION_SETTINGS}  # as the model would connect itself
+    return TableConnection(meta.table_name, meta_table=MetaTable(description), **settings)
+
+
+# The `Meta` attributes PynamoDB's `Model._get_connection` passes on to `TableConnection` (no credentials here).
+_CONNECTION_SETTINGS = (
+    "region",
+    "host",
+    "connect_timeout_seconds",
+    "read_timeout_seconds",
+    "max_retry_attempts",
+    "max_pool_connections",
+    "extra_headers",
+)
 
 
 def to_model(models: BoundModels, record: Record) -> BaseItem:
