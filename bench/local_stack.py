@@ -384,13 +384,12 @@ per task execution (the combined calls take the worker from 6 to about 2 per tas
 index for moto's index queries."""
 
 
-WHAT_LIMITS_IT_NOW = """What limits it now (a profile of the SDK measure's second run, after the changes above and four
+WHAT_LIMITS_IT_NOW = """What limits it now (a profile of the SDK measure's second run, after the changes above and three
 more: every PynamoDB model of a container shares one connection, so a cold container builds one botocore client
 instead of fourteen; the endpoint hands DynamoDB requests to moto's view without the Flask app around it, about 1 ms
-less per request; an index query projects its items without moto's JSON round trip per attribute, 0.5 → 0.05 ms
-per item; and woken stream consumers gather a burst of writes for 100 ms before reading, so that reading and
-delivering no longer compete with the request that wrote. Before these four, the writes above took 38, 100, 62, 88
-and 75 ms at p50 (1.5-2.2 times as long), the SDK measure ran at 2.9 task executions/s and the 10 steps took 4.5 s):
+less per request; and an index query projects its items without moto's JSON round trip per attribute, 0.5 → 0.05 ms
+per item. Before these, the writes above took 38, 100, 62, 88 and 75 ms at p50, the SDK measure ran at 2.9 task
+executions/s and the 10 steps took 4.5 s):
 
 - **The stack's own process is the ceiling.** It serves the front door, the runtime's Runtime API, the embedded
   endpoint and the event sources, and it runs at about 85 % of one CPU for the whole measure, while the Lambda

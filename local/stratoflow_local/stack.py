@@ -35,7 +35,7 @@ from stratoflow_local.persistence import RequestJournal, StreamCheckpoints
 from stratoflow_local.resources import client, provision
 from stratoflow_local.runtime import FunctionError, LambdaRuntime
 from stratoflow_local.scheduler import PeriodicTicker, SchedulerEmulator
-from stratoflow_local.streams import FED_COALESCE_SECONDS, FED_POLL_INTERVAL, StreamPoller
+from stratoflow_local.streams import FED_POLL_INTERVAL, StreamPoller
 from stratoflow_local.template import LocalNames, LocalTemplate, load_template
 from stratoflow_local.tokens import DEV_TOKEN, TokenSpec, parse_token, parse_tokens, store_tokens
 
@@ -294,7 +294,6 @@ class LocalStack:
             # The embedded endpoint says when something changed: the event sources wake then, and poll only rarely
             # otherwise (every poll takes the endpoint's one lock). SQS is still polled often, for delayed messages.
             self.streams.poll_interval = FED_POLL_INTERVAL
-            self.streams.coalesce_seconds = FED_COALESCE_SECONDS
             self.scheduler.poll_interval = FED_POLL_INTERVAL
             self.operator_sources.buses.poll_interval = FED_POLL_INTERVAL
             add_change_listener(self._changed)

@@ -44,11 +44,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_POLL_INTERVAL = 0.05
 # With an embedded endpoint the consumers are woken by every DynamoDB change, so polling is only the safety net.
 FED_POLL_INTERVAL = 1.0
-# A consumer woken by a change waits this long before it reads, so that the writes of a burst are read and delivered
-# together instead of one GetRecords and one invocation each, which compete with the requests that wrote for the
-# stack's one process and the endpoint's one lock. Lambda itself reads a shard about four times a second.
-# `wait_idle` callers do not wait for it.
-FED_COALESCE_SECONDS = 0.1
 # New shards (a closed shard's children) are looked for this often, not on every poll.
 SHARD_DISCOVERY_SECONDS = 10.0
 _RETRY_DELAY = 0.02
@@ -182,9 +177,7 @@ class _Consumer:
                 else:
                     self._poller.activity += 1
                 self._poller.condition.notify_all()
-            woken = self._wake.wait(self._poller.poll_interval)
-            if woken and self._poller.coalesce_seconds and not self._poller.hurry:
-                self._poller.stopping.wait(self._poller.coalesce_seconds)
+            self._wake.wait(self._poller.poll_interval)
             self._wake.clear()
 
     # ------------------------------------------------------------ reading
@@ -389,8 +382,6 @@ class StreamPoller:
         self.duplicate_deliveries = duplicate_deliveries
         self.reorder = reorder
         self.poll_interval = poll_interval
-        self.coalesce_seconds = 0.0  # how long a woken consumer waits before it reads (FED_COALESCE_SECONDS)
-        self.hurry = 0  # callers of `wait_idle` waiting: consumers read as soon as they are woken
         self.stopping = threading.Event()
         self.condition = threading.Condition()
         self.activity = 0
@@ -439,15 +430,6 @@ class StreamPoller:
         Such a round starts after the call, so every record written before it (and every record its deliveries
         wrote) has been delivered, retried or sent to the on-failure destination. Raise `TimeoutError` otherwise.
         """
-        with self.condition:
-            self.hurry += 1
-        try:
-            self._wait_idle(timeout)
-        finally:
-            with self.condition:
-                self.hurry -= 1
-
-    def _wait_idle(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         with self.condition:
             while True:

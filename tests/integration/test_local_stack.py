@@ -218,25 +218,6 @@ class TestGateway:
 
 
 class TestStreams:
-    def test_writes_in_a_burst_are_read_and_delivered_together(self, fixture_stack: tuple[LocalStack, Path]) -> None:
-        """A consumer woken by a change waits a moment before it reads (as Lambda polls a shard a few times a
-        second), so the records of writes made one after another reach the function in a few batches, not one each;
-        the order within the shard is kept."""
-        stack, journal_file = fixture_stack
-        before = len(delivered_keys(journal_file, CHILD_CANCEL))
-        keys = [f"OUTBOX#CHILD_CANCEL#burst-{index:02d}" for index in range(12)]
-
-        table, ddb = stack.template.tables["Table"].name, stack.client("dynamodb")
-        pace = threading.Event()
-        for key in keys:  # twelve separate writes 20 ms apart, each waking the consumers: a consumer reading at
-            ddb.put_item(TableName=table, Item=item("T#acme#WF#burst", key))  # once would deliver one batch each
-            pace.wait(0.02)
-        stack.wait_idle()
-
-        batches = delivered_keys(journal_file, CHILD_CANCEL)[before:]
-        assert [key for batch in batches for key in batch] == keys
-        assert len(batches) <= len(keys) // 2
-
     def test_filters_route_records_to_their_functions(self, fixture_stack: tuple[LocalStack, Path]) -> None:
         stack, journal_file = fixture_stack
         pk = "T#acme#WF#filters"
