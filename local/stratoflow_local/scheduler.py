@@ -15,6 +15,7 @@ tests, `duplicate_invocations` invokes every schedule twice.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -23,7 +24,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -115,6 +116,7 @@ class SchedulerEmulator:
         self.cycle_finished = 0
         self._stopping = threading.Event()
         self._wake = threading.Event()
+        self._held = False
         self._errors = 0
         self._next_due = float("inf")
         self._details: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}
@@ -136,6 +138,19 @@ class SchedulerEmulator:
         """Poll now (the local stack calls it when the embedded endpoint saw a schedule change)."""
         self._wake.set()
 
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Fire nothing inside; what fell due meanwhile fires on leaving, late, as EventBridge Scheduler may fire.
+
+        For tests of races that one schedule must lose whatever the machine's load: they decide when it may fire.
+        """
+        self._held = True
+        try:
+            yield
+        finally:
+            self._held = False
+            self.wake()
+
     def wait_cycle(self, timeout: float = 10.0) -> None:
         """Return after a full poll that started after this call (every schedule due by now has fired)."""
         deadline = time.monotonic() + timeout
@@ -151,6 +166,10 @@ class SchedulerEmulator:
 
     def _run(self) -> None:
         while not self._stopping.is_set():
+            if self._held:
+                self._wake.wait(self.poll_interval)
+                self._wake.clear()
+                continue
             with self.condition:
                 self.cycle_started += 1
                 cycle = self.cycle_started

@@ -33,17 +33,17 @@ from stratoflow.states import (
     ChildCancelState,
     ChildStatus,
     ParentClosePolicy,
-    TaskStatus,
     TimerStatus,
     WorkflowStatus,
 )
 from stratoflow.subscriptions import stage_subscriptions
 from stratoflow.tasks import (
-    close_task_attempt,
     forget_open_task,
     get_task_record,
+    mark_cancelled,
     new_task,
     note_open_task,
+    stage_cancelled,
     task_cancelled_event,
     task_reference,
 )
@@ -219,7 +219,8 @@ class _Batch:
     new_timers: set[str] = field(default_factory=set)
     cancelled_timers: set[str] = field(default_factory=set)
     new_tasks: set[str] = field(default_factory=set)
-    cancelled_tasks: set[str] = field(default_factory=set)
+    # Tasks cancelled by this submission → the status each was cancelled in (see stratoflow.tasks.stage_cancelled).
+    cancelled_tasks: dict[str, str] = field(default_factory=dict)
     # Tasks whose open-task record is a reference item (see stratoflow.tasks.note_open_task), not the execution.
     referenced_tasks: set[str] = field(default_factory=set)
     links: dict[str, ChildLink | None] = field(default_factory=dict)
@@ -302,10 +303,12 @@ def _stage_child_item(batch: _Batch, item: Task | Timer) -> None:
             batch.refusals[label] = Conflict(f"task id {item.task_id} already exists", taskExecutionId=item.task_id)
             if referenced and item.task_id not in batch.cancelled_tasks:
                 batch.uow.put(reference, label="taskref")
+        elif item.task_id in batch.cancelled_tasks:
+            stage_cancelled(batch.uow, item, batch.cancelled_tasks[item.task_id])
+            if referenced:
+                batch.uow.delete(reference, label="taskref")
         else:
             batch.uow.put(item, label="task")
-            if referenced and item.task_id in batch.cancelled_tasks:
-                batch.uow.delete(reference, label="taskref")
     elif item.timer_id in batch.new_timers:
         label = f"new-timer:{item.timer_id}"
         batch.uow.put(item, NEW, label=label)
@@ -345,10 +348,7 @@ def _schedule_task(batch: _Batch, index: int, command: ScheduleTask, encoded: st
 def _request_cancel_task(batch: _Batch, index: int, command: RequestCancelTask, encoded: str | None) -> bool:
     task = _task_of_this_execution(batch, index, command.taskExecutionId)
     if task.status in OPEN_TASK:
-        task.status = TaskStatus.CANCELLED
-        task.cancel_reason = command.reason
-        close_task_attempt(task, batch.now)
-        batch.cancelled_tasks.add(task.task_id)
+        batch.cancelled_tasks[task.task_id] = mark_cancelled(task, command.reason, batch.now)
         if forget_open_task(batch.execution, task.task_id):
             batch.referenced_tasks.add(task.task_id)
         batch.history.append("TASK_CANCELLED", task_cancelled_event(task, command.reason))

@@ -1,7 +1,9 @@
 """Tasks: standalone or scheduled by a workflow; leased to workers, retried, timed out and cancelled.
 
 A task reaches exactly one terminal state (I3): every change is saved under the task's version, and the event it
-produces in its workflow is written in the same transaction, conditioned on the workflow being live.
+produces in its workflow is written in the same transaction, conditioned on the workflow being live. A cancel is the
+one exception: it is saved under the status and attempt it was decided on (`stage_cancelled`), so that heartbeats,
+which only extend the lease it voids, cannot refuse it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Any
 from stratoflow.clock import iso_ms
 from stratoflow.dal import keys
 from stratoflow.dal.repository import Repository, TaskLease, commit_or_retry
-from stratoflow.dal.unit_of_work import NEW, UnitOfWork, run_optimistic
+from stratoflow.dal.unit_of_work import NEW, AllOf, FieldIs, UnitOfWork, run_optimistic
 from stratoflow.dispatch import claim_first
 from stratoflow.errors import FailedPrecondition, LeaseLost
 from stratoflow.executions import HistoryWriter, get_execution, is_live, new_work, stage_value, wake, work_view
@@ -64,6 +66,43 @@ def close_task_attempt(task: Task, now_ms: int) -> None:
     task.sweep_pk = None
     task.sweep_at = None
     task.updated_at = iso_ms(now_ms)
+
+
+# What cancelling an open task changes (`mark_cancelled`); the rest of the stored item is left as it is.
+CANCEL_FIELDS = (
+    "status",
+    "cancel_reason",
+    "lease_id",
+    "lease_expires_at",
+    "attempt_deadline",
+    "dispatch_pk",
+    "dispatch_at",
+    "sweep_pk",
+    "sweep_at",
+    "updated_at",
+)
+
+
+def mark_cancelled(task: Task, reason: str | None, now_ms: int) -> str:
+    """An open task → CANCELLED, its attempt closed; returns the status it had, for `stage_cancelled`."""
+    was = task.status
+    task.status = TaskStatus.CANCELLED
+    task.cancel_reason = reason
+    close_task_attempt(task, now_ms)
+    return was
+
+
+def stage_cancelled(uow: UnitOfWork, task: Task, was: str, label: str = "task") -> None:
+    """Write a task `mark_cancelled` ended, under the status and attempt it was cancelled in rather than its version.
+
+    A heartbeat committed since the read extended a lease this cancel voids: under the version, each one would refuse
+    the cancel, and a submission cancelling many running tasks would be retried for as long as any of them keeps
+    heartbeating. A claim, a completion, a failure or an expired lease changes the status or the attempt, and does
+    refuse it (the caller re-reads and decides again); the version still increases, so a heartbeat read before the
+    cancel is refused and, re-read, tells its worker `cancelRequested`.
+    """
+    requires = AllOf((FieldIs("status", was), FieldIs("attempt", task.attempt)))
+    uow.update(task, CANCEL_FIELDS, requires, label=label, under_version=False)
 
 
 def get_task_record(repo: Repository, tenant: str, task_id: str) -> Task | None:
@@ -324,9 +363,7 @@ def _live_owner_or_cancel(rt: Runtime, task: Task, uow: UnitOfWork, now: int) ->
     workflow = get_execution(rt.repo, task.tenant, task.workflow_id)
     if workflow is not None and is_live(workflow):
         return workflow
-    task.status = TaskStatus.CANCELLED
-    task.cancel_reason = task.cancel_reason or "workflow execution ended"
-    close_task_attempt(task, now)
+    mark_cancelled(task, task.cancel_reason or "workflow execution ended", now)
     uow.put(task, label="task")
     return None
 
@@ -341,10 +378,7 @@ def cancel_task(rt: Runtime, tenant: str, task_id: str, reason: str | None) -> d
         now = rt.now_ms()
         uow = UnitOfWork()
         workflow = get_execution(rt.repo, tenant, task.workflow_id) if task.workflow_id else None
-        task.status = TaskStatus.CANCELLED
-        task.cancel_reason = reason
-        close_task_attempt(task, now)
-        uow.put(task, label="task")
+        stage_cancelled(uow, task, mark_cancelled(task, reason, now))
         if workflow is not None and is_live(workflow):
             _tell_workflow(uow, workflow, "TASK_CANCELLED", task_cancelled_event(task, reason), now)
         commit_or_retry(rt.repo, uow)
@@ -383,11 +417,8 @@ def cancel_open_task(rt: Runtime, tenant: str, task_id: str, reason: str) -> boo
         task = get_task_record(rt.repo, tenant, task_id)
         if task is None or task.status not in OPEN_TASK:
             return False
-        task.status = TaskStatus.CANCELLED
-        task.cancel_reason = reason
-        close_task_attempt(task, rt.now_ms())
         uow = UnitOfWork()
-        uow.put(task, label="task")
+        stage_cancelled(uow, task, mark_cancelled(task, reason, rt.now_ms()))
         commit_or_retry(rt.repo, uow)
         return True
 

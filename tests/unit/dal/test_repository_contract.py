@@ -226,6 +226,33 @@ def test_update_sets_only_the_named_fields_and_needs_its_condition(repo: Reposit
     assert repo.get(ChildLink, link().pk, keys.child_sk("absent")) is None
 
 
+def test_an_update_not_under_its_version_is_decided_by_its_requirement_and_still_takes_a_new_version(
+    repo: Repository,
+) -> None:
+    commit(repo, ("put", task(status="RUNNING", attempt=1, lease_id="l1", lease_expires_at=100), None))
+    cancel = repo.get(Task, task().pk, task().sk)
+    holder = repo.get(Task, task().pk, task().sk)
+    assert cancel is not None and holder is not None and cancel.ver == 1
+    holder.lease_expires_at = 200  # a heartbeat, under the version
+    commit(repo, ("put", holder, None))
+
+    def cancel_write(record: Task, status: str) -> UnitOfWork:
+        uow = UnitOfWork()
+        requires = AllOf((status_is(status), FieldIs("attempt", 1)))
+        uow.update(record, ("status", "lease_id", "lease_expires_at"), requires, label="op0", under_version=False)
+        return uow
+
+    cancel.status, cancel.lease_id, cancel.lease_expires_at = "CANCELLED", None, None
+    with pytest.raises(TransactionConflict):
+        repo.commit(cancel_write(cancel, "PENDING"))  # its requirement still decides
+    repo.commit(cancel_write(cancel, "RUNNING"))  # the heartbeat's newer version does not
+    stored = repo.get(Task, task().pk, task().sk)
+    assert stored is not None
+    assert (stored.status, stored.lease_id, stored.lease_expires_at, stored.ver) == ("CANCELLED", None, None, 3)
+    holder.lease_expires_at = 300  # the heartbeat's next write, from its copy read before the cancel: refused
+    assert refused(repo, ("put", holder, None)) == ["op0"]
+
+
 def test_delete_while_it_exists(repo: Repository) -> None:
     commit(repo, ("put", timer(), None))
     commit(repo, ("delete", timer(), EXISTS))

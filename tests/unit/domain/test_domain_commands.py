@@ -130,6 +130,66 @@ def test_request_cancel_task_cancels_an_open_task_with_task_cancelled(engine: En
     engine.check()
 
 
+def heartbeats_before_each_commit(engine: Engine, monkeypatch: pytest.MonkeyPatch, leases: dict[str, str]) -> list[Any]:
+    """From now on, every commit is preceded by a heartbeat of each task in `leases`, committed first: each lands
+    between what the committing request read and its write. Returns the heartbeats' answers."""
+    answers: list[Any] = []
+    commit = engine.rt.repo.commit
+    beating = False
+
+    def commit_after_heartbeats(uow: Any) -> None:
+        nonlocal beating
+        if not beating:
+            beating = True
+            try:
+                answers.extend(engine.heartbeat(task_id, lease_id) for task_id, lease_id in leases.items())
+            finally:
+                beating = False
+        commit(uow)
+
+    monkeypatch.setattr(engine.rt.repo, "commit", commit_after_heartbeats)
+    return answers
+
+
+def test_heartbeats_between_its_read_and_its_write_never_hold_up_a_submission_cancelling_running_tasks(
+    engine: Engine, running: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ten running tasks whose workers heartbeat all the time: the submission that cancels them all must commit on
+    # its first attempt, not be retried until no heartbeat happens to land in between (it would never commit).
+    wid, lease = running
+    ids = [f"t{number}" for number in range(10)]
+    scheduled = [{"type": "SCHEDULE_TASK", "taskExecutionId": task_id, "kind": "render"} for task_id in ids]
+    engine.submit(wid, lease, [*scheduled, {"type": "START_TIMER", "timerId": "deadline", "durationMs": 5}])
+    leases = {task_id: engine.claim_task(task_id) for task_id in ids}
+    engine.clock.advance(10)
+    engine.fire(wid, "deadline")
+    workflow_lease = engine.claim(wid)
+    answers = heartbeats_before_each_commit(engine, monkeypatch, leases)
+    cancels = [{"type": "REQUEST_CANCEL_TASK", "taskExecutionId": task_id, "reason": "deadline"} for task_id in ids]
+    result = engine.submit(wid, workflow_lease, cancels)
+    assert [e["type"] for e in result["events"]] == ["TASK_CANCELLED"] * 10
+    assert len(answers) == 10 and not any(answer["cancelRequested"] for answer in answers)  # one attempt
+    monkeypatch.undo()
+    for task_id, lease_id in leases.items():
+        stored = engine.task_item(task_id)
+        assert (stored["status"], stored["cancelReason"]) == ("CANCELLED", "deadline")
+        assert not {"leaseId", "leaseExpiresAt", "sweepPk", "sweepAt"} & stored.keys()
+        assert engine.heartbeat(task_id, lease_id) == {"cancelRequested": True, "leaseExpiresAt": None}
+    engine.check()
+
+
+def test_a_heartbeat_between_its_read_and_its_write_does_not_refuse_a_cancel_call(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    task_id = engine.create_task()["taskExecutionId"]
+    lease = engine.claim_task(task_id)
+    answers = heartbeats_before_each_commit(engine, monkeypatch, {task_id: lease})
+    assert engine.cancel_task(task_id, "not needed")["status"] == "CANCELLED"
+    assert len(answers) == 1  # committed on the first attempt
+    monkeypatch.undo()
+    assert engine.heartbeat(task_id, lease) == {"cancelRequested": True, "leaseExpiresAt": None}
+
+
 def test_request_cancel_task_of_a_finished_task_appends_nothing(engine: Engine, running: tuple[str, str]) -> None:
     wid, lease = running
     engine.submit(wid, lease, [{"type": "SCHEDULE_TASK", "taskExecutionId": "t1", "kind": "ship"}])

@@ -220,7 +220,9 @@ class DynamoRepository:
                     if op.kind == "put":
                         tx.save(item, condition=condition)
                     elif op.kind == "update":
-                        tx.update(item, self._actions(item, op), condition=condition)
+                        tx.update(
+                            item, self._actions(item, op), condition=condition, add_version_condition=op.under_version
+                        )
                     elif op.kind == "delete":
                         tx.delete(item, condition=condition, add_version_condition=False)
                     else:
@@ -248,7 +250,7 @@ class DynamoRepository:
             if op.kind == "put":
                 item.save(condition=condition)
             elif op.kind == "update":
-                item.update(self._actions(item, op), condition=condition)
+                item.update(self._actions(item, op), condition=condition, add_version_condition=op.under_version)
             else:
                 item.delete(condition=condition, add_version_condition=False)
         except PynamoDBException as exc:

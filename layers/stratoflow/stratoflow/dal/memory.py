@@ -222,7 +222,7 @@ class MemoryRepository:
     def _allowed(self, op: unit_of_work.Operation) -> bool:
         item = self._items.get(op.key)
         record_type = type(op.record)
-        if op.kind in ("put", "update") and unit_of_work.is_versioned(op.record):
+        if op.kind in ("put", "update") and unit_of_work.is_versioned(op.record) and op.under_version:
             version = unit_of_work.version_of(op.record)
             if version is None and item is not None and "ver" in item:
                 return False

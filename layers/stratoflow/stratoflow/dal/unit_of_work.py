@@ -3,9 +3,10 @@
 The domain adds records to a `UnitOfWork` - each put, update, delete or check with a label and an optional
 requirement ("must not exist", "only while status = STARTED", ...) - and the repository commits it atomically: one
 conditional single-item write when one item changes, one TransactWriteItems when several do. A versioned record (one
-with a `ver`) is always saved under the version it was read at, whatever else it requires. When a requirement fails,
-the commit raises `TransactionConflict` naming the labels of the failed operations, so the domain can tell
-optimistic contention (re-read and retry) from a real refusal (a duplicate id, a terminal task).
+with a `ver`) is saved under the version it was read at, whatever else it requires, except by an update that says
+its requirement alone decides (`under_version=False`); every write of a versioned record increases its version.
+When a requirement fails, the commit raises `TransactionConflict` naming the labels of the failed operations, so
+the domain can tell optimistic contention (re-read and retry) from a real refusal (a duplicate id, a terminal task).
 
 Nothing here knows how records are stored: the repositories (`dal.dynamodb`, `dal.memory`) translate requirements.
 """
@@ -158,6 +159,8 @@ class Operation:
     fields: tuple[str, ...] = ()  # an update's fields, set to the record's values
     # An update's counters, each increased by its amount on the stored item (whatever copy the writer holds).
     increments: tuple[tuple[str, int], ...] = ()
+    # False: a versioned record's update is decided by `requires` alone, not by the version it was read at.
+    under_version: bool = True
 
     @property
     def key(self) -> tuple[str, str]:
@@ -185,10 +188,21 @@ class UnitOfWork:
         requires: Requirement | None = None,
         label: str = "update",
         increments: dict[str, int] | None = None,
+        *,
+        under_version: bool = True,
     ) -> None:
         """Set these fields of the stored item to the record's values (None: removed), leaving the others as they
-        are, and add `increments` to the stored counters (for counters several writers add to concurrently)."""
-        self.operations.append(Operation("update", label, record, requires, fields, tuple((increments or {}).items())))
+        are, and add `increments` to the stored counters (for counters several writers add to concurrently).
+
+        `under_version=False` lets `requires` alone guard a versioned record: the write commits over changes made
+        since the read that `requires` does not care about (a task's lease extended by a heartbeat while it is being
+        cancelled). The stored version still increases, so a writer holding an older copy is refused; the record's
+        own version afterwards is the one it was read at plus one, possibly behind the stored one, so writing it
+        again under its version may be refused and retried, never lost.
+        """
+        self.operations.append(
+            Operation("update", label, record, requires, fields, tuple((increments or {}).items()), under_version)
+        )
 
     def update_key(
         self,
