@@ -87,7 +87,26 @@ def _payload(schedule: Mapping[str, Any]) -> Any:
         return raw
 
 
-class SchedulerEmulator:
+class _Holdable:
+    """A time-driven event source a test can hold: for races that a timer must lose whatever the machine's load."""
+
+    _held = False
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Invoke nothing inside; what falls due meanwhile runs after leaving, late, as AWS may run it late."""
+        self._held = True
+        try:
+            yield
+        finally:
+            self._held = False
+            self._released()
+
+    def _released(self) -> None:
+        pass
+
+
+class SchedulerEmulator(_Holdable):
     """Polls the template's schedule groups and invokes due one-time schedules' targets."""
 
     def __init__(
@@ -116,7 +135,6 @@ class SchedulerEmulator:
         self.cycle_finished = 0
         self._stopping = threading.Event()
         self._wake = threading.Event()
-        self._held = False
         self._errors = 0
         self._next_due = float("inf")
         self._details: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}
@@ -138,18 +156,8 @@ class SchedulerEmulator:
         """Poll now (the local stack calls it when the embedded endpoint saw a schedule change)."""
         self._wake.set()
 
-    @contextlib.contextmanager
-    def held(self) -> Iterator[None]:
-        """Fire nothing inside; what fell due meanwhile fires on leaving, late, as EventBridge Scheduler may fire.
-
-        For tests of races that one schedule must lose whatever the machine's load: they decide when it may fire.
-        """
-        self._held = True
-        try:
-            yield
-        finally:
-            self._held = False
-            self.wake()
+    def _released(self) -> None:
+        self.wake()
 
     def wait_cycle(self, timeout: float = 10.0) -> None:
         """Return after a full poll that started after this call (every schedule due by now has fired)."""
@@ -338,8 +346,9 @@ def scheduled_event(template: LocalTemplate, schedule: PeriodicSchedule) -> dict
     }
 
 
-class PeriodicTicker:
-    """Invokes each enabled periodic schedule's function every `period` seconds (None: the template's rate)."""
+class PeriodicTicker(_Holdable):
+    """Invokes each enabled periodic schedule's function every `period` seconds (None: the template's rate); a tick
+    that falls while it is held is skipped."""
 
     def __init__(self, template: LocalTemplate, invoke: Invoke, period: float | None) -> None:
         self.template = template
@@ -366,6 +375,8 @@ class PeriodicTicker:
     def _run(self, schedule: PeriodicSchedule) -> None:
         period = self.period if self.period is not None else schedule.rate_seconds
         while not self._stopping.wait(period):
+            if self._held:
+                continue
             payload = schedule.input if schedule.input is not None else scheduled_event(self.template, schedule)
             try:
                 self.invoke(schedule.function, payload)

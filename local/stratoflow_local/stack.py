@@ -371,6 +371,16 @@ class LocalStack:
             raise RuntimeError("the stack is not running")
         return self.runtime.invoke(logical_id, event)
 
+    @contextmanager
+    def time_held(self) -> Iterator[None]:
+        """Nothing fires by the clock inside: neither a schedule (the scheduler emulator) nor the sweeper (overdue
+        timers, expired leases). What falls due meanwhile runs after, late, as AWS may run it late. For tests of a race
+        a timer must lose however loaded the machine is."""
+        if self.scheduler is None or self.periodic is None:
+            raise RuntimeError("the stack is not running")
+        with self.scheduler.held(), self.periodic.held():
+            yield
+
     def wait_idle(self, timeout: float = 10.0) -> None:
         """Wait until every stream record written so far (and what its delivery wrote) is delivered, and every
         schedule due by now has fired; raise `TimeoutError` after `timeout` seconds."""

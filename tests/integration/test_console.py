@@ -103,7 +103,7 @@ def test_an_execution_page_shows_its_timeline_children_and_cancels_behind_a_conf
     assert subjects == ["workflow", f"task:{workflow_id}.reserve", "timer:payment-window",
                         f"child:{workflow_id}.shipping"]
     click(browser, "tab-raw")
-    assert f'"workflowExecutionId": "{workflow_id}"' in by_id(browser, "raw-json").text
+    wait(browser, lambda d: f'"workflowExecutionId": "{workflow_id}"' in by_id(d, "raw-json").text, "the raw JSON")
     click(browser, "tab-timeline")
 
     # The confirmation: backing out changes nothing.

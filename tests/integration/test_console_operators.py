@@ -46,7 +46,7 @@ def test_terminate_needs_a_reason_and_shows_the_termination(local_stack: LocalSt
     wait(browser, lambda d: texts(d, "#status-badge .badge") == ["TERMINATED"], "TERMINATED on the page")
     banner = wait(browser, lambda d: by_id(d, "banner").text, "the termination banner")
     assert "Terminated" in banner and "by api" in banner and "stuck on the provider" in banner
-    assert by_id(browser, "cancel-button").get_attribute("disabled") is not None
+    wait(browser, lambda d: by_id(d, "cancel-button").get_attribute("disabled") is not None, "cancel disabled")
     wait(browser, lambda d: "WORKFLOW_TERMINATED" in attributes(d, "#timeline tbody tr", "data-type"),
          "the terminal event in the timeline")
 

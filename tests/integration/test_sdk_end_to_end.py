@@ -348,9 +348,10 @@ def test_a_timer_that_wins_a_race_against_a_task_cancels_the_task(sdk: Harness) 
 
 
 def test_a_task_that_wins_a_race_against_a_timer_cancels_the_timer_which_never_fires(sdk: Harness) -> None:
-    # The scheduler is held until the workflow has ended, so the task wins however loaded the machine is; the timer's
-    # schedule, due meanwhile, is then delivered late, as EventBridge Scheduler may deliver it.
-    with sdk.stack.scheduler.held(), sdk.worker():
+    # Nothing fires by the clock until the workflow has ended (neither the timer's schedule nor the sweeper's net for
+    # overdue timers), so the task wins however loaded the machine is; the schedule, due meanwhile, is then delivered
+    # late, as EventBridge Scheduler may deliver it.
+    with sdk.stack.time_held(), sdk.worker():
         wid = sdk.start("sdk-task-vs-timer", {"taskWins": True, "key": "fast", "timerSeconds": 1})
         result = sdk.client.result(wid, timeout=RESULT_TIMEOUT)
         events = sdk.history(wid)

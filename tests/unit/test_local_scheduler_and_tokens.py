@@ -1,13 +1,18 @@
-"""When a schedule is due, and how token lists are read."""
+"""When a schedule is due, how token lists are read, and holding the periodic ticker."""
 
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
-from stratoflow_local.scheduler import due_time
+from stratoflow_local.scheduler import PeriodicTicker, due_time
+from stratoflow_local.template import load_template
 from stratoflow_local.tokens import ALL_SCOPES, TokenSpec, parse_token, parse_tokens
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _schedule(expression: str, payload: object = None, zone: str | None = None) -> dict[str, object]:
@@ -53,3 +58,18 @@ def test_token_entries() -> None:
 def test_bad_token_entries(entry: str) -> None:
     with pytest.raises(ValueError):
         parse_token(entry)
+
+
+def test_a_held_ticker_skips_its_ticks_and_ticks_again_once_released() -> None:
+    template = load_template(REPO / "template.yaml")
+    invoked = threading.Semaphore(0)
+    ticker = PeriodicTicker(template, lambda function, payload: invoked.release(), period=0.01)
+    ticker.start()
+    try:
+        assert invoked.acquire(timeout=10)  # ticking
+        with ticker.held():
+            during = sum(invoked.acquire(timeout=0.05) for _ in range(6))  # thirty periods
+        assert during <= 1  # at most the tick that was under way when the hold began
+        assert invoked.acquire(timeout=10)  # ticking again
+    finally:
+        ticker.stop()
