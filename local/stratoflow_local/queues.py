@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from stratoflow_local.holding import Holdable
 from stratoflow_local.resources import client
 from stratoflow_local.runtime import FunctionError
 from stratoflow_local.template import LocalTemplate, Resolver
@@ -111,7 +112,7 @@ def sqs_record(message: Mapping[str, Any], queue_arn: str, region: str) -> dict[
     }
 
 
-class SqsEventSource:
+class SqsEventSource(Holdable):
     """Every SQS mapping of the template, polled by one thread; each mapping's batches run on its own workers."""
 
     def __init__(
@@ -156,8 +157,36 @@ class SqsEventSource:
         """Poll now rather than after the interval."""
         self._wake.set()
 
+    def _released(self) -> None:
+        self.wake()
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait until no batch is being delivered and no queue of a mapping holds a message that is due (visible) or
+        received (in flight); messages still delayed are not due. Raise `TimeoutError` after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while not self._idle():
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"the SQS event source was not idle within {timeout} s")
+            self.wake()
+            time.sleep(0.02)
+
+    def _idle(self) -> bool:
+        with self._lock:
+            if any(self._in_flight.values()):
+                return False
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        for mapping in self.mappings:
+            counts = self._sqs.get_queue_attributes(QueueUrl=self._url(mapping.queue_name), AttributeNames=names)
+            if any(int(value) for value in counts["Attributes"].values()):
+                return False
+        return True
+
     def _run(self) -> None:
         while not self._stopping.is_set():
+            if self._held:
+                self._wake.wait(self.poll_interval)
+                self._wake.clear()
+                continue
             busy = False
             try:
                 busy = self.cycle()

@@ -15,7 +15,6 @@ tests, `duplicate_invocations` invokes every schedule twice.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -24,7 +23,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +31,7 @@ from zoneinfo import ZoneInfo
 
 from botocore.exceptions import ClientError
 
+from stratoflow_local.holding import Holdable
 from stratoflow_local.resources import client
 from stratoflow_local.runtime import FunctionError
 from stratoflow_local.template import LocalTemplate, PeriodicSchedule
@@ -87,26 +87,7 @@ def _payload(schedule: Mapping[str, Any]) -> Any:
         return raw
 
 
-class _Holdable:
-    """A time-driven event source a test can hold: for races that a timer must lose whatever the machine's load."""
-
-    _held = False
-
-    @contextlib.contextmanager
-    def held(self) -> Iterator[None]:
-        """Invoke nothing inside; what falls due meanwhile runs after leaving, late, as AWS may run it late."""
-        self._held = True
-        try:
-            yield
-        finally:
-            self._held = False
-            self._released()
-
-    def _released(self) -> None:
-        pass
-
-
-class SchedulerEmulator(_Holdable):
+class SchedulerEmulator(Holdable):
     """Polls the template's schedule groups and invokes due one-time schedules' targets."""
 
     def __init__(
@@ -346,7 +327,7 @@ def scheduled_event(template: LocalTemplate, schedule: PeriodicSchedule) -> dict
     }
 
 
-class PeriodicTicker(_Holdable):
+class PeriodicTicker(Holdable):
     """Invokes each enabled periodic schedule's function every `period` seconds (None: the template's rate); a tick
     that falls while it is held is skipped."""
 

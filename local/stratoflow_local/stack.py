@@ -373,12 +373,13 @@ class LocalStack:
 
     @contextmanager
     def time_held(self) -> Iterator[None]:
-        """Nothing fires by the clock inside: neither a schedule (the scheduler emulator) nor the sweeper (overdue
-        timers, expired leases). What falls due meanwhile runs after, late, as AWS may run it late. For tests of a race
-        a timer must lose however loaded the machine is."""
-        if self.scheduler is None or self.periodic is None:
+        """Nothing fires by the clock inside: no schedule (the scheduler emulator), no sweep (overdue timers, expired
+        leases) and no queue delivery (a short timer's delayed message on the timer queue). What falls due meanwhile
+        runs after, late, as AWS may run it late. For tests of a race a timer must lose however loaded the machine
+        is; `wait_idle` and `operator_sources.queues.wait_idle` then wait for the late deliveries."""
+        if self.scheduler is None or self.periodic is None or self.operator_sources is None:
             raise RuntimeError("the stack is not running")
-        with self.scheduler.held(), self.periodic.held():
+        with self.scheduler.held(), self.periodic.held(), self.operator_sources.queues.held():
             yield
 
     def wait_idle(self, timeout: float = 10.0) -> None:

@@ -348,9 +348,9 @@ def test_a_timer_that_wins_a_race_against_a_task_cancels_the_task(sdk: Harness) 
 
 
 def test_a_task_that_wins_a_race_against_a_timer_cancels_the_timer_which_never_fires(sdk: Harness) -> None:
-    # Nothing fires by the clock until the workflow has ended (neither the timer's schedule nor the sweeper's net for
-    # overdue timers), so the task wins however loaded the machine is; the schedule, due meanwhile, is then delivered
-    # late, as EventBridge Scheduler may deliver it.
+    # Nothing fires by the clock until the workflow has ended (not the timer queue's delayed message, nor a schedule,
+    # nor the sweeper's net for overdue timers), so the task wins however loaded the machine is; what fell due
+    # meanwhile is then delivered late, as AWS may deliver it.
     with sdk.stack.time_held(), sdk.worker():
         wid = sdk.start("sdk-task-vs-timer", {"taskWins": True, "key": "fast", "timerSeconds": 1})
         result = sdk.client.result(wid, timeout=RESULT_TIMEOUT)
@@ -360,7 +360,9 @@ def test_a_task_that_wins_a_race_against_a_timer_cancels_the_timer_which_never_f
         time.sleep(max(0.0, fire_at - time.time()) + 0.1)  # the hold, not this wait, keeps the timer from firing
     assert (result["winner"], result["value"]) == ("task", {"echo": "fast"})
     assert event_data(events, "TIMER_CANCELLED") == [{"timerId": started["timerId"]}]
-    # Every schedule due by now has fired, and what that delivered has landed: still no TIMER_FIRED.
+    # Every schedule and queue message due by now has been delivered, and what that wrote has landed: no TIMER_FIRED.
+    sdk.stack.wait_idle(10)
+    sdk.stack.operator_sources.queues.wait_idle(10)
     sdk.stack.wait_idle(10)
     events = sdk.history(wid)
     # A schedule deleted late may still be invoked (semantics: it changes nothing), so only the history counts.
