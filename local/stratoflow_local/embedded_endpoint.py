@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import functools
 import io
 import json
 import logging
@@ -281,7 +282,45 @@ def _remembering_backends(dispatcher: type[Any]) -> type[Any]:
                 self._backend_of_host[host] = super().get_backend_for_host(host)
             return self._backend_of_host[host]
 
+        def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+            if environ.get("HTTP_X_AMZ_TARGET", "").startswith(DYNAMODB_TARGET_PREFIX):
+                return dynamodb_answer(environ, start_response)
+            return super().__call__(environ, start_response)
+
     return RememberingDispatcher
+
+
+DYNAMODB_TARGET_PREFIX = "DynamoDB_20120810."
+
+
+def dynamodb_answer(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    """A DynamoDB request answered by moto's `DynamoHandler.dispatch`, as moto's server answers it, without Flask.
+
+    moto's server hands every DynamoDB request, whatever its path, to that one view (its URL map for DynamoDB is
+    `{"{0}/": DynamoHandler.dispatch}`), through a Flask app: a request context, URL matching, CORS headers and a
+    Flask response around one call, about a tenth of the time the endpoint's lock is held per request. This makes the
+    same call with the same request object (moto's `Request`, flagged as received by a server, as moto's
+    `BackendRequest` is) and the same mapping of a `ClientError` to 400. Only the CORS headers, which no SDK reads,
+    are not added. `moto_pin.check_moto` pins the URL map and the view wrapper's source.
+    """
+    from botocore.exceptions import ClientError  # noqa: PLC0415  (moto is imported only when a stack starts)
+    from moto.dynamodb.responses import DynamoHandler  # noqa: PLC0415
+    from werkzeug.wrappers import Response  # noqa: PLC0415
+
+    request = _server_request_class()(environ)
+    try:
+        result = DynamoHandler.dispatch(request, request.raw_url, dict(request.headers))
+    except ClientError as exc:
+        result = 400, {}, exc.response["Error"]["Message"]
+    status, headers, content = result if len(result) == 3 else (200, {}, result)
+    return Response(response=content, status=status, headers=headers)(environ, start_response)
+
+
+@functools.cache
+def _server_request_class() -> type[Any]:
+    from moto.core.request import Request  # noqa: PLC0415
+
+    return type("ServerRequest", (Request,), {"from_wsgi_server": True})
 
 
 class EmbeddedAwsEndpoint:

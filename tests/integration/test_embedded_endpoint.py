@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import json
 import threading
 import uuid
 from collections import Counter
@@ -27,7 +28,11 @@ from typing import Any
 import boto3
 import moto
 import pytest
+import requests
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 from botocore.exceptions import BotoCoreError, ClientError
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb import models as moto_dynamodb_models
@@ -35,6 +40,7 @@ from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
 from moto.dynamodb.models.dynamo_type import Item
 from moto.dynamodb.models.table import Table
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from stratoflow_local import embedded_endpoint
 from stratoflow_local.embedded_endpoint import EmbeddedAwsEndpoint
 from stratoflow_local.moto_pin import MotoPinError
 from stratoflow_local.moto_transactions import TransactionJournal, journaled_transact_write_items
@@ -396,6 +402,69 @@ def test_cancellation_reasons_carry_the_old_item_on_request(endpoint: EmbeddedAw
         },
     ]
     assert list(all_items(ddb, table)) == ["a"]
+
+
+def test_dynamodb_requests_skip_flask_and_are_answered_as_moto_server_answers_them(
+    endpoint: EmbeddedAwsEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The endpoint hands DynamoDB requests to moto's view itself; the answers are those of moto's Flask app."""
+    ddb = client(endpoint.url)
+    table = create_table(ddb)
+    ddb.put_item(TableName=table, Item=key("a") | {"n": {"N": "5"}})
+    calls: list[str] = []
+    monkeypatch.setattr(embedded_endpoint, "dynamodb_answer", recording(embedded_endpoint.dynamodb_answer, calls))
+    requests_to_send: list[tuple[str, dict[str, Any]]] = [
+        ("GetItem", {"TableName": table, "Key": key("a")}),
+        ("GetItem", {"TableName": table, "Key": key("missing")}),
+        (
+            "Query",
+            {"TableName": table, "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "a"}}},
+        ),
+        ("GetItem", {"TableName": "no-such-table", "Key": key("a")}),  # 400 ResourceNotFoundException
+        ("PutItem", {"TableName": table, "Item": key("a"), "ConditionExpression": "attribute_not_exists(pk)"}),  # 400
+        (
+            "UpdateItem",
+            {
+                "TableName": table,
+                "Key": key("a"),
+                "UpdateExpression": "SET n = n + :one",
+                "ExpressionAttributeValues": {":one": {"N": "1"}},
+                "ReturnValues": "ALL_NEW",
+            },
+        ),
+    ]
+
+    direct = [raw_dynamodb(endpoint.url, target, body) for target, body in requests_to_send]
+    assert len(calls) == len(requests_to_send)
+    ddb.put_item(TableName=table, Item=key("a") | {"n": {"N": "5"}})  # as it was before the first UpdateItem
+    served_directly = len(calls)
+    monkeypatch.setattr(embedded_endpoint, "DYNAMODB_TARGET_PREFIX", "through-flask-only")
+    through_flask = [raw_dynamodb(endpoint.url, target, body) for target, body in requests_to_send]
+
+    assert len(calls) == served_directly
+    assert [status for status, _, _ in direct] == [200, 200, 200, 400, 400, 200]
+    assert direct == through_flask
+
+
+def recording(function: Callable[..., Any], calls: list[str]) -> Callable[..., Any]:
+    def record(environ: dict[str, Any], start_response: Any) -> Any:
+        calls.append(environ["HTTP_X_AMZ_TARGET"])
+        return function(environ, start_response)
+
+    return record
+
+
+def raw_dynamodb(url: str, operation: str, body: dict[str, Any]) -> tuple[int, str | None, Any]:
+    """(status, content type, JSON body) of a DynamoDB request, signed as an SDK signs it."""
+    request = AWSRequest(
+        method="POST",
+        url=url + "/",
+        data=json.dumps(body),
+        headers={"X-Amz-Target": f"DynamoDB_20120810.{operation}", "Content-Type": "application/x-amz-json-1.0"},
+    )
+    SigV4Auth(Credentials("testing", "testing"), "dynamodb", REGION).add_auth(request)
+    answer = requests.post(url + "/", data=request.body, headers=dict(request.headers), timeout=JOIN_TIMEOUT)
+    return answer.status_code, answer.headers.get("Content-Type"), answer.json()
 
 
 # -- problem 1: the rollback copy costs O(table size) -------------------------------------------------------------

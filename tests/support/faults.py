@@ -65,7 +65,7 @@ class FaultInjector:
         client.meta.events.register("after-call", self._after_call)
 
     def attach_pynamodb(self, repo: Any) -> None:
-        """Hook the client of every table model of a `DynamoRepository` (each repository binds models of its own)."""
+        """Hook the client a `DynamoRepository`'s models call through (each repository binds models of its own)."""
         for client in repo.botocore_clients():
             self.attach(client)
 

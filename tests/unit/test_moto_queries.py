@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
-from moto.dynamodb.models.table import Table
+from moto.dynamodb.models.dynamo_type import DynamoType, Item
+from moto.dynamodb.models.table import GlobalSecondaryIndex, Table
 from stratoflow_local import moto_queries
 
 from tests.support.moto import create_keyed_table, in_process_aws
@@ -194,3 +195,48 @@ def test_stream_records_read_with_the_fast_path_are_the_ones_moto_answers(monkey
             assert read(2) == expected
         finally:
             moto_queries.uninstall()
+
+
+attribute_values = st.one_of(
+    st.text(max_size=4).map(lambda text: {"S": text}),
+    st.sampled_from(["0", "01", "-0", "1.50", "1e3", "12345678901234567890123456789012345678", "-7.25E-3"]).map(
+        lambda text: {"N": text}
+    ),
+    st.just({"B": "YWJj"}),
+    st.booleans().map(lambda flag: {"BOOL": flag}),
+    st.just({"NULL": True}),
+    st.just({"SS": ["b", "a"]}),
+    st.just({"NS": ["2", "1.0"]}),
+    st.just({"L": [{"S": "x"}, {"N": "1"}]}),
+    st.just({"M": {"k": {"S": "v"}}}),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    attributes=st.dictionaries(st.sampled_from(["pk", "sk", "g", "gs", "v", "w", "x"]), attribute_values, max_size=7),
+    projection=st.sampled_from(
+        [
+            {"ProjectionType": "KEYS_ONLY"},
+            {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["v", "g", "missing"]},
+            {"ProjectionType": "ALL"},
+            {},
+        ]
+    ),
+)
+def test_an_index_projects_every_item_as_moto_projects_it(attributes: dict[str, Any], projection: Any) -> None:
+    index = GlobalSecondaryIndex(
+        INDEX,
+        [{"AttributeName": "g", "KeyType": "HASH"}, {"AttributeName": "gs", "KeyType": "RANGE"}],
+        projection,
+        ["pk", "sk"],
+    )
+    item = Item(hash_key=DynamoType({"S": "p"}), range_key=DynamoType({"S": "s"}), attrs=attributes)
+
+    direct = moto_queries.direct_project(index, item)
+    moto_own = moto_queries._original_project(index, item)
+
+    assert (direct.hash_key, direct.range_key) == (moto_own.hash_key, moto_own.range_key)
+    assert [(name, value.to_json()) for name, value in direct.attrs.items()] == [
+        (name, value.to_json()) for name, value in moto_own.attrs.items()
+    ]

@@ -299,8 +299,8 @@ class DynamoRepository:
     # ------------------------------------------------------------------ for tests and tools
 
     def botocore_clients(self) -> list[Any]:
-        """The botocore client of every bound model (each model has its own, created on first use)."""
-        return [model._get_connection().connection.client for model in self.models.all()]
+        """The botocore clients the bound models call through: one, which they share."""
+        return [self.models[BaseItem]._get_connection().connection.client]
 
 
 def _stored_fields(record: Record) -> dict[str, Any]:

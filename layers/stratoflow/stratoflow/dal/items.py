@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import MISSING, Field, fields
 from types import UnionType
-from typing import Any, ClassVar, TypeVar, get_args, get_origin, get_type_hints
+from typing import Any, ClassVar, TypeVar, cast, get_args, get_origin, get_type_hints
 
 from pynamodb.attributes import (
     Attribute,
@@ -19,8 +19,19 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
     VersionAttribute,
 )
+from pynamodb.connection import TableConnection
+from pynamodb.connection.base import MetaTable
+from pynamodb.constants import (
+    ATTR_DEFINITIONS,
+    ATTR_NAME,
+    GLOBAL_SECONDARY_INDEXES,
+    INDEX_NAME,
+    KEY_SCHEMA,
+    LOCAL_SECONDARY_INDEXES,
+    TABLE_NAME,
+)
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
-from pynamodb.models import Model
+from pynamodb.models import MetaProtocol, Model
 
 from stratoflow.records import (
     Batch,
@@ -224,7 +235,8 @@ MODEL_OF: dict[type[Record], type[BaseItem]] = {
 
 
 class BoundModels:
-    """Subclasses of every model, pointed at one table; each has its own connection, created on first use."""
+    """Subclasses of every model, pointed at one table, sharing one connection (created here, its client on first
+    use)."""
 
     def __init__(self, table_name: str, region: str | None = None, host: str | None = None) -> None:
         meta_attributes = {"table_name": table_name, "region": region, "host": host, "max_retry_attempts": 3}
@@ -233,6 +245,12 @@ class BoundModels:
         for model in ALL_MODELS:
             meta = type("Meta", (), dict(meta_attributes))
             self._bound[model] = type(model.__name__, (model,), {"Meta": meta, "__module__": model.__module__})
+        # PynamoDB gives each model class a connection of its own, and each connection its own botocore session and
+        # client: 14 service-model loads and client builds (tens of milliseconds each) in every cold container, and a
+        # connection pool per model. Every model here lives in the same table, so they can share one.
+        shared = _table_connection(self.all())
+        for bound in self._bound.values():
+            bound._connection = shared
 
     def __getitem__(self, model: type[M]) -> type[M]:
         return self._bound[model]  # type: ignore[return-value]  # the subclass of `model`
@@ -242,6 +260,40 @@ class BoundModels:
 
     def all(self) -> list[type[BaseItem]]:
         return list(self._bound.values())
+
+
+def _table_connection(models: list[type[BaseItem]]) -> TableConnection:
+    """One connection to the models' table that knows every index any of them declares (PynamoDB looks an index's
+    keys up on the connection's table description)."""
+    attributes: dict[str, Any] = {}
+    indexes: dict[str, dict[str, Any]] = {}
+    for model in models:
+        schema = model._get_schema()
+        attributes.update((a[ATTR_NAME], a) for a in schema["attribute_definitions"])
+        for index in schema["global_secondary_indexes"]:
+            indexes[index["index_name"]] = {INDEX_NAME: index["index_name"], KEY_SCHEMA: index["key_schema"]}
+    meta = cast(MetaProtocol, models[0].Meta)  # filled in with PynamoDB's defaults when the class was made
+    description = {
+        TABLE_NAME: meta.table_name,
+        KEY_SCHEMA: models[0]._get_schema()["key_schema"],
+        ATTR_DEFINITIONS: list(attributes.values()),
+        GLOBAL_SECONDARY_INDEXES: list(indexes.values()),
+        LOCAL_SECONDARY_INDEXES: [],
+    }
+    settings = {name: getattr(meta, name) for name in _CONNECTION_SETTINGS}  # as the model would connect itself
+    return TableConnection(meta.table_name, meta_table=MetaTable(description), **settings)
+
+
+# The `Meta` attributes PynamoDB's `Model._get_connection` passes on to `TableConnection` (no credentials here).
+_CONNECTION_SETTINGS = (
+    "region",
+    "host",
+    "connect_timeout_seconds",
+    "read_timeout_seconds",
+    "max_retry_attempts",
+    "max_pool_connections",
+    "extra_headers",
+)
 
 
 def to_model(models: BoundModels, record: Record) -> BaseItem:
