@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import fields, replace
 from typing import Any, get_args
 
 import pytest
 from pydantic import ValidationError
-from stratoflow import commands
+from stratoflow import commands, tasks
 from stratoflow.errors import Conflict, FailedPrecondition, InvalidArgument, PayloadTooLarge
+from stratoflow.records import Task
 
 from tests.support.domain import COMMANDS, Engine
 
@@ -188,6 +190,22 @@ def test_a_heartbeat_between_its_read_and_its_write_does_not_refuse_a_cancel_cal
     assert len(answers) == 1  # committed on the first attempt
     monkeypatch.undo()
     assert engine.heartbeat(task_id, lease) == {"cancelRequested": True, "leaseExpiresAt": None}
+
+
+def test_a_cancel_writes_every_field_it_changes(engine: Engine) -> None:
+    # The cancel is an update of CANCEL_FIELDS: a field mark_cancelled changed but did not name would not be stored.
+    pending_id = engine.create_task(timeout_ms=60_000)["taskExecutionId"]
+    running_id = engine.create_task(timeout_ms=60_000)["taskExecutionId"]
+    engine.claim_task(running_id)
+    engine.clock.advance(5)
+    changed: set[str] = set()
+    for task_id in (pending_id, running_id):
+        read = tasks.get_task_record(engine.rt.repo, "acme", task_id)
+        assert read is not None
+        cancelled = replace(read)
+        tasks.mark_cancelled(cancelled, "not needed", engine.rt.now_ms())
+        changed |= {spec.name for spec in fields(Task) if getattr(read, spec.name) != getattr(cancelled, spec.name)}
+    assert changed == set(tasks.CANCEL_FIELDS)
 
 
 def test_request_cancel_task_of_a_finished_task_appends_nothing(engine: Engine, running: tuple[str, str]) -> None:
