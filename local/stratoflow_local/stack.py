@@ -376,7 +376,8 @@ class LocalStack:
         """Nothing fires by the clock inside: no schedule (the scheduler emulator), no sweep (overdue timers, expired
         leases) and no queue delivery (a short timer's delayed message on the timer queue). What falls due meanwhile
         runs after, late, as AWS may run it late. For tests of a race a timer must lose however loaded the machine
-        is; `wait_idle` and `operator_sources.queues.wait_idle` then wait for the late deliveries."""
+        is; after it, `wait_idle` and `operator_sources.queues.wait_idle` wait for the late deliveries (inside it,
+        `wait_idle` would wait for a scheduler cycle that does not come, and time out)."""
         if self.scheduler is None or self.periodic is None or self.operator_sources is None:
             raise RuntimeError("the stack is not running")
         with self.scheduler.held(), self.periodic.held(), self.operator_sources.queues.held():
