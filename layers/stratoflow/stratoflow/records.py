@@ -22,6 +22,25 @@ class Keyed:
 
 
 @dataclass(kw_only=True)
+class Swept(Keyed):
+    """A record the sweeper takes up once `sweep_at` has passed, in case what should have happened by then did not (a
+    task's lease or deadline ran out, a timer's schedule or a follow-up was lost, a batch stalled): while `sweep_at`
+    is set it is in the sweep index, in shard `sweep_pk`."""
+
+    sweep_pk: str | None = None
+    sweep_at: int | None = None
+
+
+@dataclass(kw_only=True)
+class Listed(Keyed):
+    """A record that is listed (executions, batches): in the list index under `list_pk`, ordered by `list_sk` (when it
+    was created, then its id)."""
+
+    list_pk: str | None = None
+    list_sk: str | None = None
+
+
+@dataclass(kw_only=True)
 class Work(Keyed):
     """What a workflow execution and a task both are: a kind of work on a queue, in a status, with its values (JSON
     text), a lease while a worker holds it and a place in the dispatch index while it is ready. Versioned."""
@@ -44,7 +63,7 @@ class Work(Keyed):
 
 
 @dataclass(kw_only=True)
-class Execution(Work):
+class Execution(Work, Listed):
     """A workflow execution; its events are `Event` records in the same partition."""
 
     workflow_id: str
@@ -53,8 +72,6 @@ class Execution(Work):
     parent_close_policy: str | None = None
     last_seq: int = 0
     seen_seq: int = 0
-    list_pk: str | None = None
-    list_sk: str | None = None
     # Set once the execution scheduled a task, timer or child: only then has its end anything to clean up.
     spawned: bool = False
     # Operator controls (operators.md): the cleanup deadline, the terminate reason, `cancelOn` (JSON).
@@ -77,7 +94,7 @@ class Event(Keyed):
 
 
 @dataclass(kw_only=True)
-class Task(Work):
+class Task(Work, Swept):
     task_id: str
     workflow_id: str | None = None
     attempt: int = 0
@@ -85,12 +102,10 @@ class Task(Work):
     timeout_ms: int | None = None
     lease_ms: int | None = None
     attempt_deadline: int | None = None
-    sweep_pk: str | None = None
-    sweep_at: int | None = None
 
 
 @dataclass
-class Timer(Keyed):
+class Timer(Swept):
     tenant: str
     workflow_id: str
     timer_id: str
@@ -100,8 +115,6 @@ class Timer(Keyed):
     fire_at_ms: int
     created_at: str
     updated_at: str
-    sweep_pk: str | None = None
-    sweep_at: int | None = None
 
 
 @dataclass
@@ -128,7 +141,7 @@ class TaskRef(Keyed):
 
 
 @dataclass
-class OutboxEntry(Keyed):
+class OutboxEntry(Swept):
     """A follow-up recorded in a committing write; the stream carries it out, the sweeper re-drives it."""
 
     tenant: str
@@ -136,8 +149,6 @@ class OutboxEntry(Keyed):
     kind: str
     payload: str
     created_at: str
-    sweep_pk: str | None = None
-    sweep_at: int | None = None
 
 
 @dataclass
@@ -188,7 +199,7 @@ class ReceivedEvent(Keyed):
 
 
 @dataclass
-class Batch(Keyed):
+class Batch(Listed, Swept):
     """A batch: its request, progress (cursor, pending ids, slice) and counts.
 
     Not versioned: every write is conditioned on `status = RUNNING` (and the runner's on `slice_number`), because
@@ -218,10 +229,6 @@ class Batch(Keyed):
     slice_number: int = 1
     not_before: int = 0
     completed_at: str | None = None
-    list_pk: str | None = None
-    list_sk: str | None = None
-    sweep_pk: str | None = None
-    sweep_at: int | None = None
 
 
 @dataclass

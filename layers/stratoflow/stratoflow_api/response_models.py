@@ -7,7 +7,7 @@ list it here too, so that the document shows it.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from stratoflow.states import TaskStatus, WorkflowStatus
@@ -35,14 +35,27 @@ class _MayCarryNext(_Answer):
 _NEXT = "Only when the request had `pollNext`: what that poll claimed after this call committed, or null."
 
 
-class WorkflowExecution(_Answer):
-    workflowExecutionId: str
+StatusT = TypeVar("StatusT", WorkflowStatus, TaskStatus)
+
+
+class _Work(_Answer, Generic[StatusT]):
+    """What a workflow execution and a task both answer with. A model lists its ids as a base after this one,
+    `class Task(_Work[TaskStatus], _TaskIds)`: pydantic orders fields from the last base to the first, so the ids
+    come first in the answer, as in api.md."""
+
     kind: str
     queue: str
-    status: WorkflowStatus
+    status: StatusT
     input: Any = None
     output: Any = None
     error: Any = None
+
+
+class _WorkflowIds(_Answer):
+    workflowExecutionId: str
+
+
+class WorkflowExecution(_Work[WorkflowStatus], _WorkflowIds):
     cancelReason: str | None
     parentWorkflowExecutionId: str | None
     childExecutionName: str | None
@@ -81,15 +94,12 @@ class WorkflowCancelled(_Answer):
     status: Literal["CANCELLING"]
 
 
-class Task(_Answer):
+class _TaskIds(_Answer):
     taskExecutionId: str
     workflowExecutionId: str | None
-    kind: str
-    queue: str
-    status: TaskStatus
-    input: Any = None
-    output: Any = None
-    error: Any = None
+
+
+class Task(_Work[TaskStatus], _TaskIds):
     attempt: int = Field(ge=0)
     maxRetries: int = Field(ge=0)
     timeoutMs: int | None
