@@ -205,6 +205,46 @@ def fan_out(stack: LocalStack, client: Client, queue: str, workflows: int) -> tu
     return seconds, sum(1 for timing in list(timings)[before:] if timing.function in WORKER_FUNCTIONS)
 
 
+def _cpu_seconds(pid: int) -> float:
+    """A live process's user and system CPU time, from /proc (Linux); 0.0 once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()  # after the command name: state is field 3, utime 14, stime 15
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_usage(stack: LocalStack, worker_pid: int) -> dict[str, float]:
+    """CPU seconds used so far: this process (the stack's front door, Runtime API, embedded endpoint and event
+    sources, and the measure's own result polls), the SDK worker's process, and each function's containers."""
+    assert stack.runtime is not None
+    times = os.times()
+    usage = {"stack": times.user + times.system, "worker": _cpu_seconds(worker_pid)}
+    for name, pool in stack.runtime.pools.items():
+        usage[name] = sum(_cpu_seconds(container.pid) for container in pool.containers() if container.pid)
+    return usage
+
+
+def cpu_per_task(before: dict[str, float], after: dict[str, float], tasks: int) -> dict[str, Any]:
+    """CPU milliseconds per task execution between two `cpu_usage` readings, by process and by function."""
+    per_task = {name: max(0.0, after.get(name, 0.0) - before.get(name, 0.0)) * 1000 / tasks for name in after}
+    functions = {name: round(ms, 1) for name, ms in sorted(per_task.items(), key=lambda item: -item[1])
+                 if name not in ("stack", "worker") and ms > 0}
+    containers = sum(ms for name, ms in per_task.items() if name not in ("stack", "worker"))
+    total = per_task["stack"] + per_task["worker"] + containers
+    return {
+        "stack_process": round(per_task["stack"], 1),
+        "containers": round(containers, 1),
+        "sdk_worker": round(per_task["worker"], 1),
+        "total": round(total, 1),
+        "by_function": functions,
+        # What the machine could do if every CPU did nothing else: the throughput this CPU cost allows.
+        "ceiling_task_executions_per_second": round((os.cpu_count() or 1) * 1000 / total, 1),
+        "containers_only_ceiling_task_executions_per_second": round((os.cpu_count() or 1) * 1000 / containers, 1),
+    }
+
+
 def measure_sdk(stack: LocalStack, workflows: int) -> dict[str, Any]:
     assert stack.runtime is not None
     client = Client(stack.url, TOKEN)
@@ -219,7 +259,12 @@ def measure_sdk(stack: LocalStack, workflows: int) -> dict[str, Any]:
         first_seconds, _ = fan_out(stack, client, queue, workflows)
         started_containers = sum(pool.cold_starts for pool in stack.runtime.pools.values()) - cold_starts
         # Again, now that the first run has started the containers its concurrency needed: a developer's second run.
+        assert worker.pid is not None
+        cpu_before = cpu_usage(stack, worker.pid)
+        cold_starts = sum(pool.cold_starts for pool in stack.runtime.pools.values())
         seconds, worker_requests = fan_out(stack, client, queue, workflows)
+        cpu = cpu_per_task(cpu_before, cpu_usage(stack, worker.pid), workflows * 3)
+        cpu["containers_started"] = sum(pool.cold_starts for pool in stack.runtime.pools.values()) - cold_starts
         sequential = []
         for _ in range(3):
             started = time.perf_counter()
@@ -238,6 +283,7 @@ def measure_sdk(stack: LocalStack, workflows: int) -> dict[str, Any]:
         "seconds": round(seconds, 2),
         "task_executions_per_second": round(workflows * 3 / seconds, 1),
         "worker_requests_per_task_execution": round(worker_requests / (workflows * 3), 2),
+        "cpu_ms_per_task_execution": cpu,
         "ten_step_workflow_seconds": round(statistics.median(sequential), 2),
     }
 
@@ -313,6 +359,23 @@ def markdown(result: dict[str, Any]) -> str:
         f"{sdk.get('worker_requests_per_task_execution', '-')} |",
         f"| one workflow of 10 sequential tasks, start to result | {sdk['ten_step_workflow_seconds']} s |",
     ]
+    cpu = sdk.get("cpu_ms_per_task_execution")
+    if cpu:
+        by_function = ", ".join(f"{name.removesuffix('Function')} {ms}" for name, ms in cpu["by_function"].items())
+        lines += [
+            "",
+            "| CPU per task execution, the second run above | ms |",
+            "|---|---:|",
+            f"| the stack's process (front door, Runtime API, embedded endpoint, event sources) | "
+            f"{cpu['stack_process']} |",
+            f"| the Lambda containers ({by_function}) | {cpu['containers']} |",
+            f"| the SDK worker | {cpu['sdk_worker']} |",
+            f"| all of it | {cpu['total']} |",
+            f"| task executions/s that CPU allows on {result['machine']['cpus']} CPUs doing nothing else | "
+            f"{cpu['ceiling_task_executions_per_second']} |",
+            f"| the same for the containers' CPU alone (an endpoint and a front door that cost nothing) | "
+            f"{cpu['containers_only_ceiling_task_executions_per_second']} |",
+        ]
     if result.get("batches"):
         lines += [
             "",

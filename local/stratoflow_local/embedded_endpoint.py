@@ -1,7 +1,8 @@
 """The local stack's embedded AWS endpoint: moto on loopback, one request at a time.
 
 `EmbeddedAwsEndpoint` serves moto's WSGI application (every service: DynamoDB, DynamoDB Streams, EventBridge
-Scheduler, EventBridge, SQS, ...) on a threaded werkzeug server bound to 127.0.0.1, and makes two changes to plain
+Scheduler, EventBridge, SQS, ...) on a threaded werkzeug server bound to 127.0.0.1 (its connections kept alive between
+requests, as AWS keeps them), and makes two changes to plain
 moto that the local stack's correctness depends on:
 
 - every request is handled under one lock, so requests are linearizable: a `TransactWriteItems` is atomic with
@@ -166,7 +167,7 @@ def _drop_connection(environ: dict[str, object]) -> None:
     if isinstance(connection, socket.socket):
         with contextlib.suppress(OSError):
             connection.shutdown(socket.SHUT_RDWR)
-    # werkzeug treats a ConnectionError as a connection the client dropped: nothing is written.
+    # The server's handler treats a ConnectionError as a dropped connection: nothing is written.
     raise ConnectionAbortedError("the request hook dropped the connection")
 
 
@@ -264,6 +265,83 @@ class _SerializedApplication:
         return hook(request)
 
 
+def _keep_alive_handler(moto_handler: type[Any], connections: set[socket.socket]) -> type[Any]:
+    """moto's request handler (werkzeug's, with moto's header handling) answering over HTTP/1.1 keep-alive.
+
+    werkzeug's development server ends every answer with `Connection: close`, so every AWS call of every container
+    (and of the local event sources) paid a new TCP connection, and the server a new thread, per request. This
+    handler builds the same environ (moto's `make_environ`) and runs the same application, but reads the request body
+    whole first, answers with its `Content-Length` and keeps the connection for the client's next request, as AWS
+    does. `connections` holds the open ones, so that `stop()` can close them.
+    """
+
+    class KeepAliveHandler(moto_handler):
+        protocol_version = "HTTP/1.1"
+        # Headers and body leave in separate writes: without TCP_NODELAY the body waits for the client's delayed
+        # ACK (40 ms on Linux) on every response.
+        disable_nagle_algorithm = True
+
+        def setup(self) -> None:
+            super().setup()
+            connections.add(self.connection)
+
+        def finish(self) -> None:
+            connections.discard(self.connection)
+            super().finish()
+
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            """Requests are not logged (werkzeug would format a line per request for a logger set to ERROR)."""
+
+        def run_wsgi(self) -> None:
+            if self.headers.get("Expect", "").lower().strip() == "100-continue":
+                self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.environ = environ = self.make_environ()
+            if environ.get("wsgi.input_terminated"):  # chunked: werkzeug's reader stops at the last chunk
+                body = environ["wsgi.input"].read()
+            else:
+                body = self.rfile.read(int(environ.get("CONTENT_LENGTH") or 0))
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+            answered: list[tuple[str, list[tuple[str, str]]]] = []
+            chunks: list[bytes] = []
+
+            def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+                answered[:] = [(status, headers)]
+                return chunks.append
+
+            try:
+                result = self.server.app(environ, start_response)
+                try:
+                    chunks.extend(result)
+                finally:
+                    close = getattr(result, "close", None)
+                    if close is not None:
+                        close()
+            except ConnectionError:  # the request hook dropped the connection: nothing is written
+                self.close_connection = True
+                return
+            except Exception:
+                logging.getLogger(__name__).exception("the embedded endpoint failed to answer a request")
+                answered[:] = [("500 Internal Server Error", [("Content-Type", "text/plain")])]
+                chunks[:] = [b"Internal Server Error"]
+                self.close_connection = True
+            status, headers = answered[0]
+            payload = b"".join(chunks)
+            code, _, reason = status.partition(" ")
+            self.send_response(int(code), reason)
+            for name, value in headers:
+                if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+
+    return KeepAliveHandler
+
+
 def _remembering_backends(dispatcher: type[Any]) -> type[Any]:
     """moto's dispatcher, remembering which backend serves each host.
 
@@ -338,6 +416,7 @@ class EmbeddedAwsEndpoint:
         self.replayed = 0
         self._lock = _MOTO_LOCK
         self._server: BaseWSGIServer | None = None
+        self._connections: set[socket.socket] = set()  # kept alive between requests, closed by stop()
         self._application: _SerializedApplication | None = None
         self._thread: threading.Thread | None = None
         self._url: str | None = None
@@ -390,9 +469,7 @@ class EmbeddedAwsEndpoint:
                 self._restore(moto_application)
             application = _SerializedApplication(moto_application, self._lock, self._journal)
             application.hook = self._hook
-            # Headers and body leave in separate writes: without TCP_NODELAY the body waits for the client's delayed
-            # ACK (40 ms on Linux) on every response.
-            handler = type("Handler", (MotoRequestHandler,), {"disable_nagle_algorithm": True})
+            handler = _keep_alive_handler(MotoRequestHandler, self._connections)
             server = make_server("127.0.0.1", self._port, application, threaded=True, request_handler=handler)
         except BaseException:
             patched.close()
@@ -432,6 +509,10 @@ class EmbeddedAwsEndpoint:
                     uninstall()
                 if self._journal is not None:
                     self._journal.close()
+            # Clients holding a connection to this server reconnect, to whichever endpoint runs next.
+            for connection in list(self._connections):
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
 
     def add_change_listener(self, listener: ChangeListener) -> None:
         """Call `listener(service)` after each request that changed the endpoint's state, once the lock is released."""

@@ -178,6 +178,11 @@ class Container:
         self._closed = False
 
     @property
+    def pid(self) -> int | None:
+        """The container's process id once it started (for measuring it; nothing in the stack needs it)."""
+        return self._process.pid if self._process is not None else None
+
+    @property
     def alive(self) -> bool:
         return self._process is not None and self.exit_code is None and not self._closed
 

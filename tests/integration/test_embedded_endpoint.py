@@ -17,6 +17,7 @@ hold even while another endpoint (a session-wide local stack) serves other table
 from __future__ import annotations
 
 import copy
+import http.client
 import inspect
 import json
 import threading
@@ -24,6 +25,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import moto
@@ -370,6 +372,36 @@ def test_no_request_reaches_moto_after_stop() -> None:
     assert outcome and outcome[0] is not None
     backend = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION]
     assert backend.get_item(table, key("late")) is None
+
+
+LIST_TABLES = {
+    "X-Amz-Target": "DynamoDB_20120810.ListTables",
+    "Content-Type": "application/x-amz-json-1.0",
+    "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/dynamodb/aws4_request, "
+    "SignedHeaders=host, Signature=0",
+}
+
+
+def test_a_connection_serves_request_after_request_until_the_endpoint_stops() -> None:
+    endpoint = EmbeddedAwsEndpoint()
+    connection = http.client.HTTPConnection(urlsplit(endpoint.start()).netloc, timeout=JOIN_TIMEOUT)
+    try:
+        connection.connect()
+        connection.auto_open = 0  # a closed connection raises instead of being opened again
+        for _ in range(3):
+            connection.request("POST", "/", body=b"{}", headers=LIST_TABLES)
+            response = connection.getresponse()
+            assert response.status == 200
+            assert "TableNames" in json.loads(response.read())
+            assert not response.will_close
+    finally:
+        endpoint.stop()
+
+    # stop() closed it, so a client reconnects to whichever endpoint runs next
+    with pytest.raises((http.client.HTTPException, OSError)):
+        connection.request("POST", "/", body=b"{}", headers=LIST_TABLES)
+        connection.getresponse()
+    connection.close()
 
 
 def test_run_locked_reaches_moto_in_process(endpoint: EmbeddedAwsEndpoint) -> None:
