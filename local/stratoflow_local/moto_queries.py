@@ -18,8 +18,12 @@ Results, their order, `LastEvaluatedKey` and `ScannedCount` are moto's (`tests/u
 both on random tables). `moto_pin.check_moto` pins the source of `Table.query`, since this relies on `all_items` being
 the only place it reads items from.
 
-The narrowing is an attribute set on the table for the duration of the call, so concurrent queries on one table must
-be serialized, as the embedded endpoint serializes every request.
+The call also skips the deep copy moto makes of the items it keeps (`copy.deepcopy(results)`, half of a history
+read's time): moto copies them so that a caller may change them, but its `Query` handler only reads them to render
+the answer, and under the endpoint's lock that happens before any other request can change the stored items.
+
+The narrowing is an attribute set on the table, and the copy a module attribute of moto's table module, for the
+duration of the call, so concurrent queries must be serialized, as the embedded endpoint serializes every request.
 
 **Projection.** `direct_project` (below) projects an index query's items without moto's JSON round trip.
 
@@ -36,6 +40,7 @@ base64). The same test compares both answers on records of every attribute type;
 from __future__ import annotations
 
 import base64
+import copy
 import datetime
 import inspect
 import json
@@ -44,6 +49,7 @@ from typing import Any
 
 from boto3.dynamodb.types import DYNAMODB_CONTEXT
 from moto.core.serialize import TimestampSerializer
+from moto.dynamodb.models import table as moto_table
 from moto.dynamodb.models.dynamo_type import Item
 from moto.dynamodb.models.table import SecondaryIndex, Table
 from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
@@ -60,8 +66,20 @@ def _every_item(table: Table) -> list[Any]:
     return list(table.items.values())
 
 
+class _ResultsNotCopied:
+    """Stands in for the `copy` module in moto's table module during a query: its `deepcopy` there copies the results;
+    `copy` stays as it is."""
+
+    copy = staticmethod(copy.copy)
+
+    @staticmethod
+    def deepcopy(results: list[Any], memo: Any = None) -> list[Any]:
+        return list(results)
+
+
 def partition_query(self: Table, *args: Any, **kwargs: Any) -> Any:
-    """moto's `Table.query`, starting from one partition (base table) or from the unsorted items (an index)."""
+    """moto's `Table.query`, starting from one partition (base table) or from the unsorted items (an index), without
+    copying the items it answers with."""
     arguments = _SIGNATURE.bind(self, *args, **kwargs).arguments
     hash_key = arguments.get("hash_key")
     if arguments.get("index_name") or hash_key is None or not self.range_key_attr:
@@ -70,9 +88,12 @@ def partition_query(self: Table, *args: Any, **kwargs: Any) -> Any:
         partition = self.items.get(hash_key)  # `get`: moto's defaultdict must not grow an empty partition
         candidates = list(partition.values()) if partition else []
     self.all_items = lambda: candidates  # type: ignore[method-assign]
+    copy_module = moto_table.copy
+    moto_table.copy = _ResultsNotCopied  # type: ignore[assignment]
     try:
         return _original_query(self, *args, **kwargs)
     finally:
+        moto_table.copy = copy_module
         del self.all_items
 
 
