@@ -14,6 +14,9 @@ endpoint) and measures:
   tasks (task executions per second), twice: the first run starts the containers its concurrency needs (cold
   starts), the second runs on them, as a developer's next run does; then one workflow of 10 sequential tasks
   (seconds from start to result, the median of three);
+- what the SDK's second run costs in CPU per task execution, by process (the stack's, each function's containers,
+  the worker's, read from /proc), and the AWS requests it makes at the embedded endpoint; with the CPU of the cheapest
+  AWS call (a GetItem, in its client and in the endpoint), the throughput those figures allow on this machine;
 - batches: a CANCEL batch at the default rate (50/s) over 100 and 1,000 executions, from `POST /v1/batches` to
   `COMPLETED`, and the AWS requests the batch runner made per execution (counted at the embedded endpoint, which
   knows each request's container by its access key).
@@ -245,6 +248,64 @@ def cpu_per_task(before: dict[str, float], after: dict[str, float], tasks: int) 
     }
 
 
+def _get_items(url: str, calls: int, answer: Any) -> None:
+    """In a process of its own, as a container's: `calls` GetItems of one small item; sends back its CPU seconds."""
+    import boto3  # noqa: PLC0415
+
+    client = boto3.client(
+        "dynamodb", endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    table = f"bench-floor-{uuid.uuid4().hex[:6]}"
+    client.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    key = {"pk": {"S": "WF#bench"}, "sk": {"S": "WF"}}
+    client.put_item(TableName=table, Item={**key, "status": {"S": "RUNNING"}, "ver": {"N": "3"}})
+    for _ in range(50):  # the connection made, botocore's caches warm
+        client.get_item(TableName=table, Key=key)
+    answer.send("ready")
+    answer.recv()
+    started = time.process_time()
+    for _ in range(calls):
+        client.get_item(TableName=table, Key=key)
+    answer.send(time.process_time() - started)
+    client.delete_table(TableName=table)
+
+
+def measure_call_cost(stack: LocalStack, calls: int) -> dict[str, float]:
+    """CPU milliseconds of the cheapest AWS call, a GetItem of a small item through the stack's endpoint: the
+    client's (botocore in a process of its own, as in a container) and the endpoint's (this process, whose other
+    threads are idle meanwhile)."""
+    spawn = multiprocessing.get_context("spawn")
+    here, there = spawn.Pipe()
+    child = spawn.Process(target=_get_items, args=(stack.endpoint_url, calls, there), name="bench-get-items")
+    child.start()
+    try:
+        if not here.poll(120):
+            raise RuntimeError("the GetItem process did not get ready within 120 s")
+        here.recv()
+        before = os.times()
+        here.send("go")
+        if not here.poll(600):
+            raise RuntimeError("the GetItem process did not finish within 600 s")
+        client_seconds = here.recv()
+        after = os.times()
+    finally:
+        child.join(60)
+    endpoint_seconds = (after.user + after.system) - (before.user + before.system)
+    return {
+        "client_cpu_ms": round(client_seconds * 1000 / calls, 2),
+        "endpoint_cpu_ms": round(endpoint_seconds * 1000 / calls, 2),
+    }
+
+
 def measure_sdk(stack: LocalStack, workflows: int) -> dict[str, Any]:
     assert stack.runtime is not None
     client = Client(stack.url, TOKEN)
@@ -259,10 +320,15 @@ def measure_sdk(stack: LocalStack, workflows: int) -> dict[str, Any]:
         first_seconds, _ = fan_out(stack, client, queue, workflows)
         started_containers = sum(pool.cold_starts for pool in stack.runtime.pools.values()) - cold_starts
         # Again, now that the first run has started the containers its concurrency needed: a developer's second run.
-        assert worker.pid is not None
+        assert worker.pid is not None and stack.aws_endpoint is not None
+        endpoint_requests: Counter[str] = Counter()
+        stack.aws_endpoint.request_hook = lambda request: endpoint_requests.update((request.service or "?",))
         cpu_before = cpu_usage(stack, worker.pid)
         cold_starts = sum(pool.cold_starts for pool in stack.runtime.pools.values())
-        seconds, worker_requests = fan_out(stack, client, queue, workflows)
+        try:
+            seconds, worker_requests = fan_out(stack, client, queue, workflows)
+        finally:
+            stack.aws_endpoint.request_hook = None
         cpu = cpu_per_task(cpu_before, cpu_usage(stack, worker.pid), workflows * 3)
         cpu["containers_started"] = sum(pool.cold_starts for pool in stack.runtime.pools.values()) - cold_starts
         sequential = []
@@ -284,6 +350,9 @@ def measure_sdk(stack: LocalStack, workflows: int) -> dict[str, Any]:
         "task_executions_per_second": round(workflows * 3 / seconds, 1),
         "worker_requests_per_task_execution": round(worker_requests / (workflows * 3), 2),
         "cpu_ms_per_task_execution": cpu,
+        "endpoint_requests_per_task_execution": {
+            service: round(number / (workflows * 3), 1) for service, number in endpoint_requests.most_common()
+        },
         "ten_step_workflow_seconds": round(statistics.median(sequential), 2),
     }
 
@@ -364,17 +433,32 @@ def markdown(result: dict[str, Any]) -> str:
         by_function = ", ".join(f"{name.removesuffix('Function')} {ms}" for name, ms in cpu["by_function"].items())
         lines += [
             "",
-            "| CPU per task execution, the second run above | ms |",
+            "| CPU per task execution, the second run above | figure |",
             "|---|---:|",
-            f"| the stack's process (front door, Runtime API, embedded endpoint, event sources) | "
+            f"| the stack's process (front door, Runtime API, embedded endpoint, event sources), ms | "
             f"{cpu['stack_process']} |",
-            f"| the Lambda containers ({by_function}) | {cpu['containers']} |",
-            f"| the SDK worker | {cpu['sdk_worker']} |",
-            f"| all of it | {cpu['total']} |",
+            f"| the Lambda containers ({by_function}), ms | {cpu['containers']} |",
+            f"| the SDK worker, ms | {cpu['sdk_worker']} |",
+            f"| all of it, ms | {cpu['total']} |",
             f"| task executions/s that CPU allows on {result['machine']['cpus']} CPUs doing nothing else | "
             f"{cpu['ceiling_task_executions_per_second']} |",
             f"| the same for the containers' CPU alone (an endpoint and a front door that cost nothing) | "
             f"{cpu['containers_only_ceiling_task_executions_per_second']} |",
+        ]
+    requests_per_task = sdk.get("endpoint_requests_per_task_execution")
+    call = result.get("aws_call")
+    if requests_per_task and call:
+        total = round(sum(requests_per_task.values()), 1)
+        services = ", ".join(f"{service} {number}" for service, number in requests_per_task.items())
+        per_call = call["client_cpu_ms"] + call["endpoint_cpu_ms"]
+        floor = total * per_call
+        lines += [
+            f"| AWS requests at the embedded endpoint per task execution ({services}) | {total} |",
+            f"| CPU of the cheapest of them, a GetItem: in its client (botocore, a process of its own) + in the "
+            f"endpoint, ms | {call['client_cpu_ms']} + {call['endpoint_cpu_ms']} |",
+            f"| those requests at that price, and nothing else, ms | {round(floor, 1)} |",
+            f"| task executions/s that allows on {result['machine']['cpus']} CPUs | "
+            f"{round((result['machine']['cpus'] or 1) * 1000 / floor, 1)} |",
         ]
     if result.get("batches"):
         lines += [
@@ -521,6 +605,7 @@ def main() -> None:
         with LocalStack(ROOT / "template.yaml", tokens=f"bench:{TOKEN}", container_log=log) as stack:
             routes = measure_routes(stack, samples)
             sdk = measure_sdk(stack, workflows)
+            aws_call = measure_call_cost(stack, 200 if args.quick else 1000)
             batches = [measure_batch(stack, size) for size in batch_sizes]
     result = {
         "profile": "quick" if args.quick else "full",
@@ -529,6 +614,7 @@ def main() -> None:
         "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "routes": routes,
         "sdk": sdk,
+        "aws_call": aws_call,
         "batches": batches,
         "markdown": "",
     }
