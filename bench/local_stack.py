@@ -562,6 +562,30 @@ executions/s and the 10 steps took 4.5 s):
 moto."""
 
 
+KEEP_ALIVE = """Connections kept open (measured back to back, `--no-batches`, two runs each, on a machine that was
+slower that day than for the figures above). The embedded endpoint answered every request with `Connection: close`
+(werkzeug's development server does), so each AWS call of a container or an event source opened a TCP connection and
+the endpoint started a thread for it; it now keeps them open, and a query no longer deep-copies the items it answers
+with (docs/local-stack.md, "Speed"). The SDK measure's second run went from 4.2-4.3 to 5.1-5.3 task executions/s,
+the stack's process from 199-206 to 165-168 CPU ms per task execution, the containers from 83-85 to 82, and the
+10-step workflow from 3.9 to 3.2-3.5 s."""
+
+THE_CEILING = """What the CPU figures above say about the aim of 50 task executions/s on 2 CPUs: it would need all the
+work of a task execution to cost at most 40 ms of CPU (2 CPUs x 1,000 ms / 50). The measure spends about 260 ms,
+and parts that no change to the local stack can take away cost more than 40 ms on their own:
+
+- **The Lambda containers** spend about 80 ms per task execution (the four invocations a task takes: its claim, its
+  completion, the workflow's claim and its submission), which alone allows about 24 per second. That CPU is the
+  functions' own code with boto3, PynamoDB and Powertools, in processes of their own as Lambda runs them.
+- **The AWS requests** a task execution makes, about 21 at the endpoint (the design's minimum per API request,
+  docs/benchmarks.md, "Per operation", plus the event sources' reads), cost 2-2.5 ms of CPU each in botocore on the
+  calling side alone, for the cheapest one (a GetItem), and as much again in moto: at that price and with nothing
+  else, 17-21 per second.
+
+So on this machine the aim is out of reach with boto3 clients and moto behind a Lambda-faithful runtime; it would
+take an endpoint that is not moto and handlers that do not use botocore."""
+
+
 def section(result: dict[str, Any]) -> str:
     machine = result["machine"]
     return "\n".join(
@@ -585,6 +609,10 @@ def section(result: dict[str, Any]) -> str:
             WHERE_THE_TIME_GOES,
             "",
             WHAT_LIMITS_IT_NOW,
+            "",
+            KEEP_ALIVE,
+            "",
+            THE_CEILING,
             "",
             BEFORE,
         ]
