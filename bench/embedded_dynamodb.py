@@ -60,7 +60,8 @@ def embedded() -> Iterator[str]:
         yield endpoint.url
 
 
-def _client(url: str) -> Any:
+def client_for(url: str) -> Any:
+    """A DynamoDB client of the endpoint at `url` (dummy credentials, no retries)."""
     return boto3.client(
         "dynamodb",
         endpoint_url=url,
@@ -71,7 +72,8 @@ def _client(url: str) -> Any:
     )
 
 
-def _create_table(ddb: Any) -> str:
+def create_bench_table(ddb: Any) -> str:
+    """A new keyed table with a stream, holding one execution item (`WF#bench`, `WF`); its name."""
     name = f"bench-{uuid.uuid4().hex[:8]}"
     ddb.create_table(
         TableName=name,
@@ -136,8 +138,8 @@ def _commit(ddb: Any, table: str, seq: int, cancel: bool) -> float:
 
 
 def _measure_server(url: str, sizes: tuple[int, ...], samples: int) -> dict[str, dict[str, float]]:
-    ddb = _client(url)
-    table = _create_table(ddb)
+    ddb = client_for(url)
+    table = create_bench_table(ddb)
     version, filled = 0, 0
     results: dict[str, dict[str, float]] = {"committed_ms": {}, "cancelled_ms": {}}
     for size in sorted(sizes):

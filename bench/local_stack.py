@@ -250,24 +250,11 @@ def cpu_per_task(before: dict[str, float], after: dict[str, float], tasks: int) 
 
 def _get_items(url: str, calls: int, answer: Any) -> None:
     """In a process of its own, as a container's: `calls` GetItems of one small item; sends back its CPU seconds."""
-    import boto3  # noqa: PLC0415
+    from bench.embedded_dynamodb import client_for, create_bench_table  # noqa: PLC0415  (a process of its own)
 
-    client = boto3.client(
-        "dynamodb", endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    table = f"bench-floor-{uuid.uuid4().hex[:6]}"
-    client.create_table(
-        TableName=table,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    client = client_for(url)
+    table = create_bench_table(client)
     key = {"pk": {"S": "WF#bench"}, "sk": {"S": "WF"}}
-    client.put_item(TableName=table, Item={**key, "status": {"S": "RUNNING"}, "ver": {"N": "3"}})
     for _ in range(50):  # the connection made, botocore's caches warm
         client.get_item(TableName=table, Key=key)
     answer.send("ready")

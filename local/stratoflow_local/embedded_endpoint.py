@@ -216,13 +216,7 @@ class _SerializedApplication:
                 start_response("503 Service Unavailable", [("Content-Type", "text/plain"), ("Content-Length", "7")])
                 return [b"stopped"]
             # The whole response is produced under the lock; only writing it to the socket happens outside.
-            result = self._application(environ, buffer_start_response)
-            try:
-                chunks.extend(result)
-            finally:
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
+            _read_whole(self._application(environ, buffer_start_response), chunks)
             status, headers, exc_info = started[0]
             changed = status.startswith("2") and is_mutation(environ, body)
             if self._journal is not None:
@@ -263,6 +257,16 @@ class _SerializedApplication:
             headers["content-type"] = str(environ["CONTENT_TYPE"])
         request = AwsRequest(str(environ.get("REQUEST_METHOD", "")), str(environ.get("PATH_INFO", "")), headers, body)
         return hook(request)
+
+
+def _read_whole(result: Iterable[bytes], chunks: list[bytes]) -> None:
+    """A WSGI application's answer body, appended to `chunks`; then the answer is closed, as WSGI requires."""
+    try:
+        chunks.extend(result)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
 
 
 def _keep_alive_handler(moto_handler: type[Any], connections: set[socket.socket]) -> type[Any]:
@@ -310,13 +314,7 @@ def _keep_alive_handler(moto_handler: type[Any], connections: set[socket.socket]
                 return chunks.append
 
             try:
-                result = self.server.app(environ, start_response)
-                try:
-                    chunks.extend(result)
-                finally:
-                    close = getattr(result, "close", None)
-                    if close is not None:
-                        close()
+                _read_whole(self.server.app(environ, start_response), chunks)
             except ConnectionError:  # the request hook dropped the connection: nothing is written
                 self.close_connection = True
                 return
