@@ -243,9 +243,15 @@ def cpu_per_task(before: dict[str, float], after: dict[str, float], tasks: int) 
         "total": round(total, 1),
         "by_function": functions,
         # What the machine could do if every CPU did nothing else: the throughput this CPU cost allows.
-        "ceiling_task_executions_per_second": round((os.cpu_count() or 1) * 1000 / total, 1),
-        "containers_only_ceiling_task_executions_per_second": round((os.cpu_count() or 1) * 1000 / containers, 1),
+        "ceiling_task_executions_per_second": _allowed(total),
+        "containers_only_ceiling_task_executions_per_second": _allowed(containers),
     }
+
+
+def _allowed(cpu_ms_per_task: float) -> float | None:
+    """Task executions per second that this machine's CPUs could run at `cpu_ms_per_task` (None without a reading:
+    the containers' CPU is read from /proc, which only Linux has)."""
+    return round((os.cpu_count() or 1) * 1000 / cpu_ms_per_task, 1) if cpu_ms_per_task > 0 else None
 
 
 def _get_items(url: str, calls: int, answer: Any) -> None:
@@ -445,7 +451,7 @@ def markdown(result: dict[str, Any]) -> str:
             f"endpoint, ms | {call['client_cpu_ms']} + {call['endpoint_cpu_ms']} |",
             f"| those requests at that price, and nothing else, ms | {round(floor, 1)} |",
             f"| task executions/s that allows on {result['machine']['cpus']} CPUs | "
-            f"{round((result['machine']['cpus'] or 1) * 1000 / floor, 1)} |",
+            f"{_allowed(floor)} |",
         ]
     if result.get("batches"):
         lines += [
