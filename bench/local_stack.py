@@ -278,7 +278,9 @@ def measure_call_cost(stack: LocalStack, calls: int) -> dict[str, float]:
     threads are idle meanwhile)."""
     spawn = multiprocessing.get_context("spawn")
     here, there = spawn.Pipe()
-    child = spawn.Process(target=_get_items, args=(stack.endpoint_url, calls, there), name="bench-get-items")
+    child = spawn.Process(
+        target=_get_items, args=(stack.endpoint_url, calls, there), name="bench-get-items", daemon=True
+    )
     child.start()
     try:
         if not here.poll(120):
@@ -555,13 +557,13 @@ executions/s and the 10 steps took 4.5 s):
 moto."""
 
 
-KEEP_ALIVE = """Connections kept open (measured back to back, `--no-batches`, two runs each, on a machine that was
-slower that day than for the figures above). The embedded endpoint answered every request with `Connection: close`
-(werkzeug's development server does), so each AWS call of a container or an event source opened a TCP connection and
-the endpoint started a thread for it; it now keeps them open, and a query no longer deep-copies the items it answers
-with (docs/local-stack.md, "Speed"). The SDK measure's second run went from 4.2-4.3 to 5.1-5.3 task executions/s,
-the stack's process from 199-206 to 165-168 CPU ms per task execution, the containers from 83-85 to 82, and the
-10-step workflow from 3.9 to 3.2-3.5 s."""
+KEEP_ALIVE = """Connections kept open (measured back to back, `--no-batches`, two runs each: on this shared machine
+the same code's figures vary by up to a fifth from one run to the next). The embedded endpoint answered every request
+with `Connection: close` (werkzeug's development server does), so each AWS call of a container or an event source
+opened a TCP connection and the endpoint started a thread for it; it now keeps them open, and a query no longer
+deep-copies the items it answers with (docs/local-stack.md, "Speed"). The SDK measure's second run went from 4.2-4.3
+to 5.1-5.3 task executions/s, the stack's process from 199-206 to 165-168 CPU ms per task execution, the containers
+from 83-85 to 82, and the 10-step workflow from 3.9 to 3.2-3.5 s."""
 
 THE_CEILING = """What the CPU figures above say about the aim of 50 task executions/s on 2 CPUs: it would need all the
 work of a task execution to cost at most 40 ms of CPU (2 CPUs x 1,000 ms / 50). The measure spends about 260 ms,
