@@ -361,9 +361,9 @@ def test_a_task_that_wins_a_race_against_a_timer_cancels_the_timer_which_never_f
     assert (result["winner"], result["value"]) == ("task", {"echo": "fast"})
     assert event_data(events, "TIMER_CANCELLED") == [{"timerId": started["timerId"]}]
     # Every schedule and queue message due by now has been delivered, and what that wrote has landed: no TIMER_FIRED.
-    sdk.stack.wait_idle(10)
-    sdk.stack.operator_sources.queues.wait_idle(10)
-    sdk.stack.wait_idle(10)
+    sdk.stack.wait_idle(10)  # the schedules (a hand-over puts the timer's message on the queue)
+    sdk.stack.operator_sources.queues.wait_idle(10)  # the queue's messages
+    sdk.stack.wait_idle(10)  # the stream deliveries of what those wrote
     events = sdk.history(wid)
     # A schedule deleted late may still be invoked (semantics: it changes nothing), so only the history counts.
     assert count([e["type"] for e in events], "TIMER_FIRED") == 0
