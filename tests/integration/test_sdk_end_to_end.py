@@ -361,7 +361,7 @@ def test_a_task_that_wins_a_race_against_a_timer_cancels_the_timer_which_never_f
     assert (result["winner"], result["value"]) == ("task", {"echo": "fast"})
     assert event_data(events, "TIMER_CANCELLED") == [{"timerId": started["timerId"]}]
     # Every schedule and queue message due by now has been delivered, and what that wrote has landed: no TIMER_FIRED.
-    sdk.stack.wait_idle(10)  # the schedules (a hand-over puts the timer's message on the queue)
+    sdk.stack.wait_idle(10)  # the schedules due and the stream so far (either may put a message on a queue)
     sdk.stack.operator_sources.queues.wait_idle(10)  # the queue's messages
     sdk.stack.wait_idle(10)  # the stream deliveries of what those wrote
     events = sdk.history(wid)
